@@ -1,0 +1,900 @@
+//! Layer specifications: what a model is made of, as `const` values.
+//!
+//! A model is a slice of [`Layer`]s, as PyTorch's `nn.Sequential`. Containers nest:
+//! [`sequential`] is a named sub-`Sequential`, [`residual`] adds a body and a shortcut
+//! (ResNet's basic and bottleneck blocks), [`concat`] joins two branches along channels
+//! (Inception, DenseNet), and [`bilinear`] combines two branches with `nn.Bilinear`.
+//!
+//! Constructors are named after PyTorch's classes in snake case and take PyTorch's positional
+//! arguments; keyword arguments are builder methods with PyTorch's names and defaults:
+//!
+//! ```
+//! use torchlet::layer::*;
+//! const NET: [Layer; 5] = [
+//!     conv2d(3, 16, 3).padding(1).named("conv"),
+//!     batch_norm2d(16),
+//!     relu(),
+//!     max_pool2d(2).ceil_mode(true),
+//!     flatten(),
+//! ];
+//! ```
+//!
+//! Specs are only descriptions; [`crate::Plan`] checks them against the input shape. A builder
+//! applied to a layer it does not fit (for example `.stride(2)` on `relu()`) does not panic: it
+//! turns the layer into [`Kind::Misuse`], which the planner reports (a compile error for a
+//! `const` plan).
+
+use crate::ops::geom::PaddingMode;
+
+/// One element of a model: an operation or a container, with an optional name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layer {
+    /// What the layer does.
+    pub kind: Kind,
+    /// The layer's name in its container (PyTorch's `add_module` name). Empty means the index,
+    /// as in `nn.Sequential`.
+    pub name: &'static str,
+}
+
+/// The kinds of layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// A computing layer.
+    Op(Op),
+    /// A nested `nn.Sequential`.
+    Sequential(&'static [Layer]),
+    /// Two branches applied to the same input, then merged. An empty branch is the identity.
+    Merge {
+        /// How the branch outputs are combined.
+        merge: Merge,
+        /// The first branch (ResNet's body).
+        a: &'static [Layer],
+        /// The second branch (ResNet's shortcut; empty = identity).
+        b: &'static [Layer],
+    },
+    /// A builder was applied to a layer it does not fit; the message says which.
+    Misuse(&'static str),
+}
+
+/// How [`Kind::Merge`] combines its branches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Merge {
+    /// Elementwise sum; both shapes must be equal (residual connection).
+    Add,
+    /// Concatenation along channels (dim 1); other dims must be equal.
+    Concat,
+    /// `nn.Bilinear`: `y = x1^T A x2 + b` over the last dims of the two branches.
+    Bilinear(Bilinear),
+}
+
+/// `nn.Bilinear(in1_features, in2_features, out_features, bias)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bilinear {
+    /// Features of the first input.
+    pub in1_features: usize,
+    /// Features of the second input.
+    pub in2_features: usize,
+    /// Output features.
+    pub out_features: usize,
+    /// Learnable bias `[out_features]`.
+    pub bias: bool,
+}
+
+/// Padding of a convolution, as PyTorch's `padding` argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// The same padding on both sides of each spatial dim `[D, H, W]`.
+    Explicit([usize; 3]),
+    /// `'same'`: output size equals input size (stride must be 1); odd totals put the extra
+    /// element at the end, as PyTorch.
+    Same,
+    /// `'valid'`: no padding.
+    Valid,
+}
+
+/// `nn.Conv1d/2d/3d`. Spatial arrays are `[D, H, W]`; lower-dimensional convs keep 1s in front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv {
+    /// 1, 2 or 3.
+    pub dims: u8,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel size.
+    pub kernel_size: [usize; 3],
+    /// Stride (default 1).
+    pub stride: [usize; 3],
+    /// Padding (default 0).
+    pub padding: Padding,
+    /// Dilation (default 1).
+    pub dilation: [usize; 3],
+    /// Groups (default 1; `in_channels` for depthwise).
+    pub groups: usize,
+    /// Learnable bias (default true).
+    pub bias: bool,
+    /// `padding_mode` (default zeros).
+    pub padding_mode: PaddingMode,
+}
+
+/// `nn.ConvTranspose2d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTranspose {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel size `[1, kH, kW]`.
+    pub kernel_size: [usize; 3],
+    /// Stride.
+    pub stride: [usize; 3],
+    /// Padding removed from the output.
+    pub padding: [usize; 3],
+    /// Extra size added to one side of the output.
+    pub output_padding: [usize; 3],
+    /// Groups.
+    pub groups: usize,
+    /// Learnable bias.
+    pub bias: bool,
+    /// Dilation.
+    pub dilation: [usize; 3],
+}
+
+/// `nn.MaxPool1d/2d/3d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPool {
+    /// 1, 2 or 3.
+    pub dims: u8,
+    /// Window size.
+    pub kernel_size: [usize; 3],
+    /// Stride (defaults to the kernel size).
+    pub stride: [usize; 3],
+    /// Implicit negative-infinity padding on both sides.
+    pub padding: [usize; 3],
+    /// Dilation.
+    pub dilation: [usize; 3],
+    /// Use ceil instead of floor for the output size.
+    pub ceil_mode: bool,
+    /// Keep the argmax indices for a later [`max_unpool2d`].
+    pub return_indices: bool,
+}
+
+/// `nn.AvgPool1d/2d/3d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgPool {
+    /// 1, 2 or 3.
+    pub dims: u8,
+    /// Window size.
+    pub kernel_size: [usize; 3],
+    /// Stride (defaults to the kernel size).
+    pub stride: [usize; 3],
+    /// Implicit zero padding on both sides.
+    pub padding: [usize; 3],
+    /// Use ceil instead of floor for the output size.
+    pub ceil_mode: bool,
+    /// Count the padding zeros in the divisor (default true).
+    pub count_include_pad: bool,
+}
+
+/// `nn.AdaptiveAvgPool1d/2d` and `nn.AdaptiveMaxPool1d/2d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adaptive {
+    /// 1 or 2.
+    pub dims: u8,
+    /// Output size `[1, H, W]` (or `[1, 1, L]`).
+    pub output_size: [usize; 3],
+}
+
+/// `nn.MaxUnpool2d`; uses the indices of the most recent unmatched `MaxPool2d` with
+/// `return_indices(true)` (a stack, so encoder-decoder nets pair up naturally).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxUnpool {
+    /// Window size of the matching pool.
+    pub kernel_size: [usize; 3],
+    /// Stride (defaults to the kernel size).
+    pub stride: [usize; 3],
+    /// Padding of the matching pool.
+    pub padding: [usize; 3],
+}
+
+/// `nn.ZeroPad2d`, `nn.ReflectionPad2d`, `nn.ReplicationPad2d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pad2d {
+    /// What the padding reads (`Circular` is `nn.CircularPad2d`).
+    pub mode: PaddingMode,
+    /// `(left, right, top, bottom)`, as PyTorch's padding tuple.
+    pub padding: [usize; 4],
+}
+
+/// `nn.BatchNorm1d/2d`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNorm {
+    /// 1 (`[N, C]` or `[N, C, L]`) or 2 (`[N, C, H, W]`).
+    pub dims: u8,
+    /// Channels `C`.
+    pub num_features: usize,
+    /// Added to the variance (default 1e-5).
+    pub eps: f32,
+    /// Running-statistics momentum (default 0.1); `None` is a cumulative average.
+    pub momentum: Option<f32>,
+    /// Learnable weight and bias (default true).
+    pub affine: bool,
+    /// Keep running statistics for eval mode (default true).
+    pub track_running_stats: bool,
+}
+
+/// `nn.Linear`; `in_features == 0` infers it from the input, as `nn.LazyLinear`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linear {
+    /// Input features (the last dim of the input), or 0 to infer.
+    pub in_features: usize,
+    /// Output features.
+    pub out_features: usize,
+    /// Learnable bias (default true).
+    pub bias: bool,
+}
+
+/// The computing layers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// `nn.Conv1d/2d/3d`.
+    Conv(Conv),
+    /// `nn.ConvTranspose2d`.
+    ConvTranspose(ConvTranspose),
+    /// `nn.MaxPool1d/2d/3d`.
+    MaxPool(MaxPool),
+    /// `nn.MaxUnpool2d`.
+    MaxUnpool(MaxUnpool),
+    /// `nn.AvgPool1d/2d/3d`.
+    AvgPool(AvgPool),
+    /// `nn.AdaptiveAvgPool1d/2d`.
+    AdaptiveAvgPool(Adaptive),
+    /// `nn.AdaptiveMaxPool1d/2d`.
+    AdaptiveMaxPool(Adaptive),
+    /// `nn.ZeroPad2d` / `ReflectionPad2d` / `ReplicationPad2d`.
+    Pad2d(Pad2d),
+    /// `nn.ReLU`.
+    ReLU,
+    /// `nn.LeakyReLU(negative_slope)`.
+    LeakyReLU(f32),
+    /// `nn.Sigmoid`.
+    Sigmoid,
+    /// `nn.Tanh`.
+    Tanh,
+    /// `nn.Softmax(dim)`; `dim` counts the batch as 0, negative counts from the end.
+    Softmax(i8),
+    /// `nn.LogSoftmax(dim)`.
+    LogSoftmax(i8),
+    /// `nn.BatchNorm1d/2d`.
+    BatchNorm(BatchNorm),
+    /// `nn.Dropout(p)`: inverted dropout in training, identity in eval.
+    Dropout(f32),
+    /// `nn.Linear` / `nn.LazyLinear`.
+    Linear(Linear),
+    /// `nn.Identity`.
+    Identity,
+    /// `nn.Flatten()` (start_dim 1, end_dim -1).
+    Flatten,
+}
+
+impl Op {
+    /// PyTorch's class name, for messages and `print(model)`.
+    pub const fn torch_name(&self) -> &'static str {
+        match self {
+            Op::Conv(c) => match c.dims {
+                1 => "Conv1d",
+                2 => "Conv2d",
+                _ => "Conv3d",
+            },
+            Op::ConvTranspose(_) => "ConvTranspose2d",
+            Op::MaxPool(p) => match p.dims {
+                1 => "MaxPool1d",
+                2 => "MaxPool2d",
+                _ => "MaxPool3d",
+            },
+            Op::MaxUnpool(_) => "MaxUnpool2d",
+            Op::AvgPool(p) => match p.dims {
+                1 => "AvgPool1d",
+                2 => "AvgPool2d",
+                _ => "AvgPool3d",
+            },
+            Op::AdaptiveAvgPool(p) => match p.dims {
+                1 => "AdaptiveAvgPool1d",
+                _ => "AdaptiveAvgPool2d",
+            },
+            Op::AdaptiveMaxPool(p) => match p.dims {
+                1 => "AdaptiveMaxPool1d",
+                _ => "AdaptiveMaxPool2d",
+            },
+            Op::Pad2d(p) => match p.mode {
+                PaddingMode::Zeros => "ZeroPad2d",
+                PaddingMode::Reflect => "ReflectionPad2d",
+                PaddingMode::Replicate => "ReplicationPad2d",
+                PaddingMode::Circular => "CircularPad2d",
+            },
+            Op::ReLU => "ReLU",
+            Op::LeakyReLU(_) => "LeakyReLU",
+            Op::Sigmoid => "Sigmoid",
+            Op::Tanh => "Tanh",
+            Op::Softmax(_) => "Softmax",
+            Op::LogSoftmax(_) => "LogSoftmax",
+            Op::BatchNorm(b) => match b.dims {
+                1 => "BatchNorm1d",
+                _ => "BatchNorm2d",
+            },
+            Op::Dropout(_) => "Dropout",
+            Op::Linear(l) => {
+                if l.in_features == 0 {
+                    "LazyLinear"
+                } else {
+                    "Linear"
+                }
+            }
+            Op::Identity => "Identity",
+            Op::Flatten => "Flatten",
+        }
+    }
+}
+
+const fn op(op: Op) -> Layer {
+    Layer { kind: Kind::Op(op), name: "" }
+}
+
+/// Puts `v` into the last `dims` entries of a `[D, H, W]` array whose other entries are `fill`.
+const fn spatial(dims: u8, v: usize, fill: usize) -> [usize; 3] {
+    match dims {
+        1 => [fill, fill, v],
+        2 => [fill, v, v],
+        _ => [v, v, v],
+    }
+}
+
+/// Puts a per-dim slice (length `dims`) into a `[D, H, W]` array; `None` on a length mismatch.
+const fn spatial_each(dims: u8, v: &[usize], fill: usize) -> Option<[usize; 3]> {
+    if v.len() != dims as usize {
+        return None;
+    }
+    let mut out = [fill; 3];
+    let off = 3 - dims as usize;
+    let mut i = 0;
+    while i < v.len() {
+        out[off + i] = v[i];
+        i += 1;
+    }
+    Some(out)
+}
+
+const fn conv(dims: u8, in_channels: usize, out_channels: usize, k: usize) -> Layer {
+    op(Op::Conv(Conv {
+        dims,
+        in_channels,
+        out_channels,
+        kernel_size: spatial(dims, k, 1),
+        stride: [1; 3],
+        padding: Padding::Explicit([0; 3]),
+        dilation: [1; 3],
+        groups: 1,
+        bias: true,
+        padding_mode: PaddingMode::Zeros,
+    }))
+}
+
+/// `nn.Conv1d(in_channels, out_channels, kernel_size)` over `[N, C, L]`.
+pub const fn conv1d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    conv(1, in_channels, out_channels, kernel_size)
+}
+/// `nn.Conv2d(in_channels, out_channels, kernel_size)` over `[N, C, H, W]`.
+pub const fn conv2d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    conv(2, in_channels, out_channels, kernel_size)
+}
+/// `nn.Conv3d(in_channels, out_channels, kernel_size)` over `[N, C, D, H, W]`.
+pub const fn conv3d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    conv(3, in_channels, out_channels, kernel_size)
+}
+/// `nn.ConvTranspose2d(in_channels, out_channels, kernel_size)`.
+pub const fn conv_transpose2d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    op(Op::ConvTranspose(ConvTranspose {
+        in_channels,
+        out_channels,
+        kernel_size: [1, kernel_size, kernel_size],
+        stride: [1; 3],
+        padding: [0; 3],
+        output_padding: [0; 3],
+        groups: 1,
+        bias: true,
+        dilation: [1; 3],
+    }))
+}
+
+const fn max_pool(dims: u8, k: usize) -> Layer {
+    op(Op::MaxPool(MaxPool {
+        dims,
+        kernel_size: spatial(dims, k, 1),
+        stride: spatial(dims, k, 1),
+        padding: [0; 3],
+        dilation: [1; 3],
+        ceil_mode: false,
+        return_indices: false,
+    }))
+}
+/// `nn.MaxPool1d(kernel_size)`; stride defaults to the kernel size.
+pub const fn max_pool1d(kernel_size: usize) -> Layer {
+    max_pool(1, kernel_size)
+}
+/// `nn.MaxPool2d(kernel_size)`; stride defaults to the kernel size.
+pub const fn max_pool2d(kernel_size: usize) -> Layer {
+    max_pool(2, kernel_size)
+}
+/// `nn.MaxPool3d(kernel_size)`; stride defaults to the kernel size.
+pub const fn max_pool3d(kernel_size: usize) -> Layer {
+    max_pool(3, kernel_size)
+}
+/// `nn.MaxUnpool2d(kernel_size)`; stride defaults to the kernel size.
+pub const fn max_unpool2d(kernel_size: usize) -> Layer {
+    op(Op::MaxUnpool(MaxUnpool {
+        kernel_size: [1, kernel_size, kernel_size],
+        stride: [1, kernel_size, kernel_size],
+        padding: [0; 3],
+    }))
+}
+
+const fn avg_pool(dims: u8, k: usize) -> Layer {
+    op(Op::AvgPool(AvgPool {
+        dims,
+        kernel_size: spatial(dims, k, 1),
+        stride: spatial(dims, k, 1),
+        padding: [0; 3],
+        ceil_mode: false,
+        count_include_pad: true,
+    }))
+}
+/// `nn.AvgPool1d(kernel_size)`.
+pub const fn avg_pool1d(kernel_size: usize) -> Layer {
+    avg_pool(1, kernel_size)
+}
+/// `nn.AvgPool2d(kernel_size)`.
+pub const fn avg_pool2d(kernel_size: usize) -> Layer {
+    avg_pool(2, kernel_size)
+}
+/// `nn.AvgPool3d(kernel_size)`.
+pub const fn avg_pool3d(kernel_size: usize) -> Layer {
+    avg_pool(3, kernel_size)
+}
+/// `nn.AdaptiveAvgPool1d(output_size)`.
+pub const fn adaptive_avg_pool1d(output_size: usize) -> Layer {
+    op(Op::AdaptiveAvgPool(Adaptive { dims: 1, output_size: [1, 1, output_size] }))
+}
+/// `nn.AdaptiveAvgPool2d((h, w))`.
+pub const fn adaptive_avg_pool2d(h: usize, w: usize) -> Layer {
+    op(Op::AdaptiveAvgPool(Adaptive { dims: 2, output_size: [1, h, w] }))
+}
+/// `nn.AdaptiveMaxPool1d(output_size)`.
+pub const fn adaptive_max_pool1d(output_size: usize) -> Layer {
+    op(Op::AdaptiveMaxPool(Adaptive { dims: 1, output_size: [1, 1, output_size] }))
+}
+/// `nn.AdaptiveMaxPool2d((h, w))`.
+pub const fn adaptive_max_pool2d(h: usize, w: usize) -> Layer {
+    op(Op::AdaptiveMaxPool(Adaptive { dims: 2, output_size: [1, h, w] }))
+}
+
+const fn pad2d(mode: PaddingMode, padding: [usize; 4]) -> Layer {
+    op(Op::Pad2d(Pad2d { mode, padding }))
+}
+/// `nn.ZeroPad2d((left, right, top, bottom))`.
+pub const fn zero_pad2d(padding: [usize; 4]) -> Layer {
+    pad2d(PaddingMode::Zeros, padding)
+}
+/// `nn.ReflectionPad2d((left, right, top, bottom))`.
+pub const fn reflection_pad2d(padding: [usize; 4]) -> Layer {
+    pad2d(PaddingMode::Reflect, padding)
+}
+/// `nn.ReplicationPad2d((left, right, top, bottom))`.
+pub const fn replication_pad2d(padding: [usize; 4]) -> Layer {
+    pad2d(PaddingMode::Replicate, padding)
+}
+
+/// `nn.ReLU()`.
+pub const fn relu() -> Layer {
+    op(Op::ReLU)
+}
+/// `nn.LeakyReLU(negative_slope)` (PyTorch's default slope is 0.01).
+pub const fn leaky_relu(negative_slope: f32) -> Layer {
+    op(Op::LeakyReLU(negative_slope))
+}
+/// `nn.Sigmoid()`.
+pub const fn sigmoid() -> Layer {
+    op(Op::Sigmoid)
+}
+/// `nn.Tanh()`.
+pub const fn tanh() -> Layer {
+    op(Op::Tanh)
+}
+/// `nn.Softmax(dim)`.
+pub const fn softmax(dim: i8) -> Layer {
+    op(Op::Softmax(dim))
+}
+/// `nn.LogSoftmax(dim)`.
+pub const fn log_softmax(dim: i8) -> Layer {
+    op(Op::LogSoftmax(dim))
+}
+
+const fn batch_norm(dims: u8, num_features: usize) -> Layer {
+    op(Op::BatchNorm(BatchNorm {
+        dims,
+        num_features,
+        eps: 1e-5,
+        momentum: Some(0.1),
+        affine: true,
+        track_running_stats: true,
+    }))
+}
+/// `nn.BatchNorm1d(num_features)` over `[N, C]` or `[N, C, L]`.
+pub const fn batch_norm1d(num_features: usize) -> Layer {
+    batch_norm(1, num_features)
+}
+/// `nn.BatchNorm2d(num_features)` over `[N, C, H, W]`.
+pub const fn batch_norm2d(num_features: usize) -> Layer {
+    batch_norm(2, num_features)
+}
+/// `nn.Dropout(p)` (PyTorch's default p is 0.5).
+pub const fn dropout(p: f32) -> Layer {
+    op(Op::Dropout(p))
+}
+/// `nn.Linear(in_features, out_features)` over the last dim.
+pub const fn linear(in_features: usize, out_features: usize) -> Layer {
+    op(Op::Linear(Linear { in_features, out_features, bias: true }))
+}
+/// `nn.LazyLinear(out_features)`: `in_features` is inferred from the input.
+pub const fn lazy_linear(out_features: usize) -> Layer {
+    op(Op::Linear(Linear { in_features: 0, out_features, bias: true }))
+}
+/// `nn.Identity()`.
+pub const fn identity() -> Layer {
+    op(Op::Identity)
+}
+/// `nn.Flatten()`: `[N, ...]` to `[N, prod(...)]`.
+pub const fn flatten() -> Layer {
+    op(Op::Flatten)
+}
+
+/// A nested `nn.Sequential`.
+pub const fn sequential(layers: &'static [Layer]) -> Layer {
+    Layer { kind: Kind::Sequential(layers), name: "" }
+}
+/// `body(x) + shortcut(x)`; an empty shortcut is the identity (ResNet's residual connection).
+pub const fn residual(body: &'static [Layer], shortcut: &'static [Layer]) -> Layer {
+    Layer { kind: Kind::Merge { merge: Merge::Add, a: body, b: shortcut }, name: "" }
+}
+/// `torch.cat([a(x), b(x)], dim=1)`; an empty branch is the identity.
+pub const fn concat(a: &'static [Layer], b: &'static [Layer]) -> Layer {
+    Layer { kind: Kind::Merge { merge: Merge::Concat, a, b }, name: "" }
+}
+/// `nn.Bilinear(in1, in2, out)(a(x), b(x))`; an empty branch is the identity.
+pub const fn bilinear(
+    a: &'static [Layer],
+    b: &'static [Layer],
+    in1_features: usize,
+    in2_features: usize,
+    out_features: usize,
+) -> Layer {
+    Layer {
+        kind: Kind::Merge {
+            merge: Merge::Bilinear(Bilinear { in1_features, in2_features, out_features, bias: true }),
+            a,
+            b,
+        },
+        name: "",
+    }
+}
+
+// Builders: keyword arguments. Each one applies to the layers PyTorch accepts it on; anything
+// else turns the layer into `Kind::Misuse`.
+impl Layer {
+    /// Names the layer (PyTorch's `add_module(name, ...)` / `OrderedDict` key).
+    pub const fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    const fn misuse(self, msg: &'static str) -> Self {
+        Layer { kind: Kind::Misuse(msg), name: self.name }
+    }
+
+    /// `stride=s` in every spatial dim (Conv, ConvTranspose, pools, MaxUnpool).
+    pub const fn stride(self, s: usize) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.stride = spatial(c.dims, s, 1),
+            Kind::Op(Op::ConvTranspose(c)) => c.stride = spatial(2, s, 1),
+            Kind::Op(Op::MaxPool(p)) => p.stride = spatial(p.dims, s, 1),
+            Kind::Op(Op::AvgPool(p)) => p.stride = spatial(p.dims, s, 1),
+            Kind::Op(Op::MaxUnpool(p)) => p.stride = spatial(2, s, 1),
+            _ => return self.misuse("stride() applies to convolutions and pools only"),
+        }
+        l
+    }
+
+    /// `padding=p` on both sides of every spatial dim.
+    pub const fn padding(self, p: usize) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.padding = Padding::Explicit(spatial(c.dims, p, 0)),
+            Kind::Op(Op::ConvTranspose(c)) => c.padding = spatial(2, p, 0),
+            Kind::Op(Op::MaxPool(q)) => q.padding = spatial(q.dims, p, 0),
+            Kind::Op(Op::AvgPool(q)) => q.padding = spatial(q.dims, p, 0),
+            Kind::Op(Op::MaxUnpool(q)) => q.padding = spatial(2, p, 0),
+            _ => return self.misuse("padding() applies to convolutions and pools only"),
+        }
+        l
+    }
+
+    /// `padding='same'` (Conv only; stride must be 1).
+    pub const fn padding_same(self) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.padding = Padding::Same,
+            _ => return self.misuse("padding_same() applies to Conv1d/2d/3d only"),
+        }
+        l
+    }
+
+    /// `padding='valid'` (Conv only).
+    pub const fn padding_valid(self) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.padding = Padding::Valid,
+            _ => return self.misuse("padding_valid() applies to Conv1d/2d/3d only"),
+        }
+        l
+    }
+
+    /// `dilation=d` in every spatial dim (Conv, ConvTranspose, MaxPool).
+    pub const fn dilation(self, d: usize) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.dilation = spatial(c.dims, d, 1),
+            Kind::Op(Op::ConvTranspose(c)) => c.dilation = spatial(2, d, 1),
+            Kind::Op(Op::MaxPool(p)) => p.dilation = spatial(p.dims, d, 1),
+            _ => return self.misuse("dilation() applies to Conv, ConvTranspose2d and MaxPool only"),
+        }
+        l
+    }
+
+    /// Per-dim `kernel_size` as a tuple, one entry per spatial dim (`&[kh, kw]` for 2-d).
+    pub const fn kernel_size_each(self, k: &[usize]) -> Self {
+        let mut l = self;
+        let ok = match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => set_each(&mut c.kernel_size, c.dims, k, 1),
+            Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.kernel_size, 2, k, 1),
+            Kind::Op(Op::MaxPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
+            Kind::Op(Op::AvgPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
+            Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.kernel_size, 2, k, 1),
+            _ => false,
+        };
+        if ok {
+            l
+        } else {
+            self.misuse("kernel_size_each() needs a convolution or pool and one entry per spatial dim")
+        }
+    }
+
+    /// Per-dim `stride` as a tuple.
+    pub const fn stride_each(self, s: &[usize]) -> Self {
+        let mut l = self;
+        let ok = match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => set_each(&mut c.stride, c.dims, s, 1),
+            Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.stride, 2, s, 1),
+            Kind::Op(Op::MaxPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
+            Kind::Op(Op::AvgPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
+            Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.stride, 2, s, 1),
+            _ => false,
+        };
+        if ok {
+            l
+        } else {
+            self.misuse("stride_each() needs a convolution or pool and one entry per spatial dim")
+        }
+    }
+
+    /// Per-dim `padding` as a tuple.
+    pub const fn padding_each(self, p: &[usize]) -> Self {
+        let mut l = self;
+        let ok = match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => match spatial_each(c.dims, p, 0) {
+                Some(a) => {
+                    c.padding = Padding::Explicit(a);
+                    true
+                }
+                None => false,
+            },
+            Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.padding, 2, p, 0),
+            Kind::Op(Op::MaxPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
+            Kind::Op(Op::AvgPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
+            Kind::Op(Op::MaxUnpool(q)) => set_each(&mut q.padding, 2, p, 0),
+            _ => false,
+        };
+        if ok {
+            l
+        } else {
+            self.misuse("padding_each() needs a convolution or pool and one entry per spatial dim")
+        }
+    }
+
+    /// Per-dim `dilation` as a tuple.
+    pub const fn dilation_each(self, d: &[usize]) -> Self {
+        let mut l = self;
+        let ok = match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => set_each(&mut c.dilation, c.dims, d, 1),
+            Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.dilation, 2, d, 1),
+            Kind::Op(Op::MaxPool(p)) => set_each(&mut p.dilation, p.dims, d, 1),
+            _ => false,
+        };
+        if ok {
+            l
+        } else {
+            self.misuse("dilation_each() needs Conv, ConvTranspose2d or MaxPool and one entry per spatial dim")
+        }
+    }
+
+    /// `groups=g` (Conv, ConvTranspose2d).
+    pub const fn groups(self, g: usize) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.groups = g,
+            Kind::Op(Op::ConvTranspose(c)) => c.groups = g,
+            _ => return self.misuse("groups() applies to Conv and ConvTranspose2d only"),
+        }
+        l
+    }
+
+    /// `bias=b` (Conv, ConvTranspose2d, Linear, Bilinear).
+    pub const fn bias(self, b: bool) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.bias = b,
+            Kind::Op(Op::ConvTranspose(c)) => c.bias = b,
+            Kind::Op(Op::Linear(c)) => c.bias = b,
+            Kind::Merge { merge: Merge::Bilinear(c), .. } => c.bias = b,
+            _ => return self.misuse("bias() applies to Conv, ConvTranspose2d, Linear and Bilinear only"),
+        }
+        l
+    }
+
+    /// `padding_mode` (Conv only).
+    pub const fn padding_mode(self, mode: PaddingMode) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Conv(c)) => c.padding_mode = mode,
+            _ => return self.misuse("padding_mode() applies to Conv1d/2d/3d only"),
+        }
+        l
+    }
+
+    /// `output_padding=p` (ConvTranspose2d only).
+    pub const fn output_padding(self, p: usize) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::ConvTranspose(c)) => c.output_padding = [0, p, p],
+            _ => return self.misuse("output_padding() applies to ConvTranspose2d only"),
+        }
+        l
+    }
+
+    /// `ceil_mode=b` (MaxPool, AvgPool).
+    pub const fn ceil_mode(self, b: bool) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::MaxPool(p)) => p.ceil_mode = b,
+            Kind::Op(Op::AvgPool(p)) => p.ceil_mode = b,
+            _ => return self.misuse("ceil_mode() applies to MaxPool and AvgPool only"),
+        }
+        l
+    }
+
+    /// `return_indices=b` (MaxPool; required before a `max_unpool2d`).
+    pub const fn return_indices(self, b: bool) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::MaxPool(p)) => p.return_indices = b,
+            _ => return self.misuse("return_indices() applies to MaxPool only"),
+        }
+        l
+    }
+
+    /// `count_include_pad=b` (AvgPool).
+    pub const fn count_include_pad(self, b: bool) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::AvgPool(p)) => p.count_include_pad = b,
+            _ => return self.misuse("count_include_pad() applies to AvgPool only"),
+        }
+        l
+    }
+
+    /// `eps` (BatchNorm).
+    pub const fn eps(self, eps: f32) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::BatchNorm(b)) => b.eps = eps,
+            _ => return self.misuse("eps() applies to BatchNorm only"),
+        }
+        l
+    }
+
+    /// `momentum` (BatchNorm); `None` for a cumulative moving average.
+    pub const fn momentum(self, m: Option<f32>) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::BatchNorm(b)) => b.momentum = m,
+            _ => return self.misuse("momentum() applies to BatchNorm only"),
+        }
+        l
+    }
+
+    /// `affine` (BatchNorm).
+    pub const fn affine(self, a: bool) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::BatchNorm(b)) => b.affine = a,
+            _ => return self.misuse("affine() applies to BatchNorm only"),
+        }
+        l
+    }
+
+    /// `track_running_stats` (BatchNorm).
+    pub const fn track_running_stats(self, t: bool) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::BatchNorm(b)) => b.track_running_stats = t,
+            _ => return self.misuse("track_running_stats() applies to BatchNorm only"),
+        }
+        l
+    }
+}
+
+const fn set_each(dst: &mut [usize; 3], dims: u8, v: &[usize], fill: usize) -> bool {
+    match spatial_each(dims, v, fill) {
+        Some(a) => {
+            *dst = a;
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_set_pytorch_fields() {
+        let l = conv2d(3, 8, 3).stride(2).padding(1).dilation(2).groups(1).bias(false);
+        match l.kind {
+            Kind::Op(Op::Conv(c)) => {
+                assert_eq!(c.kernel_size, [1, 3, 3]);
+                assert_eq!(c.stride, [1, 2, 2]);
+                assert_eq!(c.padding, Padding::Explicit([0, 1, 1]));
+                assert_eq!(c.dilation, [1, 2, 2]);
+                assert!(!c.bias);
+            }
+            _ => panic!("not a conv"),
+        }
+        let p = max_pool1d(3);
+        match p.kind {
+            Kind::Op(Op::MaxPool(m)) => assert_eq!(m.stride, [1, 1, 3]),
+            _ => panic!(),
+        }
+        let k = conv2d(1, 1, 1).kernel_size_each(&[3, 5]);
+        match k.kind {
+            Kind::Op(Op::Conv(c)) => assert_eq!(c.kernel_size, [1, 3, 5]),
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn misuse_is_recorded_not_panicked() {
+        assert!(matches!(relu().stride(2).kind, Kind::Misuse(_)));
+        assert!(matches!(conv2d(1, 1, 3).kernel_size_each(&[3]).kind, Kind::Misuse(_)));
+        assert_eq!(relu().named("act").stride(2).name, "act");
+    }
+}

@@ -1,0 +1,1 @@
+//! Optimisers (filled in by the optimiser work).

@@ -1,0 +1,1 @@
+//! wgpu backend (arrives with the GPU issue).
