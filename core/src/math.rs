@@ -16,22 +16,27 @@
 
 #[cfg(not(feature = "micromath"))]
 mod imp {
+    /// `e^x`.
     #[inline(always)]
     pub fn exp(x: f32) -> f32 {
         libm::expf(x)
     }
+    /// Natural logarithm.
     #[inline(always)]
     pub fn ln(x: f32) -> f32 {
         libm::logf(x)
     }
+    /// Square root.
     #[inline(always)]
     pub fn sqrt(x: f32) -> f32 {
         libm::sqrtf(x)
     }
+    /// Hyperbolic tangent.
     #[inline(always)]
     pub fn tanh(x: f32) -> f32 {
         libm::tanhf(x)
     }
+    /// `x^y`.
     #[inline(always)]
     pub fn pow(x: f32, y: f32) -> f32 {
         libm::powf(x, y)
@@ -41,6 +46,7 @@ mod imp {
 #[cfg(feature = "micromath")]
 mod imp {
     use micromath::F32Ext;
+    /// `e^x`.
     #[inline(always)]
     pub fn exp(x: f32) -> f32 {
         if x < -87.0 {
@@ -49,14 +55,17 @@ mod imp {
             x.exp()
         }
     }
+    /// Natural logarithm.
     #[inline(always)]
     pub fn ln(x: f32) -> f32 {
         x.ln()
     }
+    /// Square root.
     #[inline(always)]
     pub fn sqrt(x: f32) -> f32 {
         x.sqrt()
     }
+    /// Hyperbolic tangent.
     #[inline(always)]
     pub fn tanh(x: f32) -> f32 {
         // tanh(x) = 1 - 2 / (exp(2x) + 1), saturating outside [-9, 9].
@@ -68,6 +77,7 @@ mod imp {
             1.0 - 2.0 / (exp(2.0 * x) + 1.0)
         }
     }
+    /// `x^y`.
     #[inline(always)]
     pub fn pow(x: f32, y: f32) -> f32 {
         x.powf(y)
@@ -76,7 +86,7 @@ mod imp {
 
 pub use imp::{exp, ln, pow, sqrt, tanh};
 
-/// `e^x`, exact with libm or approximate with the `micromath` feature.
+/// The logistic function `1 / (1 + e^-x)`, without overflow for large `|x|`.
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {

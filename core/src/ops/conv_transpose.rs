@@ -1,0 +1,141 @@
+//! Transposed convolution (`nn.ConvTranspose2d`, on the shared 3-d geometry): forward, input
+//! gradient and weight gradient.
+//!
+//! A transposed convolution is the input gradient of the convolution that maps its (large)
+//! output back to its (small) input with the same weight, stride, padding, dilation and groups.
+//! So every kernel here runs a [`super::conv`] kernel on that *dual* geometry:
+//!
+//! ```text
+//! forward          y  = conv_backward_input(dual, w, gy = x) + b
+//! input gradient   gx += conv_forward(dual, gy, w)
+//! weight gradient  gw += conv_backward_weight(dual, x = gy, gy = x),   gb += Σ gy
+//! ```
+//!
+//! Geometry: `g.input` is the small input, `g.output` the large output (already including
+//! `output_padding`), `g.pad` PyTorch's `padding`; the padding mode is always zeros. Output
+//! positions that no input reaches (from `output_padding`) get the bias only.
+//!
+//! See <https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html>.
+
+use super::conv::{backward_input_into, backward_weight_into, bias_grad, conv_workspace_len, fill_bias, forward_into};
+use super::geom::{ConvGeom, PaddingMode};
+
+/// The convolution whose input gradient this transposed convolution is: from `g.output`
+/// (`C_out` channels) to `g.input` (`C_in` channels), with weight `[C_in, C_out / groups, k]`.
+const fn dual(g: &ConvGeom) -> ConvGeom {
+    ConvGeom {
+        n: g.n,
+        c_in: g.c_out,
+        c_out: g.c_in,
+        groups: g.groups,
+        input: g.output,
+        output: g.input,
+        kernel: g.kernel,
+        stride: g.stride,
+        dilation: g.dilation,
+        pad: g.pad,
+        mode: PaddingMode::Zeros,
+        bias: false,
+    }
+}
+
+/// Floats of scratch one call of any kernel below needs: `C_out / groups · kD·kH·kW · D·H·W`
+/// (the column matrix of the dual convolution over the small input); 0 for kernel 1, stride 1,
+/// no padding.
+pub const fn conv_transpose_workspace_len(g: &ConvGeom) -> usize {
+    conv_workspace_len(&dual(g))
+}
+
+/// Transposed convolution forward.
+///
+/// - `x`: `[N, C_in, D, H, W]` (small);
+/// - `w`: `[C_in, C_out / groups, kD, kH, kW]`;
+/// - `b`: `[C_out]`, empty when `!g.bias`;
+/// - `y`: `[N, C_out, oD, oH, oW]` (large), overwritten;
+/// - `work`: at least [`conv_transpose_workspace_len`] floats of scratch.
+///
+/// `y[n, o, i·stride + k·dilation - pad] += x[n, c, i] · w[c, o', k]` over every input position
+/// `i`, kernel offset `k` and input channel `c` of the group of output channel `o`
+/// (`o' = o mod C_out/groups`), then `+ b[o]`.
+pub fn conv_transpose_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], work: &mut [f32]) {
+    if g.bias {
+        fill_bias(g.n, g.c_out, g.out_spatial(), b, y);
+    } else {
+        y[..g.n * g.c_out * g.out_spatial()].fill(0.0);
+    }
+    backward_input_into(&dual(g), w, x, y, work);
+}
+
+/// Transposed convolution input gradient: `gx += dL/dx` given `gy = dL/dy`.
+///
+/// - `w`: `[C_in, C_out / groups, kD, kH, kW]`;
+/// - `gy`: `[N, C_out, oD, oH, oW]` (large);
+/// - `gx`: `[N, C_in, D, H, W]` (small), accumulated;
+/// - `work`: at least [`conv_transpose_workspace_len`] floats of scratch.
+///
+/// `gx[n, c, i] += Σ_{o', k} w[c, o', k] · gy[n, o, i·stride + k·dilation - pad]` (an ordinary
+/// convolution of `gy`).
+pub fn conv_transpose_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32], work: &mut [f32]) {
+    forward_into(&dual(g), gy, w, gx, work, true);
+}
+
+/// Transposed convolution parameter gradients: `gw += dL/dw`, `gb += dL/db`.
+///
+/// - `x`: `[N, C_in, D, H, W]` (the forward input);
+/// - `gy`: `[N, C_out, oD, oH, oW]`;
+/// - `gw`: `[C_in, C_out / groups, kD, kH, kW]`, accumulated;
+/// - `gb`: `[C_out]`, accumulated; empty when `!g.bias`;
+/// - `work`: at least [`conv_transpose_workspace_len`] floats of scratch.
+///
+/// `gw[c, o', k] += Σ_{n, i} x[n, c, i] · gy[n, o, i·stride + k·dilation - pad]`,
+/// `gb[o] += Σ_{n, p} gy[n, o, p]`.
+pub fn conv_transpose_backward_weight(
+    g: &ConvGeom,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+    gb: &mut [f32],
+    work: &mut [f32],
+) {
+    if g.bias {
+        bias_grad(g.n, g.c_out, g.out_spatial(), gy, gb);
+    }
+    backward_weight_into(&dual(g), gy, x, gw, work);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stride_two_scatters_kernel_copies() {
+        // 1 channel, input [a, b] (1-d), kernel [1, 10], stride 2, no padding: output length
+        // (2 - 1) * 2 + 2 = 4 = [a, 10a, b, 10b] (+ bias); output_padding 1 adds an untouched 5th.
+        let g = ConvGeom {
+            n: 1,
+            c_in: 1,
+            c_out: 1,
+            groups: 1,
+            input: [1, 1, 2],
+            output: [1, 1, 5],
+            kernel: [1, 1, 2],
+            stride: [1, 1, 2],
+            dilation: [1; 3],
+            pad: [0; 3],
+            mode: PaddingMode::Zeros,
+            bias: true,
+        };
+        let mut work = [0.0; 4];
+        assert!(conv_transpose_workspace_len(&g) <= work.len());
+        let mut y = [9.0; 5];
+        conv_transpose_forward(&g, &[1.0, 2.0], &[1.0, 10.0], &[0.5], &mut y, &mut work);
+        assert_eq!(y, [1.5, 10.5, 2.5, 20.5, 0.5]);
+        let mut gx = [0.0; 2];
+        conv_transpose_backward_input(&g, &[1.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0], &mut gx, &mut work);
+        assert_eq!(gx, [21.0, 43.0]);
+        let (mut gw, mut gb) = ([0.0; 2], [0.0; 1]);
+        conv_transpose_backward_weight(&g, &[1.0, 2.0], &[1.0, 2.0, 3.0, 4.0, 5.0], &mut gw, &mut gb, &mut work);
+        assert_eq!(gw, [1.0 + 6.0, 2.0 + 8.0]);
+        assert_eq!(gb, [15.0]);
+    }
+}

@@ -1,0 +1,59 @@
+//! `nn.Dropout(p)` in training mode: inverted dropout with a saved mask.
+//!
+//! Each element is zeroed with probability `p` and the survivors are scaled by `1 / (1 - p)`,
+//! so the expected output equals the input and evaluation needs no rescaling (in eval mode
+//! dropout is the identity and no kernel runs)
+//! ([PyTorch docs](https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html)).
+//!
+//! The mask holds the factor itself (`0` or `1 / (1 - p)`), so backward is one multiply.
+//! The random numbers come from [`crate::Rng`], not PyTorch's generator: the same seed
+//! drops other elements than `torch.manual_seed` would, with the same distribution.
+
+use crate::Rng;
+
+/// Inverted dropout: `mask[i] = 0` with probability `p`, else `1 / (1 - p)`;
+/// `y[i] = x[i] * mask[i]`. `p == 0` keeps everything (mask 1); `p == 1` zeroes everything.
+///
+/// Draws one [`Rng::next_f32`] per element, in order; element `i` is dropped when the draw is
+/// below `p`.
+///
+/// - `p`: drop probability in `[0, 1]` (the planner checks the range).
+/// - `rng`: the generator, advanced by `x.len()` draws.
+/// - `x`: input `[*]`.
+/// - `y`: output `[*]` (overwritten).
+/// - `mask`: the factors `[*]` (overwritten), kept for [`dropout_backward_input`].
+pub fn dropout_forward(p: f32, rng: &mut Rng, x: &[f32], y: &mut [f32], mask: &mut [f32]) {
+    debug_assert!(x.len() == y.len() && y.len() == mask.len());
+    let keep = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
+    for ((y, m), &x) in y.iter_mut().zip(mask.iter_mut()).zip(x) {
+        *m = if rng.next_f32() < p { 0.0 } else { keep };
+        *y = x * *m;
+    }
+}
+
+/// Backward of [`dropout_forward`]: `gx[i] += gy[i] * mask[i]`.
+///
+/// - `mask`: the factors saved by the forward pass `[*]`.
+/// - `gy`: gradient with respect to the output `[*]`.
+/// - `gx`: gradient with respect to the input `[*]` (accumulated).
+pub fn dropout_backward_input(mask: &[f32], gy: &[f32], gx: &mut [f32]) {
+    debug_assert!(mask.len() == gy.len() && gy.len() == gx.len());
+    for ((gx, &gy), &m) in gx.iter_mut().zip(gy).zip(mask) {
+        *gx += gy * m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extreme_probabilities() {
+        let x = [1.0, -2.0, 3.0, 4.0];
+        let (mut y, mut mask) = ([9.0; 4], [9.0; 4]);
+        dropout_forward(0.0, &mut Rng::new(1), &x, &mut y, &mut mask);
+        assert_eq!((y, mask), (x, [1.0; 4]));
+        dropout_forward(1.0, &mut Rng::new(1), &x, &mut y, &mut mask);
+        assert_eq!((y, mask), ([0.0, -0.0, 0.0, 0.0], [0.0; 4]));
+    }
+}

@@ -1,0 +1,113 @@
+//! `nn.Linear`: a fully connected layer, `y = x W^T + b`, on the matrix multiply of
+//! [`crate::kernels::gemm`].
+//!
+//! `y[r, o] = sum_i x[r, i] * w[o, i] + b[o]`
+//! ([PyTorch docs](https://pytorch.org/docs/stable/generated/torch.nn.Linear.html)).
+//!
+//! Rows `r` are every leading index of the input (the batch, and any dims before the last).
+//! The weight is `[out_f, in_f]` as PyTorch stores it; the transposes of the three passes are
+//! strided views, so nothing is copied.
+
+use crate::kernels::gemm::{gemm, MatRef};
+
+/// Forward: `y = x · w^T + b`.
+///
+/// - `x`: input `[rows, in_f]`.
+/// - `w`: weight `[out_f, in_f]`.
+/// - `b`: bias `[out_f]`, or empty for no bias.
+/// - `y`: output `[rows, out_f]` (overwritten).
+pub fn linear_forward(
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+) {
+    debug_assert!(x.len() == rows * in_f && w.len() == out_f * in_f && y.len() == rows * out_f);
+    debug_assert!(b.is_empty() || b.len() == out_f);
+    let with_bias = !b.is_empty();
+    if with_bias {
+        for row in y.chunks_exact_mut(out_f) {
+            row.copy_from_slice(b);
+        }
+    }
+    let a = MatRef {
+        data: x,
+        rs: in_f,
+        cs: 1,
+    };
+    // w^T as a [in_f, out_f] view: element (i, o) is w[o * in_f + i].
+    let wt = MatRef {
+        data: w,
+        rs: 1,
+        cs: in_f,
+    };
+    gemm(rows, out_f, in_f, a, wt, y, out_f, with_bias);
+}
+
+/// Backward with respect to the input: `gx += gy · w`.
+///
+/// - `w`: weight `[out_f, in_f]`.
+/// - `gy`: gradient with respect to the output `[rows, out_f]`.
+/// - `gx`: gradient with respect to `x`, `[rows, in_f]` (accumulated).
+pub fn linear_backward_input(
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    debug_assert!(gy.len() == rows * out_f && w.len() == out_f * in_f && gx.len() == rows * in_f);
+    let a = MatRef {
+        data: gy,
+        rs: out_f,
+        cs: 1,
+    };
+    let b = MatRef {
+        data: w,
+        rs: in_f,
+        cs: 1,
+    };
+    gemm(rows, in_f, out_f, a, b, gx, in_f, true);
+}
+
+/// Backward with respect to the parameters: `gw += gy^T · x` and `gb[o] += sum_r gy[r, o]`.
+///
+/// - `x`: the forward input `[rows, in_f]`.
+/// - `gy`: gradient with respect to the output `[rows, out_f]`.
+/// - `gw`: weight gradient `[out_f, in_f]` (accumulated).
+/// - `gb`: bias gradient `[out_f]` (accumulated), or empty for no bias.
+pub fn linear_backward_weight(
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+    gb: &mut [f32],
+) {
+    debug_assert!(x.len() == rows * in_f && gy.len() == rows * out_f && gw.len() == out_f * in_f);
+    debug_assert!(gb.is_empty() || gb.len() == out_f);
+    // gy^T as a [out_f, rows] view: element (o, r) is gy[r * out_f + o].
+    let gyt = MatRef {
+        data: gy,
+        rs: 1,
+        cs: out_f,
+    };
+    let b = MatRef {
+        data: x,
+        rs: in_f,
+        cs: 1,
+    };
+    gemm(out_f, in_f, rows, gyt, b, gw, in_f, true);
+    if !gb.is_empty() {
+        for row in gy.chunks_exact(out_f) {
+            for (gb, &g) in gb.iter_mut().zip(row) {
+                *gb += g;
+            }
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! Pooling: max and average pooling over a sliding window, their adaptive variants, and
+//! max-unpooling.
+//!
+//! Use these for `nn.MaxPool1d/2d/3d`, `nn.AvgPool1d/2d/3d`, `nn.AdaptiveAvgPool1d/2d`,
+//! `nn.AdaptiveMaxPool1d/2d` and `nn.MaxUnpool2d`. Every kernel works on three spatial dims
+//! `[D, H, W]`; 1-d and 2-d layers set the leading dims to 1 (see [`PoolGeom`]).
+//!
+//! Max pooling stores, for each output, the flat index of its argmax within the input plane of
+//! the same `(n, c)`, `d * H * W + h * W + w`, exactly as PyTorch's `return_indices=True`. The
+//! index is kept in an `f32` slot of the activation arena as a *bit pattern*
+//! ([`encode_index`] / [`decode_index`]), not as a number, so that the arena stays one `f32`
+//! buffer; never do arithmetic on it. Backward only needs the indices, not the input.
+//!
+//! The scan order, the tie rule (first maximum wins), NaN propagation (a NaN wins its window; the
+//! last NaN gives the index) and the divisor rules of average pooling follow PyTorch's CPU
+//! kernels (`aten/src/ATen/native/cpu/MaxPoolKernel.cpp`, `AvgPoolKernel.cpp`,
+//! `AdaptiveAvgPoolKernel.cpp`, `AdaptiveMaxPoolKernel.cpp`).
+
+use crate::ops::geom::PoolGeom;
+
+/// Stores an argmax index in an `f32` slot, as its bit pattern: `f32::from_bits(i as u32)`.
+///
+/// Indices above `u32::MAX` do not occur: a plane that large does not fit in memory on any
+/// target this crate supports.
+#[inline(always)]
+pub fn encode_index(i: usize) -> f32 {
+    f32::from_bits(i as u32)
+}
+
+/// Reads an index stored by [`encode_index`].
+#[inline(always)]
+pub fn decode_index(v: f32) -> usize {
+    v.to_bits() as usize
+}
+
+/// The input positions of output `o` of a dilated window along one dim, as PyTorch's CPU kernel
+/// computes them: the window starts at `o * stride - pad`, ends (exclusive) at
+/// `min(start + dilation * (kernel - 1) + 1, input)`, and positions in the front padding are
+/// skipped a dilation step at a time. Returns `(first, end, step)`; empty when `first >= end`.
+#[inline]
+fn dilated_range(
+    o: usize,
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad: usize,
+) -> (usize, usize, usize) {
+    let start = (o * stride) as isize - pad as isize;
+    let end = (start + (dilation * (kernel - 1) + 1) as isize).min(input as isize);
+    let mut first = start;
+    if first < 0 {
+        // Smallest multiple of `dilation` that brings the start to 0 or beyond.
+        let d = dilation as isize;
+        first += (-first + d - 1) / d * d;
+    }
+    (first as usize, end.max(0) as usize, dilation)
+}
+
+/// The positions `[start, end)` of output `o` of an average-pooling window along one dim, and
+/// the window's extent counted with the padding (PyTorch's `pool_size` factor for this dim).
+///
+/// The window `[o * stride - pad, o * stride - pad + kernel)` is first clipped to the end of the
+/// padded input (`input + pad`), measured, then clipped to the input itself.
+#[inline]
+fn avg_range(
+    o: usize,
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+) -> (usize, usize, usize) {
+    let start = (o * stride) as isize - pad as isize;
+    let end = (start + kernel as isize).min((input + pad) as isize);
+    let padded_len = (end - start).max(0) as usize;
+    let first = start.max(0) as usize;
+    // `max(first)` keeps the range well-formed even for a window past the input.
+    let last = (end.min(input as isize)).max(first as isize) as usize;
+    (first, last, padded_len)
+}
+
+/// The window `[floor(i * input / output), ceil((i + 1) * input / output))` of adaptive pooling
+/// output `i` along one dim.
+#[inline]
+fn adaptive_range(i: usize, input: usize, output: usize) -> (usize, usize) {
+    (i * input / output, ((i + 1) * input).div_ceil(output))
+}
+
+/// Max pooling (`nn.MaxPool1d/2d/3d`, <https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html>).
+///
+/// - `x: [N, C, D, H, W]` (`g.input`)
+/// - `y: [N, C, oD, oH, oW]` (`g.output`): `y[n, c, o] = max` over the dilated window
+///   `o * stride - pad + k * dilation`, `k < kernel`, of positions inside the input (the padding
+///   is negative infinity and never wins);
+/// - `indices: [N, C, oD, oH, oW]`: the flat index `d * H * W + h * W + w` of the argmax within
+///   the input plane, stored with [`encode_index`].
+///
+/// Ties go to the first maximum in scan order (`d`, then `h`, then `w`); a NaN wins its window
+/// and the index is that of the last NaN, as PyTorch's CPU kernel. A window with no input
+/// position at all (only possible with dilation) gives `-inf` and the index of its first
+/// position after the padding, which lies outside the plane, as PyTorch does;
+/// [`max_pool_backward_input`] skips such indices.
+pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], indices: &mut [f32]) {
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    let (in_plane, out_plane) = (g.in_spatial(), g.out_spatial());
+    debug_assert_eq!(x.len(), g.n * g.c * in_plane);
+    debug_assert_eq!(y.len(), g.n * g.c * out_plane);
+    debug_assert_eq!(indices.len(), y.len());
+    for p in 0..g.n * g.c {
+        let xp = &x[p * in_plane..(p + 1) * in_plane];
+        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
+        let ip = &mut indices[p * out_plane..(p + 1) * out_plane];
+        let mut o = 0;
+        for z in 0..od {
+            let (d0, d1, sd) =
+                dilated_range(z, id, g.kernel[0], g.stride[0], g.dilation[0], g.pad[0]);
+            for r in 0..oh {
+                let (h0, h1, sh) =
+                    dilated_range(r, ih, g.kernel[1], g.stride[1], g.dilation[1], g.pad[1]);
+                for s in 0..ow {
+                    let (w0, w1, sw) =
+                        dilated_range(s, iw, g.kernel[2], g.stride[2], g.dilation[2], g.pad[2]);
+                    let mut best = f32::NEG_INFINITY;
+                    let mut best_at = (d0 * ih + h0) * iw + w0;
+                    for d in (d0..d1).step_by(sd) {
+                        for h in (h0..h1).step_by(sh) {
+                            for w in (w0..w1).step_by(sw) {
+                                let at = (d * ih + h) * iw + w;
+                                let v = xp[at];
+                                if v > best || v.is_nan() {
+                                    best = v;
+                                    best_at = at;
+                                }
+                            }
+                        }
+                    }
+                    yp[o] = best;
+                    ip[o] = encode_index(best_at);
+                    o += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of [`max_pool_forward`] with respect to its input: `gx[n, c, indices[n, c, o]] += gy[n, c, o]`.
+///
+/// - `indices: [N, C, oD, oH, oW]` from the forward pass;
+/// - `gy: [N, C, oD, oH, oW]`;
+/// - `gx: [N, C, D, H, W]`, accumulated.
+///
+/// An index outside the plane (from a window with no input position) is skipped.
+pub fn max_pool_backward_input(g: &PoolGeom, indices: &[f32], gy: &[f32], gx: &mut [f32]) {
+    scatter_indices(g.n * g.c, g.out_spatial(), g.in_spatial(), indices, gy, gx);
+}
+
+/// `gx[p, indices[p, o]] += gy[p, o]` for every plane `p`, skipping indices `>= in_plane`.
+fn scatter_indices(
+    planes: usize,
+    out_plane: usize,
+    in_plane: usize,
+    indices: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    debug_assert_eq!(indices.len(), planes * out_plane);
+    debug_assert_eq!(gy.len(), planes * out_plane);
+    debug_assert_eq!(gx.len(), planes * in_plane);
+    for p in 0..planes {
+        let gxp = &mut gx[p * in_plane..(p + 1) * in_plane];
+        let range = p * out_plane..(p + 1) * out_plane;
+        for (&i, &g) in indices[range.clone()].iter().zip(&gy[range]) {
+            if let Some(slot) = gxp.get_mut(decode_index(i)) {
+                *slot += g;
+            }
+        }
+    }
+}
+
+/// Average pooling (`nn.AvgPool1d/2d/3d`, <https://pytorch.org/docs/stable/generated/torch.nn.AvgPool2d.html>).
+///
+/// - `x: [N, C, D, H, W]` (`g.input`);
+/// - `y: [N, C, oD, oH, oW]` (`g.output`): the sum of the input positions in the window
+///   divided by a divisor, with PyTorch's rule: in each dim the window
+///   `[o * stride - pad, o * stride - pad + kernel)` is clipped to the end of the padded input
+///   (`input + pad`) and its length counted (`pool_size`, the product over dims); then it is
+///   clipped to the input. The divisor is `pool_size` if `g.count_include_pad`, else the number
+///   of input positions in the window. So a `ceil_mode` window that hangs past the right
+///   padding never counts the part beyond it, even with `count_include_pad`.
+///
+/// `g.dilation` is ignored (average pooling has none). A window with no input position (not
+/// possible for geometry PyTorch accepts) gives 0.
+pub fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    let (in_plane, out_plane) = (g.in_spatial(), g.out_spatial());
+    debug_assert_eq!(x.len(), g.n * g.c * in_plane);
+    debug_assert_eq!(y.len(), g.n * g.c * out_plane);
+    for p in 0..g.n * g.c {
+        let xp = &x[p * in_plane..(p + 1) * in_plane];
+        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
+        let mut o = 0;
+        for z in 0..od {
+            let (d0, d1, pd) = avg_range(z, id, g.kernel[0], g.stride[0], g.pad[0]);
+            for r in 0..oh {
+                let (h0, h1, ph) = avg_range(r, ih, g.kernel[1], g.stride[1], g.pad[1]);
+                for s in 0..ow {
+                    let (w0, w1, pw) = avg_range(s, iw, g.kernel[2], g.stride[2], g.pad[2]);
+                    let divisor = avg_divisor(g, [d0, d1, h0, h1, w0, w1], pd * ph * pw);
+                    let mut sum = 0.0f32;
+                    for d in d0..d1 {
+                        for h in h0..h1 {
+                            let row = (d * ih + h) * iw;
+                            for &v in &xp[row + w0..row + w1] {
+                                sum += v;
+                            }
+                        }
+                    }
+                    yp[o] = if divisor == 0 {
+                        0.0
+                    } else {
+                        sum / divisor as f32
+                    };
+                    o += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The divisor of an average-pooling window clipped to `[d0, d1) x [h0, h1) x [w0, w1)`, whose
+/// extent counted with the padding is `pool_size`; 0 if the clipped window is empty.
+#[inline]
+fn avg_divisor(g: &PoolGeom, [d0, d1, h0, h1, w0, w1]: [usize; 6], pool_size: usize) -> usize {
+    if d0 >= d1 || h0 >= h1 || w0 >= w1 {
+        0
+    } else if g.count_include_pad {
+        pool_size
+    } else {
+        (d1 - d0) * (h1 - h0) * (w1 - w0)
+    }
+}
+
+/// Gradient of [`avg_pool_forward`] with respect to its input: every input position of output
+/// `o`'s window receives `gy[o] / divisor`, with the forward's divisor.
+///
+/// - `gy: [N, C, oD, oH, oW]`;
+/// - `gx: [N, C, D, H, W]`, accumulated.
+pub fn avg_pool_backward_input(g: &PoolGeom, gy: &[f32], gx: &mut [f32]) {
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    let (in_plane, out_plane) = (g.in_spatial(), g.out_spatial());
+    debug_assert_eq!(gy.len(), g.n * g.c * out_plane);
+    debug_assert_eq!(gx.len(), g.n * g.c * in_plane);
+    for p in 0..g.n * g.c {
+        let gyp = &gy[p * out_plane..(p + 1) * out_plane];
+        let gxp = &mut gx[p * in_plane..(p + 1) * in_plane];
+        let mut o = 0;
+        for z in 0..od {
+            let (d0, d1, pd) = avg_range(z, id, g.kernel[0], g.stride[0], g.pad[0]);
+            for r in 0..oh {
+                let (h0, h1, ph) = avg_range(r, ih, g.kernel[1], g.stride[1], g.pad[1]);
+                for s in 0..ow {
+                    let (w0, w1, pw) = avg_range(s, iw, g.kernel[2], g.stride[2], g.pad[2]);
+                    let divisor = avg_divisor(g, [d0, d1, h0, h1, w0, w1], pd * ph * pw);
+                    if divisor != 0 {
+                        let share = gyp[o] / divisor as f32;
+                        for d in d0..d1 {
+                            for h in h0..h1 {
+                                let row = (d * ih + h) * iw;
+                                for v in &mut gxp[row + w0..row + w1] {
+                                    *v += share;
+                                }
+                            }
+                        }
+                    }
+                    o += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Adaptive average pooling (`nn.AdaptiveAvgPool1d/2d`, <https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveAvgPool2d.html>).
+///
+/// - `x: [N, C, D, H, W]` with `input = [D, H, W]`;
+/// - `y: [N, C, oD, oH, oW]` with `output = [oD, oH, oW]` (each at least 1): the mean over the
+///   window `[floor(i * in / out), ceil((i + 1) * in / out))` in each dim. Windows overlap when
+///   `out` does not divide `in` (7 -> 3 gives `[0, 3)`, `[2, 5)`, `[4, 7)`).
+pub fn adaptive_avg_pool_forward(
+    n: usize,
+    c: usize,
+    input: [usize; 3],
+    output: [usize; 3],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let [id, ih, iw] = input;
+    let [od, oh, ow] = output;
+    let (in_plane, out_plane) = (id * ih * iw, od * oh * ow);
+    debug_assert_eq!(x.len(), n * c * in_plane);
+    debug_assert_eq!(y.len(), n * c * out_plane);
+    for p in 0..n * c {
+        let xp = &x[p * in_plane..(p + 1) * in_plane];
+        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
+        let mut o = 0;
+        for z in 0..od {
+            let (d0, d1) = adaptive_range(z, id, od);
+            for r in 0..oh {
+                let (h0, h1) = adaptive_range(r, ih, oh);
+                for s in 0..ow {
+                    let (w0, w1) = adaptive_range(s, iw, ow);
+                    let mut sum = 0.0f32;
+                    for d in d0..d1 {
+                        for h in h0..h1 {
+                            let row = (d * ih + h) * iw;
+                            for &v in &xp[row + w0..row + w1] {
+                                sum += v;
+                            }
+                        }
+                    }
+                    yp[o] = sum / ((d1 - d0) * (h1 - h0) * (w1 - w0)) as f32;
+                    o += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of [`adaptive_avg_pool_forward`] with respect to its input: every position of
+/// output `o`'s window receives `gy[o] / window size`.
+///
+/// - `gy: [N, C, oD, oH, oW]`;
+/// - `gx: [N, C, D, H, W]`, accumulated.
+pub fn adaptive_avg_pool_backward_input(
+    n: usize,
+    c: usize,
+    input: [usize; 3],
+    output: [usize; 3],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    let [id, ih, iw] = input;
+    let [od, oh, ow] = output;
+    let (in_plane, out_plane) = (id * ih * iw, od * oh * ow);
+    debug_assert_eq!(gy.len(), n * c * out_plane);
+    debug_assert_eq!(gx.len(), n * c * in_plane);
+    for p in 0..n * c {
+        let gyp = &gy[p * out_plane..(p + 1) * out_plane];
+        let gxp = &mut gx[p * in_plane..(p + 1) * in_plane];
+        let mut o = 0;
+        for z in 0..od {
+            let (d0, d1) = adaptive_range(z, id, od);
+            for r in 0..oh {
+                let (h0, h1) = adaptive_range(r, ih, oh);
+                for s in 0..ow {
+                    let (w0, w1) = adaptive_range(s, iw, ow);
+                    let share = gyp[o] / ((d1 - d0) * (h1 - h0) * (w1 - w0)) as f32;
+                    for d in d0..d1 {
+                        for h in h0..h1 {
+                            let row = (d * ih + h) * iw;
+                            for v in &mut gxp[row + w0..row + w1] {
+                                *v += share;
+                            }
+                        }
+                    }
+                    o += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Adaptive max pooling (`nn.AdaptiveMaxPool1d/2d`, <https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveMaxPool2d.html>).
+///
+/// - `x: [N, C, D, H, W]` with `input = [D, H, W]`;
+/// - `y: [N, C, oD, oH, oW]` with `output = [oD, oH, oW]`: the maximum over the window
+///   `[floor(i * in / out), ceil((i + 1) * in / out))` in each dim;
+/// - `indices: [N, C, oD, oH, oW]`: flat argmax within the input plane, as
+///   [`max_pool_forward`] (same tie and NaN rules, same [`encode_index`] encoding).
+pub fn adaptive_max_pool_forward(
+    n: usize,
+    c: usize,
+    input: [usize; 3],
+    output: [usize; 3],
+    x: &[f32],
+    y: &mut [f32],
+    indices: &mut [f32],
+) {
+    let [id, ih, iw] = input;
+    let [od, oh, ow] = output;
+    let (in_plane, out_plane) = (id * ih * iw, od * oh * ow);
+    debug_assert_eq!(x.len(), n * c * in_plane);
+    debug_assert_eq!(y.len(), n * c * out_plane);
+    debug_assert_eq!(indices.len(), y.len());
+    for p in 0..n * c {
+        let xp = &x[p * in_plane..(p + 1) * in_plane];
+        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
+        let ip = &mut indices[p * out_plane..(p + 1) * out_plane];
+        let mut o = 0;
+        for z in 0..od {
+            let (d0, d1) = adaptive_range(z, id, od);
+            for r in 0..oh {
+                let (h0, h1) = adaptive_range(r, ih, oh);
+                for s in 0..ow {
+                    let (w0, w1) = adaptive_range(s, iw, ow);
+                    let mut best = f32::NEG_INFINITY;
+                    let mut best_at = (d0 * ih + h0) * iw + w0;
+                    for d in d0..d1 {
+                        for h in h0..h1 {
+                            for w in w0..w1 {
+                                let at = (d * ih + h) * iw + w;
+                                let v = xp[at];
+                                if v > best || v.is_nan() {
+                                    best = v;
+                                    best_at = at;
+                                }
+                            }
+                        }
+                    }
+                    yp[o] = best;
+                    ip[o] = encode_index(best_at);
+                    o += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of [`adaptive_max_pool_forward`] with respect to its input:
+/// `gx[n, c, indices[n, c, o]] += gy[n, c, o]`.
+///
+/// - `indices, gy: [N, C, oD, oH, oW]`;
+/// - `gx: [N, C, D, H, W]`, accumulated.
+pub fn adaptive_max_pool_backward_input(
+    n: usize,
+    c: usize,
+    input: [usize; 3],
+    output: [usize; 3],
+    indices: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    let in_plane = input[0] * input[1] * input[2];
+    let out_plane = output[0] * output[1] * output[2];
+    scatter_indices(n * c, out_plane, in_plane, indices, gy, gx);
+}
+
+/// Max unpooling (`nn.MaxUnpool2d`, <https://pytorch.org/docs/stable/generated/torch.nn.MaxUnpool2d.html>):
+/// puts every value back where its max pool found it.
+///
+/// - `x: [N, C, in_spatial]`: the pooled values;
+/// - `indices: [N, C, in_spatial]`: the pool's indices ([`encode_index`] encoding), each a flat
+///   position in an output plane;
+/// - `y: [N, C, out_spatial]`: zero, then `y[n, c, indices[n, c, i]] = x[n, c, i]`. When two
+///   indices coincide the later one wins, as PyTorch's CPU kernel; an index `>= out_spatial` is
+///   skipped (PyTorch raises an error).
+pub fn max_unpool_forward(
+    n: usize,
+    c: usize,
+    in_spatial: usize,
+    out_spatial: usize,
+    x: &[f32],
+    indices: &[f32],
+    y: &mut [f32],
+) {
+    debug_assert_eq!(x.len(), n * c * in_spatial);
+    debug_assert_eq!(indices.len(), x.len());
+    debug_assert_eq!(y.len(), n * c * out_spatial);
+    y.fill(0.0);
+    for p in 0..n * c {
+        let yp = &mut y[p * out_spatial..(p + 1) * out_spatial];
+        let range = p * in_spatial..(p + 1) * in_spatial;
+        for (&i, &v) in indices[range.clone()].iter().zip(&x[range]) {
+            if let Some(slot) = yp.get_mut(decode_index(i)) {
+                *slot = v;
+            }
+        }
+    }
+}
+
+/// Gradient of [`max_unpool_forward`] with respect to its input:
+/// `gx[n, c, i] += gy[n, c, indices[n, c, i]]` (nothing for a skipped index).
+///
+/// - `indices: [N, C, in_spatial]`;
+/// - `gy: [N, C, out_spatial]`;
+/// - `gx: [N, C, in_spatial]`, accumulated.
+///
+/// With duplicate indices every duplicate receives the gradient, as PyTorch's autograd does
+/// (its backward is a gather).
+pub fn max_unpool_backward_input(
+    n: usize,
+    c: usize,
+    in_spatial: usize,
+    out_spatial: usize,
+    indices: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    debug_assert_eq!(indices.len(), n * c * in_spatial);
+    debug_assert_eq!(gy.len(), n * c * out_spatial);
+    debug_assert_eq!(gx.len(), indices.len());
+    for p in 0..n * c {
+        let gyp = &gy[p * out_spatial..(p + 1) * out_spatial];
+        let range = p * in_spatial..(p + 1) * in_spatial;
+        for (&i, g) in indices[range.clone()].iter().zip(&mut gx[range]) {
+            if let Some(&v) = gyp.get(decode_index(i)) {
+                *g += v;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom1d(
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        pad: usize,
+        cip: bool,
+    ) -> PoolGeom {
+        PoolGeom {
+            n: 1,
+            c: 1,
+            input: [1, 1, input],
+            output: [1, 1, output],
+            kernel: [1, 1, kernel],
+            stride: [1, 1, stride],
+            dilation: [1, 1, dilation],
+            pad: [0, 0, pad],
+            count_include_pad: cip,
+        }
+    }
+
+    fn decoded(v: &[f32]) -> [usize; 3] {
+        core::array::from_fn(|i| decode_index(v[i]))
+    }
+
+    #[test]
+    fn index_encoding_round_trips() {
+        for i in [0usize, 1, 7, 1 << 20, 1 << 30, u32::MAX as usize] {
+            assert_eq!(decode_index(encode_index(i)), i);
+        }
+    }
+
+    #[test]
+    fn max_pool_padding_never_wins_and_ties_take_the_first() {
+        // MaxPool1d(2, stride 2, padding 1) on [-3, -1, -1, -5]: windows [pad, -3], [-1, -1], [-5, pad].
+        let g = geom1d(4, 3, 2, 2, 1, 1, false);
+        let (mut y, mut idx) = ([0.0; 3], [0.0; 3]);
+        max_pool_forward(&g, &[-3.0, -1.0, -1.0, -5.0], &mut y, &mut idx);
+        assert_eq!(y, [-3.0, -1.0, -5.0]);
+        assert_eq!(decoded(&idx), [0, 1, 3]);
+        let mut gx = [1.0; 4];
+        max_pool_backward_input(&g, &idx, &[10.0, 20.0, 30.0], &mut gx);
+        assert_eq!(gx, [11.0, 21.0, 1.0, 31.0]);
+    }
+
+    #[test]
+    fn max_pool_nan_wins_with_the_last_nan_index() {
+        // PyTorch 2.x CPU: max_pool1d([1, nan, 3, nan, 0], 5, return_indices=True) -> (nan, 3).
+        let g = geom1d(5, 1, 5, 5, 1, 0, false);
+        let (mut y, mut idx) = ([0.0; 1], [0.0; 1]);
+        max_pool_forward(&g, &[1.0, f32::NAN, 3.0, f32::NAN, 0.0], &mut y, &mut idx);
+        assert!(y[0].is_nan());
+        assert_eq!(decode_index(idx[0]), 3);
+    }
+
+    #[test]
+    fn max_pool_window_without_input_matches_pytorch_and_backward_skips_it() {
+        // PyTorch: max_pool1d(ones(1, 1, 2), 2, stride=1, padding=1, dilation=3,
+        // return_indices=True) -> (-inf, 2): the window reads positions -1 and 2 only.
+        let g = geom1d(2, 1, 2, 1, 3, 1, false);
+        let (mut y, mut idx) = ([0.0; 1], [0.0; 1]);
+        max_pool_forward(&g, &[1.0, 1.0], &mut y, &mut idx);
+        assert_eq!(y[0], f32::NEG_INFINITY);
+        assert_eq!(decode_index(idx[0]), 2);
+        let mut gx = [0.0; 2];
+        max_pool_backward_input(&g, &idx, &[1.0], &mut gx);
+        assert_eq!(gx, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn avg_pool_divisors() {
+        // AvgPool1d(3, stride 2, padding 1, ceil_mode) on 6 elements: windows [-1, 2), [1, 4),
+        // [3, 6), [5, 7) clipped to [5, 7) (input + pad = 7): pool sizes 3, 3, 3, 2.
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut y = [0.0; 4];
+        avg_pool_forward(&geom1d(6, 4, 3, 2, 1, 1, true), &x, &mut y);
+        assert_eq!(y, [3.0 / 3.0, 9.0 / 3.0, 15.0 / 3.0, 6.0 / 2.0]);
+        avg_pool_forward(&geom1d(6, 4, 3, 2, 1, 1, false), &x, &mut y);
+        assert_eq!(y, [3.0 / 2.0, 9.0 / 3.0, 15.0 / 3.0, 6.0 / 1.0]);
+        let mut gx = [0.0; 6];
+        avg_pool_backward_input(
+            &geom1d(6, 4, 3, 2, 1, 1, true),
+            &[3.0, 6.0, 9.0, 2.0],
+            &mut gx,
+        );
+        assert_eq!(gx, [1.0, 1.0 + 2.0, 2.0, 2.0 + 3.0, 3.0, 3.0 + 1.0]);
+    }
+
+    #[test]
+    fn adaptive_windows_overlap_when_sizes_do_not_divide() {
+        assert_eq!(
+            [0, 1, 2].map(|i| adaptive_range(i, 7, 3)),
+            [(0, 3), (2, 5), (4, 7)]
+        );
+        assert_eq!(
+            [0, 1, 2, 3].map(|i| adaptive_range(i, 10, 4)),
+            [(0, 3), (2, 5), (5, 8), (7, 10)]
+        );
+        let x = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut y = [0.0; 3];
+        adaptive_avg_pool_forward(1, 1, [1, 1, 7], [1, 1, 3], &x, &mut y);
+        assert_eq!(y, [1.0, 3.0, 5.0]);
+        let mut idx = [0.0; 3];
+        adaptive_max_pool_forward(1, 1, [1, 1, 7], [1, 1, 3], &x, &mut y, &mut idx);
+        assert_eq!((y, decoded(&idx)), ([2.0, 4.0, 6.0], [2, 4, 6]));
+        let mut gx = [0.0; 7];
+        adaptive_avg_pool_backward_input(1, 1, [1, 1, 7], [1, 1, 3], &[3.0, 3.0, 3.0], &mut gx);
+        assert_eq!(gx, [1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn unpool_skips_out_of_range_indices() {
+        let idx = [encode_index(2), encode_index(9), encode_index(0)];
+        let mut y = [7.0; 4];
+        max_unpool_forward(1, 1, 3, 4, &[1.0, 2.0, 3.0], &idx, &mut y);
+        assert_eq!(y, [3.0, 0.0, 1.0, 0.0]);
+        let mut gx = [1.0; 3];
+        max_unpool_backward_input(1, 1, 3, 4, &idx, &[10.0, 20.0, 30.0, 40.0], &mut gx);
+        assert_eq!(gx, [31.0, 1.0, 11.0]);
+    }
+}

@@ -1,0 +1,94 @@
+//! The README's first command: train a small CNN on the embedded digits set and watch it learn.
+//!
+//! ```text
+//! cargo run --release -p torchlet-host --example train_digits
+//! ```
+//!
+//! 1,437 training images, 360 held out (a seeded shuffle). Prints the training loss of every
+//! epoch, falling, and the held-out accuracy (about 97-98 % after 15 epochs).
+
+use std::time::Instant;
+
+use torchlet::layer::*;
+use torchlet::loss::CrossEntropyLoss;
+use torchlet::optim::{Optimizer, Sgd};
+use torchlet::{Network, Plan, Shape};
+use torchlet_host::digits::{Digits, PIXELS};
+
+const LAYERS: [Layer; 8] = [
+    conv2d(1, 16, 3).padding(1),
+    relu(),
+    max_pool2d(2),
+    conv2d(16, 32, 3).padding(1),
+    relu(),
+    max_pool2d(2),
+    flatten(),
+    linear(32 * 2 * 2, 10),
+];
+const BATCH: usize = 32;
+const PLAN: Plan<8> = Plan::training(&LAYERS, Shape::chw(1, 8, 8), BATCH);
+const EPOCHS: usize = 15;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (train, test) = Digits::embedded().split(360, 0);
+    println!(
+        "digits: {} training images, {} held out; model: {} parameters, arena {} KiB (training, batch {BATCH})",
+        train.len(),
+        test.len(),
+        PLAN.param_len(),
+        PLAN.arena_bytes() / 1024
+    );
+    let mut params = vec![0.0; PLAN.param_len()];
+    let mut grads = vec![0.0; PLAN.param_len()];
+    let mut state = vec![0.0; PLAN.state_len()];
+    let mut arena = vec![0.0; PLAN.arena_len()];
+    let mut net = Network::new(&PLAN, &mut params, &mut grads, &mut state, &mut arena)?;
+    net.init_params(0);
+    let mut sgd = Sgd::new(0.05).momentum(0.9);
+    let mut momentum = vec![0.0; sgd.state_len(PLAN.param_len())];
+    let loss_fn = CrossEntropyLoss::new();
+
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut rng = torchlet::Rng::new(1);
+    let mut xb = Vec::with_capacity(BATCH * PIXELS);
+    let mut yb = Vec::with_capacity(BATCH);
+    let start = Instant::now();
+    for epoch in 1..=EPOCHS {
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u32 + 1) as usize);
+        }
+        net.train()?;
+        let (mut total, mut seen) = (0.0f64, 0usize);
+        for chunk in order.chunks(BATCH) {
+            xb.clear();
+            yb.clear();
+            for &i in chunk {
+                xb.extend_from_slice(&train.images[i * PIXELS..(i + 1) * PIXELS]);
+                yb.push(train.labels[i]);
+            }
+            net.zero_grad();
+            net.forward(&xb)?;
+            let loss = net.backward(&loss_fn, &yb)?;
+            net.step(&mut sgd, &mut momentum)?;
+            total += loss as f64 * chunk.len() as f64;
+            seen += chunk.len();
+        }
+        net.eval();
+        let mut correct = 0;
+        for (imgs, labels) in test.images.chunks(BATCH * PIXELS).zip(test.labels.chunks(BATCH)) {
+            let out = net.forward(imgs)?;
+            for (row, &l) in out.chunks(10).zip(labels) {
+                let pred = row.iter().enumerate().fold(0, |b, (k, &v)| if v > row[b] { k } else { b });
+                correct += usize::from(pred == l as usize);
+            }
+        }
+        println!(
+            "epoch {epoch:2}  train loss {:.4}  held-out accuracy {:.1}% ({correct}/{})  [{:.1} s]",
+            total / seen as f64,
+            100.0 * correct as f64 / test.len() as f64,
+            test.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Planner properties: shapes and parameter counts, arena invariants (no two live buffers
+//! overlap; the arena is at least the peak live size), `const` plans equal run-time plans, and
+//! invalid models are errors that say what was expected and found.
+
+use proptest::prelude::*;
+use torchlet::layer::*;
+use torchlet::plan::{node_count, Mode, Slot};
+use torchlet::{Error, Plan, Shape};
+
+const TUTORIAL: [Layer; 9] = [
+    conv2d(3, 32, 5).padding(2),
+    max_pool2d(2),
+    conv2d(32, 32, 5).padding(2),
+    max_pool2d(2),
+    conv2d(32, 64, 5).padding(2),
+    max_pool2d(2),
+    flatten(),
+    linear(1024, 64),
+    linear(64, 10),
+];
+const TUTORIAL_TRAIN: Plan<9> = Plan::training(&TUTORIAL, Shape::chw(3, 32, 32), 64);
+const TUTORIAL_INFER: Plan<9> = Plan::inference(&TUTORIAL, Shape::chw(3, 32, 32), 1);
+
+fn check_arena<const C: usize>(p: &Plan<C>) {
+    let slots: Vec<Slot> = p.slots().filter(|s| s.len > 0).collect();
+    for (i, a) in slots.iter().enumerate() {
+        assert!(a.offset + a.len <= p.arena_len(), "slot {a:?} exceeds the arena {}", p.arena_len());
+        assert!(a.first <= a.last, "slot {a:?} has an empty lifetime");
+        for b in &slots[i + 1..] {
+            assert!(!a.conflicts(b), "live slots overlap: {a:?} and {b:?}");
+        }
+    }
+    assert!(p.arena_len() >= p.peak_live_len(), "arena {} < peak live {}", p.arena_len(), p.peak_live_len());
+}
+
+#[test]
+fn tutorial_network_shapes_and_parameters() {
+    assert_eq!(TUTORIAL_TRAIN.param_len(), 145_578);
+    let shapes: Vec<String> = TUTORIAL_TRAIN.nodes().iter().map(|n| n.out_shape.to_string()).collect();
+    assert_eq!(
+        shapes,
+        ["[32, 32, 32]", "[32, 16, 16]", "[32, 16, 16]", "[32, 8, 8]", "[64, 8, 8]", "[64, 4, 4]", "[1024]", "[64]", "[10]"]
+    );
+    let counts: Vec<usize> = TUTORIAL_TRAIN.nodes().iter().map(|n| n.param_len()).collect();
+    assert_eq!(counts, [2432, 0, 25632, 0, 51264, 0, 0, 65600, 650]);
+    check_arena(&TUTORIAL_TRAIN);
+    check_arena(&TUTORIAL_INFER);
+    // Training keeps what backward needs: at least every conv/linear input and the pool indices.
+    let kept: usize = 64 * (3 * 32 * 32 + 32 * 16 * 16 + 32 * 8 * 8 + 1024 + 64);
+    assert!(TUTORIAL_TRAIN.arena_len() >= kept);
+    // Inference frees as it goes: far below the sum of all activations plus scratch.
+    let all: usize = TUTORIAL_INFER.slots().map(|s| s.len).sum();
+    assert!(TUTORIAL_INFER.arena_len() < all, "no reuse: {} vs {all}", TUTORIAL_INFER.arena_len());
+}
+
+#[test]
+fn const_plan_equals_runtime_plan() {
+    let rt = Plan::<9>::try_new(&TUTORIAL, Shape::chw(3, 32, 32), 64, Mode::Training).unwrap();
+    assert_eq!(rt, TUTORIAL_TRAIN);
+    let rt = Plan::<9>::try_new(&TUTORIAL, Shape::chw(3, 32, 32), 1, Mode::Inference).unwrap();
+    assert_eq!(rt, TUTORIAL_INFER);
+}
+
+#[test]
+fn node_count_expands_containers() {
+    const BLOCK: [Layer; 5] = [conv2d(8, 8, 3).padding(1), batch_norm2d(8), relu(), conv2d(8, 8, 3).padding(1), batch_norm2d(8)];
+    const NET: [Layer; 3] = [sequential(&[conv2d(3, 8, 3).padding(1), relu()]), residual(&BLOCK, &[]), relu()];
+    assert_eq!(node_count(&NET), 2 + 5 + 1 + 1);
+    const P: Plan<9> = Plan::training(&NET, Shape::chw(3, 8, 8), 2);
+    check_arena(&P);
+    assert_eq!(P.nodes()[7].op_name, "Add");
+}
+
+#[test]
+fn errors_name_the_layer_and_both_values() {
+    static BAD: [Layer; 3] = [conv2d(3, 8, 3), relu(), conv2d(16, 4, 3)];
+    let e = Plan::<3>::try_new(&BAD, Shape::chw(3, 16, 16), 1, Mode::Inference).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Shape { layer: 2, op: "Conv2d", what: "in_channels differs from the channels of its input", expected: 16, found: 8 }
+    );
+    assert!(e.to_string().contains("layer 2 (Conv2d)"), "{e}");
+    static LIN: [Layer; 2] = [flatten(), linear(100, 10)];
+    let e = Plan::<2>::try_new(&LIN, Shape::chw(1, 8, 8), 1, Mode::Inference).unwrap_err();
+    assert!(matches!(e, Error::Shape { layer: 1, expected: 100, found: 64, .. }), "{e:?}");
+    static MIS: [Layer; 1] = [relu().stride(2)];
+    let e = Plan::<1>::try_new(&MIS, Shape::features(4), 1, Mode::Inference).unwrap_err();
+    assert!(matches!(e, Error::Structure { .. }), "{e:?}");
+    let e = Plan::<1>::try_new(&TUTORIAL, Shape::chw(3, 32, 32), 1, Mode::Inference).unwrap_err();
+    assert_eq!(e, Error::Capacity { capacity: 1, needed: 9 });
+    static UNPOOL: [Layer; 1] = [max_unpool2d(2)];
+    assert!(matches!(
+        Plan::<1>::try_new(&UNPOOL, Shape::chw(1, 4, 4), 1, Mode::Inference),
+        Err(Error::Structure { .. })
+    ));
+    static SMALL: [Layer; 1] = [conv2d(1, 1, 5)];
+    assert!(Plan::<1>::try_new(&SMALL, Shape::chw(1, 3, 3), 1, Mode::Inference).is_err());
+}
+
+#[test]
+fn lazy_linear_infers_in_features() {
+    static NET: [Layer; 3] = [flatten(), lazy_linear(7), linear(7, 2)];
+    let p = Plan::<3>::try_new(&NET, Shape::chw(2, 3, 5), 4, Mode::Training).unwrap();
+    assert_eq!(p.nodes()[1].weight_len, 30 * 7);
+    assert_eq!(p.param_len(), 30 * 7 + 7 + 7 * 2 + 2);
+}
+
+/// A random valid chain of layers over `[C, H, W]`, built at run time (leaked: plans take
+/// `&'static` models, as a loaded model file would be).
+fn arb_model() -> impl Strategy<Value = (Vec<Layer>, Shape, usize)> {
+    let layer = prop_oneof![
+        (1usize..6, 1usize..4).prop_map(|(c, k)| (0u8, c, k)),
+        Just((1u8, 0, 0)),
+        Just((2u8, 0, 0)),
+        Just((3u8, 0, 0)),
+        (1usize..4).prop_map(|c| (4u8, c, 0)),
+    ];
+    (prop::collection::vec(layer, 1..8), 1usize..4, 4usize..10, 1usize..5).prop_map(|(spec, c0, hw, batch)| {
+        let mut layers = Vec::new();
+        let (mut c, mut h) = (c0, hw);
+        for (kind, a, k) in spec {
+            match kind {
+                0 => {
+                    let k = k.min(h);
+                    layers.push(conv2d(c, a, k).padding(k / 2));
+                    h = h + 2 * (k / 2) - k + 1;
+                    c = a;
+                }
+                1 => layers.push(relu()),
+                2 if h >= 2 => {
+                    layers.push(max_pool2d(2));
+                    h /= 2;
+                }
+                3 => layers.push(batch_norm2d(c)),
+                4 => {
+                    let body = Box::leak(vec![conv2d(c, c, 3).padding(1), relu()].into_boxed_slice());
+                    layers.push(residual(body, &[]));
+                }
+                _ => layers.push(identity()),
+            }
+        }
+        layers.push(flatten());
+        layers.push(lazy_linear(3));
+        (layers, Shape::chw(c0, hw, hw), batch)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_models_have_sound_arenas((layers, input, batch) in arb_model()) {
+        let layers: &'static [Layer] = Box::leak(layers.into_boxed_slice());
+        for mode in [Mode::Training, Mode::Inference] {
+            let p = Plan::<32>::try_new(layers, input, batch, mode).unwrap();
+            check_arena(&p);
+            // Every node's buffers are in the arena and sized for the batch.
+            for n in p.nodes() {
+                prop_assert_eq!(n.out.len, batch * n.out_shape.numel());
+            }
+        }
+    }
+}

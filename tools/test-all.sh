@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it on a fresh clone (2 cores, no GPU). Installs what it needs.
+#   tools/test-all.sh            everything
+#   FAST=1 tools/test-all.sh     skip the MCU builds
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: targets and components"
+rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi >/dev/null
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+step "format"
+cargo fmt --all --check
+
+step "clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "rustdoc (warnings are errors)"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --quiet
+
+if [ -z "${FAST:-}" ]; then
+  step "core is no_std without alloc: build for Cortex-M4F and Cortex-M0+"
+  for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+    RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --quiet
+    RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --features defmt,micromath --quiet
+  done
+  step "firmware builds for its board"
+  (cd firmware && cargo build --release --quiet)
+fi
+
+step "tests (unit, property-based, PyTorch fixtures, doctests)"
+log=$(mktemp)
+if ! cargo test --workspace >"$log" 2>&1; then
+  tail -120 "$log"
+  echo "tests FAILED (full log: $log)"
+  exit 1
+fi
+grep -E "^(test result|     Running|   Doc-tests)" "$log" || true
+
+step "benchmarks compile"
+cargo bench -p torchlet --no-run --quiet
+
+echo
+echo "all checks passed"
