@@ -25,9 +25,13 @@ if [ -z "${FAST:-}" ]; then
     RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --quiet
     RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --features defmt,micromath --quiet
   done
-  step "firmware builds for its board"
-  (cd firmware && cargo build --release --quiet)
+  step "firmware: train the digits CNN on a Cortex-M4F under qemu-system-arm (mps2-an386)"
+  tools/install-qemu.sh
+  (cd firmware && cargo run --release --quiet --bin smoke)
 fi
+
+step "micromath approximations stay within their documented error"
+cargo test -p torchlet --lib --features micromath --quiet micromath
 
 step "tests (unit, property-based, PyTorch fixtures, doctests)"
 log=$(mktemp)

@@ -446,6 +446,16 @@ fn forward_node<const CAP: usize>(
         Exec::BatchNorm(mut g) => {
             g.n = n;
             let st = &mut state[node.state_offset..node.state_offset + node.state_len];
+            if (training || !g.track_running_stats) && n * g.spatial < 2 {
+                // As PyTorch: "Expected more than 1 value per channel when training".
+                return Err(Error::Shape {
+                    layer: i,
+                    op: node.op_name,
+                    what: "batch statistics need more than 1 value per channel (batch x spatial size)",
+                    expected: 2,
+                    found: n * g.spatial,
+                });
+            }
             if training || !g.track_running_stats {
                 batch_norm_forward_train(&g, a, w, bias, st, extra, y);
             } else {

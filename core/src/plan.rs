@@ -739,7 +739,7 @@ impl<const CAP: usize> Plan<CAP> {
                 if bn.num_features != s.channels() {
                     return Err(shape_err(layer, opn, "num_features differs from the channels of its input", bn.num_features, s.channels()));
                 }
-                if !(bn.eps > 0.0) {
+                if bn.eps.is_nan() || bn.eps <= 0.0 {
                     return Err(Error::InvalidArgument { name: "eps", expected: "must be positive" });
                 }
                 let c = bn.num_features;
@@ -762,7 +762,7 @@ impl<const CAP: usize> Plan<CAP> {
                 n.extra.len = 2 * c;
             }
             Op::Dropout(p) => {
-                if !(p >= 0.0 && p <= 1.0) {
+                if p.is_nan() || p < 0.0 || p > 1.0 {
                     return Err(Error::InvalidArgument { name: "p", expected: "dropout probability must be in [0, 1]" });
                 }
                 n.exec = Exec::Dropout(p);

@@ -56,6 +56,8 @@ const NR: usize = if cfg!(any(target_feature = "avx", target_arch = "aarch64")) 
 const MR: usize = 4;
 /// Depth of one packed panel of `B`: `KC × NR` floats, 4 KiB.
 const KC: usize = 1024 / NR;
+/// Rows of `A` multiplied by one packed panel of `B` before moving to the next strip.
+const MC: usize = 128;
 /// Vector width used by the dot-product kernel's accumulators.
 const LANES: usize = NR / 2;
 /// Depth of one block of the dot-product kernel (keeps `4` rows of `Bᵀ` in L1).
@@ -84,18 +86,20 @@ pub fn gemm(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, c: &mut 
     }
     debug_assert!(a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs);
     debug_assert!(b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs);
-    if n > 1 && b.cs == 1 {
-        if m < 2 * MR {
+    if m < 2 * MR {
+        // Too few rows to amortise packing: stream B once per row.
+        if b.cs == 1 {
             gemm_rows(m, n, k, a, b, c, ldc);
-        } else if a.cs == 1 {
-            gemm_tiled(m, n, k, b, c, ldc, |i, p0, kc| RowsA { rows: core::array::from_fn(|r| &a.data[i[r] * a.rs + p0..][..kc]) });
+        } else if b.rs == 1 && a.cs == 1 {
+            gemm_dot(m, n, k, a, b, c, ldc);
         } else {
-            gemm_tiled(m, n, k, b, c, ldc, |i, p0, _| StridedA { a, i, p0 });
+            gemm_naive(m, n, k, a, b, c, ldc);
         }
-    } else if (b.rs == 1 || k == 1) && (a.cs == 1 || k == 1) {
-        gemm_dot(m, n, k, a, b, c, ldc);
+    } else if a.cs == 1 {
+        let panel = |i: [usize; MR], p0, kc| RowsA { rows: core::array::from_fn(|r| &a.data[i[r] * a.rs + p0..][..kc]) };
+        gemm_tiled(m, n, k, b, c, ldc, panel);
     } else {
-        gemm_naive(m, n, k, a, b, c, ldc);
+        gemm_tiled(m, n, k, b, c, ldc, |i, p0, _| StridedA { a, i, p0 });
     }
 }
 
@@ -148,13 +152,14 @@ impl APanel for StridedA<'_> {
     }
 }
 
-/// `C += A·B` with `B`'s rows contiguous: `NR`-column strips of `B` are packed `KC` rows at a
-/// time into a stack panel and multiplied by every `MR`-row block of `A`.
+/// `C += A·B` by `MR × NR` register tiles: `NR`-column strips of `B` are packed `KC` rows at a
+/// time into a stack panel (4 KiB) and multiplied by every `MR`-row block of an `MC`-row block
+/// of `A`.
 ///
 /// `panel(i, p0, kc)` gives the `A` reader for rows `i` (clamped to `m - 1` at the bottom edge,
 /// the extra rows are computed and dropped) and columns `p0..p0 + kc`.
 #[inline(always)]
-fn gemm_tiled<'a, P: APanel>(
+fn gemm_tiled<P: APanel>(
     m: usize,
     n: usize,
     k: usize,
@@ -164,25 +169,61 @@ fn gemm_tiled<'a, P: APanel>(
     panel: impl Fn([usize; MR], usize, usize) -> P,
 ) {
     let mut bp = [[0.0f32; NR]; KC];
-    for j0 in (0..n).step_by(NR) {
-        let nr = NR.min(n - j0);
-        for p0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - p0);
-            let bp = &mut bp[..kc];
-            for (p, dst) in bp.iter_mut().enumerate() {
-                let src = &b.data[(p0 + p) * b.rs + j0..][..nr];
-                dst[..nr].copy_from_slice(src);
-                dst[nr..].fill(0.0);
-            }
-            for i0 in (0..m).step_by(MR) {
-                let rows: [usize; MR] = core::array::from_fn(|r| (i0 + r).min(m - 1));
-                let acc = micro_kernel(&panel(rows, p0, kc), bp);
-                for (r, acc_r) in acc.iter().enumerate().take(m - i0) {
-                    let crow = &mut c[(i0 + r) * ldc + j0..][..nr];
-                    for (cj, &v) in crow.iter_mut().zip(acc_r) {
-                        *cj += v;
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        let bp = &mut bp[..kc];
+        for ic in (0..m).step_by(MC) {
+            let mc = MC.min(m - ic);
+            for j0 in (0..n).step_by(NR) {
+                let nr = NR.min(n - j0);
+                pack_b(b, p0, j0, nr, bp);
+                for i0 in (ic..ic + mc).step_by(MR) {
+                    let rows: [usize; MR] = core::array::from_fn(|r| (i0 + r).min(m - 1));
+                    let acc = micro_kernel(&panel(rows, p0, kc), bp);
+                    for (r, acc_r) in acc.iter().enumerate().take(m - i0) {
+                        let crow = &mut c[(i0 + r) * ldc + j0..][..nr];
+                        for (cj, &v) in crow.iter_mut().zip(acc_r) {
+                            *cj += v;
+                        }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Packs `B[p0 .. p0 + bp.len(), j0 .. j0 + nr]` into `bp` (row `p` of the block in `bp[p]`),
+/// zero-filling columns `nr..NR`.
+#[inline(always)]
+fn pack_b(b: MatRef<'_>, p0: usize, j0: usize, nr: usize, bp: &mut [[f32; NR]]) {
+    if b.cs == 1 {
+        // Rows of B are contiguous: copy them.
+        for (p, dst) in bp.iter_mut().enumerate() {
+            let src = &b.data[(p0 + p) * b.rs + j0..];
+            if nr == NR {
+                *dst = src[..NR].try_into().unwrap_or([0.0; NR]);
+            } else {
+                dst[..nr].copy_from_slice(&src[..nr]);
+                dst[nr..].fill(0.0);
+            }
+        }
+    } else if b.rs == 1 {
+        // Columns of B (rows of Bᵀ) are contiguous: transpose them in.
+        let kc = bp.len();
+        for t in 0..NR {
+            if t < nr {
+                let col = &b.data[(j0 + t) * b.cs + p0..][..kc];
+                for (dst, &v) in bp.iter_mut().zip(col) {
+                    dst[t] = v;
+                }
+            } else {
+                bp.iter_mut().for_each(|dst| dst[t] = 0.0);
+            }
+        }
+    } else {
+        for (p, dst) in bp.iter_mut().enumerate() {
+            for (t, d) in dst.iter_mut().enumerate() {
+                *d = if t < nr { b.at(p0 + p, j0 + t) } else { 0.0 };
             }
         }
     }
@@ -233,32 +274,38 @@ fn gemm_dot(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, c: &mut 
 /// Eight dot products `a[s] · b[t]` of equal-length slices.
 #[inline(always)]
 fn dot_tile(a: [&[f32]; 2], b: [&[f32]; 4]) -> [[f32; 4]; 2] {
-    let mut acc = [[[0.0f32; LANES]; 4]; 2];
-    let a0 = a[0].chunks_exact(LANES);
-    let a1 = a[1].chunks_exact(LANES);
-    let (b0, b1, b2, b3) =
-        (b[0].chunks_exact(LANES), b[1].chunks_exact(LANES), b[2].chunks_exact(LANES), b[3].chunks_exact(LANES));
-    let tail = a0.remainder().len();
-    let (ta, tb) = ([a0.remainder(), a1.remainder()], [b0.remainder(), b1.remainder(), b2.remainder(), b3.remainder()]);
-    for (((((x0, x1), y0), y1), y2), y3) in a0.zip(a1).zip(b0).zip(b1).zip(b2).zip(b3) {
-        let xs = [x0, x1];
-        let ys = [y0, y1, y2, y3];
-        for s in 0..2 {
-            for t in 0..4 {
-                for l in 0..LANES {
-                    acc[s][t][l] += xs[s][l] * ys[t][l];
-                }
-            }
+    let len = a[0].len();
+    let body = len - len % LANES;
+    let (a0, a1) = (&a[0][..body], &a[1][..body]);
+    let (b0, b1, b2, b3) = (&b[0][..body], &b[1][..body], &b[2][..body], &b[3][..body]);
+    let z = [0.0f32; LANES];
+    let (mut c00, mut c01, mut c02, mut c03, mut c10, mut c11, mut c12, mut c13) = (z, z, z, z, z, z, z, z);
+    let mut o = 0;
+    while o < body {
+        let x0: [f32; LANES] = a0[o..o + LANES].try_into().unwrap_or(z);
+        let x1: [f32; LANES] = a1[o..o + LANES].try_into().unwrap_or(z);
+        let y0: [f32; LANES] = b0[o..o + LANES].try_into().unwrap_or(z);
+        let y1: [f32; LANES] = b1[o..o + LANES].try_into().unwrap_or(z);
+        let y2: [f32; LANES] = b2[o..o + LANES].try_into().unwrap_or(z);
+        let y3: [f32; LANES] = b3[o..o + LANES].try_into().unwrap_or(z);
+        for l in 0..LANES {
+            c00[l] += x0[l] * y0[l];
+            c01[l] += x0[l] * y1[l];
+            c02[l] += x0[l] * y2[l];
+            c03[l] += x0[l] * y3[l];
+            c10[l] += x1[l] * y0[l];
+            c11[l] += x1[l] * y1[l];
+            c12[l] += x1[l] * y2[l];
+            c13[l] += x1[l] * y3[l];
         }
+        o += LANES;
     }
+    let acc = [[c00, c01, c02, c03], [c10, c11, c12, c13]];
     let mut out = [[0.0f32; 4]; 2];
     for s in 0..2 {
         for t in 0..4 {
-            let mut sum = acc[s][t].iter().sum::<f32>();
-            for q in 0..tail {
-                sum += ta[s][q] * tb[t][q];
-            }
-            out[s][t] = sum;
+            let tail: f32 = a[s][body..].iter().zip(&b[t][body..]).map(|(x, y)| x * y).sum();
+            out[s][t] = acc[s][t].iter().sum::<f32>() + tail;
         }
     }
     out

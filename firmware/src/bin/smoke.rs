@@ -7,7 +7,7 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
 use panic_semihosting as _;
 use torchlet::loss::CrossEntropyLoss;
-use torchlet::optim::{Optimizer, Sgd};
+use torchlet::optim::Sgd;
 use torchlet::Network;
 use torchlet_firmware::{BATCH, TRAIN_PLAN as PLAN};
 
@@ -43,14 +43,16 @@ fn main() -> ! {
     let mut last = 0.0;
     for step in 0..30 {
         net.zero_grad();
-        let ok = net
-            .forward(x)
-            .and_then(|_| net.backward(&loss_fn, &labels))
-            .and_then(|l| net.step(&mut sgd, momentum).map(|_| l));
-        let loss = match ok {
+        if net.forward(x).is_err() {
+            fail();
+        }
+        let loss = match net.backward(&loss_fn, &labels) {
             Ok(l) => l,
             Err(_) => fail(),
         };
+        if net.step(&mut sgd, momentum).is_err() {
+            fail();
+        }
         if step == 0 {
             first = loss;
         }
