@@ -30,9 +30,9 @@ use crate::rng::Rng;
 /// A model ready to run: a plan plus the memory it runs in. See the [module docs](self).
 pub struct Network<'a, const CAP: usize> {
     plan: &'a Plan<CAP>,
-    params: &'a mut [f32],
+    params: Weights<'a>,
     grads: &'a mut [f32],
-    state: &'a mut [f32],
+    state: Weights<'a>,
     arena: &'a mut [f32],
     training: bool,
     rng: Rng,
@@ -71,14 +71,45 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         }
         Ok(Network {
             plan,
-            params,
+            params: Weights::Mut(params),
             grads,
-            state,
+            state: Weights::Mut(state),
             arena,
             training,
             rng: Rng::new(0),
             last_n: 0,
             last_training: training,
+        })
+    }
+
+    /// Binds an inference plan to read-only weights, for example the zero-copy parameter and
+    /// state slices of a model file in flash ([`crate::model_file`]): nothing is copied to RAM
+    /// but the activation arena.
+    ///
+    /// The network stays in eval mode; [`Network::train`], [`Network::init_params`] and
+    /// [`Network::params_mut`] return [`Error::NotReady`].
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for a training plan; [`Error::BufferLength`] as [`Network::new`].
+    pub fn with_weights(plan: &'a Plan<CAP>, params: &'a [f32], state: &'a [f32], arena: &'a mut [f32]) -> Result<Self> {
+        if plan.mode() != Mode::Inference {
+            return Err(Error::NotReady { what: "an inference plan (read-only weights cannot train)" });
+        }
+        check_len(Buffer::Params, plan.param_len(), params.len())?;
+        check_len(Buffer::State, plan.state_len(), state.len())?;
+        if arena.len() < plan.arena_len() {
+            return Err(Error::BufferLength { buffer: Buffer::Arena, expected: plan.arena_len(), found: arena.len() });
+        }
+        Ok(Network {
+            plan,
+            params: Weights::Ref(params),
+            grads: &mut [],
+            state: Weights::Ref(state),
+            arena,
+            training: false,
+            rng: Rng::new(0),
+            last_n: 0,
+            last_training: false,
         })
     }
 
@@ -132,10 +163,15 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     ///
     /// Each layer draws from its own stream of `seed`, so adding a layer does not change the
     /// others' initial weights. The numbers differ from `torch.manual_seed`'s.
-    pub fn init_params(&mut self, seed: u64) {
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
+    pub fn init_params(&mut self, seed: u64) -> Result<()> {
+        let params = self.params.get_mut()?;
+        let state = self.state.get_mut()?;
         for (i, node) in self.plan.nodes().iter().enumerate() {
             let mut rng = Rng::with_stream(seed, i as u64);
-            let p = &mut self.params[node.param_offset..node.param_offset + node.param_len()];
+            let p = &mut params[node.param_offset..node.param_offset + node.param_len()];
             let (w, b) = p.split_at_mut(node.weight_len);
             let fan_in = match node.exec {
                 Exec::Conv(g) => (g.c_in / g.groups) * g.kernel_volume(),
@@ -157,7 +193,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             }
             if let Exec::BatchNorm(g) = node.exec {
                 if node.state_len > 0 {
-                    let s = &mut self.state[node.state_offset..node.state_offset + node.state_len];
+                    let s = &mut state[node.state_offset..node.state_offset + node.state_len];
                     s[..g.c].fill(0.0);
                     s[g.c..2 * g.c].fill(1.0);
                     s[2 * g.c..].fill(0.0);
@@ -165,15 +201,19 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             }
         }
         self.last_n = 0;
+        Ok(())
     }
 
     /// All parameters, layer by layer (weight then bias), as PyTorch's `parameters()`.
     pub fn params(&self) -> &[f32] {
-        self.params
+        self.params.get()
     }
     /// All parameters, mutable (to load weights).
-    pub fn params_mut(&mut self) -> &mut [f32] {
-        self.params
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
+    pub fn params_mut(&mut self) -> Result<&mut [f32]> {
+        self.params.get_mut()
     }
     /// The accumulated gradients, laid out as [`Network::params`].
     pub fn grads(&self) -> &[f32] {
@@ -181,15 +221,21 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     }
     /// BatchNorm running statistics (`running_mean`, `running_var`, `num_batches_tracked` per layer).
     pub fn state(&self) -> &[f32] {
-        self.state
+        self.state.get()
     }
     /// Non-trainable state, mutable (to load it).
-    pub fn state_mut(&mut self) -> &mut [f32] {
-        self.state
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
+    pub fn state_mut(&mut self) -> Result<&mut [f32]> {
+        self.state.get_mut()
     }
     /// Parameters (mutable) and gradients together, for an optimiser.
-    pub fn params_and_grads(&mut self) -> (&mut [f32], &[f32]) {
-        (self.params, self.grads)
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
+    pub fn params_and_grads(&mut self) -> Result<(&mut [f32], &[f32])> {
+        Ok((self.params.get_mut()?, self.grads))
     }
 
     /// Sets every gradient to zero (`optimizer.zero_grad()`).
@@ -203,7 +249,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// # Errors
     /// Those of [`Optimizer::step`].
     pub fn step<O: Optimizer>(&mut self, opt: &mut O, opt_state: &mut [f32]) -> Result<()> {
-        opt.step(self.params, self.grads, opt_state)
+        opt.step(self.params.get_mut()?, self.grads, opt_state)
     }
 
     /// Runs the model on a batch and returns the output.
@@ -230,7 +276,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             self.arena[input_slot.offset..input_slot.offset + x.len()].copy_from_slice(x);
         }
         for i in 0..self.plan.len() {
-            forward_node(self.plan, i, n, x, self.training, &mut self.rng, self.params, self.state, self.arena)?;
+            forward_node(self.plan, i, n, x, self.training, &mut self.rng, self.params.get(), &mut self.state, self.arena)?;
         }
         self.last_n = n;
         self.last_training = self.training;
@@ -312,11 +358,32 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     fn backward_pass(&mut self) -> Result<()> {
         let n = self.last_n;
         for i in (0..self.plan.len()).rev() {
-            backward_node(self.plan, i, n, self.last_training, self.params, self.grads, self.state, self.arena)?;
+            backward_node(self.plan, i, n, self.last_training, self.params.get(), self.grads, self.state.get(), self.arena)?;
         }
         // The activations were consumed: a second backward needs a new forward.
         self.last_n = 0;
         Ok(())
+    }
+}
+
+/// Parameters or state: writable, or read-only (weights in flash).
+enum Weights<'a> {
+    Mut(&'a mut [f32]),
+    Ref(&'a [f32]),
+}
+
+impl Weights<'_> {
+    fn get(&self) -> &[f32] {
+        match self {
+            Weights::Mut(w) => w,
+            Weights::Ref(w) => w,
+        }
+    }
+    fn get_mut(&mut self) -> Result<&mut [f32]> {
+        match self {
+            Weights::Mut(w) => Ok(w),
+            Weights::Ref(_) => Err(Error::NotReady { what: "writable weights (these are read-only)" }),
+        }
     }
 }
 
@@ -382,7 +449,7 @@ fn forward_node<const CAP: usize>(
     training: bool,
     rng: &mut Rng,
     params: &[f32],
-    state: &mut [f32],
+    state: &mut Weights<'_>,
     arena: &mut [f32],
 ) -> Result<()> {
     let node = &plan.nodes()[i];
@@ -445,7 +512,7 @@ fn forward_node<const CAP: usize>(
         Exec::LogSoftmax { outer, axis, inner } => log_softmax_forward(n * outer, axis, inner, a, y),
         Exec::BatchNorm(mut g) => {
             g.n = n;
-            let st = &mut state[node.state_offset..node.state_offset + node.state_len];
+            let range = node.state_offset..node.state_offset + node.state_len;
             if (training || !g.track_running_stats) && n * g.spatial < 2 {
                 // As PyTorch: "Expected more than 1 value per channel when training".
                 return Err(Error::Shape {
@@ -456,10 +523,12 @@ fn forward_node<const CAP: usize>(
                     found: n * g.spatial,
                 });
             }
-            if training || !g.track_running_stats {
-                batch_norm_forward_train(&g, a, w, bias, st, extra, y);
+            if training && g.track_running_stats {
+                batch_norm_forward_train(&g, a, w, bias, &mut state.get_mut()?[range], extra, y);
+            } else if !g.track_running_stats {
+                batch_norm_forward_train(&g, a, w, bias, &mut [], extra, y);
             } else {
-                batch_norm_forward_eval(&g, a, w, bias, st, y);
+                batch_norm_forward_eval(&g, a, w, bias, &state.get()[range], y);
             }
         }
         Exec::Dropout(p) => {

@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut state = vec![0.0; PLAN.state_len()];
     let mut arena = vec![0.0; PLAN.arena_len()];
     let mut net = Network::new(&PLAN, &mut params, &mut grads, &mut state, &mut arena)?;
-    net.init_params(0);
+    net.init_params(0)?;
     let mut sgd = Sgd::new(0.05).momentum(0.9);
     let mut momentum = vec![0.0; sgd.state_len(PLAN.param_len())];
     let loss_fn = CrossEntropyLoss::new();

@@ -36,7 +36,9 @@ fn main() -> ! {
         Ok(n) => n,
         Err(_) => fail(),
     };
-    net.init_params(1);
+    if net.init_params(1).is_err() {
+        fail();
+    }
     let mut sgd = Sgd::new(0.1).momentum(0.9);
     let loss_fn = CrossEntropyLoss::new();
     let mut first = 0.0;
