@@ -36,7 +36,7 @@ pub struct Network<'a, const CAP: usize> {
     arena: &'a mut [f32],
     training: bool,
     rng: Rng,
-    /// Batch size of the last forward pass (0: none since the last change of mode).
+    /// Batch size of the last completed forward pass (0: none, or consumed by a backward pass).
     last_n: usize,
     last_training: bool,
 }
@@ -161,8 +161,8 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// `±1/sqrt(fan_in)`; Bilinear weight and bias uniform in `±1/sqrt(in1_features)`;
     /// BatchNorm weight 1, bias 0, running mean 0, running variance 1.
     ///
-    /// Each layer draws from its own stream of `seed`, so adding a layer does not change the
-    /// others' initial weights. The numbers differ from `torch.manual_seed`'s.
+    /// Layer `i` draws from stream `i` of `seed`, so appending layers does not change the
+    /// initial weights of the layers before them (inserting one shifts those after it). The numbers differ from `torch.manual_seed`'s.
     ///
     /// # Errors
     /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
@@ -257,7 +257,8 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// `x`: `[n, *input_shape]` with `1 <= n <= plan.batch()`. Returns `[n, *output_shape]`.
     ///
     /// # Errors
-    /// [`Error::BatchSize`] if `x` is not a whole number of samples or holds too many;
+    /// [`Error::BufferLength`] (buffer [`Buffer::Input`]) if `x` is not a whole number of
+    /// samples; [`Error::BatchSize`] if it holds none or more than the plan's batch;
     /// [`Error::NonFinite`] if `x` contains NaN or infinity.
     pub fn forward(&mut self, x: &[f32]) -> Result<&[f32]> {
         let sample = self.plan.input_shape().numel();
@@ -271,6 +272,9 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         if x.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite { what: "input" });
         }
+        // Until this pass completes, there is no valid output (a failing layer leaves the arena
+        // half-overwritten).
+        self.last_n = 0;
         let input_slot = self.plan.input_slot();
         if input_slot.len > 0 {
             self.arena[input_slot.offset..input_slot.offset + x.len()].copy_from_slice(x);
