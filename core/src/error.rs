@@ -109,6 +109,9 @@ pub enum Error {
         /// What is missing (`"a training plan"`, `"a forward pass"`).
         what: &'static str,
     },
+    /// A model file is invalid or does not fit the plan: which part, what was expected and
+    /// what was found.
+    ModelFile(crate::model_file::FileError),
 }
 
 /// `core::result::Result` with this crate's [`Error`].
@@ -155,6 +158,7 @@ impl fmt::Display for Error {
             ),
             Error::Structure { what } => write!(f, "invalid model structure: {what}"),
             Error::NotReady { what } => write!(f, "this needs {what}"),
+            Error::ModelFile(e) => write!(f, "{e}"),
         }
     }
 }
@@ -177,6 +181,7 @@ impl Error {
             Error::NonFinite { .. } => "a value is not finite",
             Error::BatchSize { .. } => "the batch size must be at least 1",
             Error::NotReady { what } => what,
+            Error::ModelFile(e) => e.what,
         }
     }
 }

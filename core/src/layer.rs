@@ -1,9 +1,9 @@
 //! Layer specifications: what a model is made of, as `const` values.
 //!
 //! A model is a slice of [`Layer`]s, as PyTorch's `nn.Sequential`. Containers nest:
-//! [`sequential`] is a named sub-`Sequential`, [`residual`] adds a body and a shortcut
-//! (ResNet's basic and bottleneck blocks), [`concat`] joins two branches along channels
-//! (Inception, DenseNet), and [`bilinear`] combines two branches with `nn.Bilinear`.
+//! [`sequential()`] is a named sub-`Sequential`, [`residual()`] adds a body and a shortcut
+//! (ResNet's basic and bottleneck blocks), [`concat()`] joins two branches along channels
+//! (Inception, DenseNet), and [`bilinear()`] combines two branches with `nn.Bilinear`.
 //!
 //! Constructors are named after PyTorch's classes in snake case and take PyTorch's positional
 //! arguments; keyword arguments are builder methods with PyTorch's names and defaults:
@@ -57,7 +57,7 @@ pub enum Kind {
 }
 
 /// How [`Kind::Merge`] combines its branches.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Merge {
     /// Elementwise sum; both shapes must be equal (residual connection).
     Add,
@@ -68,7 +68,7 @@ pub enum Merge {
 }
 
 /// `nn.Bilinear(in1_features, in2_features, out_features, bias)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bilinear {
     /// Features of the first input.
     pub in1_features: usize,
@@ -81,7 +81,7 @@ pub struct Bilinear {
 }
 
 /// Padding of a convolution, as PyTorch's `padding` argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Padding {
     /// The same padding on both sides of each spatial dim `[D, H, W]`.
     Explicit([usize; 3]),
@@ -93,7 +93,7 @@ pub enum Padding {
 }
 
 /// `nn.Conv1d/2d/3d`. Spatial arrays are `[D, H, W]`; lower-dimensional convs keep 1s in front.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conv {
     /// 1, 2 or 3.
     pub dims: u8,
@@ -118,7 +118,7 @@ pub struct Conv {
 }
 
 /// `nn.ConvTranspose2d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConvTranspose {
     /// Input channels.
     pub in_channels: usize,
@@ -141,7 +141,7 @@ pub struct ConvTranspose {
 }
 
 /// `nn.MaxPool1d/2d/3d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaxPool {
     /// 1, 2 or 3.
     pub dims: u8,
@@ -160,7 +160,7 @@ pub struct MaxPool {
 }
 
 /// `nn.AvgPool1d/2d/3d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AvgPool {
     /// 1, 2 or 3.
     pub dims: u8,
@@ -177,7 +177,7 @@ pub struct AvgPool {
 }
 
 /// `nn.AdaptiveAvgPool1d/2d` and `nn.AdaptiveMaxPool1d/2d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Adaptive {
     /// 1 or 2.
     pub dims: u8,
@@ -187,7 +187,7 @@ pub struct Adaptive {
 
 /// `nn.MaxUnpool2d`; uses the indices of the most recent unmatched `MaxPool2d` with
 /// `return_indices(true)` (a stack, so encoder-decoder nets pair up naturally).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaxUnpool {
     /// Window size of the matching pool.
     pub kernel_size: [usize; 3],
@@ -198,7 +198,7 @@ pub struct MaxUnpool {
 }
 
 /// `nn.ZeroPad2d`, `nn.ReflectionPad2d`, `nn.ReplicationPad2d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pad2d {
     /// What the padding reads (`Circular` is `nn.CircularPad2d`).
     pub mode: PaddingMode,
@@ -207,7 +207,7 @@ pub struct Pad2d {
 }
 
 /// `nn.BatchNorm1d/2d`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchNorm {
     /// 1 (`[N, C]` or `[N, C, L]`) or 2 (`[N, C, H, W]`).
     pub dims: u8,
@@ -224,7 +224,7 @@ pub struct BatchNorm {
 }
 
 /// `nn.Linear`; `in_features == 0` infers it from the input, as `nn.LazyLinear`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Linear {
     /// Input features (the last dim of the input), or 0 to infer.
     pub in_features: usize,
@@ -235,7 +235,7 @@ pub struct Linear {
 }
 
 /// The computing layers.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// `nn.Conv1d/2d/3d`.
     Conv(Conv),

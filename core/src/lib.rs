@@ -76,6 +76,7 @@ pub mod kernels;
 pub mod layer;
 pub mod loss;
 pub mod math;
+pub mod model_file;
 pub mod network;
 pub mod ops;
 pub mod optim;

@@ -6,27 +6,23 @@
 //!
 //! 1,437 training images, 360 held out (a seeded shuffle). Prints the training loss of every
 //! epoch, falling, and the held-out accuracy (98-99 % after 15 epochs, about 3 s on 2 cores).
+//! Then saves the trained model to `runs/digits-example/model.tlm`, which
+//! `torchlet inspect` shows and `Model::load` loads.
 
+use std::path::Path;
 use std::time::Instant;
 
-use torchlet::layer::*;
 use torchlet::loss::CrossEntropyLoss;
 use torchlet::optim::{Optimizer, Sgd};
 use torchlet::{Network, Plan, Shape};
 use torchlet_host::digits::{Digits, PIXELS};
+use torchlet_host::model::Model;
+use torchlet_host::zoo::{DIGITS_CNN, DIGIT_CLASSES};
 
-const LAYERS: [Layer; 8] = [
-    conv2d(1, 16, 3).padding(1),
-    relu(),
-    max_pool2d(2),
-    conv2d(16, 32, 3).padding(1),
-    relu(),
-    max_pool2d(2),
-    flatten(),
-    linear(32 * 2 * 2, 10),
-];
+/// The zoo's `digits-cnn`: conv(1→16) ReLU pool, conv(16→32) ReLU pool, Linear(128→10).
+const INPUT: Shape = Shape::chw(1, 8, 8);
 const BATCH: usize = 32;
-const PLAN: Plan<8> = Plan::training(&LAYERS, Shape::chw(1, 8, 8), BATCH);
+const PLAN: Plan<8> = Plan::training(&DIGITS_CNN, INPUT, BATCH);
 const EPOCHS: usize = 15;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,10 +71,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         net.eval();
         let mut correct = 0;
-        for (imgs, labels) in test.images.chunks(BATCH * PIXELS).zip(test.labels.chunks(BATCH)) {
+        for (imgs, labels) in test
+            .images
+            .chunks(BATCH * PIXELS)
+            .zip(test.labels.chunks(BATCH))
+        {
             let out = net.forward(imgs)?;
             for (row, &l) in out.chunks(10).zip(labels) {
-                let pred = row.iter().enumerate().fold(0, |b, (k, &v)| if v > row[b] { k } else { b });
+                let pred = row
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (k, &v)| if v > row[b] { k } else { b });
                 correct += usize::from(pred == l as usize);
             }
         }
@@ -90,5 +93,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             start.elapsed().as_secs_f64()
         );
     }
+    // Save the trained model (architecture, class names, weights) atomically.
+    let path = Path::new("runs/digits-example/model.tlm");
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    let classes: Vec<String> = DIGIT_CLASSES.iter().map(|c| c.to_string()).collect();
+    let model = Model {
+        name: "digits-cnn".into(),
+        layers: &DIGITS_CNN,
+        input: INPUT,
+        classes,
+        params,
+        state,
+    };
+    model.save(path)?;
+    println!("saved the trained model to {}", path.display());
+    println!(
+        "inspect it with: cargo run -p torchlet-host --bin torchlet -- inspect {}",
+        path.display()
+    );
     Ok(())
 }

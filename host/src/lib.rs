@@ -1,9 +1,19 @@
 //! # torchlet-host: the desktop side of torchlet
 //!
-//! Datasets and the command line around the `no_std` core. For now it holds the embedded
-//! digits set, the default data of the README's first command; data loaders, transforms,
-//! TensorBoard logs and the full `torchlet` CLI arrive with their issues.
+//! Datasets, model files and the command line around the `no_std` core:
+//!
+//! - [`digits`]: the embedded digits set, the default data of the README's first command;
+//! - [`model`]: saving and loading whole models (`.tlm`), state dicts and checkpoints that
+//!   resume training exactly, all written atomically ([`fsutil`]);
+//! - [`zoo`]: architectures known by name (`tutorial-cnn`, `digits-cnn`);
+//! - [`mod@print`]: a model as PyTorch's `print(model)` shows it;
+//! - [`cli`]: the `torchlet` command line (`torchlet inspect`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod digits;
+pub mod fsutil;
+pub mod model;
+pub mod print;
+pub mod zoo;

@@ -6,8 +6,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use torchlet::ops::conv::{conv_backward_input, conv_backward_weight, conv_forward, conv_workspace_len};
 use torchlet::ops::conv_transpose::{
-    conv_transpose_backward_input, conv_transpose_backward_weight, conv_transpose_forward,
-    conv_transpose_workspace_len,
+    conv_transpose_backward_input, conv_transpose_backward_weight, conv_transpose_forward, conv_transpose_workspace_len,
 };
 use torchlet::ops::geom::{ConvGeom, PaddingMode};
 use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, weighted_sum};
@@ -17,7 +16,12 @@ const H: f32 = 1e-2;
 const RTOL: f32 = 1e-2;
 const ATOL: f32 = 1e-3;
 
-const MODES: [PaddingMode; 4] = [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
+const MODES: [PaddingMode; 4] = [
+    PaddingMode::Zeros,
+    PaddingMode::Reflect,
+    PaddingMode::Replicate,
+    PaddingMode::Circular,
+];
 
 fn ok(r: Result<(), String>) -> Result<(), TestCaseError> {
     r.map_err(TestCaseError::fail)
@@ -72,7 +76,9 @@ fn conv_reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
                 let mut acc = if g.bias { b[o] as f64 } else { 0.0 };
                 for c in 0..cin_g {
                     let ci = grp * cin_g + c;
-                    for (a, bb, cc) in (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc)))) {
+                    for (a, bb, cc) in
+                        (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc))))
+                    {
                         let (Some(sd), Some(sh), Some(sw)) = (
                             source(g.mode, at(0, z, a), id),
                             source(g.mode, at(1, yy, bb), ih),
@@ -92,6 +98,46 @@ fn conv_reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
     y
 }
 
+/// Reference convolution gradients `(gx, gw, gb)` of `sum(gy * y)`: the same loop nest as
+/// [`conv_reference`], accumulating instead of reading.
+fn conv_grad_reference(g: &ConvGeom, x: &[f32], w: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    let [kd, kh, kw] = g.kernel;
+    let at = |d: usize, o: usize, k: usize| (o * g.stride[d] + k * g.dilation[d]) as isize - g.pad[d] as isize;
+    let (mut gx, mut gw, mut gb) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()], vec![0.0f64; g.c_out]);
+    for n in 0..g.n {
+        for o in 0..g.c_out {
+            let grp = o / cout_g;
+            for (z, yy, xx) in (0..od).flat_map(|z| (0..oh).flat_map(move |yy| (0..ow).map(move |xx| (z, yy, xx)))) {
+                let gv = gy[(((n * g.c_out + o) * od + z) * oh + yy) * ow + xx] as f64;
+                gb[o] += gv;
+                for c in 0..cin_g {
+                    let ci = grp * cin_g + c;
+                    for (a, bb, cc) in
+                        (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc))))
+                    {
+                        let (Some(sd), Some(sh), Some(sw)) = (
+                            source(g.mode, at(0, z, a), id),
+                            source(g.mode, at(1, yy, bb), ih),
+                            source(g.mode, at(2, xx, cc), iw),
+                        ) else {
+                            continue;
+                        };
+                        let xi = (((n * g.c_in + ci) * id + sd) * ih + sh) * iw + sw;
+                        let wi = (((o * cin_g + c) * kd + a) * kh + bb) * kw + cc;
+                        gx[xi] += w[wi] as f64 * gv;
+                        gw[wi] += x[xi] as f64 * gv;
+                    }
+                }
+            }
+        }
+    }
+    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
+    (f(gx), f(gw), if g.bias { f(gb) } else { Vec::new() })
+}
+
 /// Reference transposed convolution: every input element scatters `x · w` into the output.
 fn conv_transpose_reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
     let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
@@ -108,10 +154,14 @@ fn conv_transpose_reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Ve
                 let xv = x[(((n * g.c_in + c) * id + z) * ih + yy) * iw + xx] as f64;
                 for oc in 0..cout_g {
                     let o = grp * cout_g + oc;
-                    for (a, bb, cc) in (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc)))) {
-                        let (Some(pd), Some(ph), Some(pw)) =
-                            (inside(to(0, z, a), od), inside(to(1, yy, bb), oh), inside(to(2, xx, cc), ow))
-                        else {
+                    for (a, bb, cc) in
+                        (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc))))
+                    {
+                        let (Some(pd), Some(ph), Some(pw)) = (
+                            inside(to(0, z, a), od),
+                            inside(to(1, yy, bb), oh),
+                            inside(to(2, xx, cc), ow),
+                        ) else {
                             continue;
                         };
                         let wv = w[(((c * cout_g + oc) * kd + a) * kh + bb) * kw + cc] as f64;
@@ -122,7 +172,10 @@ fn conv_transpose_reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Ve
         }
     }
     let sp = od * oh * ow;
-    y.iter().enumerate().map(|(i, &v)| (if g.bias { v + b[i / sp % g.c_out] as f64 } else { v }) as f32).collect()
+    y.iter()
+        .enumerate()
+        .map(|(i, &v)| (if g.bias { v + b[i / sp % g.c_out] as f64 } else { v }) as f32)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,12 +201,26 @@ fn with_tensors(g: ConvGeom, w_len: usize) -> impl Strategy<Value = Case> {
     let v = |n: usize| prop::collection::vec(-1.0f32..1.0, n);
     let x_len = g.n * g.c_in * g.in_spatial();
     let y_len = g.n * g.c_out * g.out_spatial();
-    (v(x_len), v(w_len), v(if g.bias { g.c_out } else { 0 }), v(y_len))
-        .prop_map(move |(x, w, b, gy)| Case { g, x, w, b, gy })
+    (v(x_len), v(w_len), v(if g.bias { g.c_out } else { 0 }), v(y_len)).prop_map(move |(x, w, b, gy)| Case {
+        g,
+        x,
+        w,
+        b,
+        gy,
+    })
 }
 
 fn conv_case() -> impl Strategy<Value = Case> {
-    (1usize..=3, [dim(), dim(), dim()], 1usize..=3, 1usize..=2, 1usize..=2, 1usize..=2, 0usize..4, any::<bool>())
+    (
+        1usize..=3,
+        [dim(), dim(), dim()],
+        1usize..=3,
+        1usize..=2,
+        1usize..=2,
+        1usize..=2,
+        0usize..4,
+        any::<bool>(),
+    )
         .prop_map(|(dims, raw, groups, cin_g, cout_g, n, mode, bias)| {
             let mode = MODES[mode];
             let mut g = ConvGeom {
@@ -170,11 +237,12 @@ fn conv_case() -> impl Strategy<Value = Case> {
                 mode,
                 bias,
             };
-            for d in 3 - dims..3 {
-                let (k, s, dil, p, in_raw) = raw[d];
+            for (d, &(k, s, dil, p, in_raw)) in raw.iter().enumerate().skip(3 - dims) {
                 let span = dil * (k - 1) + 1;
                 // Large enough for one window, and (reflect, circular) larger than the padding.
-                let min_in = span.saturating_sub(2 * p).max(if mode == PaddingMode::Zeros { 1 } else { p + 1 });
+                let min_in = span
+                    .saturating_sub(2 * p)
+                    .max(if mode == PaddingMode::Zeros { 1 } else { p + 1 });
                 let input = in_raw.min(if dims == 3 { 3 } else { 5 }).max(min_in);
                 g.kernel[d] = k;
                 g.stride[d] = s;
@@ -190,7 +258,15 @@ fn conv_case() -> impl Strategy<Value = Case> {
 
 fn conv_transpose_case() -> impl Strategy<Value = Case> {
     let ct_dim = (1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, 1usize..=4, 0usize..3);
-    (1usize..=3, [ct_dim.clone(), ct_dim.clone(), ct_dim], 1usize..=2, 1usize..=2, 1usize..=3, 1usize..=2, any::<bool>())
+    (
+        1usize..=3,
+        [ct_dim.clone(), ct_dim.clone(), ct_dim],
+        1usize..=2,
+        1usize..=2,
+        1usize..=3,
+        1usize..=2,
+        any::<bool>(),
+    )
         .prop_map(|(dims, raw, groups, cin_g, cout_g, n, bias)| {
             let mut g = ConvGeom {
                 n,
@@ -206,8 +282,7 @@ fn conv_transpose_case() -> impl Strategy<Value = Case> {
                 mode: PaddingMode::Zeros,
                 bias,
             };
-            for d in 3 - dims..3 {
-                let (k, s, dil, p, input, op_raw) = raw[d];
+            for (d, &(k, s, dil, p, input, op_raw)) in raw.iter().enumerate().skip(3 - dims) {
                 let input = input.min(if dims == 3 { 3 } else { 4 });
                 // PyTorch: output_padding must be smaller than either stride or dilation.
                 let op = op_raw % s.max(dil);
@@ -234,7 +309,13 @@ fn check_conv(c: &Case) -> Result<(), TestCaseError> {
     let mut work = scratch(conv_workspace_len(g));
     let mut y = vec![f32::NAN; c.gy.len()];
     conv_forward(g, &c.x, &c.w, &c.b, &mut y, &mut work);
-    ok(check_close("conv y", &y, &conv_reference(g, &c.x, &c.w, &c.b), 1e-4, 1e-5))?;
+    ok(check_close(
+        "conv y",
+        &y,
+        &conv_reference(g, &c.x, &c.w, &c.b),
+        1e-4,
+        1e-5,
+    ))?;
 
     // Gradients start from a non-zero value to check that the kernels accumulate.
     let mut gx = vec![0.5f32; c.x.len()];
@@ -260,7 +341,13 @@ fn check_conv_transpose(c: &Case) -> Result<(), TestCaseError> {
     let mut work = scratch(conv_transpose_workspace_len(g));
     let mut y = vec![f32::NAN; c.gy.len()];
     conv_transpose_forward(g, &c.x, &c.w, &c.b, &mut y, &mut work);
-    ok(check_close("conv_transpose y", &y, &conv_transpose_reference(g, &c.x, &c.w, &c.b), 1e-4, 1e-5))?;
+    ok(check_close(
+        "conv_transpose y",
+        &y,
+        &conv_transpose_reference(g, &c.x, &c.w, &c.b),
+        1e-4,
+        1e-5,
+    ))?;
 
     let mut gx = vec![0.5f32; c.x.len()];
     let (mut gw, mut gb) = (vec![-0.25f32; c.w.len()], vec![2.0f32; c.b.len()]);
@@ -295,6 +382,61 @@ proptest! {
 }
 
 #[test]
+fn large_convs_build_the_column_matrix_in_chunks() {
+    // Column matrices larger than COL_BUDGET are built a chunk of output positions at a time;
+    // chunks end mid-row (864 positions of 32-wide rows, 896 of 33-wide rows with stride 2,
+    // 21 of 8-wide rows). Compared with the loop-nest references for the value and all three
+    // gradients.
+    let geoms = [
+        // (c_in, c_out, groups, input [H, W], kernel, stride, pad, mode)
+        (3, 8, 1, [32, 32], 5, 1, 2, PaddingMode::Zeros),
+        (16, 4, 2, [80, 65], 3, 2, 1, PaddingMode::Reflect),
+        (120, 2, 1, [8, 8], 5, 1, 2, PaddingMode::Circular),
+    ];
+    for (i, &(c_in, c_out, groups, [h, w], k, s, p, mode)) in geoms.iter().enumerate() {
+        let out = |n: usize| (n + 2 * p - k) / s + 1;
+        let g = ConvGeom {
+            n: 2,
+            c_in,
+            c_out,
+            groups,
+            input: [1, h, w],
+            output: [1, out(h), out(w)],
+            kernel: [1, k, k],
+            stride: [1, s, s],
+            dilation: [1; 3],
+            pad: [0, p, p],
+            mode,
+            bias: true,
+        };
+        let c = case_of(g, g.weight_len());
+        let full = c_in / groups * k * k * g.out_spatial();
+        let work_len = conv_workspace_len(&g);
+        assert!(
+            work_len < full,
+            "case {i}: workspace {work_len} is not a chunk of {full}"
+        );
+        let mut y = vec![f32::NAN; c.gy.len()];
+        conv_forward(&g, &c.x, &c.w, &c.b, &mut y, &mut scratch(work_len));
+        assert_close(
+            &format!("case {i}: y"),
+            &y,
+            &conv_reference(&g, &c.x, &c.w, &c.b),
+            1e-4,
+            1e-5,
+        );
+        let (rx, rw, rb) = conv_grad_reference(&g, &c.x, &c.w, &c.gy);
+        let mut gx = vec![0.0f32; c.x.len()];
+        let (mut gw, mut gb) = (vec![0.0f32; c.w.len()], vec![0.0f32; c_out]);
+        conv_backward_input(&g, &c.w, &c.gy, &mut gx, &mut scratch(work_len));
+        conv_backward_weight(&g, &c.x, &c.gy, &mut gw, &mut gb, &mut scratch(work_len));
+        assert_close(&format!("case {i}: gx"), &gx, &rx, 1e-4, 1e-4);
+        assert_close(&format!("case {i}: gw"), &gw, &rw, 1e-4, 1e-4);
+        assert_close(&format!("case {i}: gb"), &gb, &rb, 1e-4, 1e-4);
+    }
+}
+
+#[test]
 fn weight_len_agrees_for_conv_transpose() {
     // ConvGeom::weight_len counts C_out * C_in/g * k; the transposed layout C_in * C_out/g * k
     // has the same count because both channel counts are multiples of groups.
@@ -321,7 +463,12 @@ fn weight_len_agrees_for_conv_transpose() {
 fn geom_of(case: &serde_json::Value) -> ConvGeom {
     let u = |k: &str| case[k].as_u64().unwrap_or_else(|| panic!("{k}")) as usize;
     let d3 = |k: &str| -> [usize; 3] {
-        let v: Vec<usize> = case[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let v: Vec<usize> = case[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
         [v[0], v[1], v[2]]
     };
     let mode = match case["mode"].as_str().unwrap() {
@@ -355,9 +502,18 @@ fn pytorch_fixtures() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let g = geom_of(case);
-        let (x, w, b, gy) = (floats(&case["x"]), floats(&case["w"]), floats(&case["b"]), floats(&case["gy"]));
+        let (x, w, b, gy) = (
+            floats(&case["x"]),
+            floats(&case["w"]),
+            floats(&case["b"]),
+            floats(&case["gy"]),
+        );
         let transpose = case["kind"] == "conv_transpose";
-        let work_len = if transpose { conv_transpose_workspace_len(&g) } else { conv_workspace_len(&g) };
+        let work_len = if transpose {
+            conv_transpose_workspace_len(&g)
+        } else {
+            conv_workspace_len(&g)
+        };
         let mut work = scratch(work_len);
         let mut y = vec![f32::NAN; gy.len()];
         let mut gx = vec![0.0f32; x.len()];
@@ -422,7 +578,13 @@ fn geom_1d(c_out: usize, input: usize, output: usize, k: usize, s: usize, d: usi
 fn case_of(g: ConvGeom, w_len: usize) -> Case {
     let v = |n: usize, seed: u64| torchlet_tests::rand_vec(n, seed);
     let (x_len, y_len) = (g.n * g.c_in * g.in_spatial(), g.n * g.c_out * g.out_spatial());
-    Case { g, x: v(x_len, 1), w: v(w_len, 2), b: v(if g.bias { g.c_out } else { 0 }, 3), gy: v(y_len, 4) }
+    Case {
+        g,
+        x: v(x_len, 1),
+        w: v(w_len, 2),
+        b: v(if g.bias { g.c_out } else { 0 }, 3),
+        gy: v(y_len, 4),
+    }
 }
 
 #[test]

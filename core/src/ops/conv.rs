@@ -15,8 +15,10 @@
 //! input element. As PyTorch pads explicitly and then convolves, the gradient of a padded
 //! element flows back to the input element it was read from.
 //!
-//! A pointwise convolution (kernel 1, stride 1, no padding) multiplies the input directly and
-//! needs no scratch; every other convolution needs [`conv_workspace_len`] floats of `work`.
+//! The column matrix is built for a chunk of output positions at a time (at most
+//! [`COL_BUDGET`] floats, 256 KiB), which keeps it in cache on a desktop and bounds the scratch
+//! an MCU must provide: [`conv_workspace_len`] floats of `work`. A pointwise convolution
+//! (kernel 1, stride 1, no padding) multiplies the input directly and needs no scratch.
 //!
 //! See <https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html>.
 
@@ -46,14 +48,41 @@ const fn col_rows(g: &ConvGeom) -> usize {
     g.c_in / g.groups * g.kernel_volume()
 }
 
-/// Floats of scratch one call of any conv kernel below needs: the column matrix of one sample
-/// and group, `C_in / groups · kD·kH·kW · oD·oH·oW`; 0 for a pointwise convolution (kernel 1,
-/// stride 1, no padding), which needs none.
+/// Most floats of column matrix built at once (unless one output position alone needs more).
+pub const COL_BUDGET: usize = 1 << 16;
+
+/// Output positions per column-matrix chunk: all of them if the whole matrix fits in
+/// [`COL_BUDGET`], else the most that fit, rounded down to a multiple of 16 (the matrix
+/// multiply's tile width) when that leaves at least 32.
+const fn chunk_len(g: &ConvGeom) -> usize {
+    let (rows, l) = (col_rows(g), g.out_spatial());
+    if rows * l <= COL_BUDGET {
+        return l;
+    }
+    let c = COL_BUDGET / rows;
+    let c = if c >= 32 {
+        c - c % 16
+    } else if c == 0 {
+        1
+    } else {
+        c
+    };
+    if c < l {
+        c
+    } else {
+        l
+    }
+}
+
+/// Floats of scratch one call of any conv kernel below needs: a chunk of the column matrix of
+/// one sample and group, `C_in / groups · kD·kH·kW` rows by up to `oD·oH·oW` output positions,
+/// at most [`COL_BUDGET`] floats unless a single output position needs more; 0 for a pointwise
+/// convolution (kernel 1, stride 1, no padding), which needs none.
 pub const fn conv_workspace_len(g: &ConvGeom) -> usize {
     if is_pointwise(g) {
         0
     } else {
-        col_rows(g) * g.out_spatial()
+        col_rows(g) * chunk_len(g)
     }
 }
 
@@ -68,10 +97,7 @@ pub const fn conv_workspace_len(g: &ConvGeom) -> usize {
 /// `y[n, o, p] = b[o] + Σ_{c, k} w[o, c, k] · xpad[n, g·C_in/groups + c, p·stride + k·dilation - pad]`
 /// where `o` is in group `g` and `xpad` reads through the padding mode.
 pub fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], work: &mut [f32]) {
-    if g.bias {
-        fill_bias(g.n, g.c_out, g.out_spatial(), b, y);
-    }
-    forward_into(g, x, w, y, work, g.bias);
+    forward_into(g, x, w, if g.bias { Some(b) } else { None }, y, work, false);
 }
 
 /// Convolution input gradient: `gx += dL/dx` given `gy = dL/dy`.
@@ -104,33 +130,54 @@ pub fn conv_backward_weight(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut [f32],
     backward_weight_into(g, x, gy, gw, work);
 }
 
-/// `y = conv(x, w)` (`accumulate == false`) or `y += conv(x, w)`, without bias.
-pub(crate) fn forward_into(g: &ConvGeom, x: &[f32], w: &[f32], y: &mut [f32], work: &mut [f32], accumulate: bool) {
+/// `y = conv(x, w) + b` (`accumulate == false`) or `y += conv(x, w) + b`; no bias when `b` is
+/// `None`. The bias is added per sample, while its rows of `y` are in cache.
+pub(crate) fn forward_into(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    work: &mut [f32],
+    accumulate: bool,
+) {
     let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
     let (in_sp, out_sp, rows) = (g.in_spatial(), g.out_spatial(), col_rows(g));
-    let pointwise = is_pointwise(g);
+    let (pointwise, lc) = (is_pointwise(g), chunk_len(g));
     for n in 0..g.n {
         for grp in 0..g.groups {
             let xg = &x[(n * g.c_in + grp * cin_g) * in_sp..][..cin_g * in_sp];
-            let wg = &w[grp * cout_g * rows..][..cout_g * rows];
+            let wg = MatRef::row_major(&w[grp * cout_g * rows..][..cout_g * rows], rows);
             let yg = &mut y[(n * g.c_out + grp * cout_g) * out_sp..][..cout_g * out_sp];
-            let col: &[f32] = if pointwise {
-                xg
-            } else {
-                let col = &mut work[..rows * out_sp];
-                im2col(g, xg, col);
-                col
-            };
-            gemm(
-                cout_g,
-                out_sp,
-                rows,
-                MatRef::row_major(wg, rows),
-                MatRef::row_major(col, out_sp),
-                yg,
-                out_sp,
-                accumulate,
-            );
+            if let Some(b) = b {
+                for (yc, &bc) in yg.chunks_exact_mut(out_sp).zip(&b[grp * cout_g..]) {
+                    if accumulate {
+                        yc.iter_mut().for_each(|v| *v += bc);
+                    } else {
+                        yc.fill(bc);
+                    }
+                }
+            }
+            let acc = accumulate || b.is_some();
+            if pointwise {
+                gemm(cout_g, out_sp, rows, wg, MatRef::row_major(xg, out_sp), yg, out_sp, acc);
+                continue;
+            }
+            for l0 in (0..out_sp).step_by(lc) {
+                let len = lc.min(out_sp - l0);
+                let col = &mut work[..rows * len];
+                im2col(g, xg, col, l0);
+                gemm(
+                    cout_g,
+                    len,
+                    rows,
+                    wg,
+                    MatRef::row_major(col, len),
+                    &mut yg[l0..],
+                    out_sp,
+                    acc,
+                );
+            }
         }
     }
 }
@@ -139,18 +186,39 @@ pub(crate) fn forward_into(g: &ConvGeom, x: &[f32], w: &[f32], y: &mut [f32], wo
 pub(crate) fn backward_input_into(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32], work: &mut [f32]) {
     let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
     let (in_sp, out_sp, rows) = (g.in_spatial(), g.out_spatial(), col_rows(g));
-    let pointwise = is_pointwise(g);
+    let (pointwise, lc) = (is_pointwise(g), chunk_len(g));
     for n in 0..g.n {
         for grp in 0..g.groups {
             let wg = MatRef::transposed(&w[grp * cout_g * rows..][..cout_g * rows], rows);
-            let gyg = MatRef::row_major(&gy[(n * g.c_out + grp * cout_g) * out_sp..][..cout_g * out_sp], out_sp);
+            let gyg = &gy[(n * g.c_out + grp * cout_g) * out_sp..][..cout_g * out_sp];
             let gxg = &mut gx[(n * g.c_in + grp * cin_g) * in_sp..][..cin_g * in_sp];
             if pointwise {
-                gemm(rows, out_sp, cout_g, wg, gyg, gxg, out_sp, true);
-            } else {
-                let dcol = &mut work[..rows * out_sp];
-                gemm(rows, out_sp, cout_g, wg, gyg, dcol, out_sp, false);
-                col2im(g, dcol, gxg);
+                gemm(
+                    rows,
+                    out_sp,
+                    cout_g,
+                    wg,
+                    MatRef::row_major(gyg, out_sp),
+                    gxg,
+                    out_sp,
+                    true,
+                );
+                continue;
+            }
+            for l0 in (0..out_sp).step_by(lc) {
+                let len = lc.min(out_sp - l0);
+                let dcol = &mut work[..rows * len];
+                gemm(
+                    rows,
+                    len,
+                    cout_g,
+                    wg,
+                    MatRef::row_major(&gyg[l0..], out_sp),
+                    dcol,
+                    len,
+                    false,
+                );
+                col2im(g, dcol, gxg, l0);
             }
         }
     }
@@ -160,20 +228,33 @@ pub(crate) fn backward_input_into(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut 
 pub(crate) fn backward_weight_into(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut [f32], work: &mut [f32]) {
     let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
     let (in_sp, out_sp, rows) = (g.in_spatial(), g.out_spatial(), col_rows(g));
-    let pointwise = is_pointwise(g);
+    let (pointwise, lc) = (is_pointwise(g), chunk_len(g));
     for n in 0..g.n {
         for grp in 0..g.groups {
             let xg = &x[(n * g.c_in + grp * cin_g) * in_sp..][..cin_g * in_sp];
-            let gyg = MatRef::row_major(&gy[(n * g.c_out + grp * cout_g) * out_sp..][..cout_g * out_sp], out_sp);
+            let gyg = &gy[(n * g.c_out + grp * cout_g) * out_sp..][..cout_g * out_sp];
             let gwg = &mut gw[grp * cout_g * rows..][..cout_g * rows];
-            let col: &[f32] = if pointwise {
-                xg
-            } else {
-                let col = &mut work[..rows * out_sp];
-                im2col(g, xg, col);
-                col
-            };
-            gemm(cout_g, rows, out_sp, gyg, MatRef::transposed(col, out_sp), gwg, rows, true);
+            if pointwise {
+                let col = MatRef::transposed(xg, out_sp);
+                gemm(
+                    cout_g,
+                    rows,
+                    out_sp,
+                    MatRef::row_major(gyg, out_sp),
+                    col,
+                    gwg,
+                    rows,
+                    true,
+                );
+                continue;
+            }
+            for l0 in (0..out_sp).step_by(lc) {
+                let len = lc.min(out_sp - l0);
+                let col = &mut work[..rows * len];
+                im2col(g, xg, col, l0);
+                let gyc = MatRef::row_major(&gyg[l0..], out_sp);
+                gemm(cout_g, rows, len, gyc, MatRef::transposed(col, len), gwg, rows, true);
+            }
         }
     }
 }
@@ -192,13 +273,11 @@ pub(crate) fn bias_grad(n: usize, c: usize, spatial: usize, gy: &[f32], gb: &mut
     }
 }
 
-/// Splits a column-matrix row index into `(input channel, kD offset, kH offset, kW offset)`.
-#[inline]
-fn row_coords(g: &ConvGeom, row: usize) -> (usize, [usize; 3]) {
-    let [_, kh, kw] = g.kernel;
-    let kvol = g.kernel_volume();
-    let r = row % kvol;
-    (row / kvol, [r / (kh * kw), r / kw % kh, r % kw])
+/// The column matrix's rows in order, as `(input channel, [kD, kH, kW] offsets)`.
+fn kernel_offsets(g: &ConvGeom) -> impl Iterator<Item = (usize, [usize; 3])> {
+    let [kd, kh, kw] = g.kernel;
+    (0..g.c_in / g.groups)
+        .flat_map(move |c| (0..kd).flat_map(move |a| (0..kh).flat_map(move |b| (0..kw).map(move |w| (c, [a, b, w])))))
 }
 
 /// Padded input coordinate of output position `o` at kernel offset `k` in dim `d`.
@@ -207,9 +286,13 @@ fn src_index(g: &ConvGeom, d: usize, o: usize, k: usize) -> isize {
     (o * g.stride[d] + k * g.dilation[d]) as isize - g.pad[d] as isize
 }
 
-/// The range of output positions `o` whose source `o·stride + off` lies inside `0..len`.
+/// The range of output positions `o < out` whose source `o·stride + off` lies inside `0..len`.
 #[inline]
 fn interior(out: usize, off: isize, stride: usize, len: usize) -> (usize, usize) {
+    if stride == 1 {
+        let lo = (-off).clamp(0, out as isize) as usize;
+        return (lo, (len as isize - off).clamp(lo as isize, out as isize) as usize);
+    }
     let s = stride as isize;
     let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
     let last = len as isize - 1 - off;
@@ -218,48 +301,150 @@ fn interior(out: usize, off: isize, stride: usize, len: usize) -> (usize, usize)
     (lo, (hi as usize).clamp(lo, out))
 }
 
-/// Fills the column matrix `col[C_in/g · kvol, oD·oH·oW]` from one sample-group `x[C_in/g, D, H, W]`.
-fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
-    let [id, ih, iw] = g.input;
-    let [od, oh, ow] = g.output;
-    let in_sp = g.in_spatial();
-    let mode = g.mode;
-    for (row, colrow) in col.chunks_exact_mut(g.out_spatial()).enumerate() {
-        let (c, [kd, kh, kw]) = row_coords(g, row);
-        let xc = &x[c * in_sp..][..in_sp];
-        let off_w = src_index(g, 2, 0, kw);
-        let (lo, hi) = interior(ow, off_w, g.stride[2], iw);
-        for (z, plane) in colrow.chunks_exact_mut(oh * ow).enumerate().take(od) {
-            let zd = mode.map(src_index(g, 0, z, kd), id);
-            for (y, out) in plane.chunks_exact_mut(ow).enumerate() {
-                let (Some(zd), Some(yh)) = (zd, mode.map(src_index(g, 1, y, kh), ih)) else {
-                    out.fill(0.0);
-                    continue;
-                };
-                let src = &xc[(zd * ih + yh) * iw..][..iw];
-                gather_row(out, src, off_w, g.stride[2], lo, hi, mode);
-            }
+/// The pieces of output rows that a chunk of flattened output positions `l0 .. l0 + len`
+/// covers, in order: `(z, y, x0, range)` where the row `(z, y)`'s positions `x0 ..` are the
+/// chunk's `range`. Only the start needs divisions; one walker is cloned for every column row.
+#[derive(Clone)]
+struct Segments {
+    oh: usize,
+    ow: usize,
+    z: usize,
+    y: usize,
+    x0: usize,
+    done: usize,
+    len: usize,
+}
+
+impl Segments {
+    fn new(g: &ConvGeom, l0: usize, len: usize) -> Self {
+        let [_, oh, ow] = g.output;
+        Segments {
+            oh,
+            ow,
+            z: l0 / (oh * ow),
+            y: l0 / ow % oh,
+            x0: l0 % ow,
+            done: 0,
+            len,
         }
     }
 }
 
-/// `out[o] = src[map(o·stride + off)]` (0 outside for zero padding); `lo..hi` is the interior.
+impl Iterator for Segments {
+    type Item = (usize, usize, usize, core::ops::Range<usize>);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done >= self.len {
+            return None;
+        }
+        let seg = (self.ow - self.x0).min(self.len - self.done);
+        let item = (self.z, self.y, self.x0, self.done..self.done + seg);
+        self.done += seg;
+        self.x0 = 0;
+        self.y += 1;
+        if self.y == self.oh {
+            self.y = 0;
+            self.z += 1;
+        }
+        Some(item)
+    }
+}
+
+/// The interior range (see [`interior`]) of the row piece `x0 .. x0 + seg` along W for kernel
+/// offset `kw`, reusing `full`, the interior of a whole row, when the piece is a whole row.
 #[inline]
-fn gather_row(out: &mut [f32], src: &[f32], off: isize, stride: usize, lo: usize, hi: usize, mode: PaddingMode) {
-    let read = |o: usize| mode.map(o as isize * stride as isize + off, src.len()).map_or(0.0, |i| src[i]);
+fn piece_interior(g: &ConvGeom, full: (usize, usize), kw: usize, x0: usize, seg: usize) -> (isize, (usize, usize)) {
+    let off = src_index(g, 2, x0, kw);
+    if seg == g.output[2] {
+        (off, full)
+    } else {
+        (off, interior(seg, off, g.stride[2], g.input[2]))
+    }
+}
+
+/// Fills a chunk of the column matrix, `col[C_in/g · kvol, len]` for the flattened output
+/// positions `l0 .. l0 + len` (`len = col.len() / rows`), from one sample-group
+/// `x[C_in/g, D, H, W]`.
+fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: usize) {
+    // Zero padding, by far the most common, gets its own copy with the padding test inlined.
+    if g.mode == PaddingMode::Zeros {
+        im2col_mode::<true>(g, x, col, l0);
+    } else {
+        im2col_mode::<false>(g, x, col, l0);
+    }
+}
+
+/// [`im2col`] for zero padding (`ZEROS`) or the other modes.
+#[inline(always)]
+fn im2col_mode<const ZEROS: bool>(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: usize) {
+    let [id, ih, iw] = g.input;
+    let (in_sp, mode) = (g.in_spatial(), g.mode);
+    let len = col.len() / col_rows(g);
+    let segments = Segments::new(g, l0, len);
+    for ((c, [kd, kh, kw]), colrow) in kernel_offsets(g).zip(col.chunks_exact_mut(len)) {
+        // With zero padding, zero each row once; then only the interior of each piece is copied.
+        if ZEROS {
+            colrow.fill(0.0);
+        }
+        let xc = &x[c * in_sp..][..in_sp];
+        let full = interior(g.output[2], src_index(g, 2, 0, kw), g.stride[2], iw);
+        for (z, y, x0, range) in segments.clone() {
+            // Only zero padding maps outside the input (`None`); that piece is already zero.
+            let (Some(zd), Some(yh)) = (
+                map::<ZEROS>(mode, src_index(g, 0, z, kd), id),
+                map::<ZEROS>(mode, src_index(g, 1, y, kh), ih),
+            ) else {
+                continue;
+            };
+            let out = &mut colrow[range];
+            let src = &xc[(zd * ih + yh) * iw..][..iw];
+            let (off, (lo, hi)) = piece_interior(g, full, kw, x0, out.len());
+            if !ZEROS {
+                gather_edges(out, src, off, g.stride[2], lo, hi, mode);
+            }
+            gather_interior(out, src, off, g.stride[2], lo, hi);
+        }
+    }
+}
+
+/// [`PaddingMode::map`], with the zero-padding case known at compile time.
+#[inline(always)]
+fn map<const ZEROS: bool>(mode: PaddingMode, i: isize, n: usize) -> Option<usize> {
+    if ZEROS {
+        (i >= 0 && i < n as isize).then_some(i as usize)
+    } else {
+        mode.map(i, n)
+    }
+}
+
+/// `out[o] = src[map(o·stride + off)]` outside the interior `lo..hi` (reflect, replicate and
+/// circular padding).
+#[inline]
+fn gather_edges(out: &mut [f32], src: &[f32], off: isize, stride: usize, lo: usize, hi: usize, mode: PaddingMode) {
+    let read = |o: usize| {
+        mode.map(o as isize * stride as isize + off, src.len())
+            .map_or(0.0, |i| src[i])
+    };
     for (o, v) in out.iter_mut().enumerate().take(lo) {
         *v = read(o);
     }
     for (o, v) in out.iter_mut().enumerate().skip(hi) {
         *v = read(o);
     }
+}
+
+/// `out[o] = src[o·stride + off]` inside the interior `lo..hi`.
+#[inline]
+fn gather_interior(out: &mut [f32], src: &[f32], off: isize, stride: usize, lo: usize, hi: usize) {
     if lo == hi {
         return;
     }
     let start = (lo as isize * stride as isize + off) as usize;
     let out = &mut out[lo..hi];
     if stride == 1 {
-        out.copy_from_slice(&src[start..start + out.len()]);
+        for (v, &s) in out.iter_mut().zip(&src[start..]) {
+            *v = s;
+        }
     } else {
         for (v, &s) in out.iter_mut().zip(src[start..].iter().step_by(stride)) {
             *v = s;
@@ -267,32 +452,49 @@ fn gather_row(out: &mut [f32], src: &[f32], off: isize, stride: usize, lo: usize
     }
 }
 
-/// Scatters a column-matrix gradient `dcol[C_in/g · kvol, oD·oH·oW]` into `gx[C_in/g, D, H, W]`
-/// (accumulating), through the same index map as [`im2col`].
-fn col2im(g: &ConvGeom, dcol: &[f32], gx: &mut [f32]) {
+/// Scatters a chunk of the column-matrix gradient, `dcol[C_in/g · kvol, len]` for the
+/// flattened output positions `l0 .. l0 + len`, into `gx[C_in/g, D, H, W]` (accumulating),
+/// through the same index map as [`im2col`].
+fn col2im(g: &ConvGeom, dcol: &[f32], gx: &mut [f32], l0: usize) {
+    if g.mode == PaddingMode::Zeros {
+        col2im_mode::<true>(g, dcol, gx, l0);
+    } else {
+        col2im_mode::<false>(g, dcol, gx, l0);
+    }
+}
+
+/// [`col2im`] for zero padding (`ZEROS`) or the other modes.
+#[inline(always)]
+fn col2im_mode<const ZEROS: bool>(g: &ConvGeom, dcol: &[f32], gx: &mut [f32], l0: usize) {
     let [id, ih, iw] = g.input;
-    let [od, oh, ow] = g.output;
-    let in_sp = g.in_spatial();
-    let mode = g.mode;
-    for (row, colrow) in dcol.chunks_exact(g.out_spatial()).enumerate() {
-        let (c, [kd, kh, kw]) = row_coords(g, row);
+    let (in_sp, mode) = (g.in_spatial(), g.mode);
+    let len = dcol.len() / col_rows(g);
+    let segments = Segments::new(g, l0, len);
+    for ((c, [kd, kh, kw]), colrow) in kernel_offsets(g).zip(dcol.chunks_exact(len)) {
         let gxc = &mut gx[c * in_sp..][..in_sp];
-        let off_w = src_index(g, 2, 0, kw);
-        let (lo, hi) = interior(ow, off_w, g.stride[2], iw);
-        for (z, plane) in colrow.chunks_exact(oh * ow).enumerate().take(od) {
-            let Some(zd) = mode.map(src_index(g, 0, z, kd), id) else { continue };
-            for (y, grow) in plane.chunks_exact(ow).enumerate() {
-                let Some(yh) = mode.map(src_index(g, 1, y, kh), ih) else { continue };
-                let dst = &mut gxc[(zd * ih + yh) * iw..][..iw];
-                scatter_row(grow, dst, off_w, g.stride[2], lo, hi, mode);
+        let full = interior(g.output[2], src_index(g, 2, 0, kw), g.stride[2], iw);
+        for (z, y, x0, range) in segments.clone() {
+            let (Some(zd), Some(yh)) = (
+                map::<ZEROS>(mode, src_index(g, 0, z, kd), id),
+                map::<ZEROS>(mode, src_index(g, 1, y, kh), ih),
+            ) else {
+                continue;
+            };
+            let dst = &mut gxc[(zd * ih + yh) * iw..][..iw];
+            let grad = &colrow[range];
+            let (off, (lo, hi)) = piece_interior(g, full, kw, x0, grad.len());
+            if !ZEROS {
+                scatter_edges(grad, dst, off, g.stride[2], lo, hi, mode);
             }
+            scatter_interior(grad, dst, off, g.stride[2], lo, hi);
         }
     }
 }
 
-/// `dst[map(o·stride + off)] += grad[o]` (dropped outside for zero padding).
+/// `dst[map(o·stride + off)] += grad[o]` outside the interior `lo..hi` (reflect, replicate and
+/// circular padding).
 #[inline]
-fn scatter_row(grad: &[f32], dst: &mut [f32], off: isize, stride: usize, lo: usize, hi: usize, mode: PaddingMode) {
+fn scatter_edges(grad: &[f32], dst: &mut [f32], off: isize, stride: usize, lo: usize, hi: usize, mode: PaddingMode) {
     let n = dst.len();
     let edges = grad.iter().enumerate().take(lo).chain(grad.iter().enumerate().skip(hi));
     for (o, &gv) in edges {
@@ -300,13 +502,18 @@ fn scatter_row(grad: &[f32], dst: &mut [f32], off: isize, stride: usize, lo: usi
             dst[i] += gv;
         }
     }
+}
+
+/// `dst[o·stride + off] += grad[o]` inside the interior `lo..hi`.
+#[inline]
+fn scatter_interior(grad: &[f32], dst: &mut [f32], off: isize, stride: usize, lo: usize, hi: usize) {
     if lo == hi {
         return;
     }
     let start = (lo as isize * stride as isize + off) as usize;
     let grad = &grad[lo..hi];
     if stride == 1 {
-        for (d, &gv) in dst[start..start + grad.len()].iter_mut().zip(grad) {
+        for (d, &gv) in dst[start..].iter_mut().zip(grad) {
             *d += gv;
         }
     } else {

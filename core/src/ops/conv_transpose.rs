@@ -76,7 +76,7 @@ pub fn conv_transpose_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], y: 
 /// `gx[n, c, i] += Σ_{o', k} w[c, o', k] · gy[n, o, i·stride + k·dilation - pad]` (an ordinary
 /// convolution of `gy`).
 pub fn conv_transpose_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32], work: &mut [f32]) {
-    forward_into(&dual(g), gy, w, gx, work, true);
+    forward_into(&dual(g), gy, w, None, gx, work, true);
 }
 
 /// Transposed convolution parameter gradients: `gw += dL/dw`, `gb += dL/db`.

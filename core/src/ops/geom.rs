@@ -5,7 +5,7 @@
 //! kernels trust them (the planner has validated them) and only read them.
 
 /// How a convolution reads outside its input, as PyTorch's `padding_mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PaddingMode {
     /// Zeros outside the input (`'zeros'`, the default).

@@ -1,0 +1,301 @@
+//! `torchlet inspect MODEL`: what a model is, how big, and how much memory it needs.
+//!
+//! `MODEL` is a `.tlm` file (a model, a checkpoint or a state dict) or the name of a zoo model
+//! (`tutorial-cnn`, for an untrained model of that architecture). Prints the model as
+//! PyTorch's `print(model)` does, then each layer's output shape and parameter count, the
+//! total, the file's size and checksum, the training state of a checkpoint, and the activation
+//! arena for inference at batch 1 and for training at `--batch-size`.
+//!
+//! A file that fails any check (truncated, corrupted, not a model file) is an error naming the
+//! file and the part that is wrong, and the command exits with status 1.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::Args;
+use torchlet::model_file::{ModelFile, OptimizerRecord, TrainState};
+use torchlet::Mode;
+
+use crate::fsutil;
+use crate::model::{Model, ModelError};
+use crate::print::model_repr;
+
+/// Arguments of `torchlet inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A model file (.tlm: model, checkpoint or state dict) or a zoo model name (tutorial-cnn,
+    /// digits-cnn).
+    #[arg(value_name = "FILE|ZOO-NAME")]
+    pub model: String,
+    /// Batch size of the training arena estimate.
+    #[arg(long, value_name = "N", default_value = "64", value_parser = batch_size, allow_negative_numbers = true)]
+    pub batch_size: usize,
+}
+
+/// `--batch-size`: a whole number of at least 1.
+fn batch_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1 (samples per training batch)".to_string()),
+    }
+}
+
+/// Runs `torchlet inspect`, printing to `out`.
+///
+/// # Errors
+/// A message naming the file (or zoo name) and what is wrong with it.
+pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
+    let path = Path::new(&args.model);
+    if !path.exists() {
+        if let Some(z) = crate::zoo::find(&args.model) {
+            let model = Model::from_zoo(z.name, 0)?;
+            writeln!(
+                out,
+                "model: {} (zoo: {}; untrained, PyTorch's default initialisation)",
+                z.name, z.description
+            )?;
+            describe(&model, out)?;
+            writeln!(out, "file: none (zoo model)")?;
+            writeln!(out, "checksum: n/a (zoo model)")?;
+            return arenas(&model, args.batch_size, out);
+        }
+        if !args.model.contains(['/', '\\', '.']) {
+            return Err(format!(
+                "'{}' is neither a file nor a zoo model (zoo: {})",
+                args.model,
+                crate::zoo::names()
+            )
+            .into());
+        }
+    }
+    let bytes = fsutil::read(path)?;
+    let size = bytes.len();
+    let file = ModelFile::parse(&bytes).map_err(|e| ModelError::file(path, e))?;
+    let (crc, version) = (file.crc(), file.version());
+    if file.is_state_dict() {
+        return state_dict(path, size, &file, out);
+    }
+    let kind = if file.train_state().is_some() {
+        "checkpoint"
+    } else {
+        "whole model"
+    };
+    let train = file.train_state().map(|t| (t, file.optimizer_state_len()));
+    let model = Model::from_bytes(bytes, path)?;
+    writeln!(out, "model: {} ({kind}, {})", model.name, path.display())?;
+    describe(&model, out)?;
+    writeln!(
+        out,
+        "file: {} ({} bytes, format version {version}, {kind})",
+        path.display(),
+        group(size)
+    )?;
+    writeln!(out, "checksum: ok (crc32 {crc:#010x})")?;
+    if let Some((t, opt_len)) = train {
+        training_state(&t, opt_len, out)?;
+    }
+    arenas(&model, args.batch_size, out)
+}
+
+/// Input, classes, `print(model)`, the layer table and the totals.
+fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
+    writeln!(out, "input: {}", model.input)?;
+    if model.classes.is_empty() {
+        writeln!(out, "classes: none named")?;
+    } else {
+        writeln!(
+            out,
+            "classes: {} ({})",
+            model.classes.len(),
+            model.classes.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", model_repr(model.layers))?;
+    writeln!(out)?;
+    let plan = model.plan(1, Mode::Inference)?;
+    let paths = model.node_paths()?;
+    let rows: Vec<[String; 4]> = plan
+        .nodes()
+        .iter()
+        .zip(&paths)
+        .map(|(n, p)| {
+            [
+                p.clone(),
+                n.op_name.to_string(),
+                n.out_shape.to_string(),
+                group(n.param_len()),
+            ]
+        })
+        .collect();
+    let header = ["layer", "type", "output shape (per sample)", "parameters"].map(String::from);
+    let mut w = [0usize; 4];
+    for r in rows.iter().chain(std::iter::once(&header)) {
+        for (k, c) in r.iter().enumerate() {
+            w[k] = w[k].max(c.chars().count());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "total parameters: {} ({} as f32)",
+        group(plan.param_len()),
+        bytes_human(4 * plan.param_len())
+    )?;
+    if plan.state_len() > 0 {
+        writeln!(
+            out,
+            "buffers (BatchNorm running statistics): {} floats",
+            group(plan.state_len())
+        )?;
+    }
+    writeln!(out, "output: {} per sample", plan.output_shape())?;
+    Ok(())
+}
+
+/// Activation arena for inference at batch 1 and training at `batch`.
+fn arenas(
+    model: &Model,
+    batch: usize,
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let inference = model.plan(1, Mode::Inference)?;
+    let training = model.plan(batch, Mode::Training)?;
+    for (what, b, plan) in [("inference", 1, &inference), ("training", batch, &training)] {
+        writeln!(
+            out,
+            "arena ({what}, batch {b}): {} bytes ({})",
+            group(plan.arena_bytes()),
+            bytes_human(plan.arena_bytes())
+        )?;
+    }
+    Ok(())
+}
+
+fn training_state(
+    t: &TrainState,
+    opt_len: usize,
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let best = if t.best_metric.is_nan() {
+        "none".to_string()
+    } else {
+        t.best_metric.to_string()
+    };
+    writeln!(
+        out,
+        "training state: epoch {}, step {}, best metric {best}",
+        t.epoch, t.step
+    )?;
+    let opt = match t.optimizer {
+        OptimizerRecord::None => "none".to_string(),
+        OptimizerRecord::Sgd { lr, momentum, dampening, weight_decay, nesterov } => format!(
+            "SGD(lr={lr}, momentum={momentum}, dampening={dampening}, weight_decay={weight_decay}, nesterov={nesterov})"
+        ),
+        OptimizerRecord::Adam { lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled_weight_decay } => format!(
+            "{}(lr={lr}, betas=({beta1}, {beta2}), eps={eps}, weight_decay={weight_decay}, amsgrad={amsgrad})",
+            if decoupled_weight_decay { "AdamW" } else { "Adam" }
+        ),
+    };
+    writeln!(
+        out,
+        "optimizer: {opt}, {} steps, {} floats of state",
+        t.optimizer_steps,
+        group(opt_len)
+    )?;
+    Ok(())
+}
+
+/// A state dict: its tensor table.
+fn state_dict(
+    path: &Path,
+    size: usize,
+    file: &ModelFile<'_>,
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    writeln!(
+        out,
+        "state dict: {} ({} tensors, no architecture)",
+        path.display(),
+        file.tensor_count()
+    )?;
+    let mut total = 0;
+    for t in file.tensors() {
+        writeln!(
+            out,
+            "  {:<32} {:<16} {}",
+            t.name,
+            t.shape.to_string(),
+            group(t.numel)
+        )?;
+        total += t.numel;
+    }
+    writeln!(out, "total: {} floats", group(total))?;
+    writeln!(
+        out,
+        "file: {} ({} bytes, format version {})",
+        path.display(),
+        group(size),
+        file.version()
+    )?;
+    writeln!(out, "checksum: ok (crc32 {:#010x})", file.crc())?;
+    Ok(())
+}
+
+/// `145578` as `145,578`.
+pub fn group(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in KiB or MiB with one decimal.
+fn bytes_human(b: usize) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(145_578), "145,578");
+        assert_eq!(group(12_345_678), "12,345,678");
+    }
+
+    #[test]
+    fn batch_size_must_be_a_positive_number() {
+        assert_eq!(batch_size("64"), Ok(64));
+        assert!(batch_size("0").is_err());
+        assert!(batch_size("abc").is_err());
+        assert!(batch_size("-3").is_err());
+    }
+}

@@ -1,0 +1,321 @@
+//! Saving and loading models: whole models, state dicts and checkpoints, as `.tlm` files.
+//!
+//! | PyTorch | torchlet |
+//! |---|---|
+//! | `torch.save(model, "m.pt")` / `torch.load("m.pt")` | [`Model::save`] / [`Model::load`] |
+//! | `torch.save(model.state_dict(), "w.pt")` | [`Model::save_state_dict`] |
+//! | `model.load_state_dict(torch.load("w.pt"), strict=True)` | [`Model::load_state_dict`] |
+//! | `torch.save({"model": ..., "optimizer": ..., "epoch": ...}, "ckpt.pt")` | [`Checkpoint::save`] |
+//!
+//! A [`Model`] owns its weights (`Vec<f32>`, laid out as the core's parameter and state
+//! buffers) and points at its architecture (`&'static [Layer]`, as plans need). Files are the
+//! core's model format ([`torchlet::model_file`], specified in `docs/model-format.md`): every
+//! load checks the magic, version, lengths and CRC-32, every record, and the file against the
+//! plan of its own architecture before a weight is used, and every save is atomic
+//! ([`crate::fsutil::write_atomic`]), so a crash never leaves a half-written model behind.
+//!
+//! Loading a whole model or checkpoint rebuilds its layers from the file; plans need them
+//! `'static`, so the file's bytes are leaked (kept for the life of the process). Load models a
+//! few times per run, not in a loop; state dicts ([`Model::load_state_dict`]) leak nothing.
+
+pub mod checkpoint;
+mod error;
+pub mod state_dict;
+
+use std::path::Path;
+
+pub use checkpoint::Checkpoint;
+pub use error::ModelError;
+pub use state_dict::LoadReport;
+
+use torchlet::layer::Layer;
+use torchlet::model_file::{self, ModelFile, ModelSpec, TrainState};
+use torchlet::{Mode, Network, Plan, Shape};
+
+use crate::fsutil;
+
+/// The most computing layers (plan nodes) a host-side model can have.
+pub const MAX_NODES: usize = 256;
+
+/// The plan type of host-side models.
+pub type HostPlan = Plan<MAX_NODES>;
+
+/// A checkpoint's training state and optimizer state buffer.
+pub(crate) type Training = (TrainState, Vec<f32>);
+
+/// A model in memory: architecture, class names and weights. See the [module docs](self).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// The model's name (stored in the file; zoo models carry their zoo name).
+    pub name: String,
+    /// The architecture, as an `nn.Sequential` of layers.
+    pub layers: &'static [Layer],
+    /// The shape of one input sample.
+    pub input: Shape,
+    /// The label of each output (may be empty).
+    pub classes: Vec<String>,
+    /// The parameters: `plan.param_len()` floats, each layer's weight then bias.
+    pub params: Vec<f32>,
+    /// The non-trainable state (BatchNorm running statistics): `plan.state_len()` floats.
+    pub state: Vec<f32>,
+}
+
+impl Model {
+    /// A model with PyTorch's default initialisation from `seed` ([`Network::init_params`]).
+    ///
+    /// # Errors
+    /// [`ModelError::Model`] if the layers do not plan for `input`.
+    pub fn new(
+        name: &str,
+        layers: &'static [Layer],
+        input: Shape,
+        classes: &[&str],
+        seed: u64,
+    ) -> Result<Model, ModelError> {
+        let mut m = Model {
+            name: name.to_string(),
+            layers,
+            input,
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            params: Vec::new(),
+            state: Vec::new(),
+        };
+        let plan = m.plan(1, Mode::Inference)?;
+        m.params = vec![0.0; plan.param_len()];
+        m.state = vec![0.0; plan.state_len()];
+        let mut arena = vec![0.0; plan.arena_len()];
+        let err = |error| ModelError::Model {
+            model: name.to_string(),
+            error,
+        };
+        let mut net =
+            Network::new(&plan, &mut m.params, &mut [], &mut m.state, &mut arena).map_err(err)?;
+        net.init_params(seed).map_err(err)?;
+        Ok(m)
+    }
+
+    /// The zoo model called `name` ([`crate::zoo`]), initialised from `seed`.
+    ///
+    /// # Errors
+    /// [`ModelError::UnknownZoo`] if the zoo has no such model.
+    pub fn from_zoo(name: &str, seed: u64) -> Result<Model, ModelError> {
+        let z = crate::zoo::find(name).ok_or_else(|| ModelError::UnknownZoo {
+            name: name.to_string(),
+        })?;
+        Model::new(z.name, z.layers, z.input, z.classes, seed)
+    }
+
+    /// Plans the model for batches of up to `batch` samples (boxed: a plan of [`MAX_NODES`]
+    /// nodes is large).
+    ///
+    /// # Errors
+    /// [`ModelError::Model`] with the planner's error (a zero batch, a layer that does not fit).
+    pub fn plan(&self, batch: usize, mode: Mode) -> Result<Box<HostPlan>, ModelError> {
+        HostPlan::try_new(self.layers, self.input, batch, mode)
+            .map(Box::new)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Number of parameters (PyTorch's `sum(p.numel() for p in model.parameters())`).
+    pub fn param_count(&self) -> usize {
+        self.params.len()
+    }
+
+    /// The model's output for a batch `x` (`[n, *input]`), in eval mode (`model.eval()`,
+    /// `torch.no_grad()`): `[n, *output]`.
+    ///
+    /// # Errors
+    /// [`ModelError::Model`] for an input that is not a whole, non-empty number of samples
+    /// or is not finite, or weights of the wrong length.
+    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let n = x.len() / self.input.numel().max(1);
+        let plan = self.plan(n.max(1), Mode::Inference)?;
+        let mut arena = vec![0.0; plan.arena_len()];
+        let mut net = Network::with_weights(&plan, &self.params, &self.state, &mut arena)
+            .map_err(|e| self.error(e))?;
+        Ok(net.forward(x).map_err(|e| self.error(e))?.to_vec())
+    }
+
+    /// The PyTorch `state_dict` path of each computing layer, in plan order
+    /// (`"features.0"`, `"1.body.0"`): `{path}.weight` is the layer's weight.
+    ///
+    /// # Errors
+    /// [`ModelError::Model`] for a model nested deeper than the file format allows.
+    pub fn node_paths(&self) -> Result<Vec<String>, ModelError> {
+        let mut paths = Vec::new();
+        model_file::names::for_each_node(self.layers, |_, p| {
+            paths.push(p.to_string());
+            Ok(())
+        })
+        .map_err(|e| self.error(e))?;
+        Ok(paths)
+    }
+
+    /// The whole model as `.tlm` bytes (what [`Model::save`] writes).
+    ///
+    /// # Errors
+    /// [`ModelError::Model`] if the model does not plan, its buffers have the wrong length or
+    /// a layer name contains a `.`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
+        self.encode(false, None)
+    }
+
+    /// Saves the whole model (architecture, class names, weights) to `path`, atomically
+    /// (`torch.save(model, path)`). The extension `.tlm` is customary.
+    ///
+    /// # Errors
+    /// As [`Model::to_bytes`]; [`ModelError::Io`] naming the path if the file cannot be written
+    /// (then an existing file at `path` is left as it was).
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let bytes = self.to_bytes()?;
+        Ok(fsutil::write_atomic(path, &bytes)?)
+    }
+
+    /// Loads a whole model saved with [`Model::save`] (or a checkpoint, ignoring its training
+    /// state).
+    ///
+    /// # Errors
+    /// [`ModelError::Io`] if the file cannot be read; [`ModelError::File`] naming the file
+    /// and the failing part for a file that is not a valid model file (truncated, corrupted,
+    /// another format); [`ModelError::Kind`] for a state dict (no architecture).
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        Model::from_bytes(fsutil::read(path)?, path)
+    }
+
+    /// Reads a whole model from file bytes (what [`Model::load`] does after reading the
+    /// file); `path` names them in errors.
+    ///
+    /// # Errors
+    /// As [`Model::load`].
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Model, ModelError> {
+        Ok(Model::decode(bytes, path)?.0)
+    }
+
+    /// Reads a model and, for a checkpoint, its training state and optimizer state.
+    pub(crate) fn decode(
+        bytes: Vec<u8>,
+        path: &Path,
+    ) -> Result<(Model, Option<Training>), ModelError> {
+        let fail = |e| ModelError::file(path, e);
+        // Validate everything before leaking anything.
+        let file = ModelFile::parse(&bytes).map_err(fail)?;
+        if file.is_state_dict() {
+            return Err(ModelError::Kind {
+                path: path.to_path_buf(),
+                expected: "a whole model (saved with Model::save)",
+                found:
+                    "a state dict (weights only: load it into a model with Model::load_state_dict)",
+            });
+        }
+        // The layers borrow their names from the file and plans need them 'static.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let file = ModelFile::parse(bytes).map_err(fail)?;
+        let storage =
+            Box::leak(vec![torchlet::layer::identity(); file.layer_count()].into_boxed_slice());
+        let layers = file.layers(storage).map_err(fail)?;
+        let plan =
+            HostPlan::try_new(layers, file.input_shape(), 1, Mode::Inference).map_err(fail)?;
+        file.check_plan(&plan).map_err(fail)?;
+        let mut params = vec![0.0; plan.param_len()];
+        let mut state = vec![0.0; plan.state_len()];
+        file.copy_params_into(&mut params).map_err(fail)?;
+        file.copy_state_into(&mut state).map_err(fail)?;
+        let model = Model {
+            name: file.name().to_string(),
+            layers,
+            input: file.input_shape(),
+            classes: file.class_names().map(str::to_string).collect(),
+            params,
+            state,
+        };
+        let train = match file.train_state() {
+            Some(t) => {
+                let mut opt = vec![0.0; file.optimizer_state_len()];
+                file.copy_optimizer_state_into(&mut opt).map_err(fail)?;
+                Some((t, opt))
+            }
+            None => None,
+        };
+        Ok((model, train))
+    }
+
+    /// Encodes the model (or only its state dict), with the training state of a checkpoint
+    /// if given.
+    pub(crate) fn encode(
+        &self,
+        state_dict: bool,
+        train: Option<(&TrainState, &[f32])>,
+    ) -> Result<Vec<u8>, ModelError> {
+        let plan = self.plan(1, Mode::Inference)?;
+        let classes: Vec<&str> = self.classes.iter().map(String::as_str).collect();
+        let spec = ModelSpec {
+            name: &self.name,
+            layers: self.layers,
+            input: self.input,
+            classes: &classes,
+        };
+        let (p, s) = (&self.params[..], &self.state[..]);
+        let err = |e| self.error(e);
+        let len = if state_dict {
+            model_file::encoded_state_dict_len(&spec, &plan, p, s, train)
+        } else {
+            model_file::encoded_len(&spec, &plan, p, s, train)
+        }
+        .map_err(err)?;
+        let mut out = vec![0u8; len];
+        let used = if state_dict {
+            model_file::encode_state_dict(&spec, &plan, p, s, train, &mut out)
+        } else {
+            model_file::encode(&spec, &plan, p, s, train, &mut out)
+        }
+        .map_err(err)?;
+        out.truncate(used);
+        Ok(out)
+    }
+
+    fn error(&self, error: torchlet::Error) -> ModelError {
+        ModelError::Model {
+            model: self.name.clone(),
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_plans_fit_on_a_test_thread_stack() {
+        // Plans are built on the stack before they are boxed.
+        assert!(
+            std::mem::size_of::<HostPlan>() < 512 * 1024,
+            "{}",
+            std::mem::size_of::<HostPlan>()
+        );
+    }
+
+    #[test]
+    fn zoo_model_round_trips_in_memory() {
+        let m = Model::from_zoo("digits-cnn", 3).unwrap();
+        assert_eq!(m.param_count(), 6_090);
+        let (back, train) = Model::decode(m.to_bytes().unwrap(), Path::new("mem.tlm")).unwrap();
+        assert!(train.is_none());
+        assert_eq!(back, m);
+        let x: Vec<f32> = (0..2 * 64).map(|i| (i % 7) as f32 / 7.0).collect();
+        assert_eq!(back.forward(&x).unwrap(), m.forward(&x).unwrap());
+        assert_eq!(
+            m.node_paths().unwrap(),
+            ["0", "1", "2", "3", "4", "5", "6", "7"]
+        );
+    }
+
+    #[test]
+    fn unknown_zoo_name_lists_the_zoo() {
+        let e = Model::from_zoo("resnet-9000", 0).unwrap_err().to_string();
+        assert!(
+            e.contains("resnet-9000") && e.contains("tutorial-cnn"),
+            "{e}"
+        );
+    }
+}
