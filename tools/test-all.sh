@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it on a fresh clone (2 cores, no GPU). Installs what it needs.
 #   tools/test-all.sh            everything
-#   FAST=1 tools/test-all.sh     skip the MCU builds
+#   FAST=1 tools/test-all.sh     skip the MCU builds, QEMU and the fuzzer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
@@ -41,6 +41,11 @@ if ! cargo test --workspace >"$log" 2>&1; then
   exit 1
 fi
 grep -E "^(test result|     Running|   Doc-tests)" "$log" || true
+
+if [ -z "${FAST:-}" ]; then
+  step "fuzz the no_std model-file reader for 60 s from the committed seeds"
+  tools/fuzz-model-file.sh "${FUZZ_SECONDS:-60}"
+fi
 
 step "benchmarks compile"
 cargo bench -p torchlet --no-run --quiet

@@ -23,6 +23,14 @@
 //! applied to a layer it does not fit (for example `.stride(2)` on `relu()`) does not panic: it
 //! turns the layer into [`Kind::Misuse`], which the planner reports (a compile error for a
 //! `const` plan).
+//!
+//! ## Wire format
+//!
+//! The spec types derive `serde` and are written into model files (`.tlm`, see
+//! [`crate::model_file`] and `docs/model-format.md`) by postcard, which encodes enum variants by
+//! their index and struct fields in order. **Only ever append** variants and fields (in a new
+//! format version); never reorder, rename the meaning of, or remove one: the committed golden
+//! file `tests/fixtures/golden-v1.tlm` must keep loading.
 
 use crate::ops::geom::PaddingMode;
 
