@@ -30,7 +30,13 @@ static ARENA_FOR_BATCH_1: [f32; INFER.arena_len()] = [0.0; INFER.arena_len()];
 fn main() {
     println!("{:<4} {:<12} {:>14} {:>10}", "#", "layer", "output", "params");
     for (i, n) in TRAIN.nodes().iter().enumerate() {
-        println!("{:<4} {:<12} {:>14} {:>10}", i, n.op_name, n.out_shape.to_string(), n.param_len());
+        println!(
+            "{:<4} {:<12} {:>14} {:>10}",
+            i,
+            n.op_name,
+            n.out_shape.to_string(),
+            n.param_len()
+        );
     }
     println!("total parameters: {}", TRAIN.param_len());
     println!(

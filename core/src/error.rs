@@ -137,10 +137,20 @@ impl fmt::Display for Buffer {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Error::BufferLength { buffer, expected, found } => {
+            Error::BufferLength {
+                buffer,
+                expected,
+                found,
+            } => {
                 write!(f, "{buffer}: expected {expected} elements, found {found}")
             }
-            Error::Shape { layer, op, what, expected, found } => {
+            Error::Shape {
+                layer,
+                op,
+                what,
+                expected,
+                found,
+            } => {
                 write!(f, "layer {layer} ({op}): {what}: expected {expected}, found {found}")
             }
             Error::LabelOutOfRange { index, label, classes } => write!(
@@ -192,6 +202,10 @@ pub(crate) fn check_len(buffer: Buffer, expected: usize, found: usize) -> Result
     if expected == found {
         Ok(())
     } else {
-        Err(Error::BufferLength { buffer, expected, found })
+        Err(Error::BufferLength {
+            buffer,
+            expected,
+            found,
+        })
     }
 }

@@ -345,7 +345,10 @@ impl Op {
 }
 
 const fn op(op: Op) -> Layer {
-    Layer { kind: Kind::Op(op), name: "" }
+    Layer {
+        kind: Kind::Op(op),
+        name: "",
+    }
 }
 
 /// Puts `v` into the last `dims` entries of a `[D, H, W]` array whose other entries are `fill`.
@@ -470,19 +473,31 @@ pub const fn avg_pool3d(kernel_size: usize) -> Layer {
 }
 /// `nn.AdaptiveAvgPool1d(output_size)`.
 pub const fn adaptive_avg_pool1d(output_size: usize) -> Layer {
-    op(Op::AdaptiveAvgPool(Adaptive { dims: 1, output_size: [1, 1, output_size] }))
+    op(Op::AdaptiveAvgPool(Adaptive {
+        dims: 1,
+        output_size: [1, 1, output_size],
+    }))
 }
 /// `nn.AdaptiveAvgPool2d((h, w))`.
 pub const fn adaptive_avg_pool2d(h: usize, w: usize) -> Layer {
-    op(Op::AdaptiveAvgPool(Adaptive { dims: 2, output_size: [1, h, w] }))
+    op(Op::AdaptiveAvgPool(Adaptive {
+        dims: 2,
+        output_size: [1, h, w],
+    }))
 }
 /// `nn.AdaptiveMaxPool1d(output_size)`.
 pub const fn adaptive_max_pool1d(output_size: usize) -> Layer {
-    op(Op::AdaptiveMaxPool(Adaptive { dims: 1, output_size: [1, 1, output_size] }))
+    op(Op::AdaptiveMaxPool(Adaptive {
+        dims: 1,
+        output_size: [1, 1, output_size],
+    }))
 }
 /// `nn.AdaptiveMaxPool2d((h, w))`.
 pub const fn adaptive_max_pool2d(h: usize, w: usize) -> Layer {
-    op(Op::AdaptiveMaxPool(Adaptive { dims: 2, output_size: [1, h, w] }))
+    op(Op::AdaptiveMaxPool(Adaptive {
+        dims: 2,
+        output_size: [1, h, w],
+    }))
 }
 
 const fn pad2d(mode: PaddingMode, padding: [usize; 4]) -> Layer {
@@ -550,11 +565,19 @@ pub const fn dropout(p: f32) -> Layer {
 }
 /// `nn.Linear(in_features, out_features)` over the last dim.
 pub const fn linear(in_features: usize, out_features: usize) -> Layer {
-    op(Op::Linear(Linear { in_features, out_features, bias: true }))
+    op(Op::Linear(Linear {
+        in_features,
+        out_features,
+        bias: true,
+    }))
 }
 /// `nn.LazyLinear(out_features)`: `in_features` is inferred from the input.
 pub const fn lazy_linear(out_features: usize) -> Layer {
-    op(Op::Linear(Linear { in_features: 0, out_features, bias: true }))
+    op(Op::Linear(Linear {
+        in_features: 0,
+        out_features,
+        bias: true,
+    }))
 }
 /// `nn.Identity()`.
 pub const fn identity() -> Layer {
@@ -567,15 +590,32 @@ pub const fn flatten() -> Layer {
 
 /// A nested `nn.Sequential`.
 pub const fn sequential(layers: &'static [Layer]) -> Layer {
-    Layer { kind: Kind::Sequential(layers), name: "" }
+    Layer {
+        kind: Kind::Sequential(layers),
+        name: "",
+    }
 }
 /// `body(x) + shortcut(x)`; an empty shortcut is the identity (ResNet's residual connection).
 pub const fn residual(body: &'static [Layer], shortcut: &'static [Layer]) -> Layer {
-    Layer { kind: Kind::Merge { merge: Merge::Add, a: body, b: shortcut }, name: "" }
+    Layer {
+        kind: Kind::Merge {
+            merge: Merge::Add,
+            a: body,
+            b: shortcut,
+        },
+        name: "",
+    }
 }
 /// `torch.cat([a(x), b(x)], dim=1)`; an empty branch is the identity.
 pub const fn concat(a: &'static [Layer], b: &'static [Layer]) -> Layer {
-    Layer { kind: Kind::Merge { merge: Merge::Concat, a, b }, name: "" }
+    Layer {
+        kind: Kind::Merge {
+            merge: Merge::Concat,
+            a,
+            b,
+        },
+        name: "",
+    }
 }
 /// `nn.Bilinear(in1, in2, out)(a(x), b(x))`; an empty branch is the identity.
 pub const fn bilinear(
@@ -587,7 +627,12 @@ pub const fn bilinear(
 ) -> Layer {
     Layer {
         kind: Kind::Merge {
-            merge: Merge::Bilinear(Bilinear { in1_features, in2_features, out_features, bias: true }),
+            merge: Merge::Bilinear(Bilinear {
+                in1_features,
+                in2_features,
+                out_features,
+                bias: true,
+            }),
             a,
             b,
         },
@@ -605,7 +650,10 @@ impl Layer {
     }
 
     const fn misuse(self, msg: &'static str) -> Self {
-        Layer { kind: Kind::Misuse(msg), name: self.name }
+        Layer {
+            kind: Kind::Misuse(msg),
+            name: self.name,
+        }
     }
 
     /// `stride=s` in every spatial dim (Conv, ConvTranspose, pools, MaxUnpool).
@@ -762,7 +810,10 @@ impl Layer {
             Kind::Op(Op::Conv(c)) => c.bias = b,
             Kind::Op(Op::ConvTranspose(c)) => c.bias = b,
             Kind::Op(Op::Linear(c)) => c.bias = b,
-            Kind::Merge { merge: Merge::Bilinear(c), .. } => c.bias = b,
+            Kind::Merge {
+                merge: Merge::Bilinear(c),
+                ..
+            } => c.bias = b,
             _ => return self.misuse("bias() applies to Conv, ConvTranspose2d, Linear and Bilinear only"),
         }
         l

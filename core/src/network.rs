@@ -67,7 +67,11 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         check_len(Buffer::Grads, if training { plan.param_len() } else { 0 }, grads.len())?;
         check_len(Buffer::State, plan.state_len(), state.len())?;
         if arena.len() < plan.arena_len() {
-            return Err(Error::BufferLength { buffer: Buffer::Arena, expected: plan.arena_len(), found: arena.len() });
+            return Err(Error::BufferLength {
+                buffer: Buffer::Arena,
+                expected: plan.arena_len(),
+                found: arena.len(),
+            });
         }
         Ok(Network {
             plan,
@@ -91,14 +95,25 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     ///
     /// # Errors
     /// [`Error::NotReady`] for a training plan; [`Error::BufferLength`] as [`Network::new`].
-    pub fn with_weights(plan: &'a Plan<CAP>, params: &'a [f32], state: &'a [f32], arena: &'a mut [f32]) -> Result<Self> {
+    pub fn with_weights(
+        plan: &'a Plan<CAP>,
+        params: &'a [f32],
+        state: &'a [f32],
+        arena: &'a mut [f32],
+    ) -> Result<Self> {
         if plan.mode() != Mode::Inference {
-            return Err(Error::NotReady { what: "an inference plan (read-only weights cannot train)" });
+            return Err(Error::NotReady {
+                what: "an inference plan (read-only weights cannot train)",
+            });
         }
         check_len(Buffer::Params, plan.param_len(), params.len())?;
         check_len(Buffer::State, plan.state_len(), state.len())?;
         if arena.len() < plan.arena_len() {
-            return Err(Error::BufferLength { buffer: Buffer::Arena, expected: plan.arena_len(), found: arena.len() });
+            return Err(Error::BufferLength {
+                buffer: Buffer::Arena,
+                expected: plan.arena_len(),
+                found: arena.len(),
+            });
         }
         Ok(Network {
             plan,
@@ -125,7 +140,9 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// [`Error::NotReady`] for an inference plan, which has no room for what training keeps.
     pub fn train(&mut self) -> Result<()> {
         if self.plan.mode() != Mode::Training {
-            return Err(Error::NotReady { what: "a training plan (this network was planned for inference)" });
+            return Err(Error::NotReady {
+                what: "a training plan (this network was planned for inference)",
+            });
         }
         self.training = true;
         Ok(())
@@ -264,10 +281,17 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         let sample = self.plan.input_shape().numel();
         let n = x.len() / sample;
         if x.len() % sample != 0 {
-            return Err(Error::BufferLength { buffer: Buffer::Input, expected: (n + 1) * sample, found: x.len() });
+            return Err(Error::BufferLength {
+                buffer: Buffer::Input,
+                expected: (n + 1) * sample,
+                found: x.len(),
+            });
         }
         if n == 0 || n > self.plan.batch() {
-            return Err(Error::BatchSize { max: self.plan.batch(), found: n });
+            return Err(Error::BatchSize {
+                max: self.plan.batch(),
+                found: n,
+            });
         }
         if x.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite { what: "input" });
@@ -280,7 +304,17 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             self.arena[input_slot.offset..input_slot.offset + x.len()].copy_from_slice(x);
         }
         for i in 0..self.plan.len() {
-            forward_node(self.plan, i, n, x, self.training, &mut self.rng, self.params.get(), &mut self.state, self.arena)?;
+            forward_node(
+                self.plan,
+                i,
+                n,
+                x,
+                self.training,
+                &mut self.rng,
+                self.params.get(),
+                &mut self.state,
+                self.arena,
+            )?;
         }
         self.last_n = n;
         self.last_training = self.training;
@@ -351,7 +385,9 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
 
     fn check_backward(&self) -> Result<()> {
         if self.plan.mode() != Mode::Training {
-            return Err(Error::NotReady { what: "a training plan (this network was planned for inference)" });
+            return Err(Error::NotReady {
+                what: "a training plan (this network was planned for inference)",
+            });
         }
         if self.last_n == 0 {
             return Err(Error::NotReady { what: "a forward pass" });
@@ -362,7 +398,16 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     fn backward_pass(&mut self) -> Result<()> {
         let n = self.last_n;
         for i in (0..self.plan.len()).rev() {
-            backward_node(self.plan, i, n, self.last_training, self.params.get(), self.grads, self.state.get(), self.arena)?;
+            backward_node(
+                self.plan,
+                i,
+                n,
+                self.last_training,
+                self.params.get(),
+                self.grads,
+                self.state.get(),
+                self.arena,
+            )?;
         }
         // The activations were consumed: a second backward needs a new forward.
         self.last_n = 0;
@@ -386,7 +431,9 @@ impl Weights<'_> {
     fn get_mut(&mut self) -> Result<&mut [f32]> {
         match self {
             Weights::Mut(w) => Ok(w),
-            Weights::Ref(_) => Err(Error::NotReady { what: "writable weights (these are read-only)" }),
+            Weights::Ref(_) => Err(Error::NotReady {
+                what: "writable weights (these are read-only)",
+            }),
         }
     }
 }
@@ -412,7 +459,9 @@ fn split<const K: usize>(arena: &mut [f32], ranges: [Range<usize>; K]) -> Result
             continue;
         }
         if r.start < cursor || r.end - cursor > rest.len() {
-            return Err(Error::Structure { what: "internal: arena slots overlap or exceed the arena" });
+            return Err(Error::Structure {
+                what: "internal: arena slots overlap or exceed the arena",
+            });
         }
         let tail = core::mem::take(&mut rest);
         let (_, tail) = tail.split_at_mut(r.start - cursor);
@@ -459,16 +508,33 @@ fn forward_node<const CAP: usize>(
     let node = &plan.nodes()[i];
     let out_len = n * node.out_shape.numel();
     let ext = |p: u16| p == INPUT;
-    let ra = if ext(node.inputs[0]) { 0..0 } else { producer_out(plan, node.inputs[0], n) };
+    let ra = if ext(node.inputs[0]) {
+        0..0
+    } else {
+        producer_out(plan, node.inputs[0], n)
+    };
     let two = is_merge(node);
     let same = two && node.inputs[1] == node.inputs[0];
-    let rb = if !two || same || ext(node.inputs[1]) { 0..0 } else { producer_out(plan, node.inputs[1], n) };
+    let rb = if !two || same || ext(node.inputs[1]) {
+        0..0
+    } else {
+        producer_out(plan, node.inputs[1], n)
+    };
     let rpool = match node.exec {
         Exec::MaxUnpool { pool, .. } => plan.nodes()[pool as usize].extra.range(),
         _ => 0..0,
     };
-    let [y, extra, work, a_m, b_m, pool_idx] =
-        split(arena, [prefix(node.out, out_len), node.extra.range(), node.work_fwd.range(), ra, rb, rpool])?;
+    let [y, extra, work, a_m, b_m, pool_idx] = split(
+        arena,
+        [
+            prefix(node.out, out_len),
+            node.extra.range(),
+            node.work_fwd.range(),
+            ra,
+            rb,
+            rpool,
+        ],
+    )?;
     let a: &[f32] = if ext(node.inputs[0]) { x } else { a_m };
     let b: &[f32] = if !two {
         &[]
@@ -504,9 +570,12 @@ fn forward_node<const CAP: usize>(
             let idx_len = n * node.out_shape.numel();
             adaptive_max_pool_forward(n, c, input, output, a, y, &mut extra[..idx_len]);
         }
-        Exec::MaxUnpool { c, in_spatial, out_spatial, .. } => {
-            max_unpool_forward(n, c, in_spatial, out_spatial, a, &pool_idx[..n * c * in_spatial], y)
-        }
+        Exec::MaxUnpool {
+            c,
+            in_spatial,
+            out_spatial,
+            ..
+        } => max_unpool_forward(n, c, in_spatial, out_spatial, a, &pool_idx[..n * c * in_spatial], y),
         Exec::Pad2d { c, h, w, padding, mode } => pad2d_forward(n, c, h, w, padding, mode, a, y),
         Exec::ReLU => relu_forward(a, y),
         Exec::LeakyReLU(s) => leaky_relu_forward(s, a, y),
@@ -543,7 +612,9 @@ fn forward_node<const CAP: usize>(
             }
         }
         Exec::Linear { rows, in_f, out_f, .. } => linear_forward(n * rows, in_f, out_f, a, w, bias, y),
-        Exec::Bilinear { rows, in1, in2, out, .. } => bilinear_forward(n * rows, in1, in2, out, a, b, w, bias, y),
+        Exec::Bilinear {
+            rows, in1, in2, out, ..
+        } => bilinear_forward(n * rows, in1, in2, out, a, b, w, bias, y),
         Exec::Add => add_forward(a, b, y),
         Exec::Concat { a: la, b: lb } => concat_forward(n, la, lb, a, b, y),
         Exec::Copy => y.copy_from_slice(a),
@@ -599,8 +670,16 @@ fn backward_node<const CAP: usize>(
     };
     let keeps_in = node.keeps_input();
     let rxa = if keeps_in { producer_out(plan, pa, n) } else { 0..0 };
-    let rxb = if keeps_in && two && !same { producer_out(plan, pb, n) } else { 0..0 };
-    let ry = if node.keeps_output() { prefix(node.out, out_len) } else { 0..0 };
+    let rxb = if keeps_in && two && !same {
+        producer_out(plan, pb, n)
+    } else {
+        0..0
+    };
+    let ry = if node.keeps_output() {
+        prefix(node.out, out_len)
+    } else {
+        0..0
+    };
     let rwork = if same { 0..0 } else { node.work_bwd.range() };
     let rpool = match node.exec {
         Exec::MaxUnpool { pool, .. } => plan.nodes()[pool as usize].extra.range(),
@@ -608,7 +687,17 @@ fn backward_node<const CAP: usize>(
     };
     let [gy, ga, gb, xa, xb, y, extra, work, pool_idx] = split(
         arena,
-        [prefix(node.grad, out_len), rga, rgb, rxa, rxb, ry, node.extra.range(), rwork, rpool],
+        [
+            prefix(node.grad, out_len),
+            rga,
+            rgb,
+            rxa,
+            rxb,
+            ry,
+            node.extra.range(),
+            rwork,
+            rpool,
+        ],
     )?;
     // A gradient buffer starts accumulating at its first writer's step; scratch always does.
     let fresh = |p: u16| p == INPUT || plan.nodes()[p as usize].grad.first == t;
@@ -662,7 +751,12 @@ fn backward_node<const CAP: usize>(
                 adaptive_max_pool_backward_input(n, c, input, output, &extra[..out_len], gy, ga);
             }
         }
-        Exec::MaxUnpool { c, in_spatial, out_spatial, .. } => {
+        Exec::MaxUnpool {
+            c,
+            in_spatial,
+            out_spatial,
+            ..
+        } => {
             if has_ga {
                 max_unpool_backward_input(n, c, in_spatial, out_spatial, &pool_idx[..n * c * in_spatial], gy, ga);
             }
@@ -726,7 +820,9 @@ fn backward_node<const CAP: usize>(
             }
             linear_backward_weight(n * rows, in_f, out_f, xa, gy, gw, gbias);
         }
-        Exec::Bilinear { rows, in1, in2, out, .. } => {
+        Exec::Bilinear {
+            rows, in1, in2, out, ..
+        } => {
             bilinear_backward_input(n * rows, in1, in2, out, xa, xb, w, gy, ga, gb);
             bilinear_backward_weight(n * rows, in1, in2, out, xa, xb, gy, gw, gbias);
             if same {

@@ -16,19 +16,31 @@ pub struct Shape {
 impl Shape {
     /// A vector of `f` features: `[F]`.
     pub const fn features(f: usize) -> Self {
-        Shape { rank: 1, dims: [f, 1, 1, 1] }
+        Shape {
+            rank: 1,
+            dims: [f, 1, 1, 1],
+        }
     }
     /// A 1-d signal: `[C, L]`.
     pub const fn cl(c: usize, l: usize) -> Self {
-        Shape { rank: 2, dims: [c, l, 1, 1] }
+        Shape {
+            rank: 2,
+            dims: [c, l, 1, 1],
+        }
     }
     /// An image: `[C, H, W]`.
     pub const fn chw(c: usize, h: usize, w: usize) -> Self {
-        Shape { rank: 3, dims: [c, h, w, 1] }
+        Shape {
+            rank: 3,
+            dims: [c, h, w, 1],
+        }
     }
     /// A volume: `[C, D, H, W]`.
     pub const fn cdhw(c: usize, d: usize, h: usize, w: usize) -> Self {
-        Shape { rank: 4, dims: [c, d, h, w] }
+        Shape {
+            rank: 4,
+            dims: [c, d, h, w],
+        }
     }
     /// A shape from its dims; `None` unless `1 <= dims.len() <= 4`.
     pub const fn from_dims(dims: &[usize]) -> Option<Self> {
@@ -41,7 +53,10 @@ impl Shape {
             d[i] = dims[i];
             i += 1;
         }
-        Some(Shape { rank: dims.len() as u8, dims: d })
+        Some(Shape {
+            rank: dims.len() as u8,
+            dims: d,
+        })
     }
     /// Number of dimensions (1 to 4).
     pub const fn rank(&self) -> usize {

@@ -71,11 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         net.eval();
         let mut correct = 0;
-        for (imgs, labels) in test
-            .images
-            .chunks(BATCH * PIXELS)
-            .zip(test.labels.chunks(BATCH))
-        {
+        for (imgs, labels) in test.images.chunks(BATCH * PIXELS).zip(test.labels.chunks(BATCH)) {
             let out = net.forward(imgs)?;
             for (row, &l) in out.chunks(10).zip(labels) {
                 let pred = row

@@ -63,7 +63,9 @@ impl Digits {
     /// [`DigitsError`] naming the line and the problem.
     pub fn from_gz(bytes: &[u8]) -> Result<Self, DigitsError> {
         let mut text = String::new();
-        flate2::read::GzDecoder::new(bytes).read_to_string(&mut text).map_err(DigitsError::Gzip)?;
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut text)
+            .map_err(DigitsError::Gzip)?;
         let mut images = Vec::new();
         let mut labels = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -73,13 +75,19 @@ impl Digits {
                 return Err(err(format!("expected {} values, found {}", PIXELS + 1, vals.len())));
             }
             for (k, v) in vals[..PIXELS].iter().enumerate() {
-                let p: u32 = v.trim().parse().map_err(|_| err(format!("pixel {k}: {v:?} is not an integer")))?;
+                let p: u32 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("pixel {k}: {v:?} is not an integer")))?;
                 if p > 16 {
                     return Err(err(format!("pixel {k}: expected 0..=16, found {p}")));
                 }
                 images.push(p as f32 / 16.0);
             }
-            let l: u32 = vals[PIXELS].trim().parse().map_err(|_| err(format!("label {:?} is not an integer", vals[PIXELS])))?;
+            let l: u32 = vals[PIXELS]
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("label {:?} is not an integer", vals[PIXELS])))?;
             if l as usize >= CLASSES {
                 return Err(err(format!("label: expected 0..=9, found {l}")));
             }
@@ -108,7 +116,10 @@ impl Digits {
         }
         let held_out = held_out.min(self.len());
         let pick = |idx: &[usize]| Digits {
-            images: idx.iter().flat_map(|&i| self.images[i * PIXELS..(i + 1) * PIXELS].iter().copied()).collect(),
+            images: idx
+                .iter()
+                .flat_map(|&i| self.images[i * PIXELS..(i + 1) * PIXELS].iter().copied())
+                .collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
         };
         let (train, test) = order.split_at(self.len() - held_out);

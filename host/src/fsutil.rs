@@ -29,13 +29,7 @@ pub struct FsError {
 
 impl fmt::Display for FsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: cannot {}: {}",
-            self.path.display(),
-            self.action,
-            self.source
-        )
+        write!(f, "{}: cannot {}: {}", self.path.display(), self.action, self.source)
     }
 }
 
@@ -175,10 +169,7 @@ mod tests {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         // Root ignores permissions; the test only means something for other users.
         if let Err(e) = result {
-            assert!(
-                e.to_string().contains(&dir.path().display().to_string()),
-                "{e}"
-            );
+            assert!(e.to_string().contains(&dir.path().display().to_string()), "{e}");
             assert_eq!(fs::read(&p).unwrap(), b"old");
         }
         assert_eq!(entries(dir.path()), vec!["model.tlm".to_string()]);

@@ -204,24 +204,14 @@ pub fn py_float(v: f32) -> String {
         let (int, frac) = if exp >= 0 {
             let e = exp as usize + 1;
             if digits.len() <= e {
-                (
-                    format!("{digits}{}", "0".repeat(e - digits.len())),
-                    String::new(),
-                )
+                (format!("{digits}{}", "0".repeat(e - digits.len())), String::new())
             } else {
                 (digits[..e].to_string(), digits[e..].to_string())
             }
         } else {
-            (
-                "0".to_string(),
-                format!("{}{digits}", "0".repeat((-exp - 1) as usize)),
-            )
+            ("0".to_string(), format!("{}{digits}", "0".repeat((-exp - 1) as usize)))
         };
-        let frac = if frac.is_empty() {
-            "0".to_string()
-        } else {
-            frac
-        };
+        let frac = if frac.is_empty() { "0".to_string() } else { frac };
         format!("{sign}{int}.{frac}")
     } else {
         let m = if digits.len() > 1 {

@@ -24,36 +24,16 @@ const STEPS: u64 = 6;
 const SPLIT: u64 = 3;
 
 fn model() -> Model {
-    Model::new(
-        "ckpt-net",
-        &LAYERS,
-        Shape::chw(1, 8, 8),
-        &["a", "b", "c"],
-        11,
-    )
-    .unwrap()
+    Model::new("ckpt-net", &LAYERS, Shape::chw(1, 8, 8), &["a", "b", "c"], 11).unwrap()
 }
 
 /// Trains `model` for `steps` (the data of step `s` depends on `s` only), starting with the
 /// network's RNG at `rng`; returns the RNG after the last step.
-fn train<O: Optimizer>(
-    model: &mut Model,
-    opt: &mut O,
-    opt_state: &mut [f32],
-    rng: Rng,
-    steps: Range<u64>,
-) -> Rng {
+fn train<O: Optimizer>(model: &mut Model, opt: &mut O, opt_state: &mut [f32], rng: Rng, steps: Range<u64>) -> Rng {
     let plan = model.plan(BATCH, Mode::Training).unwrap();
     let mut grads = vec![0.0; plan.param_len()];
     let mut arena = vec![0.0; plan.arena_len()];
-    let mut net = Network::new(
-        &plan,
-        &mut model.params,
-        &mut grads,
-        &mut model.state,
-        &mut arena,
-    )
-    .unwrap();
+    let mut net = Network::new(&plan, &mut model.params, &mut grads, &mut model.state, &mut arena).unwrap();
     net.set_rng(rng);
     for s in steps {
         let mut data = Rng::new(1000 + s);
@@ -85,13 +65,7 @@ where
     let mut straight = model();
     let mut opt_a = opt.clone();
     let mut state_a = vec![0.0; opt.state_len(n)];
-    train(
-        &mut straight,
-        &mut opt_a,
-        &mut state_a,
-        Rng::new(7),
-        0..STEPS,
-    );
+    train(&mut straight, &mut opt_a, &mut state_a, Rng::new(7), 0..STEPS);
 
     // k steps, checkpoint, and forget everything but the file.
     {
@@ -116,11 +90,7 @@ where
     train(&mut m, &mut o, &mut s, ckpt.rng(), SPLIT..STEPS);
 
     assert_eq!(bits(&m.params), bits(&straight.params), "parameters");
-    assert_eq!(
-        bits(&m.state),
-        bits(&straight.state),
-        "BatchNorm running statistics"
-    );
+    assert_eq!(bits(&m.state), bits(&straight.state), "BatchNorm running statistics");
     assert_eq!(bits(&s), bits(&state_a), "optimizer state");
     assert_eq!(o.steps(), opt_a.steps());
 
@@ -139,19 +109,12 @@ where
     let mut o3 = restore(&ckpt.train.optimizer).unwrap();
     let mut s3 = ckpt.optimizer_state.clone();
     train(&mut m3, &mut o3, &mut s3, ckpt.rng(), SPLIT..STEPS);
-    assert_ne!(
-        bits(&m3.params),
-        bits(&straight.params),
-        "the step count must matter"
-    );
+    assert_ne!(bits(&m3.params), bits(&straight.params), "the step count must matter");
 }
 
 #[test]
 fn sgd_with_momentum_resumes_exactly() {
-    resume_exactly(
-        Sgd::new(0.05).momentum(0.9).weight_decay(1e-3),
-        OptimizerRecord::sgd,
-    );
+    resume_exactly(Sgd::new(0.05).momentum(0.9).weight_decay(1e-3), OptimizerRecord::sgd);
 }
 
 #[test]
@@ -178,23 +141,13 @@ fn a_model_file_is_not_a_checkpoint_but_a_checkpoint_is_a_model() {
 
     let ckpt_path = dir.path().join("ckpt.tlm");
     let sgd = Sgd::new(0.1).momentum(0.5);
-    let ckpt = Checkpoint::new(
-        model(),
-        &sgd,
-        &vec![0.25; model().param_count()],
-        2,
-        40,
-        Rng::new(3),
-    );
+    let ckpt = Checkpoint::new(model(), &sgd, &vec![0.25; model().param_count()], 2, 40, Rng::new(3));
     ckpt.save(&ckpt_path).unwrap();
     assert_eq!(Model::load(&ckpt_path).unwrap(), model());
     let back = Checkpoint::load(&ckpt_path).unwrap();
     assert!(back.train.best_metric.is_nan());
     assert_eq!(back.rng(), Rng::new(3));
-    assert_eq!(
-        (back.model, back.optimizer_state),
-        (ckpt.model, ckpt.optimizer_state)
-    );
+    assert_eq!((back.model, back.optimizer_state), (ckpt.model, ckpt.optimizer_state));
 }
 
 #[test]

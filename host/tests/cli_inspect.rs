@@ -44,15 +44,10 @@ fn inspect_tutorial_cnn_prints_pytorch_repr_parameters_and_arenas() {
     assert!(out.contains(pytorch), "{out}");
     assert!(out.contains("total parameters: 145,578"), "{out}");
     assert!(
-        out.contains(
-            "classes: 10 (airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck)"
-        ),
+        out.contains("classes: 10 (airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck)"),
         "{out}"
     );
-    let table_row = out
-        .lines()
-        .find(|l| l.starts_with("7 "))
-        .expect("a row for layer 7");
+    let table_row = out.lines().find(|l| l.starts_with("7 ")).expect("a row for layer 7");
     assert!(
         table_row.contains("Linear") && table_row.contains("[64]") && table_row.ends_with("65,600"),
         "{table_row}"
@@ -61,45 +56,30 @@ fn inspect_tutorial_cnn_prints_pytorch_repr_parameters_and_arenas() {
     let inference = m.plan(1, Mode::Inference).unwrap().arena_bytes();
     let training = m.plan(64, Mode::Training).unwrap().arena_bytes();
     assert!(
-        out.contains(&format!(
-            "arena (inference, batch 1): {} bytes",
-            group(inference)
-        )),
+        out.contains(&format!("arena (inference, batch 1): {} bytes", group(inference))),
         "{out}"
     );
     assert!(
-        out.contains(&format!(
-            "arena (training, batch 64): {} bytes",
-            group(training)
-        )),
+        out.contains(&format!("arena (training, batch 64): {} bytes", group(training))),
         "{out}"
     );
 
     let o = torchlet(&["inspect", "tutorial-cnn", "--batch-size", "8"]);
     let training8 = m.plan(8, Mode::Training).unwrap().arena_bytes();
-    assert!(stdout(&o).contains(&format!(
-        "arena (training, batch 8): {} bytes",
-        group(training8)
-    )));
+    assert!(stdout(&o).contains(&format!("arena (training, batch 8): {} bytes", group(training8))));
 }
 
 #[test]
 fn inspect_a_file_shows_size_and_checksum() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("digits.tlm");
-    Model::from_zoo("digits-cnn", 4)
-        .unwrap()
-        .save(&path)
-        .unwrap();
+    Model::from_zoo("digits-cnn", 4).unwrap().save(&path).unwrap();
     let bytes = fs::read(&path).unwrap();
     let crc = ModelFile::parse(&bytes).unwrap().crc();
     let o = torchlet(&["inspect", path.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(
-        out.contains(&format!("checksum: ok (crc32 {crc:#010x})")),
-        "{out}"
-    );
+    assert!(out.contains(&format!("checksum: ok (crc32 {crc:#010x})")), "{out}");
     assert!(
         out.contains(&format!(
             "({} bytes, format version 1, whole model)",
@@ -108,10 +88,7 @@ fn inspect_a_file_shows_size_and_checksum() {
         "{out}"
     );
     assert!(out.contains("total parameters: 6,090"), "{out}");
-    assert!(
-        out.contains("classes: 10 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"),
-        "{out}"
-    );
+    assert!(out.contains("classes: 10 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"), "{out}");
 }
 
 #[test]
@@ -120,16 +97,9 @@ fn inspect_checkpoints_and_state_dicts() {
     let m = Model::from_zoo("digits-cnn", 4).unwrap();
     let ckpt = dir.path().join("ckpt.tlm");
     let adam = Adam::new(1e-3);
-    Checkpoint::new(
-        m.clone(),
-        &adam,
-        &vec![0.0; 2 * m.param_count()],
-        3,
-        120,
-        Rng::new(1),
-    )
-    .save(&ckpt)
-    .unwrap();
+    Checkpoint::new(m.clone(), &adam, &vec![0.0; 2 * m.param_count()], 3, 120, Rng::new(1))
+        .save(&ckpt)
+        .unwrap();
     let out = stdout(&torchlet(&["inspect", ckpt.to_str().unwrap()]));
     assert!(out.contains("training state: epoch 3, step 120"), "{out}");
     assert!(out.contains("optimizer: Adam(lr=0.001"), "{out}");
@@ -149,10 +119,7 @@ fn inspect_checkpoints_and_state_dicts() {
 fn a_corrupted_or_truncated_file_fails_naming_the_file_and_the_part() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.tlm");
-    Model::from_zoo("digits-cnn", 0)
-        .unwrap()
-        .save(&path)
-        .unwrap();
+    Model::from_zoo("digits-cnn", 0).unwrap().save(&path).unwrap();
     let mut bytes = fs::read(&path).unwrap();
     let n = bytes.len();
     bytes[n / 2] ^= 0xff;
@@ -167,17 +134,12 @@ fn a_corrupted_or_truncated_file_fails_naming_the_file_and_the_part() {
     let err = stderr(&torchlet(&["inspect", bad.to_str().unwrap()]));
     assert!(err.contains("corrupt.tlm: model file: "), "{err}");
 
-    let err = stderr(&torchlet(&[
-        "inspect",
-        dir.path().join("absent.tlm").to_str().unwrap(),
-    ]));
+    let err = stderr(&torchlet(&["inspect", dir.path().join("absent.tlm").to_str().unwrap()]));
     assert!(err.contains("absent.tlm: cannot read the file"), "{err}");
 
     let o = torchlet(&["inspect", "resnet-9000"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains(
-        "'resnet-9000' is neither a file nor a zoo model (zoo: tutorial-cnn, digits-cnn)"
-    ));
+    assert!(stderr(&o).contains("'resnet-9000' is neither a file nor a zoo model (zoo: tutorial-cnn, digits-cnn)"));
 }
 
 #[test]

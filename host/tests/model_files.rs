@@ -47,10 +47,7 @@ fn arb_model() -> impl Strategy<Value = (Vec<Layer>, Shape)> {
                         max_pool2d(2)
                     }
                     3 => batch_norm2d(c),
-                    4 => residual(
-                        leak(vec![conv2d(c, c, 3).padding(1), batch_norm2d(c), relu()]),
-                        &[],
-                    ),
+                    4 => residual(leak(vec![conv2d(c, c, 3).padding(1), batch_norm2d(c), relu()]), &[]),
                     5 => {
                         let l = residual(
                             leak(vec![conv2d(c, a, 3).padding(1)]),
@@ -73,11 +70,7 @@ fn arb_model() -> impl Strategy<Value = (Vec<Layer>, Shape)> {
                     }
                     _ => identity(),
                 };
-                layers.push(if named {
-                    l.named(name(format!("layer{i}")))
-                } else {
-                    l
-                });
+                layers.push(if named { l.named(name(format!("layer{i}"))) } else { l });
             }
             let f = c * h * h;
             layers.push(flatten());
@@ -88,8 +81,7 @@ fn arb_model() -> impl Strategy<Value = (Vec<Layer>, Shape)> {
                     layers.push(relu());
                     layers.push(linear(hidden, 3).bias(false));
                 }
-                _ => layers
-                    .push(bilinear(&[], leak(vec![linear(f, hidden)]), f, hidden, 3).named("bil")),
+                _ => layers.push(bilinear(&[], leak(vec![linear(f, hidden)]), f, hidden, 3).named("bil")),
             }
             (layers, Shape::chw(c0, hw, hw))
         })
@@ -105,12 +97,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 }
 
 fn mlp(hidden: usize) -> &'static [Layer] {
-    leak(vec![
-        flatten(),
-        linear(16, hidden),
-        relu(),
-        linear(hidden, 3),
-    ])
+    leak(vec![flatten(), linear(16, hidden), relu(), linear(hidden, 3)])
 }
 
 proptest! {
@@ -199,11 +186,7 @@ fn strict_loading_rejects_missing_and_unexpected_keys_non_strict_reports_them() 
     assert_eq!(report.missing, ["extra.weight", "extra.bias"]);
     assert!(report.unexpected.is_empty());
     let n = small.params.len();
-    assert_eq!(
-        big.params[..n],
-        small.params[..],
-        "the matching tensors were loaded"
-    );
+    assert_eq!(big.params[..n], small.params[..], "the matching tensors were loaded");
     assert_eq!(
         big.params[n..],
         before.params[n..],
@@ -211,14 +194,8 @@ fn strict_loading_rejects_missing_and_unexpected_keys_non_strict_reports_them() 
     );
 
     let mut small2 = small.clone();
-    let e = small2
-        .load_state_dict(&big_path, true)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("unexpected key(s)") && e.contains("\"extra.bias\""),
-        "{e}"
-    );
+    let e = small2.load_state_dict(&big_path, true).unwrap_err().to_string();
+    assert!(e.contains("unexpected key(s)") && e.contains("\"extra.bias\""), "{e}");
     let report = small2.load_state_dict(&big_path, false).unwrap();
     assert_eq!(report.unexpected, ["extra.bias", "extra.weight"]);
     assert_eq!(small2.params[..], before.params[..n]);
@@ -253,20 +230,14 @@ fn load_err(path: &Path) -> String {
 fn truncated_corrupted_and_foreign_files_name_the_file_and_the_part() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("digits.tlm");
-    Model::from_zoo("digits-cnn", 0)
-        .unwrap()
-        .save(&path)
-        .unwrap();
+    Model::from_zoo("digits-cnn", 0).unwrap().save(&path).unwrap();
     let good = fs::read(&path).unwrap();
     let bad = dir.path().join("bad.tlm");
 
     for cut in [0, 5, 8, 23, 24, 100, good.len() / 2, good.len() - 1] {
         fs::write(&bad, &good[..cut]).unwrap();
         let msg = load_err(&bad);
-        assert!(
-            msg.starts_with(&format!("{}: model file: ", bad.display())),
-            "{msg}"
-        );
+        assert!(msg.starts_with(&format!("{}: model file: ", bad.display())), "{msg}");
         assert!(
             msg.contains("magic") || msg.contains("file length") || msg.contains("length"),
             "cut {cut}: {msg}"
@@ -280,11 +251,7 @@ fn truncated_corrupted_and_foreign_files_name_the_file_and_the_part() {
     let msg = load_err(&bad);
     assert!(msg.contains("bad.tlm: model file: crc"), "{msg}");
     // Not a model file at all.
-    fs::write(
-        &bad,
-        b"PK\x03\x04 a zip file, say, with enough bytes to have a header",
-    )
-    .unwrap();
+    fs::write(&bad, b"PK\x03\x04 a zip file, say, with enough bytes to have a header").unwrap();
     let msg = load_err(&bad);
     assert!(msg.contains("bad.tlm: model file: magic"), "{msg}");
     // A file that is not there.
@@ -318,9 +285,7 @@ fn saving_is_atomic_a_failed_save_keeps_the_old_file() {
         .collect();
     assert_eq!(names, ["model.tlm"]);
     // A directory that does not exist: the error names it.
-    let e = m
-        .save(&dir.path().join("missing").join("model.tlm"))
-        .unwrap_err();
+    let e = m.save(&dir.path().join("missing").join("model.tlm")).unwrap_err();
     assert!(
         matches!(e, ModelError::Io(_)) && e.to_string().contains("missing"),
         "{e}"

@@ -15,8 +15,7 @@ pub fn fixture_path(name: &str) -> PathBuf {
 /// Loads a committed JSON fixture; panics with the path if it is missing or malformed.
 pub fn load_fixture(name: &str) -> serde_json::Value {
     let path = fixture_path(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON in {}: {e}", path.display()))
 }
 
@@ -39,7 +38,10 @@ pub fn assert_close(what: &str, a: &[f32], b: &[f32], rtol: f32, atol: f32) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ ({} vs {})", a.len(), b.len());
     for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
         let ok = (x - y).abs() <= atol + rtol * y.abs() || (x.is_nan() && y.is_nan());
-        assert!(ok, "{what}: index {i}: got {x}, expected {y} (rtol {rtol}, atol {atol})");
+        assert!(
+            ok,
+            "{what}: index {i}: got {x}, expected {y} (rtol {rtol}, atol {atol})"
+        );
     }
 }
 
@@ -49,7 +51,8 @@ pub fn check_close(what: &str, a: &[f32], b: &[f32], rtol: f32, atol: f32) -> Re
         return Err(format!("{what}: lengths differ ({} vs {})", a.len(), b.len()));
     }
     for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        if !((x - y).abs() <= atol + rtol * y.abs()) {
+        let ok = (x - y).abs() <= atol + rtol * y.abs();
+        if !ok {
             return Err(format!("{what}: index {i}: got {x}, expected {y}"));
         }
     }

@@ -4,9 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
-use torchlet::loss::{
-    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, Loss, MSELoss, NLLLoss, Reduction,
-};
+use torchlet::loss::{BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, Loss, MSELoss, NLLLoss, Reduction};
 use torchlet::{Buffer, Error, Rng, Shape};
 use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, weighted_sum};
 
@@ -78,9 +76,7 @@ macro_rules! with_loss {
                 ignore,
                 smoothing,
             } => {
-                let mut l = CrossEntropyLoss::new()
-                    .reduction(r)
-                    .label_smoothing(*smoothing);
+                let mut l = CrossEntropyLoss::new().reduction(r).label_smoothing(*smoothing);
                 if let Some(w) = weight {
                     l = l.weight(w);
                 }
@@ -88,11 +84,7 @@ macro_rules! with_loss {
                 let ($l, $t) = (l, &target[..]);
                 $body
             }
-            Case::Nll {
-                target,
-                weight,
-                ignore,
-            } => {
+            Case::Nll { target, weight, ignore } => {
                 let mut l = NLLLoss::new().reduction(r);
                 if let Some(w) = weight {
                     l = l.weight(w);
@@ -138,8 +130,7 @@ fn eval(case: &Case, r: Reduction, x: &[f32], n: usize, s: Shape, grad_out: &[f3
     let mut grad = vec![f32::NAN; x.len()];
     with_loss!(case, r, |l, t| l.backward(x, n, s, t, grad_out, &mut grad)).expect("backward");
     let mut grad_ones = vec![f32::NAN; x.len()];
-    let value = with_loss!(case, r, |l, t| l.loss_and_grad(x, n, s, t, &mut grad_ones))
-        .expect("loss_and_grad");
+    let value = with_loss!(case, r, |l, t| l.loss_and_grad(x, n, s, t, &mut grad_ones)).expect("loss_and_grad");
     let value_only = with_loss!(case, r, |l, t| l.loss(x, n, s, t)).expect("loss");
     Eval {
         out,
@@ -160,17 +151,11 @@ fn reference(case: &Case, x: &[f32], n: usize, dims: &[usize]) -> (Vec<f64>, f64
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
     match case {
         Case::L1(t) => (
-            xs.iter()
-                .zip(t)
-                .map(|(a, &b)| (a - b as f64).abs())
-                .collect(),
+            xs.iter().zip(t).map(|(a, &b)| (a - b as f64).abs()).collect(),
             x.len() as f64,
         ),
         Case::Mse(t) => (
-            xs.iter()
-                .zip(t)
-                .map(|(a, &b)| (a - b as f64).powi(2))
-                .collect(),
+            xs.iter().zip(t).map(|(a, &b)| (a - b as f64).powi(2)).collect(),
             x.len() as f64,
         ),
         Case::Bce(t) => {
@@ -213,11 +198,9 @@ fn reference(case: &Case, x: &[f32], n: usize, dims: &[usize]) -> (Vec<f64>, f64
             *smoothing as f64,
             true,
         ),
-        Case::Nll {
-            target,
-            weight,
-            ignore,
-        } => class_reference(&xs, n, dims, target, weight.as_deref(), *ignore, 0.0, false),
+        Case::Nll { target, weight, ignore } => {
+            class_reference(&xs, n, dims, target, weight.as_deref(), *ignore, 0.0, false)
+        }
     }
 }
 
@@ -294,35 +277,20 @@ fn check_case(
     let e = eval(case, r, x, n, s, &grad_out);
     if r == Reduction::Mean && total == 0.0 {
         // Every target ignored: 0 / 0 as PyTorch, and no gradient.
-        prop_assert!(
-            e.out[0].is_nan() && e.value.is_nan(),
-            "all ignored: {:?}",
-            e.out
-        );
+        prop_assert!(e.out[0].is_nan() && e.value.is_nan(), "all ignored: {:?}", e.out);
         prop_assert!(e.grad.iter().chain(&e.grad_ones).all(|&g| g == 0.0));
         return Ok(());
     }
     check_close("forward", &e.out, &expected, 1e-5, 1e-5).map_err(fail)?;
     let sum: f64 = losses.iter().sum();
-    let value = if r == Reduction::Mean {
-        sum / total
-    } else {
-        sum
-    } as f32;
+    let value = if r == Reduction::Mean { sum / total } else { sum } as f32;
     check_close("loss_and_grad value", &[e.value], &[value], 1e-5, 1e-5).map_err(fail)?;
     check_close("loss value", &[e.value_only], &[value], 1e-5, 1e-5).map_err(fail)?;
 
     let numeric = numeric_grad(x, h, |xp| {
         weighted_sum(&grad_out, &forward(case, r, xp, n, s).expect("forward"))
     });
-    check_close(
-        "backward vs finite differences",
-        &e.grad,
-        &numeric,
-        1e-2,
-        1e-3,
-    )
-    .map_err(fail)?;
+    check_close("backward vs finite differences", &e.grad, &numeric, 1e-2, 1e-3).map_err(fail)?;
     // `loss_and_grad` is the backward of the (summed) reduced loss.
     let numeric_ones = numeric_grad(x, h, |xp| {
         forward(case, r, xp, n, s)
@@ -357,16 +325,11 @@ fn geometry() -> impl Strategy<Value = (usize, Vec<usize>)> {
 
 /// Class-loss geometry: `C` in 1..=5 then 0 to 2 spatial dims.
 fn class_geometry() -> impl Strategy<Value = (usize, Vec<usize>)> {
-    (
-        1usize..=3,
-        1usize..=5,
-        prop::collection::vec(1usize..=3, 0..=2),
-    )
-        .prop_map(|(n, c, sp)| {
-            let mut dims = vec![c];
-            dims.extend(sp);
-            (n, dims)
-        })
+    (1usize..=3, 1usize..=5, prop::collection::vec(1usize..=3, 0..=2)).prop_map(|(n, c, sp)| {
+        let mut dims = vec![c];
+        dims.extend(sp);
+        (n, dims)
+    })
 }
 
 proptest! {
@@ -507,28 +470,10 @@ fn pytorch_fixtures() {
         let e = eval(&case, r, &x, n, sample, &floats(&c["grad_out"]));
         let out = floats(&c["out"]);
         assert_close(&format!("{what}: forward"), &e.out, &out, 1e-5, 1e-6);
-        assert_close(
-            &format!("{what}: backward"),
-            &e.grad,
-            &floats(&c["grad"]),
-            1e-5,
-            1e-6,
-        );
+        assert_close(&format!("{what}: backward"), &e.grad, &floats(&c["grad"]), 1e-5, 1e-6);
         let sum: f32 = out.iter().sum();
-        assert_close(
-            &format!("{what}: loss_and_grad value"),
-            &[e.value],
-            &[sum],
-            1e-5,
-            1e-5,
-        );
-        assert_close(
-            &format!("{what}: loss value"),
-            &[e.value_only],
-            &[sum],
-            1e-5,
-            1e-5,
-        );
+        assert_close(&format!("{what}: loss_and_grad value"), &[e.value], &[sum], 1e-5, 1e-5);
+        assert_close(&format!("{what}: loss value"), &[e.value_only], &[sum], 1e-5, 1e-5);
         assert_close(
             &format!("{what}: loss_and_grad grad"),
             &e.grad_ones,
@@ -549,10 +494,7 @@ fn case_summary(case: &Case) -> String {
             smoothing,
             ..
         } => {
-            format!(
-                "weight {} ignore {ignore:?} smoothing {smoothing}",
-                weight.is_some()
-            )
+            format!("weight {} ignore {ignore:?} smoothing {smoothing}", weight.is_some())
         }
         Case::Nll { weight, ignore, .. } => {
             format!("weight {} ignore {ignore:?}", weight.is_some())
@@ -572,13 +514,7 @@ fn cross_entropy_by_hand() {
     let ce = CrossEntropyLoss::new();
     let mut grad = [0.0; 4];
     let v = ce
-        .loss_and_grad(
-            &[0.0, 0.0, 3.0, 3.0],
-            2,
-            Shape::features(2),
-            &[1, 0],
-            &mut grad,
-        )
+        .loss_and_grad(&[0.0, 0.0, 3.0, 3.0], 2, Shape::features(2), &[1, 0], &mut grad)
         .unwrap();
     assert_close("value", &[v], &[core::f32::consts::LN_2], 1e-6, 0.0);
     assert_close("grad", &grad, &[0.25, -0.25, -0.25, 0.25], 1e-6, 0.0);
@@ -590,9 +526,7 @@ fn huge_logits_stay_finite() {
     let x = [1e30, -1e30, 0.0, 1e4, -1e4, 0.0];
     let mut grad = [0.0; 6];
     // Sample 0: p = [1, 0, 0], target 1: loss 2e30. Sample 1: target 2: loss 1e4.
-    let v = ce
-        .loss_and_grad(&x, 2, Shape::features(3), &[1, 2], &mut grad)
-        .unwrap();
+    let v = ce.loss_and_grad(&x, 2, Shape::features(3), &[1, 2], &mut grad).unwrap();
     assert_close("value", &[v], &[2e30 + 1e4], 1e-6, 0.0);
     assert_close("grad", &grad, &[1.0, -1.0, 0.0, 1.0, 0.0, -1.0], 0.0, 1e-6);
 
@@ -669,10 +603,9 @@ fn label_out_of_range() {
 fn bad_label_smoothing() {
     let x = [0.0f32; 4];
     for ls in [-0.1, 1.5, f32::NAN] {
-        let err =
-            CrossEntropyLoss::new()
-                .label_smoothing(ls)
-                .loss(&x, 2, Shape::features(2), &[0, 1]);
+        let err = CrossEntropyLoss::new()
+            .label_smoothing(ls)
+            .loss(&x, 2, Shape::features(2), &[0, 1]);
         assert_eq!(
             err,
             Err(Error::InvalidArgument {
@@ -718,15 +651,9 @@ fn wrong_lengths() {
     let l1 = L1Loss::new();
     assert_eq!(l1.loss(&x[..5], 2, s, &t), len(Buffer::Input, 6, 5));
     assert_eq!(l1.loss(&x, 2, s, &t[..4]), len(Buffer::Target, 6, 4));
-    assert_eq!(
-        l1.forward(&x, 2, s, &t, &mut [0.0; 2]),
-        len(Buffer::Output, 1, 2)
-    );
+    assert_eq!(l1.forward(&x, 2, s, &t, &mut [0.0; 2]), len(Buffer::Output, 1, 2));
     let none = MSELoss::new().reduction(Reduction::None);
-    assert_eq!(
-        none.forward(&x, 2, s, &t, &mut [0.0; 1]),
-        len(Buffer::Output, 6, 1)
-    );
+    assert_eq!(none.forward(&x, 2, s, &t, &mut [0.0; 1]), len(Buffer::Output, 6, 1));
     assert_eq!(
         none.backward(&x, 2, s, &t, &[1.0], &mut [0.0; 6]),
         len(Buffer::Gradient, 6, 1)
@@ -736,9 +663,7 @@ fn wrong_lengths() {
         len(Buffer::Gradient, 6, 7)
     );
     assert_eq!(
-        BCELoss::new()
-            .loss_and_grad(&x, 2, s, &t, &mut [0.0; 3])
-            .map(|_| ()),
+        BCELoss::new().loss_and_grad(&x, 2, s, &t, &mut [0.0; 3]).map(|_| ()),
         len(Buffer::Gradient, 6, 3)
     );
     let pw = [1.0f32; 2];
@@ -751,14 +676,8 @@ fn wrong_lengths() {
     let w = [1.0f32; 2];
     let ce = CrossEntropyLoss::new();
     assert_eq!(ce.loss(&x, 2, s, &labels[..1]), len(Buffer::Target, 2, 1));
-    assert_eq!(
-        ce.weight(&w).loss(&x, 2, s, &labels),
-        len(Buffer::Weight, 3, 2)
-    );
-    assert_eq!(
-        ce.forward(&x, 2, s, &labels, &mut []),
-        len(Buffer::Output, 1, 0)
-    );
+    assert_eq!(ce.weight(&w).loss(&x, 2, s, &labels), len(Buffer::Weight, 3, 2));
+    assert_eq!(ce.forward(&x, 2, s, &labels, &mut []), len(Buffer::Output, 1, 0));
     let none = ce.reduction(Reduction::None);
     assert_eq!(
         none.backward(&x, 2, s, &labels, &[1.0; 3], &mut [0.0; 6]),
@@ -772,10 +691,7 @@ fn wrong_lengths() {
         NLLLoss::new().weight(&w).loss(&x, 2, s, &labels),
         len(Buffer::Weight, 3, 2)
     );
-    assert_eq!(
-        NLLLoss::new().loss(&x, 3, s, &labels),
-        len(Buffer::Input, 9, 6)
-    );
+    assert_eq!(NLLLoss::new().loss(&x, 3, s, &labels), len(Buffer::Input, 9, 6));
 }
 
 #[test]

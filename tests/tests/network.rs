@@ -67,8 +67,7 @@ fn randomize<const C: usize>(net: &mut Network<'_, C>, seed: u64) {
     let mut r = Rng::new(seed ^ 0x5EED);
     for node in plan.nodes() {
         if let Exec::BatchNorm(g) = node.exec {
-            let p = &mut net.params_mut().unwrap()
-                [node.param_offset..node.param_offset + node.param_len()];
+            let p = &mut net.params_mut().unwrap()[node.param_offset..node.param_offset + node.param_len()];
             for (k, v) in p.iter_mut().enumerate() {
                 *v = if k < node.weight_len {
                     1.0 + r.uniform(-0.5, 0.5)
@@ -77,8 +76,7 @@ fn randomize<const C: usize>(net: &mut Network<'_, C>, seed: u64) {
                 };
             }
             if node.state_len > 0 {
-                let s = &mut net.state_mut().unwrap()
-                    [node.state_offset..node.state_offset + node.state_len];
+                let s = &mut net.state_mut().unwrap()[node.state_offset..node.state_offset + node.state_len];
                 for c in 0..g.c {
                     s[c] = r.uniform(-0.3, 0.3);
                     s[g.c + c] = r.uniform(0.5, 1.5);
@@ -167,22 +165,15 @@ impl GradCheck {
         if !self.train {
             net.eval();
         }
-        let x = rand_vec(
-            self.n * plan.input_shape().numel(),
-            self.seed.wrapping_add(1),
-        );
-        let w: Vec<f32> = rand_vec(
-            self.n * plan.output_shape().numel(),
-            self.seed.wrapping_add(2),
-        )
-        .iter()
-        .map(|v| v * self.scale)
-        .collect();
+        let x = rand_vec(self.n * plan.input_shape().numel(), self.seed.wrapping_add(1));
+        let w: Vec<f32> = rand_vec(self.n * plan.output_shape().numel(), self.seed.wrapping_add(2))
+            .iter()
+            .map(|v| v * self.scale)
+            .collect();
         net.zero_grad();
         net.set_seed(self.seed);
         net.forward(&x).map_err(|e| format!("forward: {e}"))?;
-        net.backward_from(&w)
-            .map_err(|e| format!("backward: {e}"))?;
+        net.backward_from(&w).map_err(|e| format!("backward: {e}"))?;
         let analytic = net.grads().to_vec();
 
         let mut idx = Vec::new();
@@ -257,19 +248,14 @@ fn close(what: &str, a: &[f32], b: &[f32], rtol: f32, atol: f32) {
 const ACTIVATIONS: [Layer; 8] = [
     linear(5, 4),
     leaky_relu(0.1),
-    sequential(&[
-        linear(4, 6),
-        tanh(),
-        sequential(&[linear(6, 4).bias(false), sigmoid()]),
-    ]),
+    sequential(&[linear(4, 6), tanh(), sequential(&[linear(6, 4).bias(false), sigmoid()])]),
     softmax(1),
     lazy_linear(5),
     log_softmax(-1),
     dropout(0.4),
     linear(5, 2),
 ];
-const ACTIVATIONS_PLAN: Plan<{ node_count(&ACTIVATIONS) }> =
-    Plan::training(&ACTIVATIONS, Shape::cl(3, 5), 2);
+const ACTIVATIONS_PLAN: Plan<{ node_count(&ACTIVATIONS) }> = Plan::training(&ACTIVATIONS, Shape::cl(3, 5), 2);
 
 /// A ResNet stem and two basic blocks: identity shortcut, then stride 2 with a 1x1 conv + BN
 /// projection.
@@ -365,8 +351,7 @@ const INPUT_MERGES: [Layer; 4] = [
     bilinear(&[tanh()], &[linear(7, 2)], 7, 2, 3),
     linear(3, 2).bias(false),
 ];
-const INPUT_MERGES_PLAN: Plan<{ node_count(&INPUT_MERGES) }> =
-    Plan::training(&INPUT_MERGES, Shape::features(4), 3);
+const INPUT_MERGES_PLAN: Plan<{ node_count(&INPUT_MERGES) }> = Plan::training(&INPUT_MERGES, Shape::features(4), 3);
 
 /// A tensor merged with itself inside merges: `x + x` inside a residual (x's gradient is 3g),
 /// `cat(x, x)` in a body, and Bilinear of a merge with the identity.
@@ -376,8 +361,7 @@ const NESTED_MERGES: [Layer; 4] = [
     residual(&[concat(&[], &[]), linear(8, 4)], &[sigmoid()]),
     bilinear(&[residual(&[], &[])], &[], 4, 4, 2),
 ];
-const NESTED_MERGES_PLAN: Plan<{ node_count(&NESTED_MERGES) }> =
-    Plan::training(&NESTED_MERGES, Shape::features(3), 2);
+const NESTED_MERGES_PLAN: Plan<{ node_count(&NESTED_MERGES) }> = Plan::training(&NESTED_MERGES, Shape::features(3), 2);
 
 /// MaxPool2d(return_indices) matched by a later MaxUnpool2d, every pad mode, AvgPool with
 /// padding, count_include_pad and ceil_mode, MaxPool with padding, AdaptiveMaxPool, concat of
@@ -396,10 +380,7 @@ const POOLS: [Layer; 11] = [
         &[conv2d(2, 2, 3).padding(1), tanh()],
         &[avg_pool2d(3).stride(1).padding(1).count_include_pad(false)],
     ),
-    sequential(&[
-        max_pool2d(3).stride(2).padding(1),
-        replication_pad2d([0, 1, 1, 0]),
-    ]),
+    sequential(&[max_pool2d(3).stride(2).padding(1), replication_pad2d([0, 1, 1, 0])]),
     zero_pad2d([1, 0, 0, 1]),
     avg_pool2d(4).stride(3).ceil_mode(true),
     adaptive_max_pool2d(2, 1),
@@ -443,16 +424,12 @@ const CONV3D: [Layer; 7] = [
     flatten(),
     linear(16, 2),
 ];
-const CONV3D_PLAN: Plan<{ node_count(&CONV3D) }> =
-    Plan::training(&CONV3D, Shape::cdhw(2, 4, 5, 5), 2);
+const CONV3D_PLAN: Plan<{ node_count(&CONV3D) }> = Plan::training(&CONV3D, Shape::cdhw(2, 4, 5, 5), 2);
 
 /// ConvTranspose2d with stride, padding, output_padding and groups; grouped strided Conv2d;
 /// AdaptiveAvgPool2d with overlapping windows; Softmax over channels.
 const TRANSPOSED: [Layer; 8] = [
-    conv_transpose2d(2, 4, 3)
-        .stride(2)
-        .padding(1)
-        .output_padding(1),
+    conv_transpose2d(2, 4, 3).stride(2).padding(1).output_padding(1),
     sigmoid(),
     conv_transpose2d(4, 2, 2).groups(2),
     conv2d(2, 4, 3).groups(2).stride(2),
@@ -461,8 +438,7 @@ const TRANSPOSED: [Layer; 8] = [
     flatten(),
     linear(16, 3),
 ];
-const TRANSPOSED_PLAN: Plan<{ node_count(&TRANSPOSED) }> =
-    Plan::training(&TRANSPOSED, Shape::chw(2, 3, 3), 2);
+const TRANSPOSED_PLAN: Plan<{ node_count(&TRANSPOSED) }> = Plan::training(&TRANSPOSED, Shape::chw(2, 3, 3), 2);
 
 #[test]
 fn plans_have_the_expected_shapes() {
@@ -486,16 +462,9 @@ fn plans_have_the_expected_shapes() {
 
 #[test]
 fn gradients_activations_nested_sequential_and_rank2_linear() {
-    GradCheck::new(2, 1)
-        .scale(20.0)
-        .run(&ACTIVATIONS_PLAN)
-        .unwrap();
+    GradCheck::new(2, 1).scale(20.0).run(&ACTIVATIONS_PLAN).unwrap();
     // Eval mode: Dropout is the identity.
-    GradCheck::new(2, 2)
-        .scale(20.0)
-        .eval()
-        .run(&ACTIVATIONS_PLAN)
-        .unwrap();
+    GradCheck::new(2, 2).scale(20.0).eval().run(&ACTIVATIONS_PLAN).unwrap();
 }
 
 #[test]
@@ -514,46 +483,27 @@ fn gradients_resnet_blocks_with_batch_norm() {
 fn gradients_concat_and_bilinear() {
     GradCheck::new(3, 5).run(&MERGES_PLAN).unwrap();
     GradCheck::new(3, 6).run(&INPUT_MERGES_PLAN).unwrap();
-    GradCheck::new(2, 12)
-        .eval()
-        .run(&INPUT_MERGES_PLAN)
-        .unwrap();
+    GradCheck::new(2, 12).eval().run(&INPUT_MERGES_PLAN).unwrap();
     GradCheck::new(2, 13).run(&NESTED_MERGES_PLAN).unwrap();
 }
 
 #[test]
 fn gradients_pools_pads_and_max_unpool() {
     GradCheck::new(2, 7).h(3e-3).run(&POOLS_PLAN).unwrap();
-    GradCheck::new(2, 11)
-        .h(3e-3)
-        .run(&POOL_UNPOOL_PLAN)
-        .unwrap();
+    GradCheck::new(2, 11).h(3e-3).run(&POOL_UNPOOL_PLAN).unwrap();
 }
 
 #[test]
 fn gradients_conv1d_conv3d_and_conv_transpose() {
-    GradCheck::new(2, 8)
-        .h(3e-3)
-        .scale(3.0)
-        .run(&CONV1D_PLAN)
-        .unwrap();
+    GradCheck::new(2, 8).h(3e-3).scale(3.0).run(&CONV1D_PLAN).unwrap();
     GradCheck::new(2, 9).h(3e-3).run(&CONV3D_PLAN).unwrap();
-    GradCheck::new(2, 10)
-        .scale(10.0)
-        .run(&TRANSPOSED_PLAN)
-        .unwrap();
+    GradCheck::new(2, 10).scale(10.0).run(&TRANSPOSED_PLAN).unwrap();
 }
 
 /// The inference plan of `train`'s model (ping-pong arena, nothing kept) computes what the
 /// training plan computes in eval mode, for every batch size up to the plan's.
 fn inference_matches_eval<const C: usize>(train: &Plan<C>, seed: u64) {
-    let infer = Plan::<C>::try_new(
-        train.layers(),
-        train.input_shape(),
-        train.batch(),
-        Mode::Inference,
-    )
-    .unwrap();
+    let infer = Plan::<C>::try_new(train.layers(), train.input_shape(), train.batch(), Mode::Inference).unwrap();
     assert!(infer.arena_len() <= train.arena_len());
     let mut tb = Bufs::new(train);
     let mut tnet = tb.net(train);
@@ -633,15 +583,9 @@ fn arb_smooth_model() -> impl Strategy<Value = (Vec<Layer>, Shape, usize, u64)> 
                     w /= 2;
                 }
                 4 => layers.push(avg_pool2d(3).stride(1).padding(1)),
-                5 => layers.push(residual(
-                    leak(vec![conv2d(c, c, 3).padding(1), tanh()]),
-                    &[],
-                )),
+                5 => layers.push(residual(leak(vec![conv2d(c, c, 3).padding(1), tanh()]), &[])),
                 6 => {
-                    let body = leak(vec![
-                        conv2d(c, a, 3).padding(1).bias(false),
-                        batch_norm2d(a),
-                    ]);
+                    let body = leak(vec![conv2d(c, a, 3).padding(1).bias(false), batch_norm2d(a)]);
                     layers.push(residual(body, leak(vec![conv2d(c, a, 1).bias(false)])));
                     c = a;
                 }
@@ -655,10 +599,7 @@ fn arb_smooth_model() -> impl Strategy<Value = (Vec<Layer>, Shape, usize, u64)> 
                     c += a;
                 }
                 8 => {
-                    layers.push(sequential(leak(vec![
-                        conv2d(c, a, 1),
-                        sequential(leak(vec![tanh()])),
-                    ])));
+                    layers.push(sequential(leak(vec![conv2d(c, a, 1), sequential(leak(vec![tanh()]))])));
                     c = a;
                 }
                 9 => {
@@ -768,11 +709,7 @@ fn smaller_batches_give_correct_gradients() {
     // of 3 and 2) and in eval mode.
     GradCheck::new(3, 22).run(&SMOOTH).unwrap();
     GradCheck::new(2, 23).run(&SMOOTH).unwrap();
-    GradCheck::new(1, 24)
-        .scale(10.0)
-        .eval()
-        .run(&SMOOTH)
-        .unwrap();
+    GradCheck::new(1, 24).scale(10.0).eval().run(&SMOOTH).unwrap();
     // The same gradients, output and running statistics as a plan made for exactly 3.
     let x = rand_vec(3 * 3 * 6 * 6, 24);
     let w = rand_vec(3 * 3, 25);
@@ -829,20 +766,13 @@ fn batch_norm_uses_batch_statistics_in_train_and_running_statistics_in_eval() {
         for i in 0..n {
             for k in 0..s {
                 let j = at(i, ch, k);
-                want[j] = ((x[j] as f64 - mean) / (var + 1e-5).sqrt() * weight[ch] as f64
-                    + bias[ch] as f64) as f32;
+                want[j] = ((x[j] as f64 - mean) / (var + 1e-5).sqrt() * weight[ch] as f64 + bias[ch] as f64) as f32;
             }
         }
         state[ch] = (0.9 * state0[ch] as f64 + 0.1 * mean) as f32;
         state[c + ch] = (0.9 * state0[c + ch] as f64 + 0.1 * var * m / (m - 1.0)) as f32;
     }
-    close(
-        "train-mode output (batch statistics)",
-        &y,
-        &want,
-        1e-5,
-        1e-5,
-    );
+    close("train-mode output (batch statistics)", &y, &want, 1e-5, 1e-5);
     close(
         "running statistics after one training pass",
         net.state(),
@@ -855,32 +785,17 @@ fn batch_norm_uses_batch_statistics_in_train_and_running_statistics_in_eval() {
     assert!(!net.is_training());
     let state = net.state().to_vec();
     let y = net.forward(&x).unwrap().to_vec();
-    assert_eq!(
-        net.state(),
-        &state[..],
-        "eval mode leaves the running statistics alone"
-    );
+    assert_eq!(net.state(), &state[..], "eval mode leaves the running statistics alone");
     for j in 0..x.len() {
         let ch = j / s % c;
         let rv = (state[c + ch] as f64 + 1e-5).sqrt();
-        want[j] =
-            ((x[j] as f64 - state[ch] as f64) / rv * weight[ch] as f64 + bias[ch] as f64) as f32;
+        want[j] = ((x[j] as f64 - state[ch] as f64) / rv * weight[ch] as f64 + bias[ch] as f64) as f32;
     }
-    close(
-        "eval-mode output (running statistics)",
-        &y,
-        &want,
-        1e-5,
-        1e-5,
-    );
+    close("eval-mode output (running statistics)", &y, &want, 1e-5, 1e-5);
 
     net.train().unwrap();
     net.forward(&x).unwrap();
-    assert_eq!(
-        net.state()[2 * c],
-        2.0,
-        "num_batches_tracked counts training passes"
-    );
+    assert_eq!(net.state()[2 * c], 2.0, "num_batches_tracked counts training passes");
 }
 
 #[test]
@@ -895,10 +810,7 @@ fn dropout_drops_in_train_and_is_the_identity_in_eval() {
     let y = net.forward(&x).unwrap().to_vec();
     let dropped = y.iter().filter(|&&v| v == 0.0).count();
     // 2000 draws of p = 0.3: standard deviation about 20.
-    assert!(
-        (520..=680).contains(&dropped),
-        "{dropped} of 2000 dropped with p = 0.3"
-    );
+    assert!((520..=680).contains(&dropped), "{dropped} of 2000 dropped with p = 0.3");
     for (i, (&yi, &xi)) in y.iter().zip(&x).enumerate() {
         assert!(
             yi == 0.0 || (yi - xi / 0.7).abs() <= 1e-6 * yi.abs(),
@@ -910,24 +822,13 @@ fn dropout_drops_in_train_and_is_the_identity_in_eval() {
     assert_eq!(net.forward(&x).unwrap(), &y[..]);
     let saved = net.rng();
     let y2 = net.forward(&x).unwrap().to_vec();
-    assert_ne!(
-        y2, y,
-        "a second pass without reseeding must draw a new mask"
-    );
+    assert_ne!(y2, y, "a second pass without reseeding must draw a new mask");
     net.set_rng(saved);
-    assert_eq!(
-        net.forward(&x).unwrap(),
-        &y2[..],
-        "set_rng resumes the generator"
-    );
+    assert_eq!(net.forward(&x).unwrap(), &y2[..], "set_rng resumes the generator");
     net.set_seed(12);
     assert_ne!(net.forward(&x).unwrap(), &y[..]);
     net.eval();
-    assert_eq!(
-        net.forward(&x).unwrap(),
-        &x[..],
-        "Dropout is the identity in eval mode"
-    );
+    assert_eq!(net.forward(&x).unwrap(), &x[..], "Dropout is the identity in eval mode");
     net.train().unwrap();
     assert_ne!(net.forward(&x).unwrap(), &x[..]);
 }
@@ -955,13 +856,7 @@ fn dropout_gradient_uses_the_forward_mask() {
     let gb = &net.grads()[150..200];
     for j in 0..50 {
         let want: f32 = (0..2)
-            .map(|i| {
-                if y[i * 50 + j] == 0.0 {
-                    0.0
-                } else {
-                    2.0 * w[i * 50 + j]
-                }
-            })
+            .map(|i| if y[i * 50 + j] == 0.0 { 0.0 } else { 2.0 * w[i * 50 + j] })
             .sum();
         assert!(
             (gb[j] - want).abs() <= 1e-5,
@@ -1014,13 +909,7 @@ fn gradients_accumulate_without_zero_grad() {
     let l2 = net.backward(&CrossEntropyLoss::new(), &labels).unwrap();
     assert_eq!(l1, l2);
     let twice: Vec<f32> = once.iter().map(|g| 2.0 * g).collect();
-    close(
-        "two backward passes through a loss",
-        net.grads(),
-        &twice,
-        1e-5,
-        1e-7,
-    );
+    close("two backward passes through a loss", net.grads(), &twice, 1e-5, 1e-7);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1038,14 +927,7 @@ fn new_rejects_each_wrong_buffer_length() {
     assert_eq!(sl, 5);
     let v = |n: usize| vec![0.0f32; n];
     let err = |params: usize, grads: usize, state: usize, arena: usize| {
-        Network::new(
-            p,
-            &mut v(params),
-            &mut v(grads),
-            &mut v(state),
-            &mut v(arena),
-        )
-        .err()
+        Network::new(p, &mut v(params), &mut v(grads), &mut v(state), &mut v(arena)).err()
     };
     assert_eq!(err(pl, pl, sl, al), None);
     assert_eq!(err(pl, pl, sl, al + 100), None, "a larger arena is fine");
@@ -1155,25 +1037,14 @@ fn forward_rejects_bad_inputs() {
         net.forward(&x[..3 * sample]).err(),
         Some(Error::BatchSize { max: 2, found: 3 })
     );
-    assert_eq!(
-        net.forward(&[]).err(),
-        Some(Error::BatchSize { max: 2, found: 0 })
-    );
+    assert_eq!(net.forward(&[]).err(), Some(Error::BatchSize { max: 2, found: 0 }));
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let mut xb = x[..sample].to_vec();
         xb[7] = bad;
-        assert_eq!(
-            net.forward(&xb).err(),
-            Some(Error::NonFinite { what: "input" })
-        );
+        assert_eq!(net.forward(&xb).err(), Some(Error::NonFinite { what: "input" }));
     }
     // None of these ran the model.
-    assert_eq!(
-        net.output().err(),
-        Some(Error::NotReady {
-            what: "a forward pass"
-        })
-    );
+    assert_eq!(net.output().err(), Some(Error::NotReady { what: "a forward pass" }));
     // BatchNorm in training mode needs more than one value per channel, as PyTorch.
     let mut one = Bufs::new(&SMALL_TRAIN);
     let mut tiny = one.net(&SMALL_TRAIN);
@@ -1205,9 +1076,7 @@ fn forward_rejects_bad_inputs() {
 const TRAINING_PLAN_NEEDED: Error = Error::NotReady {
     what: "a training plan (this network was planned for inference)",
 };
-const FORWARD_NEEDED: Error = Error::NotReady {
-    what: "a forward pass",
-};
+const FORWARD_NEEDED: Error = Error::NotReady { what: "a forward pass" };
 
 #[test]
 fn backward_needs_a_training_plan_and_a_forward_pass() {
@@ -1231,10 +1100,7 @@ fn backward_needs_a_training_plan_and_a_forward_pass() {
         Some(TRAINING_PLAN_NEEDED)
     );
     assert_eq!(infer.backward_from(&w).err(), Some(TRAINING_PLAN_NEEDED));
-    assert!(infer
-        .loss(&CrossEntropyLoss::new(), &labels)
-        .unwrap()
-        .is_finite());
+    assert!(infer.loss(&CrossEntropyLoss::new(), &labels).unwrap().is_finite());
 
     let mut tb = Bufs::new(&SMALL_TRAIN);
     let mut net = tb.net(&SMALL_TRAIN);
@@ -1244,10 +1110,7 @@ fn backward_needs_a_training_plan_and_a_forward_pass() {
         Some(FORWARD_NEEDED)
     );
     assert_eq!(net.backward_from(&w).err(), Some(FORWARD_NEEDED));
-    assert_eq!(
-        net.loss(&CrossEntropyLoss::new(), &labels).err(),
-        Some(FORWARD_NEEDED)
-    );
+    assert_eq!(net.loss(&CrossEntropyLoss::new(), &labels).err(), Some(FORWARD_NEEDED));
     net.forward(&x).unwrap();
     let before = net.loss(&CrossEntropyLoss::new(), &labels).unwrap();
     let loss = net.backward(&CrossEntropyLoss::new(), &labels).unwrap();
@@ -1281,9 +1144,7 @@ fn backward_from_checks_its_gradient() {
     );
     assert_eq!(
         net.backward_from(&[0.0, f32::NAN, 1.0]).err(),
-        Some(Error::NonFinite {
-            what: "grad_output"
-        })
+        Some(Error::NonFinite { what: "grad_output" })
     );
     assert!(net.grads().iter().all(|&g| g == 0.0));
     net.backward_from(&[1.0, -1.0, 0.5]).unwrap();
@@ -1322,10 +1183,7 @@ fn loss_errors_leave_the_gradients_untouched() {
         net.backward(&MSELoss::new(), &t).err(),
         Some(Error::NonFinite { what: "loss" })
     );
-    assert!(
-        net.grads().iter().all(|&g| g == 0.0),
-        "no gradient after a failed loss"
-    );
+    assert!(net.grads().iter().all(|&g| g == 0.0), "no gradient after a failed loss");
     // A loss that overflows to infinity from finite outputs.
     let last = SMALL_TRAIN.nodes()[3];
     let p = &mut net.params_mut().unwrap()[last.param_offset..last.param_offset + last.param_len()];
@@ -1337,10 +1195,7 @@ fn loss_errors_leave_the_gradients_untouched() {
         net.backward(&MSELoss::new(), &[0.0; 6]).err(),
         Some(Error::NonFinite { what: "loss" })
     );
-    assert!(
-        net.grads().iter().all(|&g| g == 0.0),
-        "no gradient after a failed loss"
-    );
+    assert!(net.grads().iter().all(|&g| g == 0.0), "no gradient after a failed loss");
 }
 
 /// Regression: a forward pass that fails midway (here BatchNorm's "more than 1 value per channel"
@@ -1430,10 +1285,7 @@ fn init_params_uses_pytorch_bounds() {
             );
         }
         assert!(w.iter().any(|&v| v < 0.0) && w.iter().any(|&v| v > 0.0));
-        assert!(
-            b.iter().all(|&v| v != 7.0),
-            "node {k}: bias not initialised"
-        );
+        assert!(b.iter().all(|&v| v != 7.0), "node {k}: bias not initialised");
     }
     // BatchNorm: weight 1, bias 0, running mean 0, running var 1, num_batches_tracked 0.
     let bn = &nodes[1];
@@ -1461,9 +1313,7 @@ fn init_params_bounds_conv1d_and_conv3d() {
     net.init_params(9).unwrap();
     let p = net.params();
     let bound = 1.0 / 15f32.sqrt(); // fan_in = 3 * 5
-    assert!(
-        p[..64].iter().all(|v| v.abs() <= bound) && p[..60].iter().any(|v| v.abs() > 0.8 * bound)
-    );
+    assert!(p[..64].iter().all(|v| v.abs() <= bound) && p[..60].iter().any(|v| v.abs() > 0.8 * bound));
     assert!(p[64..].iter().all(|v| v.abs() <= 0.5), "fan_in 4");
     let mut b = Bufs::new(&P3);
     let mut net = b.net(&P3);
@@ -1483,11 +1333,7 @@ fn init_params_is_deterministic_per_seed() {
     for (k, node) in INIT_PLAN.nodes().iter().enumerate() {
         let r = node.param_offset..node.param_offset + node.weight_len;
         if INIT_FAN_IN[k] > 0 {
-            assert_ne!(
-                a[r.clone()],
-                c[r],
-                "node {k}: another seed must give other weights"
-            );
+            assert_ne!(a[r.clone()], c[r], "node {k}: another seed must give other weights");
         }
     }
     // Appending a layer does not change the earlier layers' initial weights.
@@ -1501,8 +1347,7 @@ fn init_params_is_deterministic_per_seed() {
         bilinear(&[], &[linear(5, 7)], 5, 7, 2),
         linear(2, 4),
     ];
-    const LONGER_PLAN: Plan<{ node_count(&LONGER) }> =
-        Plan::training(&LONGER, Shape::chw(4, 6, 6), 1);
+    const LONGER_PLAN: Plan<{ node_count(&LONGER) }> = Plan::training(&LONGER, Shape::chw(4, 6, 6), 1);
     let mut lb = Bufs::new(&LONGER_PLAN);
     let mut net = lb.net(&LONGER_PLAN);
     net.init_params(5).unwrap();
@@ -1560,21 +1405,12 @@ fn read_only_weights_run_inference_only() {
     );
     let mut net = Network::with_weights(&SMALL_INFER, &params, &state, &mut arena).unwrap();
     assert!(!net.is_training());
-    close(
-        "read-only weights",
-        net.forward(&x).unwrap(),
-        &want,
-        1e-6,
-        0.0,
-    );
+    close("read-only weights", net.forward(&x).unwrap(), &want, 1e-6, 0.0);
     assert_eq!(net.train().err(), Some(TRAINING_PLAN_NEEDED));
     assert_eq!(net.init_params(0).err(), Some(WRITABLE));
     assert_eq!(net.params_mut().err(), Some(WRITABLE));
     assert_eq!(net.state_mut().err(), Some(WRITABLE));
-    assert_eq!(
-        net.backward_from(&[0.0; 6]).err(),
-        Some(TRAINING_PLAN_NEEDED)
-    );
+    assert_eq!(net.backward_from(&[0.0; 6]).err(), Some(TRAINING_PLAN_NEEDED));
     assert_eq!(net.params(), &params[..]);
 }
 

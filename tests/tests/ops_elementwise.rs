@@ -7,9 +7,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use torchlet::ops::activation::*;
 use torchlet::ops::dropout::{dropout_backward_input, dropout_forward};
-use torchlet::ops::merge::{
-    add_backward_input, add_forward, concat_backward_input, concat_forward,
-};
+use torchlet::ops::merge::{add_backward_input, add_forward, concat_backward_input, concat_forward};
 use torchlet::ops::softmax::*;
 use torchlet::Rng;
 use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, weighted_sum};
@@ -153,9 +151,7 @@ fn reference_softmax(outer: usize, axis: usize, inner: usize, x: &[f32], log: bo
     for o in 0..outer {
         for i in 0..inner {
             let idx = |a: usize| (o * axis + a) * inner + i;
-            let m = (0..axis)
-                .map(|a| x[idx(a)] as f64)
-                .fold(f64::NEG_INFINITY, f64::max);
+            let m = (0..axis).map(|a| x[idx(a)] as f64).fold(f64::NEG_INFINITY, f64::max);
             let s: f64 = (0..axis).map(|a| (x[idx(a)] as f64 - m).exp()).sum();
             for a in 0..axis {
                 let z = x[idx(a)] as f64 - m;
@@ -199,9 +195,7 @@ fn softmax_case() -> impl Strategy<Value = SoftmaxCase> {
 }
 
 fn check_softmax(c: &SoftmaxCase, log: bool) -> Result<(), TestCaseError> {
-    let SoftmaxCase {
-        outer, axis, inner, ..
-    } = *c;
+    let SoftmaxCase { outer, axis, inner, .. } = *c;
     let forward = |x: &[f32], y: &mut [f32]| {
         if log {
             log_softmax_forward(outer, axis, inner, x, y)
@@ -268,13 +262,7 @@ fn log_softmax_keeps_small_log_probabilities_of_large_logits() {
     let x = [100.0f32, 93.0, -3.0];
     let mut y = [0.0f32; 3];
     log_softmax_forward(1, 3, 1, &x, &mut y);
-    assert_close(
-        "log_softmax y",
-        &y,
-        &reference_softmax(1, 3, 1, &x, true),
-        1e-5,
-        1e-7,
-    );
+    assert_close("log_softmax y", &y, &reference_softmax(1, 3, 1, &x, true), 1e-5, 1e-7);
 }
 
 /// `torch.softmax` and `torch.log_softmax` over several dims of 2-d to 4-d tensors, with wide
@@ -343,10 +331,7 @@ fn dropout_statistics_scale_and_backward() {
         dropout_forward(p, &mut rng, &x, &mut y, &mut mask);
 
         let zeros = mask.iter().filter(|&&m| m == 0.0).count() as f64;
-        let (mean, sd) = (
-            n as f64 * p as f64,
-            (n as f64 * p as f64 * (1.0 - p as f64)).sqrt(),
-        );
+        let (mean, sd) = (n as f64 * p as f64, (n as f64 * p as f64 * (1.0 - p as f64)).sqrt());
         assert!(
             (zeros - mean).abs() <= 5.0 * sd,
             "p {p}: {zeros} zeros, expected {mean} +- {}",
@@ -355,11 +340,7 @@ fn dropout_statistics_scale_and_backward() {
 
         let scale = 1.0 / (1.0 - p);
         for i in 0..n {
-            assert!(
-                mask[i] == 0.0 || mask[i] == scale,
-                "p {p}: mask[{i}] = {}",
-                mask[i]
-            );
+            assert!(mask[i] == 0.0 || mask[i] == scale, "p {p}: mask[{i}] = {}", mask[i]);
             assert_eq!(y[i], x[i] * mask[i], "p {p}: y[{i}]");
         }
 

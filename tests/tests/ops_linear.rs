@@ -3,9 +3,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use torchlet::ops::bilinear::{
-    bilinear_backward_input, bilinear_backward_weight, bilinear_forward,
-};
+use torchlet::ops::bilinear::{bilinear_backward_input, bilinear_backward_weight, bilinear_forward};
 use torchlet::ops::linear::{linear_backward_input, linear_backward_weight, linear_forward};
 use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, weighted_sum};
 
@@ -26,14 +24,7 @@ fn minus(g: &[f32], prefill: f32) -> Vec<f32> {
 // ---------------------------------------------------------------------------------------------
 // Linear: y[r, o] = sum_i x[r, i] w[o, i] + b[o]
 
-fn linear_reference(
-    rows: usize,
-    in_f: usize,
-    out_f: usize,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-) -> Vec<f32> {
+fn linear_reference(rows: usize, in_f: usize, out_f: usize, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0f32; rows * out_f];
     for r in 0..rows {
         for o in 0..out_f {
@@ -80,9 +71,7 @@ fn linear_case() -> impl Strategy<Value = LinearCase> {
 }
 
 fn check_linear(c: &LinearCase) -> Result<(), TestCaseError> {
-    let LinearCase {
-        rows, in_f, out_f, ..
-    } = *c;
+    let LinearCase { rows, in_f, out_f, .. } = *c;
     let mut y = vec![f32::NAN; rows * out_f];
     linear_forward(rows, in_f, out_f, &c.x, &c.w, &c.b, &mut y);
     ok(check_close(
@@ -108,13 +97,7 @@ fn check_linear(c: &LinearCase) -> Result<(), TestCaseError> {
     let nw = numeric_grad(&c.w, H, |w| loss(&c.x, w, &c.b));
     let nb = numeric_grad(&c.b, H, |b| loss(&c.x, &c.w, b));
     ok(check_close("linear gx", &minus(&gx, 0.5), &nx, RTOL, ATOL))?;
-    ok(check_close(
-        "linear gw",
-        &minus(&gw, -0.25),
-        &nw,
-        RTOL,
-        ATOL,
-    ))?;
+    ok(check_close("linear gw", &minus(&gw, -0.25), &nw, RTOL, ATOL))?;
     ok(check_close("linear gb", &minus(&gb, 2.0), &nb, RTOL, ATOL))
 }
 
@@ -164,9 +147,7 @@ fn bilinear_reference(
             let mut acc = if b.is_empty() { 0.0f64 } else { b[o] as f64 };
             for i in 0..in1 {
                 for j in 0..in2 {
-                    acc += x1[r * in1 + i] as f64
-                        * w[(o * in1 + i) * in2 + j] as f64
-                        * x2[r * in2 + j] as f64;
+                    acc += x1[r * in1 + i] as f64 * w[(o * in1 + i) * in2 + j] as f64 * x2[r * in2 + j] as f64;
                 }
             }
             y[r * out + o] = acc as f32;
@@ -189,38 +170,32 @@ struct BilinearCase {
 }
 
 fn bilinear_case() -> impl Strategy<Value = BilinearCase> {
-    (1usize..5, 1usize..5, 1usize..5, 1usize..4, any::<bool>()).prop_flat_map(
-        |(rows, in1, in2, out, bias)| {
-            let v = |n| prop::collection::vec(-1.0f32..1.0, n);
-            (
-                v(rows * in1),
-                v(rows * in2),
-                v(out * in1 * in2),
-                v(if bias { out } else { 0 }),
-                v(rows * out),
-            )
-                .prop_map(move |(x1, x2, w, b, gy)| BilinearCase {
-                    rows,
-                    in1,
-                    in2,
-                    out,
-                    x1,
-                    x2,
-                    w,
-                    b,
-                    gy,
-                })
-        },
-    )
+    (1usize..5, 1usize..5, 1usize..5, 1usize..4, any::<bool>()).prop_flat_map(|(rows, in1, in2, out, bias)| {
+        let v = |n| prop::collection::vec(-1.0f32..1.0, n);
+        (
+            v(rows * in1),
+            v(rows * in2),
+            v(out * in1 * in2),
+            v(if bias { out } else { 0 }),
+            v(rows * out),
+        )
+            .prop_map(move |(x1, x2, w, b, gy)| BilinearCase {
+                rows,
+                in1,
+                in2,
+                out,
+                x1,
+                x2,
+                w,
+                b,
+                gy,
+            })
+    })
 }
 
 fn check_bilinear(c: &BilinearCase) -> Result<(), TestCaseError> {
     let BilinearCase {
-        rows,
-        in1,
-        in2,
-        out,
-        ..
+        rows, in1, in2, out, ..
     } = *c;
     let mut y = vec![f32::NAN; rows * out];
     bilinear_forward(rows, in1, in2, out, &c.x1, &c.x2, &c.w, &c.b, &mut y);
@@ -229,9 +204,7 @@ fn check_bilinear(c: &BilinearCase) -> Result<(), TestCaseError> {
 
     let (mut gx1, mut gx2) = (vec![0.5f32; c.x1.len()], vec![-1.0f32; c.x2.len()]);
     let (mut gw, mut gb) = (vec![0.25f32; c.w.len()], vec![3.0f32; c.b.len()]);
-    bilinear_backward_input(
-        rows, in1, in2, out, &c.x1, &c.x2, &c.w, &c.gy, &mut gx1, &mut gx2,
-    );
+    bilinear_backward_input(rows, in1, in2, out, &c.x1, &c.x2, &c.w, &c.gy, &mut gx1, &mut gx2);
     bilinear_backward_weight(rows, in1, in2, out, &c.x1, &c.x2, &c.gy, &mut gw, &mut gb);
 
     let loss = |x1: &[f32], x2: &[f32], w: &[f32], b: &[f32]| {
@@ -243,34 +216,10 @@ fn check_bilinear(c: &BilinearCase) -> Result<(), TestCaseError> {
     let n2 = numeric_grad(&c.x2, H, |x2| loss(&c.x1, x2, &c.w, &c.b));
     let nw = numeric_grad(&c.w, H, |w| loss(&c.x1, &c.x2, w, &c.b));
     let nb = numeric_grad(&c.b, H, |b| loss(&c.x1, &c.x2, &c.w, b));
-    ok(check_close(
-        "bilinear gx1",
-        &minus(&gx1, 0.5),
-        &n1,
-        RTOL,
-        ATOL,
-    ))?;
-    ok(check_close(
-        "bilinear gx2",
-        &minus(&gx2, -1.0),
-        &n2,
-        RTOL,
-        ATOL,
-    ))?;
-    ok(check_close(
-        "bilinear gw",
-        &minus(&gw, 0.25),
-        &nw,
-        RTOL,
-        ATOL,
-    ))?;
-    ok(check_close(
-        "bilinear gb",
-        &minus(&gb, 3.0),
-        &nb,
-        RTOL,
-        ATOL,
-    ))
+    ok(check_close("bilinear gx1", &minus(&gx1, 0.5), &n1, RTOL, ATOL))?;
+    ok(check_close("bilinear gx2", &minus(&gx2, -1.0), &n2, RTOL, ATOL))?;
+    ok(check_close("bilinear gw", &minus(&gw, 0.25), &nw, RTOL, ATOL))?;
+    ok(check_close("bilinear gb", &minus(&gb, 3.0), &nb, RTOL, ATOL))
 }
 
 /// `nn.Bilinear` forward and all four gradients, against PyTorch.
@@ -290,10 +239,7 @@ fn bilinear_matches_pytorch() {
             floats(&case["gy"]),
         );
         assert_eq!(b.is_empty(), !case["bias"].as_bool().unwrap());
-        let what = format!(
-            "bilinear lead {} in1 {in1} in2 {in2} out {out}",
-            case["lead"]
-        );
+        let what = format!("bilinear lead {} in1 {in1} in2 {in2} out {out}", case["lead"]);
 
         let mut y = vec![0.0f32; rows * out];
         bilinear_forward(rows, in1, in2, out, &x1, &x2, &w, &b, &mut y);
@@ -303,33 +249,9 @@ fn bilinear_matches_pytorch() {
         let (mut gw, mut gb) = (vec![0.0f32; w.len()], vec![0.0f32; b.len()]);
         bilinear_backward_input(rows, in1, in2, out, &x1, &x2, &w, &gy, &mut gx1, &mut gx2);
         bilinear_backward_weight(rows, in1, in2, out, &x1, &x2, &gy, &mut gw, &mut gb);
-        assert_close(
-            &format!("{what}: gx1"),
-            &gx1,
-            &floats(&case["gx1"]),
-            1e-4,
-            1e-5,
-        );
-        assert_close(
-            &format!("{what}: gx2"),
-            &gx2,
-            &floats(&case["gx2"]),
-            1e-4,
-            1e-5,
-        );
-        assert_close(
-            &format!("{what}: gweight"),
-            &gw,
-            &floats(&case["gweight"]),
-            1e-4,
-            1e-5,
-        );
-        assert_close(
-            &format!("{what}: gbias"),
-            &gb,
-            &floats(&case["gbias"]),
-            1e-4,
-            1e-5,
-        );
+        assert_close(&format!("{what}: gx1"), &gx1, &floats(&case["gx1"]), 1e-4, 1e-5);
+        assert_close(&format!("{what}: gx2"), &gx2, &floats(&case["gx2"]), 1e-4, 1e-5);
+        assert_close(&format!("{what}: gweight"), &gw, &floats(&case["gweight"]), 1e-4, 1e-5);
+        assert_close(&format!("{what}: gbias"), &gb, &floats(&case["gbias"]), 1e-4, 1e-5);
     }
 }

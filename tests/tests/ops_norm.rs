@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use torchlet::ops::batchnorm::{
-    batch_norm_backward_eval, batch_norm_backward_train, batch_norm_forward_eval,
-    batch_norm_forward_train, batch_norm_state_len, BnGeom,
+    batch_norm_backward_eval, batch_norm_backward_train, batch_norm_forward_eval, batch_norm_forward_train,
+    batch_norm_state_len, BnGeom,
 };
 use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, weighted_sum};
 
@@ -35,13 +35,7 @@ fn channel(g: &BnGeom, x: &[f32], c: usize) -> Vec<f64> {
 }
 
 /// Naive training-mode BatchNorm in f64: returns `y` and updates `state` as PyTorch documents.
-fn reference_train(
-    g: &BnGeom,
-    x: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    state: &mut [f32],
-) -> Vec<f32> {
+fn reference_train(g: &BnGeom, x: &[f32], weight: &[f32], bias: &[f32], state: &mut [f32]) -> Vec<f32> {
     let mut y = vec![0.0f32; x.len()];
     if g.track_running_stats {
         state[2 * g.c] += 1.0;
@@ -116,21 +110,18 @@ fn bn_case() -> impl Strategy<Value = BnCase> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_filter(
-            "training needs more than one value per channel",
-            |&(n, _, s, ..)| n * s >= 2,
-        )
-        .prop_map(
-            |(n, c, spatial, eps, momentum, affine, track_running_stats)| BnGeom {
-                n,
-                c,
-                spatial,
-                eps,
-                momentum,
-                affine,
-                track_running_stats,
-            },
-        );
+        .prop_filter("training needs more than one value per channel", |&(n, _, s, ..)| {
+            n * s >= 2
+        })
+        .prop_map(|(n, c, spatial, eps, momentum, affine, track_running_stats)| BnGeom {
+            n,
+            c,
+            spatial,
+            eps,
+            momentum,
+            affine,
+            track_running_stats,
+        });
     geom.prop_flat_map(|g| {
         let len = g.n * g.c * g.spatial;
         let p = if g.affine { g.c } else { 0 };
@@ -202,20 +193,8 @@ fn check_train(case: &BnCase) -> Result<(), TestCaseError> {
     };
     let nw = numeric_grad(w, H, |w| loss(x, w, b));
     let nb = numeric_grad(b, H, |b| loss(x, w, b));
-    ok(check_close(
-        "train gweight",
-        &minus(&gw, -1.0),
-        &nw,
-        RTOL,
-        ATOL,
-    ))?;
-    ok(check_close(
-        "train gbias",
-        &minus(&gb, 2.0),
-        &nb,
-        RTOL,
-        ATOL,
-    ))?;
+    ok(check_close("train gweight", &minus(&gw, -1.0), &nw, RTOL, ATOL))?;
+    ok(check_close("train gbias", &minus(&gb, 2.0), &nb, RTOL, ATOL))?;
     if min_std(&g, x) > 0.3 {
         let nx = numeric_grad(x, H, |x| loss(x, w, b));
         ok(check_close("train gx", &minus(&gx, 0.5), &nx, RTOL, ATOL))?;
@@ -248,13 +227,7 @@ fn check_eval(case: &BnCase) -> Result<(), TestCaseError> {
     let nw = numeric_grad(w, H, |w| loss(x, w, b));
     let nb = numeric_grad(b, H, |b| loss(x, w, b));
     ok(check_close("eval gx", &minus(&gx, 0.5), &nx, RTOL, ATOL))?;
-    ok(check_close(
-        "eval gweight",
-        &minus(&gw, -1.0),
-        &nw,
-        RTOL,
-        ATOL,
-    ))?;
+    ok(check_close("eval gweight", &minus(&gw, -1.0), &nw, RTOL, ATOL))?;
     ok(check_close("eval gbias", &minus(&gb, 2.0), &nb, RTOL, ATOL))
 }
 
@@ -336,12 +309,7 @@ fn batch_norm_matches_pytorch() {
         };
         let (w, b) = (floats(&case["weight"]), floats(&case["bias"]));
         let mut state = if g.track_running_stats {
-            [
-                floats(&case["running_mean"]),
-                floats(&case["running_var"]),
-                vec![0.0],
-            ]
-            .concat()
+            [floats(&case["running_mean"]), floats(&case["running_var"]), vec![0.0]].concat()
         } else {
             Vec::new()
         };
@@ -379,28 +347,10 @@ fn batch_norm_matches_pytorch() {
             let mut gx = vec![0.0f32; len];
             let (mut gw, mut gb) = (vec![0.0f32; w.len()], vec![0.0f32; b.len()]);
             batch_norm_backward_train(&g, &x, &w, &saved, &gy, &mut gx, &mut gw, &mut gb);
-            assert_close(
-                &format!("{what}: gx"),
-                &gx,
-                &floats(&step["gx"]),
-                rtol,
-                atol,
-            );
+            assert_close(&format!("{what}: gx"), &gx, &floats(&step["gx"]), rtol, atol);
             if g.affine {
-                assert_close(
-                    &format!("{what}: gweight"),
-                    &gw,
-                    &floats(&step["gweight"]),
-                    rtol,
-                    atol,
-                );
-                assert_close(
-                    &format!("{what}: gbias"),
-                    &gb,
-                    &floats(&step["gbias"]),
-                    rtol,
-                    atol,
-                );
+                assert_close(&format!("{what}: gweight"), &gw, &floats(&step["gweight"]), rtol, atol);
+                assert_close(&format!("{what}: gbias"), &gb, &floats(&step["gbias"]), rtol, atol);
             }
         }
 
@@ -431,20 +381,8 @@ fn batch_norm_matches_pytorch() {
         assert_close(&format!("{what}: y"), &y, &floats(&ev["y"]), rtol, atol);
         assert_close(&format!("{what}: gx"), &gx, &floats(&ev["gx"]), rtol, atol);
         if g.affine {
-            assert_close(
-                &format!("{what}: gweight"),
-                &gw,
-                &floats(&ev["gweight"]),
-                rtol,
-                atol,
-            );
-            assert_close(
-                &format!("{what}: gbias"),
-                &gb,
-                &floats(&ev["gbias"]),
-                rtol,
-                atol,
-            );
+            assert_close(&format!("{what}: gweight"), &gw, &floats(&ev["gweight"]), rtol, atol);
+            assert_close(&format!("{what}: gbias"), &gb, &floats(&ev["gbias"]), rtol, atol);
         }
     }
 }

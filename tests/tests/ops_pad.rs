@@ -6,9 +6,7 @@
 use proptest::prelude::*;
 use torchlet::ops::geom::PaddingMode;
 use torchlet::ops::pad::*;
-use torchlet_tests::{
-    assert_close, check_close, floats, load_fixture, numeric_grad, rand_vec, weighted_sum,
-};
+use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, rand_vec, weighted_sum};
 
 fn mode_of(name: &str) -> PaddingMode {
     match name {
@@ -48,13 +46,7 @@ fn pad2d_matches_pytorch() {
         assert_close(&format!("{name}: y"), &y, &floats(&case["y"]), 0.0, 0.0);
         let mut gx = vec![0.0; x.len()];
         pad2d_backward_input(s[0], s[1], s[2], s[3], padding, mode, &gy, &mut gx);
-        assert_close(
-            &format!("{name}: gx"),
-            &gx,
-            &floats(&case["gx"]),
-            1e-5,
-            1e-6,
-        );
+        assert_close(&format!("{name}: gx"), &gx, &floats(&case["gx"]), 1e-5, 1e-6);
     }
     for m in [
         PaddingMode::Zeros,
@@ -85,15 +77,7 @@ fn source(mode: PaddingMode, i: isize, n: usize) -> Option<usize> {
     } as usize)
 }
 
-fn ref_pad(
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    [l, r, t, b]: [usize; 4],
-    mode: PaddingMode,
-    x: &[f32],
-) -> Vec<f32> {
+fn ref_pad(n: usize, c: usize, h: usize, w: usize, [l, r, t, b]: [usize; 4], mode: PaddingMode, x: &[f32]) -> Vec<f32> {
     let (oh, ow) = (h + t + b, w + l + r);
     let mut y = Vec::with_capacity(n * c * oh * ow);
     for p in 0..n * c {

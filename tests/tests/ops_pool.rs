@@ -10,9 +10,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use torchlet::ops::geom::{window_out, PoolGeom};
 use torchlet::ops::pool::*;
-use torchlet_tests::{
-    assert_close, check_close, floats, load_fixture, numeric_grad, rand_vec, weighted_sum,
-};
+use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, rand_vec, weighted_sum};
 
 // ---------------------------------------------------------------------------------------------
 // Fixture helpers
@@ -71,21 +69,8 @@ fn fixture_geom(case: &Value, max: bool) -> PoolGeom {
     };
     let ceil = case["ceil_mode"].as_bool().unwrap();
     for d in 0..3 {
-        let out = window_out(
-            input[d],
-            kernel[d],
-            stride[d],
-            pad[d],
-            pad[d],
-            dilation[d],
-            ceil,
-        );
-        assert_eq!(
-            out,
-            Some(output[d]),
-            "{}: window_out in dim {d}",
-            case["name"]
-        );
+        let out = window_out(input[d], kernel[d], stride[d], pad[d], pad[d], dilation[d], ceil);
+        assert_eq!(out, Some(output[d]), "{}: window_out in dim {d}", case["name"]);
     }
     PoolGeom {
         n,
@@ -96,10 +81,7 @@ fn fixture_geom(case: &Value, max: bool) -> PoolGeom {
         stride,
         dilation,
         pad,
-        count_include_pad: case
-            .get("count_include_pad")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
+        count_include_pad: case.get("count_include_pad").and_then(Value::as_bool).unwrap_or(true),
     }
 }
 
@@ -108,10 +90,7 @@ const ATOL: f32 = 1e-6;
 
 fn cases(kind: &str) -> Vec<Value> {
     let f = load_fixture("pool.json");
-    let v = f[kind]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {kind} cases"))
-        .clone();
+    let v = f[kind].as_array().unwrap_or_else(|| panic!("no {kind} cases")).clone();
     assert!(!v.is_empty());
     v
 }
@@ -133,13 +112,7 @@ fn max_pool_matches_pytorch() {
         assert_eq!(decoded(&idx), ints(&case["indices"]), "{name}: indices");
         let mut gx = vec![0.0; x.len()];
         max_pool_backward_input(&g, &idx, &gy, &mut gx);
-        assert_close(
-            &format!("{name}: gx"),
-            &gx,
-            &floats(&case["gx"]),
-            RTOL,
-            ATOL,
-        );
+        assert_close(&format!("{name}: gx"), &gx, &floats(&case["gx"]), RTOL, ATOL);
     }
 }
 
@@ -154,13 +127,7 @@ fn avg_pool_matches_pytorch() {
         assert_close(&format!("{name}: y"), &y, &floats(&case["y"]), RTOL, ATOL);
         let mut gx = vec![0.0; x.len()];
         avg_pool_backward_input(&g, &gy, &mut gx);
-        assert_close(
-            &format!("{name}: gx"),
-            &gx,
-            &floats(&case["gx"]),
-            RTOL,
-            ATOL,
-        );
+        assert_close(&format!("{name}: gx"), &gx, &floats(&case["gx"]), RTOL, ATOL);
     }
 }
 
@@ -178,13 +145,7 @@ fn adaptive_avg_pool_matches_pytorch() {
         assert_close(&format!("{name}: y"), &y, &floats(&case["y"]), RTOL, ATOL);
         let mut gx = vec![0.0; x.len()];
         adaptive_avg_pool_backward_input(n, c, input, output, &gy, &mut gx);
-        assert_close(
-            &format!("{name}: gx"),
-            &gx,
-            &floats(&case["gx"]),
-            RTOL,
-            ATOL,
-        );
+        assert_close(&format!("{name}: gx"), &gx, &floats(&case["gx"]), RTOL, ATOL);
     }
 }
 
@@ -202,13 +163,7 @@ fn adaptive_max_pool_matches_pytorch() {
         assert_eq!(decoded(&idx), ints(&case["indices"]), "{name}: indices");
         let mut gx = vec![0.0; x.len()];
         adaptive_max_pool_backward_input(n, c, input, output, &idx, &gy, &mut gx);
-        assert_close(
-            &format!("{name}: gx"),
-            &gx,
-            &floats(&case["gx"]),
-            RTOL,
-            ATOL,
-        );
+        assert_close(&format!("{name}: gx"), &gx, &floats(&case["gx"]), RTOL, ATOL);
     }
 }
 
@@ -220,23 +175,14 @@ fn max_unpool_matches_pytorch() {
         let (_, _, output) = split_shape(&case["out_shape"]);
         let (in_sp, out_sp) = (input.iter().product(), output.iter().product());
         let x = floats(&case["x"]);
-        let idx: Vec<f32> = ints(&case["indices"])
-            .into_iter()
-            .map(encode_index)
-            .collect();
+        let idx: Vec<f32> = ints(&case["indices"]).into_iter().map(encode_index).collect();
         let gy = floats(&case["gy"]);
         let mut y = vec![f32::NAN; gy.len()];
         max_unpool_forward(n, c, in_sp, out_sp, &x, &idx, &mut y);
         assert_close(&format!("{name}: y"), &y, &floats(&case["y"]), RTOL, ATOL);
         let mut gx = vec![0.0; x.len()];
         max_unpool_backward_input(n, c, in_sp, out_sp, &idx, &gy, &mut gx);
-        assert_close(
-            &format!("{name}: gx"),
-            &gx,
-            &floats(&case["gx"]),
-            RTOL,
-            ATOL,
-        );
+        assert_close(&format!("{name}: gx"), &gx, &floats(&case["gx"]), RTOL, ATOL);
     }
 }
 
@@ -268,24 +214,13 @@ fn outputs(planes: usize, out: [usize; 3]) -> impl Iterator<Item = (usize, [usiz
     let per = out[0] * out[1] * out[2];
     (0..planes * per).map(move |flat| {
         let (p, r) = (flat / per, flat % per);
-        (
-            p,
-            [r / (out[1] * out[2]), r / out[2] % out[1], r % out[2]],
-            flat,
-        )
+        (p, [r / (out[1] * out[2]), r / out[2] % out[1], r % out[2]], flat)
     })
 }
 
 /// The input positions of a dilated window along one dim: `o * s - p + k * d` for `k < kernel`,
 /// keeping those inside `[0, input)`.
-fn window_positions(
-    o: usize,
-    input: usize,
-    kernel: usize,
-    s: usize,
-    d: usize,
-    p: usize,
-) -> Vec<usize> {
+fn window_positions(o: usize, input: usize, kernel: usize, s: usize, d: usize, p: usize) -> Vec<usize> {
     (0..kernel)
         .map(|k| (o * s + k * d) as isize - p as isize)
         .filter(|&i| i >= 0 && (i as usize) < input)
@@ -299,16 +234,7 @@ fn ref_max_pool(g: &PoolGeom, x: &[f32]) -> Vec<Option<(f32, usize)>> {
     outputs(g.n * g.c, g.output)
         .map(|(p, o, _)| {
             let pos: Vec<Vec<usize>> = (0..3)
-                .map(|d| {
-                    window_positions(
-                        o[d],
-                        g.input[d],
-                        g.kernel[d],
-                        g.stride[d],
-                        g.dilation[d],
-                        g.pad[d],
-                    )
-                })
+                .map(|d| window_positions(o[d], g.input[d], g.kernel[d], g.stride[d], g.dilation[d], g.pad[d]))
                 .collect();
             let mut best: Option<(f32, usize)> = None;
             for &a in &pos[0] {
@@ -340,10 +266,7 @@ fn ref_avg_pool(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
                 let pos: Vec<isize> = (0..g.kernel[d])
                     .map(|k| (o[d] * g.stride[d] + k) as isize - g.pad[d] as isize)
                     .collect();
-                pool_size *= pos
-                    .iter()
-                    .filter(|&&i| i < (g.input[d] + g.pad[d]) as isize)
-                    .count();
+                pool_size *= pos.iter().filter(|&&i| i < (g.input[d] + g.pad[d]) as isize).count();
                 real.push(
                     pos.iter()
                         .filter(|&&i| i >= 0 && (i as usize) < g.input[d])
@@ -361,11 +284,7 @@ fn ref_avg_pool(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
                     }
                 }
             }
-            let divisor = if g.count_include_pad {
-                pool_size
-            } else {
-                count
-            };
+            let divisor = if g.count_include_pad { pool_size } else { count };
             (sum / divisor as f64) as f32
         })
         .collect()
@@ -379,18 +298,11 @@ fn adaptive_window(i: usize, input: usize, output: usize) -> std::ops::Range<usi
 }
 
 /// Adaptive pools: `(mean, max, argmax)` of each window.
-fn ref_adaptive(
-    n: usize,
-    c: usize,
-    input: [usize; 3],
-    output: [usize; 3],
-    x: &[f32],
-) -> Vec<(f32, f32, usize)> {
+fn ref_adaptive(n: usize, c: usize, input: [usize; 3], output: [usize; 3], x: &[f32]) -> Vec<(f32, f32, usize)> {
     let in_sp = input.iter().product::<usize>();
     outputs(n * c, output)
         .map(|(p, o, _)| {
-            let (mut sum, mut count, mut best, mut at) =
-                (0.0f64, 0usize, f32::NEG_INFINITY, usize::MAX);
+            let (mut sum, mut count, mut best, mut at) = (0.0f64, 0usize, f32::NEG_INFINITY, usize::MAX);
             for a in adaptive_window(o[0], input[0], output[0]) {
                 for b in adaptive_window(o[1], input[1], output[1]) {
                     for c in adaptive_window(o[2], input[2], output[2]) {
@@ -447,19 +359,9 @@ fn build_geom(
         g.stride[d] = stride;
         g.dilation[d] = if max { dilation } else { 1 };
         g.pad[d] = pad % (kernel / 2 + 1);
-        g.output[d] = window_out(
-            input,
-            kernel,
-            stride,
-            g.pad[d],
-            g.pad[d],
-            g.dilation[d],
-            ceil,
-        )?;
+        g.output[d] = window_out(input, kernel, stride, g.pad[d], g.pad[d], g.dilation[d], ceil)?;
         if max
-            && (0..g.output[d]).any(|o| {
-                window_positions(o, input, kernel, stride, g.dilation[d], g.pad[d]).is_empty()
-            })
+            && (0..g.output[d]).any(|o| window_positions(o, input, kernel, stride, g.dilation[d], g.pad[d]).is_empty())
         {
             return None;
         }
@@ -477,10 +379,9 @@ fn pool_geom(max: bool) -> impl Strategy<Value = PoolGeom> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_filter_map(
-            "invalid pool geometry",
-            move |(dims, n, c, draws, ceil, cip)| build_geom(dims, n, c, draws, ceil, cip, max),
-        )
+        .prop_filter_map("invalid pool geometry", move |(dims, n, c, draws, ceil, cip)| {
+            build_geom(dims, n, c, draws, ceil, cip, max)
+        })
 }
 
 /// `len` distinct values, `spacing` apart, in a random order (so argmaxes are unique and stay
@@ -497,11 +398,7 @@ fn distinct(len: usize, seed: u64, spacing: f32) -> Vec<f32> {
 }
 
 /// Checks that `backward(gx)` accumulates: running it on `base` gives `base + backward(0)`.
-fn check_accumulates(
-    len: usize,
-    seed: u64,
-    backward: impl Fn(&mut [f32]),
-) -> Result<(), TestCaseError> {
+fn check_accumulates(len: usize, seed: u64, backward: impl Fn(&mut [f32])) -> Result<(), TestCaseError> {
     let mut fresh = vec![0.0; len];
     backward(&mut fresh);
     let base = rand_vec(len, seed);

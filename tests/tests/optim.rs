@@ -9,10 +9,7 @@ use torchlet::{Buffer, Error, Rng};
 use torchlet_tests::{assert_close, check_close, floats, load_fixture};
 
 fn f(config: &Value, key: &str, default: f32) -> f32 {
-    config
-        .get(key)
-        .and_then(Value::as_f64)
-        .map_or(default, |v| v as f32)
+    config.get(key).and_then(Value::as_f64).map_or(default, |v| v as f32)
 }
 
 fn flag(config: &Value, key: &str) -> bool {
@@ -31,11 +28,7 @@ fn fixture_optimizer(kind: &str, c: &Value) -> Box<dyn Optimizer> {
                 .nesterov(flag(c, "nesterov")),
         ),
         "adam" | "adamw" => {
-            let mut a = if kind == "adam" {
-                Adam::new(lr)
-            } else {
-                Adam::adamw(lr)
-            };
+            let mut a = if kind == "adam" { Adam::new(lr) } else { Adam::adamw(lr) };
             if let Some(b) = c.get("betas") {
                 let b = floats(b);
                 a = a.betas(b[0], b[1]);
@@ -85,20 +78,15 @@ fn pytorch_schedules() {
         let c = &s["config"];
         let base = s["base_lr"].as_f64().unwrap() as f32;
         let schedule: Box<dyn LrScheduler> = match s["kind"].as_str().unwrap() {
-            "step" => Box::new(
-                StepLr::new(c["step_size"].as_u64().unwrap() as usize).gamma(f(c, "gamma", 0.1)),
-            ),
-            "cosine" => Box::new(
-                CosineAnnealingLr::new(c["T_max"].as_u64().unwrap() as usize)
-                    .eta_min(f(c, "eta_min", 0.0)),
-            ),
+            "step" => Box::new(StepLr::new(c["step_size"].as_u64().unwrap() as usize).gamma(f(c, "gamma", 0.1))),
+            "cosine" => {
+                Box::new(CosineAnnealingLr::new(c["T_max"].as_u64().unwrap() as usize).eta_min(f(c, "eta_min", 0.0)))
+            }
             other => panic!("unknown schedule {other}"),
         };
         let expected = floats(&s["lrs"]);
         assert_eq!(expected.len(), 21);
-        let got: Vec<f32> = (0..expected.len())
-            .map(|e| schedule.lr_at(base, e))
-            .collect();
+        let got: Vec<f32> = (0..expected.len()).map(|e| schedule.lr_at(base, e)).collect();
         // PyTorch's cosine schedule is recursive; near its minimum (lr == eta_min == 0) the
         // difference of the two forms is ~1e-18 absolute.
         assert_close(&format!("{} {c}", s["kind"]), &got, &expected, 1e-5, 1e-9);
@@ -152,11 +140,7 @@ fn sgd_reference(h: SgdRef, p: &mut [f64], grads: &[Vec<f32>]) {
                 } else {
                     h.momentum * b[i] + (1.0 - h.dampening) * g
                 };
-                g = if h.nesterov {
-                    g + h.momentum * b[i]
-                } else {
-                    b[i]
-                };
+                g = if h.nesterov { g + h.momentum * b[i] } else { b[i] };
             }
             p[i] -= h.lr * g;
         }
@@ -390,23 +374,14 @@ fn invalid_hyper_parameters() {
         assert_rejected(Sgd::new(bad), lr);
         assert_rejected(Adam::new(bad), lr);
     }
-    assert_rejected(
-        Sgd::new(0.1).momentum(-0.5),
-        invalid("momentum", "must be >= 0"),
-    );
+    assert_rejected(Sgd::new(0.1).momentum(-0.5), invalid("momentum", "must be >= 0"));
     assert_rejected(
         Sgd::new(0.1).weight_decay(-1.0),
         invalid("weight_decay", "must be >= 0"),
     );
-    let nesterov = invalid(
-        "nesterov",
-        "momentum requires a momentum and zero dampening",
-    );
+    let nesterov = invalid("nesterov", "momentum requires a momentum and zero dampening");
     assert_rejected(Sgd::new(0.1).nesterov(true), nesterov);
-    assert_rejected(
-        Sgd::new(0.1).momentum(0.9).dampening(0.1).nesterov(true),
-        nesterov,
-    );
+    assert_rejected(Sgd::new(0.1).momentum(0.9).dampening(0.1).nesterov(true), nesterov);
     assert_rejected(Adam::new(0.1).eps(-1e-8), invalid("eps", "must be >= 0"));
     assert_rejected(
         Adam::new(0.1).weight_decay(-0.1),
@@ -417,10 +392,7 @@ fn invalid_hyper_parameters() {
             Adam::new(0.1).betas(bad, 0.999),
             invalid("betas[0]", "must be in [0, 1)"),
         );
-        assert_rejected(
-            Adam::new(0.1).betas(0.9, bad),
-            invalid("betas[1]", "must be in [0, 1)"),
-        );
+        assert_rejected(Adam::new(0.1).betas(0.9, bad), invalid("betas[1]", "must be in [0, 1)"));
     }
     // Boundary values PyTorch accepts.
     let mut p = [1.0f32];
@@ -443,10 +415,7 @@ fn wrong_buffer_lengths() {
     };
     let mut p = [1.0f32; 4];
     let mut sgd = Sgd::new(0.1).momentum(0.9);
-    assert_eq!(
-        sgd.step(&mut p, &[0.0; 3], &mut [0.0; 4]),
-        err(Buffer::Grads, 4, 3)
-    );
+    assert_eq!(sgd.step(&mut p, &[0.0; 3], &mut [0.0; 4]), err(Buffer::Grads, 4, 3));
     assert_eq!(
         sgd.step(&mut p, &[0.0; 4], &mut [0.0; 3]),
         err(Buffer::OptimizerState, 4, 3)
@@ -460,10 +429,7 @@ fn wrong_buffer_lengths() {
         adam.step(&mut p, &[0.0; 4], &mut [0.0; 8]),
         err(Buffer::OptimizerState, 12, 8)
     );
-    assert_eq!(
-        adam.step(&mut p, &[0.0; 5], &mut [0.0; 12]),
-        err(Buffer::Grads, 4, 5)
-    );
+    assert_eq!(adam.step(&mut p, &[0.0; 5], &mut [0.0; 12]), err(Buffer::Grads, 4, 5));
     assert_eq!(p, [1.0; 4]);
     assert_eq!((sgd.steps(), adam.steps()), (0, 0));
 }

@@ -24,13 +24,22 @@ const TUTORIAL_INFER: Plan<9> = Plan::inference(&TUTORIAL, Shape::chw(3, 32, 32)
 fn check_arena<const C: usize>(p: &Plan<C>) {
     let slots: Vec<Slot> = p.slots().filter(|s| s.len > 0).collect();
     for (i, a) in slots.iter().enumerate() {
-        assert!(a.offset + a.len <= p.arena_len(), "slot {a:?} exceeds the arena {}", p.arena_len());
+        assert!(
+            a.offset + a.len <= p.arena_len(),
+            "slot {a:?} exceeds the arena {}",
+            p.arena_len()
+        );
         assert!(a.first <= a.last, "slot {a:?} has an empty lifetime");
         for b in &slots[i + 1..] {
             assert!(!a.conflicts(b), "live slots overlap: {a:?} and {b:?}");
         }
     }
-    assert!(p.arena_len() >= p.peak_live_len(), "arena {} < peak live {}", p.arena_len(), p.peak_live_len());
+    assert!(
+        p.arena_len() >= p.peak_live_len(),
+        "arena {} < peak live {}",
+        p.arena_len(),
+        p.peak_live_len()
+    );
 }
 
 #[test]
@@ -39,7 +48,17 @@ fn tutorial_network_shapes_and_parameters() {
     let shapes: Vec<String> = TUTORIAL_TRAIN.nodes().iter().map(|n| n.out_shape.to_string()).collect();
     assert_eq!(
         shapes,
-        ["[32, 32, 32]", "[32, 16, 16]", "[32, 16, 16]", "[32, 8, 8]", "[64, 8, 8]", "[64, 4, 4]", "[1024]", "[64]", "[10]"]
+        [
+            "[32, 32, 32]",
+            "[32, 16, 16]",
+            "[32, 16, 16]",
+            "[32, 8, 8]",
+            "[64, 8, 8]",
+            "[64, 4, 4]",
+            "[1024]",
+            "[64]",
+            "[10]"
+        ]
     );
     let counts: Vec<usize> = TUTORIAL_TRAIN.nodes().iter().map(|n| n.param_len()).collect();
     assert_eq!(counts, [2432, 0, 25632, 0, 51264, 0, 0, 65600, 650]);
@@ -50,7 +69,11 @@ fn tutorial_network_shapes_and_parameters() {
     assert!(TUTORIAL_TRAIN.arena_len() >= kept);
     // Inference frees as it goes: far below the sum of all activations plus scratch.
     let all: usize = TUTORIAL_INFER.slots().map(|s| s.len).sum();
-    assert!(TUTORIAL_INFER.arena_len() < all, "no reuse: {} vs {all}", TUTORIAL_INFER.arena_len());
+    assert!(
+        TUTORIAL_INFER.arena_len() < all,
+        "no reuse: {} vs {all}",
+        TUTORIAL_INFER.arena_len()
+    );
 }
 
 #[test]
@@ -63,8 +86,18 @@ fn const_plan_equals_runtime_plan() {
 
 #[test]
 fn node_count_expands_containers() {
-    const BLOCK: [Layer; 5] = [conv2d(8, 8, 3).padding(1), batch_norm2d(8), relu(), conv2d(8, 8, 3).padding(1), batch_norm2d(8)];
-    const NET: [Layer; 3] = [sequential(&[conv2d(3, 8, 3).padding(1), relu()]), residual(&BLOCK, &[]), relu()];
+    const BLOCK: [Layer; 5] = [
+        conv2d(8, 8, 3).padding(1),
+        batch_norm2d(8),
+        relu(),
+        conv2d(8, 8, 3).padding(1),
+        batch_norm2d(8),
+    ];
+    const NET: [Layer; 3] = [
+        sequential(&[conv2d(3, 8, 3).padding(1), relu()]),
+        residual(&BLOCK, &[]),
+        relu(),
+    ];
     assert_eq!(node_count(&NET), 2 + 5 + 1 + 1);
     const P: Plan<9> = Plan::training(&NET, Shape::chw(3, 8, 8), 2);
     check_arena(&P);
@@ -77,12 +110,29 @@ fn errors_name_the_layer_and_both_values() {
     let e = Plan::<3>::try_new(&BAD, Shape::chw(3, 16, 16), 1, Mode::Inference).unwrap_err();
     assert_eq!(
         e,
-        Error::Shape { layer: 2, op: "Conv2d", what: "in_channels differs from the channels of its input", expected: 16, found: 8 }
+        Error::Shape {
+            layer: 2,
+            op: "Conv2d",
+            what: "in_channels differs from the channels of its input",
+            expected: 16,
+            found: 8
+        }
     );
     assert!(e.to_string().contains("layer 2 (Conv2d)"), "{e}");
     static LIN: [Layer; 2] = [flatten(), linear(100, 10)];
     let e = Plan::<2>::try_new(&LIN, Shape::chw(1, 8, 8), 1, Mode::Inference).unwrap_err();
-    assert!(matches!(e, Error::Shape { layer: 1, expected: 100, found: 64, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Shape {
+                layer: 1,
+                expected: 100,
+                found: 64,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     static MIS: [Layer; 1] = [relu().stride(2)];
     let e = Plan::<1>::try_new(&MIS, Shape::features(4), 1, Mode::Inference).unwrap_err();
     assert!(matches!(e, Error::Structure { .. }), "{e:?}");

@@ -74,10 +74,7 @@ fn assert_matches(what: &str, got: &[f32], want: &[f32], init: Option<&[f32]>) {
 #[test]
 fn plan_layout_matches_pytorch() {
     let fx = load_fixture("resnet.json");
-    assert_eq!(
-        fx["param_count"].as_u64().unwrap() as usize,
-        PLAN.param_len()
-    );
+    assert_eq!(fx["param_count"].as_u64().unwrap() as usize, PLAN.param_len());
     // Each torchlet parameter tensor, in order, has PyTorch's size.
     let sizes: Vec<usize> = fx["param_shapes"]
         .as_array()
@@ -99,10 +96,7 @@ fn plan_layout_matches_pytorch() {
         .collect();
     assert_eq!(ours, sizes);
     // 6 BatchNorm layers of 8, 8, 8, 16, 16 and 16 channels: [mean, var, count] each.
-    assert_eq!(
-        PLAN.state_len(),
-        fx["bn_state_after"].as_array().unwrap().len()
-    );
+    assert_eq!(PLAN.state_len(), fx["bn_state_after"].as_array().unwrap().len());
     assert_eq!(PLAN.output_shape(), Shape::features(10));
 }
 
@@ -140,8 +134,7 @@ fn three_adam_steps_match_pytorch() {
 
     let mut adam = Adam::new(fx["lr"].as_f64().unwrap() as f32);
     let mut moments = vec![0.0; adam.state_len(PLAN.param_len())];
-    let ce =
-        CrossEntropyLoss::new().label_smoothing(fx["label_smoothing"].as_f64().unwrap() as f32);
+    let ce = CrossEntropyLoss::new().label_smoothing(fx["label_smoothing"].as_f64().unwrap() as f32);
     assert!(net.is_training());
     for (step, &want) in losses.iter().enumerate() {
         net.zero_grad();
@@ -155,22 +148,10 @@ fn three_adam_steps_match_pytorch() {
     }
 
     let after = floats(&fx["params_after"]);
-    assert_matches(
-        "parameters after 3 steps",
-        net.params(),
-        &after,
-        Some(&init),
-    );
+    assert_matches("parameters after 3 steps", net.params(), &after, Some(&init));
     // Not vacuous: Adam moves almost every parameter by about lr per step.
-    let moved = init
-        .iter()
-        .zip(&after)
-        .filter(|(a, b)| (*a - *b).abs() > 1e-3)
-        .count();
-    assert!(
-        moved > PLAN.param_len() * 9 / 10,
-        "only {moved} parameters moved"
-    );
+    let moved = init.iter().zip(&after).filter(|(a, b)| (*a - *b).abs() > 1e-3).count();
+    assert!(moved > PLAN.param_len() * 9 / 10, "only {moved} parameters moved");
 
     let bn = floats(&fx["bn_state_after"]);
     assert_matches("BatchNorm running statistics", net.state(), &bn, None);
@@ -185,12 +166,7 @@ fn three_adam_steps_match_pytorch() {
     let out = net.forward(&x).unwrap().to_vec();
     assert_matches("eval-mode output", &out, &floats(&fx["eval_output"]), None);
     // Eval mode reads the running statistics and does not update them.
-    assert_matches(
-        "BatchNorm running statistics after eval",
-        net.state(),
-        &bn,
-        None,
-    );
+    assert_matches("BatchNorm running statistics after eval", net.state(), &bn, None);
 }
 
 #[test]
@@ -212,11 +188,6 @@ fn inference_plan_reproduces_the_eval_output() {
     let sample = 3 * 8 * 8;
     for s in 0..N {
         let out = net.forward(&x[s * sample..(s + 1) * sample]).unwrap();
-        assert_matches(
-            &format!("sample {s}"),
-            out,
-            &want[s * 10..(s + 1) * 10],
-            None,
-        );
+        assert_matches(&format!("sample {s}"), out, &want[s * 10..(s + 1) * 10], None);
     }
 }

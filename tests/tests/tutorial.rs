@@ -25,7 +25,10 @@ const PLAN: Plan<9> = Plan::training(&LAYERS, Shape::chw(3, 32, 32), N);
 
 fn read_f32(name: &str) -> Vec<f32> {
     let bytes = std::fs::read(fixture_path(name)).expect("fixture");
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// The batch of `tools/fixtures/tutorial.py`, rebuilt with the same f32 operations.
@@ -62,7 +65,10 @@ fn three_sgd_steps_match_pytorch() {
         net.zero_grad();
         net.forward(&x).unwrap();
         let loss = net.backward(&CrossEntropyLoss::new(), &y).unwrap();
-        assert!((loss - want).abs() <= 1e-4 * want.abs(), "step {step}: loss {loss}, PyTorch {want}");
+        assert!(
+            (loss - want).abs() <= 1e-4 * want.abs(),
+            "step {step}: loss {loss}, PyTorch {want}"
+        );
         net.step(&mut sgd, &mut buf).unwrap();
     }
     let got = net.params();
@@ -84,7 +90,10 @@ fn three_sgd_steps_match_pytorch() {
         worst.0
     );
     // The test would be vacuous if nothing moved: PyTorch's update is visible at this tolerance.
-    let moved = init.iter().zip(&expected).filter(|(a, b)| (*a - *b).abs() > 1e-4 * b.abs().max(1e-3)).count();
+    let moved = init
+        .iter()
+        .zip(&expected)
+        .filter(|(a, b)| (*a - *b).abs() > 1e-4 * b.abs().max(1e-3))
+        .count();
     assert!(moved > PLAN.param_len() / 2, "only {moved} parameters moved");
 }
-

@@ -70,14 +70,7 @@ impl BCELoss {
     /// [`Error::InvalidArgument`]) against `target: [N, *sample]`.
     ///
     /// `out`: `[N, *sample]` for [`Reduction::None`], else `[1]`.
-    pub fn forward(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[f32],
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn forward(&self, input: &[f32], n: usize, sample: Shape, target: &[f32], out: &mut [f32]) -> Result<()> {
         check(input, n, sample, target)?;
         elementwise::forward(self.reduction, input, target, out, value)
     }
@@ -102,14 +95,7 @@ impl BCELoss {
 impl Loss for BCELoss {
     type Target = [f32];
 
-    fn loss_and_grad(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[f32],
-        grad: &mut [f32],
-    ) -> Result<f32> {
+    fn loss_and_grad(&self, input: &[f32], n: usize, sample: Shape, target: &[f32], grad: &mut [f32]) -> Result<f32> {
         check(input, n, sample, target)?;
         elementwise::loss_and_grad(self.reduction, input, target, grad, value, derivative)
     }

@@ -86,18 +86,9 @@ impl<'w> BCEWithLogitsLoss<'w> {
     /// the positive class, usually 0 or 1).
     ///
     /// `out`: `[N, *sample]` for [`Reduction::None`], else `[1]`.
-    pub fn forward(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[f32],
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn forward(&self, input: &[f32], n: usize, sample: Shape, target: &[f32], out: &mut [f32]) -> Result<()> {
         let last = self.check(input, n, sample, target)?;
-        elementwise::forward(self.reduction, input, target, out, |i, x, y| {
-            self.value(last, i, x, y)
-        })
+        elementwise::forward(self.reduction, input, target, out, |i, x, y| self.value(last, i, x, y))
     }
 
     /// Overwrites `grad_in: [N, *sample]` with `grad_out * ((p y + 1 - y) σ(x) - p y)` (divided
@@ -113,28 +104,16 @@ impl<'w> BCEWithLogitsLoss<'w> {
         grad_in: &mut [f32],
     ) -> Result<()> {
         let last = self.check(input, n, sample, target)?;
-        elementwise::backward(
-            self.reduction,
-            input,
-            target,
-            grad_out,
-            grad_in,
-            |i, x, y| self.derivative(last, i, x, y),
-        )
+        elementwise::backward(self.reduction, input, target, grad_out, grad_in, |i, x, y| {
+            self.derivative(last, i, x, y)
+        })
     }
 }
 
 impl Loss for BCEWithLogitsLoss<'_> {
     type Target = [f32];
 
-    fn loss_and_grad(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[f32],
-        grad: &mut [f32],
-    ) -> Result<f32> {
+    fn loss_and_grad(&self, input: &[f32], n: usize, sample: Shape, target: &[f32], grad: &mut [f32]) -> Result<f32> {
         let last = self.check(input, n, sample, target)?;
         elementwise::loss_and_grad(
             self.reduction,
@@ -148,11 +127,8 @@ impl Loss for BCEWithLogitsLoss<'_> {
 
     fn loss(&self, input: &[f32], n: usize, sample: Shape, target: &[f32]) -> Result<f32> {
         let last = self.check(input, n, sample, target)?;
-        Ok(elementwise::reduce(
-            self.reduction,
-            input,
-            target,
-            |i, x, y| self.value(last, i, x, y),
-        ))
+        Ok(elementwise::reduce(self.reduction, input, target, |i, x, y| {
+            self.value(last, i, x, y)
+        }))
     }
 }

@@ -106,14 +106,7 @@ impl<'w> CrossEntropyLoss<'w> {
     /// The loss at `pos` (0 if ignored); with `grad`, also overwrites the `C` gradients at
     /// `pos` with `up` times the derivative.
     #[inline(always)]
-    fn position(
-        &self,
-        g: Geom,
-        input: &[f32],
-        target: &[u32],
-        pos: usize,
-        grad: Option<(&mut [f32], f32)>,
-    ) -> f32 {
+    fn position(&self, g: Geom, input: &[f32], target: &[u32], pos: usize, grad: Option<(&mut [f32], f32)>) -> f32 {
         let (c, s) = (g.c, g.s);
         let base = g.at(pos, 0);
         let y = target[pos];
@@ -173,20 +166,9 @@ impl<'w> CrossEntropyLoss<'w> {
     /// (`C = sample.channels()`).
     ///
     /// `out`: `[N, *spatial]` for [`Reduction::None`], else `[1]`.
-    pub fn forward(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[u32],
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn forward(&self, input: &[f32], n: usize, sample: Shape, target: &[u32], out: &mut [f32]) -> Result<()> {
         let (g, total) = self.check(input, n, sample, target)?;
-        check_len(
-            Buffer::Output,
-            reduced_len(self.reduction, g.positions()),
-            out.len(),
-        )?;
+        check_len(Buffer::Output, reduced_len(self.reduction, g.positions()), out.len())?;
         match self.reduction {
             Reduction::None => {
                 for (pos, o) in out.iter_mut().enumerate() {
@@ -228,14 +210,7 @@ impl<'w> CrossEntropyLoss<'w> {
 impl Loss for CrossEntropyLoss<'_> {
     type Target = [u32];
 
-    fn loss_and_grad(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[u32],
-        grad: &mut [f32],
-    ) -> Result<f32> {
+    fn loss_and_grad(&self, input: &[f32], n: usize, sample: Shape, target: &[u32], grad: &mut [f32]) -> Result<f32> {
         let (g, total) = self.check(input, n, sample, target)?;
         check_len(Buffer::Gradient, input.len(), grad.len())?;
         let up = match self.reduction {

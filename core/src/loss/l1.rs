@@ -49,14 +49,7 @@ impl L1Loss {
     /// Loss of `input: [N, *sample]` against `target: [N, *sample]`.
     ///
     /// `out`: `[N, *sample]` for [`Reduction::None`], else `[1]`.
-    pub fn forward(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[f32],
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn forward(&self, input: &[f32], n: usize, sample: Shape, target: &[f32], out: &mut [f32]) -> Result<()> {
         elementwise::check(input, n, sample, target)?;
         elementwise::forward(self.reduction, input, target, out, value)
     }
@@ -80,14 +73,7 @@ impl L1Loss {
 impl Loss for L1Loss {
     type Target = [f32];
 
-    fn loss_and_grad(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[f32],
-        grad: &mut [f32],
-    ) -> Result<f32> {
+    fn loss_and_grad(&self, input: &[f32], n: usize, sample: Shape, target: &[f32], grad: &mut [f32]) -> Result<f32> {
         elementwise::check(input, n, sample, target)?;
         elementwise::loss_and_grad(self.reduction, input, target, grad, value, derivative)
     }

@@ -167,11 +167,7 @@ pub(crate) mod elementwise {
         df: impl Fn(usize, f32, f32) -> f32,
     ) -> Result<()> {
         let len = input.len();
-        check_len(
-            Buffer::Gradient,
-            reduced_len(reduction, len),
-            grad_out.len(),
-        )?;
+        check_len(Buffer::Gradient, reduced_len(reduction, len), grad_out.len())?;
         check_len(Buffer::Gradient, len, grad_in.len())?;
         match reduction {
             Reduction::None => {

@@ -74,20 +74,9 @@ impl<'w> NLLLoss<'w> {
     /// `target: [N, *spatial]` (`C = sample.channels()`).
     ///
     /// `out`: `[N, *spatial]` for [`Reduction::None`], else `[1]`.
-    pub fn forward(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[u32],
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn forward(&self, input: &[f32], n: usize, sample: Shape, target: &[u32], out: &mut [f32]) -> Result<()> {
         let (g, total) = self.check(input, n, sample, target)?;
-        check_len(
-            Buffer::Output,
-            reduced_len(self.reduction, g.positions()),
-            out.len(),
-        )?;
+        check_len(Buffer::Output, reduced_len(self.reduction, g.positions()), out.len())?;
         match self.reduction {
             Reduction::None => {
                 for (pos, o) in out.iter_mut().enumerate() {
@@ -147,14 +136,7 @@ impl<'w> NLLLoss<'w> {
 impl Loss for NLLLoss<'_> {
     type Target = [u32];
 
-    fn loss_and_grad(
-        &self,
-        input: &[f32],
-        n: usize,
-        sample: Shape,
-        target: &[u32],
-        grad: &mut [f32],
-    ) -> Result<f32> {
+    fn loss_and_grad(&self, input: &[f32], n: usize, sample: Shape, target: &[u32], grad: &mut [f32]) -> Result<f32> {
         let (g, total) = self.check(input, n, sample, target)?;
         check_len(Buffer::Gradient, input.len(), grad.len())?;
         let ones = [1.0];
@@ -162,9 +144,7 @@ impl Loss for NLLLoss<'_> {
             Reduction::None => Reduction::Sum,
             r => r,
         };
-        self.write_grad(g, target, grad, |pos| {
-            classes::upstream(reduction, &ones, total, pos)
-        });
+        self.write_grad(g, target, grad, |pos| classes::upstream(reduction, &ones, total, pos));
         Ok(self.reduce(g, total, input, target))
     }
 

@@ -160,14 +160,7 @@ pub fn batch_norm_forward_train(
 /// - `weight`, `bias`: `[C]` each, empty when `!g.affine`.
 /// - `state`: `[running_mean[C], running_var[C], num_batches_tracked[1]]`.
 /// - `y`: output `[N, C, S]` (overwritten).
-pub fn batch_norm_forward_eval(
-    g: &BnGeom,
-    x: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    state: &[f32],
-    y: &mut [f32],
-) {
+pub fn batch_norm_forward_eval(g: &BnGeom, x: &[f32], weight: &[f32], bias: &[f32], state: &[f32], y: &mut [f32]) {
     debug_assert!(x.len() == g.n * g.c * g.spatial && y.len() == x.len());
     debug_assert!(state.len() == batch_norm_state_len(g.c));
     for c in 0..g.c {

@@ -39,9 +39,10 @@ const fn dual(g: &ConvGeom) -> ConvGeom {
     }
 }
 
-/// Floats of scratch one call of any kernel below needs: `C_out / groups · kD·kH·kW · D·H·W`
-/// (the column matrix of the dual convolution over the small input); 0 for kernel 1, stride 1,
-/// no padding.
+/// Floats of scratch one call of any kernel below needs: a chunk of the dual convolution's
+/// column matrix, `C_out / groups · kD·kH·kW` rows by up to `D·H·W` (small input) positions,
+/// at most [`COL_BUDGET`](super::conv::COL_BUDGET) floats unless one position needs more; 0 for
+/// kernel 1, stride 1, no padding and no output padding.
 pub const fn conv_transpose_workspace_len(g: &ConvGeom) -> usize {
     conv_workspace_len(&dual(g))
 }

@@ -148,7 +148,11 @@ pub const fn window_out(
         return None;
     }
     let num = padded - span;
-    let mut out = if ceil_mode { num.div_ceil(stride) + 1 } else { num / stride + 1 };
+    let mut out = if ceil_mode {
+        num.div_ceil(stride) + 1
+    } else {
+        num / stride + 1
+    };
     if ceil_mode && (out - 1) * stride >= input + pad_front {
         out -= 1;
     }

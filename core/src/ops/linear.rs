@@ -16,15 +16,7 @@ use crate::kernels::gemm::{gemm, MatRef};
 /// - `w`: weight `[out_f, in_f]`.
 /// - `b`: bias `[out_f]`, or empty for no bias.
 /// - `y`: output `[rows, out_f]` (overwritten).
-pub fn linear_forward(
-    rows: usize,
-    in_f: usize,
-    out_f: usize,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    y: &mut [f32],
-) {
+pub fn linear_forward(rows: usize, in_f: usize, out_f: usize, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     debug_assert!(x.len() == rows * in_f && w.len() == out_f * in_f && y.len() == rows * out_f);
     debug_assert!(b.is_empty() || b.len() == out_f);
     let with_bias = !b.is_empty();
@@ -52,14 +44,7 @@ pub fn linear_forward(
 /// - `w`: weight `[out_f, in_f]`.
 /// - `gy`: gradient with respect to the output `[rows, out_f]`.
 /// - `gx`: gradient with respect to `x`, `[rows, in_f]` (accumulated).
-pub fn linear_backward_input(
-    rows: usize,
-    in_f: usize,
-    out_f: usize,
-    w: &[f32],
-    gy: &[f32],
-    gx: &mut [f32],
-) {
+pub fn linear_backward_input(rows: usize, in_f: usize, out_f: usize, w: &[f32], gy: &[f32], gx: &mut [f32]) {
     debug_assert!(gy.len() == rows * out_f && w.len() == out_f * in_f && gx.len() == rows * in_f);
     let a = MatRef {
         data: gy,

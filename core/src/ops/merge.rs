@@ -52,17 +52,8 @@ pub fn concat_forward(n: usize, a_len: usize, b_len: usize, a: &[f32], b: &[f32]
 /// - `gy`: gradient with respect to the output `[n, a_len + b_len]`.
 /// - `ga`: gradient with respect to `a`, `[n, a_len]` (accumulated).
 /// - `gb`: gradient with respect to `b`, `[n, b_len]` (accumulated).
-pub fn concat_backward_input(
-    n: usize,
-    a_len: usize,
-    b_len: usize,
-    gy: &[f32],
-    ga: &mut [f32],
-    gb: &mut [f32],
-) {
-    debug_assert!(
-        ga.len() == n * a_len && gb.len() == n * b_len && gy.len() == n * (a_len + b_len)
-    );
+pub fn concat_backward_input(n: usize, a_len: usize, b_len: usize, gy: &[f32], ga: &mut [f32], gb: &mut [f32]) {
+    debug_assert!(ga.len() == n * a_len && gb.len() == n * b_len && gy.len() == n * (a_len + b_len));
     let row = a_len + b_len;
     for s in 0..n {
         let g = &gy[s * row..(s + 1) * row];

@@ -126,16 +126,7 @@ mod tests {
     fn zero_pad_a_column() {
         // x = [[1], [2]], padding (0, 1, 1, 0): a zero row on top, a zero column on the right.
         let mut y = [9.0; 6];
-        pad2d_forward(
-            1,
-            1,
-            2,
-            1,
-            [0, 1, 1, 0],
-            PaddingMode::Zeros,
-            &[1.0, 2.0],
-            &mut y,
-        );
+        pad2d_forward(1, 1, 2, 1, [0, 1, 1, 0], PaddingMode::Zeros, &[1.0, 2.0], &mut y);
         assert_eq!(y, [0.0, 0.0, 1.0, 0.0, 2.0, 0.0]);
         let mut gx = [0.0; 2];
         pad2d_backward_input(

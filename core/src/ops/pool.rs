@@ -63,13 +63,7 @@ fn dilated_range(
 /// The window `[o * stride - pad, o * stride - pad + kernel)` is first clipped to the end of the
 /// padded input (`input + pad`), measured, then clipped to the input itself.
 #[inline]
-fn avg_range(
-    o: usize,
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-) -> (usize, usize, usize) {
+fn avg_range(o: usize, input: usize, kernel: usize, stride: usize, pad: usize) -> (usize, usize, usize) {
     let start = (o * stride) as isize - pad as isize;
     let end = (start + kernel as isize).min((input + pad) as isize);
     let padded_len = (end - start).max(0) as usize;
@@ -113,14 +107,11 @@ pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], indices: &mut [f
         let ip = &mut indices[p * out_plane..(p + 1) * out_plane];
         let mut o = 0;
         for z in 0..od {
-            let (d0, d1, sd) =
-                dilated_range(z, id, g.kernel[0], g.stride[0], g.dilation[0], g.pad[0]);
+            let (d0, d1, sd) = dilated_range(z, id, g.kernel[0], g.stride[0], g.dilation[0], g.pad[0]);
             for r in 0..oh {
-                let (h0, h1, sh) =
-                    dilated_range(r, ih, g.kernel[1], g.stride[1], g.dilation[1], g.pad[1]);
+                let (h0, h1, sh) = dilated_range(r, ih, g.kernel[1], g.stride[1], g.dilation[1], g.pad[1]);
                 for s in 0..ow {
-                    let (w0, w1, sw) =
-                        dilated_range(s, iw, g.kernel[2], g.stride[2], g.dilation[2], g.pad[2]);
+                    let (w0, w1, sw) = dilated_range(s, iw, g.kernel[2], g.stride[2], g.dilation[2], g.pad[2]);
                     let mut best = f32::NEG_INFINITY;
                     let mut best_at = (d0 * ih + h0) * iw + w0;
                     for d in (d0..d1).step_by(sd) {
@@ -156,14 +147,7 @@ pub fn max_pool_backward_input(g: &PoolGeom, indices: &[f32], gy: &[f32], gx: &m
 }
 
 /// `gx[p, indices[p, o]] += gy[p, o]` for every plane `p`, skipping indices `>= in_plane`.
-fn scatter_indices(
-    planes: usize,
-    out_plane: usize,
-    in_plane: usize,
-    indices: &[f32],
-    gy: &[f32],
-    gx: &mut [f32],
-) {
+fn scatter_indices(planes: usize, out_plane: usize, in_plane: usize, indices: &[f32], gy: &[f32], gx: &mut [f32]) {
     debug_assert_eq!(indices.len(), planes * out_plane);
     debug_assert_eq!(gy.len(), planes * out_plane);
     debug_assert_eq!(gx.len(), planes * in_plane);
@@ -217,11 +201,7 @@ pub fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
                             }
                         }
                     }
-                    yp[o] = if divisor == 0 {
-                        0.0
-                    } else {
-                        sum / divisor as f32
-                    };
+                    yp[o] = if divisor == 0 { 0.0 } else { sum / divisor as f32 };
                     o += 1;
                 }
             }
@@ -288,14 +268,7 @@ pub fn avg_pool_backward_input(g: &PoolGeom, gy: &[f32], gx: &mut [f32]) {
 /// - `y: [N, C, oD, oH, oW]` with `output = [oD, oH, oW]` (each at least 1): the mean over the
 ///   window `[floor(i * in / out), ceil((i + 1) * in / out))` in each dim. Windows overlap when
 ///   `out` does not divide `in` (7 -> 3 gives `[0, 3)`, `[2, 5)`, `[4, 7)`).
-pub fn adaptive_avg_pool_forward(
-    n: usize,
-    c: usize,
-    input: [usize; 3],
-    output: [usize; 3],
-    x: &[f32],
-    y: &mut [f32],
-) {
+pub fn adaptive_avg_pool_forward(n: usize, c: usize, input: [usize; 3], output: [usize; 3], x: &[f32], y: &mut [f32]) {
     let [id, ih, iw] = input;
     let [od, oh, ow] = output;
     let (in_plane, out_plane) = (id * ih * iw, od * oh * ow);
@@ -597,20 +570,13 @@ mod tests {
         avg_pool_forward(&geom1d(6, 4, 3, 2, 1, 1, false), &x, &mut y);
         assert_eq!(y, [3.0 / 2.0, 9.0 / 3.0, 15.0 / 3.0, 6.0 / 1.0]);
         let mut gx = [0.0; 6];
-        avg_pool_backward_input(
-            &geom1d(6, 4, 3, 2, 1, 1, true),
-            &[3.0, 6.0, 9.0, 2.0],
-            &mut gx,
-        );
+        avg_pool_backward_input(&geom1d(6, 4, 3, 2, 1, 1, true), &[3.0, 6.0, 9.0, 2.0], &mut gx);
         assert_eq!(gx, [1.0, 1.0 + 2.0, 2.0, 2.0 + 3.0, 3.0, 3.0 + 1.0]);
     }
 
     #[test]
     fn adaptive_windows_overlap_when_sizes_do_not_divide() {
-        assert_eq!(
-            [0, 1, 2].map(|i| adaptive_range(i, 7, 3)),
-            [(0, 3), (2, 5), (4, 7)]
-        );
+        assert_eq!([0, 1, 2].map(|i| adaptive_range(i, 7, 3)), [(0, 3), (2, 5), (4, 7)]);
         assert_eq!(
             [0, 1, 2, 3].map(|i| adaptive_range(i, 10, 4)),
             [(0, 3), (2, 5), (5, 8), (7, 10)]

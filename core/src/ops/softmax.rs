@@ -61,14 +61,7 @@ pub fn softmax_forward(outer: usize, axis: usize, inner: usize, x: &[f32], y: &m
 /// - `y`: the forward output `[outer, axis, inner]`.
 /// - `gy`: gradient with respect to `y`, `[outer, axis, inner]`.
 /// - `gx`: gradient with respect to `x`, `[outer, axis, inner]` (accumulated).
-pub fn softmax_backward_input(
-    outer: usize,
-    axis: usize,
-    inner: usize,
-    y: &[f32],
-    gy: &[f32],
-    gx: &mut [f32],
-) {
+pub fn softmax_backward_input(outer: usize, axis: usize, inner: usize, y: &[f32], gy: &[f32], gx: &mut [f32]) {
     debug_assert!(y.len() == outer * axis * inner && gy.len() == y.len() && gx.len() == y.len());
     for o in 0..outer {
         for i in 0..inner {
@@ -116,14 +109,7 @@ pub fn log_softmax_forward(outer: usize, axis: usize, inner: usize, x: &[f32], y
 /// - `y`: the forward output `[outer, axis, inner]`.
 /// - `gy`: gradient with respect to `y`, `[outer, axis, inner]`.
 /// - `gx`: gradient with respect to `x`, `[outer, axis, inner]` (accumulated).
-pub fn log_softmax_backward_input(
-    outer: usize,
-    axis: usize,
-    inner: usize,
-    y: &[f32],
-    gy: &[f32],
-    gx: &mut [f32],
-) {
+pub fn log_softmax_backward_input(outer: usize, axis: usize, inner: usize, y: &[f32], gy: &[f32], gx: &mut [f32]) {
     debug_assert!(y.len() == outer * axis * inner && gy.len() == y.len() && gx.len() == y.len());
     for o in 0..outer {
         for i in 0..inner {
@@ -155,8 +141,6 @@ mod tests {
         let mut l = [0.0; 6];
         log_softmax_forward(1, 3, 2, &x, &mut l);
         assert!((l[1] + libm::logf(3.0)).abs() < 1e-5);
-        assert!(
-            (l[4] - (0.0 - libm::logf(1.0 + libm::expf(-1.0) + libm::expf(-2.0)))).abs() < 1e-5
-        );
+        assert!((l[4] - (0.0 - libm::logf(1.0 + libm::expf(-1.0) + libm::expf(-2.0)))).abs() < 1e-5);
     }
 }

@@ -66,9 +66,7 @@ impl Adam {
 
     /// `torch.optim.AdamW(lr)` defaults: decoupled weight decay of 0.01.
     pub const fn adamw(lr: f32) -> Self {
-        Adam::new(lr)
-            .weight_decay(0.01)
-            .decoupled_weight_decay(true)
+        Adam::new(lr).weight_decay(0.01).decoupled_weight_decay(true)
     }
 
     /// Sets `betas`.

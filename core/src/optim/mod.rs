@@ -65,12 +65,7 @@ pub fn zero_grad(grads: &mut [f32]) {
 }
 
 /// Checks the lengths of `grads` (as `params`) and `state` (as `state_len`).
-pub(crate) fn check_lengths(
-    params: &[f32],
-    grads: &[f32],
-    state: &[f32],
-    state_len: usize,
-) -> Result<()> {
+pub(crate) fn check_lengths(params: &[f32], grads: &[f32], state: &[f32], state_len: usize) -> Result<()> {
     check_len(Buffer::Grads, params.len(), grads.len())?;
     check_len(Buffer::OptimizerState, state_len, state.len())
 }

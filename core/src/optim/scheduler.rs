@@ -38,10 +38,7 @@ pub struct StepLr {
 impl StepLr {
     /// Decays by `gamma = 0.1` every `step_size` epochs.
     pub const fn new(step_size: usize) -> Self {
-        StepLr {
-            step_size,
-            gamma: 0.1,
-        }
+        StepLr { step_size, gamma: 0.1 }
     }
 
     /// Sets `gamma`.
@@ -75,10 +72,7 @@ pub struct CosineAnnealingLr {
 impl CosineAnnealingLr {
     /// Anneals to 0 over `t_max` epochs.
     pub const fn new(t_max: usize) -> Self {
-        CosineAnnealingLr {
-            t_max,
-            eta_min: 0.0,
-        }
+        CosineAnnealingLr { t_max, eta_min: 0.0 }
     }
 
     /// Sets `eta_min`.

@@ -32,7 +32,12 @@ impl<const CAP: usize> Plan<CAP> {
                 if n.keeps_output() {
                     n.out.last = tb;
                 }
-                n.grad = Slot { offset: 0, len: n.out.len, first: tb, last: tb };
+                n.grad = Slot {
+                    offset: 0,
+                    len: n.out.len,
+                    first: tb,
+                    last: tb,
+                };
                 if i + 1 == l {
                     n.grad.first = loss_t;
                 }
@@ -100,11 +105,21 @@ impl<const CAP: usize> Plan<CAP> {
             j += 1;
         }
         if training && input_needed {
-            self.input_slot = Slot { offset: 0, len: self.batch * self.input.numel(), first: 0, last: input_last };
+            self.input_slot = Slot {
+                offset: 0,
+                len: self.batch * self.input.numel(),
+                first: 0,
+                last: input_last,
+            };
         }
         if input_grad_len > 0 {
             // Scratch destination for kernels that always write an input gradient.
-            self.input_grad = Slot { offset: 0, len: input_grad_len, first: (l + 2) as u16, last: (2 * l + 1) as u16 };
+            self.input_grad = Slot {
+                offset: 0,
+                len: input_grad_len,
+                first: (l + 2) as u16,
+                last: (2 * l + 1) as u16,
+            };
         }
     }
 
@@ -229,7 +244,6 @@ impl<const CAP: usize> Plan<CAP> {
         }
         self.peak_live = peak;
     }
-
 }
 
 /// A scratch array of one `usize` per arena slot (`5 * CAP + 2`), usable in `const fn`.
@@ -240,7 +254,10 @@ struct Flat<const CAP: usize> {
 
 impl<const CAP: usize> Flat<CAP> {
     const fn new() -> Self {
-        Flat { main: [[0; 5]; CAP], extra: [0; 2] }
+        Flat {
+            main: [[0; 5]; CAP],
+            extra: [0; 2],
+        }
     }
     const fn get(&self, k: usize) -> usize {
         if k / 5 < CAP {
@@ -257,4 +274,3 @@ impl<const CAP: usize> Flat<CAP> {
         }
     }
 }
-

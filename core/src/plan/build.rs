@@ -65,7 +65,15 @@ impl<const CAP: usize> Plan<CAP> {
         Ok((id as u16, node.out_shape))
     }
 
-    const fn add_merge(&mut self, merge: Merge, name: &'static str, ia: u16, sa: Shape, ib: u16, sb: Shape) -> Result<(u16, Shape)> {
+    const fn add_merge(
+        &mut self,
+        merge: Merge,
+        name: &'static str,
+        ia: u16,
+        sa: Shape,
+        ib: u16,
+        sb: Shape,
+    ) -> Result<(u16, Shape)> {
         let layer = self.len;
         let mut n = Node::EMPTY;
         n.in_shape = sa;
@@ -75,9 +83,21 @@ impl<const CAP: usize> Plan<CAP> {
                 n.op_name = "Add";
                 if !sa.const_eq(&sb) {
                     if sa.rank() != sb.rank() {
-                        return Err(shape_err(layer, "Add", "both branches must have the same rank", sa.rank(), sb.rank()));
+                        return Err(shape_err(
+                            layer,
+                            "Add",
+                            "both branches must have the same rank",
+                            sa.rank(),
+                            sb.rank(),
+                        ));
                     }
-                    return Err(shape_err(layer, "Add", "both branches must have the same number of elements per sample", sa.numel(), sb.numel()));
+                    return Err(shape_err(
+                        layer,
+                        "Add",
+                        "both branches must have the same number of elements per sample",
+                        sa.numel(),
+                        sb.numel(),
+                    ));
                 }
                 n.exec = Exec::Add;
                 n.out_shape = sa;
@@ -85,30 +105,74 @@ impl<const CAP: usize> Plan<CAP> {
             Merge::Concat => {
                 n.op_name = "Concat";
                 if sa.rank() != sb.rank() {
-                    return Err(shape_err(layer, "Concat", "both branches must have the same rank", sa.rank(), sb.rank()));
+                    return Err(shape_err(
+                        layer,
+                        "Concat",
+                        "both branches must have the same rank",
+                        sa.rank(),
+                        sb.rank(),
+                    ));
                 }
                 if sa.numel() / sa.channels() != sb.numel() / sb.channels() {
-                    return Err(shape_err(layer, "Concat", "both branches must have the same spatial size", sa.numel() / sa.channels(), sb.numel() / sb.channels()));
+                    return Err(shape_err(
+                        layer,
+                        "Concat",
+                        "both branches must have the same spatial size",
+                        sa.numel() / sa.channels(),
+                        sb.numel() / sb.channels(),
+                    ));
                 }
-                n.exec = Exec::Concat { a: sa.numel(), b: sb.numel() };
+                n.exec = Exec::Concat {
+                    a: sa.numel(),
+                    b: sb.numel(),
+                };
                 n.out_shape = sa.with_channels(sa.channels() + sb.channels());
             }
-            Merge::Bilinear(Bilinear { in1_features, in2_features, out_features, bias }) => {
+            Merge::Bilinear(Bilinear {
+                in1_features,
+                in2_features,
+                out_features,
+                bias,
+            }) => {
                 n.op_name = "Bilinear";
                 if sa.last() != in1_features {
-                    return Err(shape_err(layer, "Bilinear", "in1_features differs from the last dim of the first branch", in1_features, sa.last()));
+                    return Err(shape_err(
+                        layer,
+                        "Bilinear",
+                        "in1_features differs from the last dim of the first branch",
+                        in1_features,
+                        sa.last(),
+                    ));
                 }
                 if sb.last() != in2_features {
-                    return Err(shape_err(layer, "Bilinear", "in2_features differs from the last dim of the second branch", in2_features, sb.last()));
+                    return Err(shape_err(
+                        layer,
+                        "Bilinear",
+                        "in2_features differs from the last dim of the second branch",
+                        in2_features,
+                        sb.last(),
+                    ));
                 }
                 let rows = sa.numel() / in1_features;
                 if sb.numel() / in2_features != rows {
-                    return Err(shape_err(layer, "Bilinear", "both branches must have the same number of rows", rows, sb.numel() / in2_features));
+                    return Err(shape_err(
+                        layer,
+                        "Bilinear",
+                        "both branches must have the same number of rows",
+                        rows,
+                        sb.numel() / in2_features,
+                    ));
                 }
                 if out_features == 0 {
                     return Err(shape_err(layer, "Bilinear", "out_features must be positive", 1, 0));
                 }
-                n.exec = Exec::Bilinear { rows, in1: in1_features, in2: in2_features, out: out_features, bias };
+                n.exec = Exec::Bilinear {
+                    rows,
+                    in1: in1_features,
+                    in2: in2_features,
+                    out: out_features,
+                    bias,
+                };
                 n.weight_len = out_features * in1_features * in2_features;
                 n.bias_len = if bias { out_features } else { 0 };
                 n.out_shape = sa.with_last(out_features);
@@ -144,16 +208,40 @@ impl<const CAP: usize> Plan<CAP> {
             Op::Conv(c) => {
                 let dims = c.dims as usize;
                 if s.rank() != dims + 1 {
-                    return Err(shape_err(layer, opn, "input rank (channels + spatial dims) differs", dims + 1, s.rank()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input rank (channels + spatial dims) differs",
+                        dims + 1,
+                        s.rank(),
+                    ));
                 }
                 if c.in_channels != s.channels() {
-                    return Err(shape_err(layer, opn, "in_channels differs from the channels of its input", c.in_channels, s.channels()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "in_channels differs from the channels of its input",
+                        c.in_channels,
+                        s.channels(),
+                    ));
                 }
                 if c.groups == 0 || c.in_channels % c.groups != 0 {
-                    return Err(shape_err(layer, opn, "in_channels must be divisible by groups", c.groups, c.in_channels));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "in_channels must be divisible by groups",
+                        c.groups,
+                        c.in_channels,
+                    ));
                 }
                 if c.out_channels == 0 || c.out_channels % c.groups != 0 {
-                    return Err(shape_err(layer, opn, "out_channels must be a positive multiple of groups", c.groups, c.out_channels));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "out_channels must be a positive multiple of groups",
+                        c.groups,
+                        c.out_channels,
+                    ));
                 }
                 let inp = s.spatial3();
                 let mut pad = [0usize; 3];
@@ -164,7 +252,13 @@ impl<const CAP: usize> Plan<CAP> {
                     let k = c.kernel_size[d];
                     let dil = c.dilation[d];
                     if k == 0 || c.stride[d] == 0 || dil == 0 {
-                        return Err(shape_err(layer, opn, "kernel_size, stride and dilation must be positive", 1, 0));
+                        return Err(shape_err(
+                            layer,
+                            opn,
+                            "kernel_size, stride and dilation must be positive",
+                            1,
+                            0,
+                        ));
                     }
                     match c.padding {
                         Padding::Explicit(p) => {
@@ -188,12 +282,24 @@ impl<const CAP: usize> Plan<CAP> {
                         PaddingMode::Circular => inp[d],
                     };
                     if pad[d] > limit || pad_back[d] > limit {
-                        return Err(shape_err(layer, opn, "padding too large for reflect/circular padding_mode on this input", limit, pad[d]));
+                        return Err(shape_err(
+                            layer,
+                            opn,
+                            "padding too large for reflect/circular padding_mode on this input",
+                            limit,
+                            pad[d],
+                        ));
                     }
                     out[d] = match window_out(inp[d], k, c.stride[d], pad[d], pad_back[d], dil, false) {
                         Some(o) => o,
                         None => {
-                            return Err(shape_err(layer, opn, "input (with padding) is smaller than the dilated kernel", dil * (k - 1) + 1, inp[d] + pad[d] + pad_back[d]))
+                            return Err(shape_err(
+                                layer,
+                                opn,
+                                "input (with padding) is smaller than the dilated kernel",
+                                dil * (k - 1) + 1,
+                                inp[d] + pad[d] + pad_back[d],
+                            ))
                         }
                     };
                     d += 1;
@@ -221,24 +327,64 @@ impl<const CAP: usize> Plan<CAP> {
             }
             Op::ConvTranspose(c) => {
                 if s.rank() != 3 {
-                    return Err(shape_err(layer, opn, "input rank (channels + spatial dims) differs", 3, s.rank()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input rank (channels + spatial dims) differs",
+                        3,
+                        s.rank(),
+                    ));
                 }
                 if c.in_channels != s.channels() {
-                    return Err(shape_err(layer, opn, "in_channels differs from the channels of its input", c.in_channels, s.channels()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "in_channels differs from the channels of its input",
+                        c.in_channels,
+                        s.channels(),
+                    ));
                 }
-                if c.groups == 0 || c.in_channels % c.groups != 0 || c.out_channels == 0 || c.out_channels % c.groups != 0 {
-                    return Err(shape_err(layer, opn, "in_channels and out_channels must be positive multiples of groups", c.groups, c.in_channels));
+                if c.groups == 0
+                    || c.in_channels % c.groups != 0
+                    || c.out_channels == 0
+                    || c.out_channels % c.groups != 0
+                {
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "in_channels and out_channels must be positive multiples of groups",
+                        c.groups,
+                        c.in_channels,
+                    ));
                 }
                 let inp = s.spatial3();
                 let mut out = [1usize; 3];
                 let mut d = 0;
                 while d < 3 {
-                    let (k, st, dil, p, op) = (c.kernel_size[d], c.stride[d], c.dilation[d], c.padding[d], c.output_padding[d]);
+                    let (k, st, dil, p, op) = (
+                        c.kernel_size[d],
+                        c.stride[d],
+                        c.dilation[d],
+                        c.padding[d],
+                        c.output_padding[d],
+                    );
                     if k == 0 || st == 0 || dil == 0 {
-                        return Err(shape_err(layer, opn, "kernel_size, stride and dilation must be positive", 1, 0));
+                        return Err(shape_err(
+                            layer,
+                            opn,
+                            "kernel_size, stride and dilation must be positive",
+                            1,
+                            0,
+                        ));
                     }
                     if op >= st && op >= dil {
-                        return Err(shape_err(layer, opn, "output_padding must be smaller than stride or dilation", st, op));
+                        return Err(shape_err(
+                            layer,
+                            opn,
+                            "output_padding must be smaller than stride or dilation",
+                            st,
+                            op,
+                        ));
                     }
                     let full = (inp[d] - 1) * st + dil * (k - 1) + op + 1;
                     if full <= 2 * p {
@@ -271,15 +417,34 @@ impl<const CAP: usize> Plan<CAP> {
             Op::MaxPool(p) => {
                 let dims = p.dims as usize;
                 if s.rank() != dims + 1 {
-                    return Err(shape_err(layer, opn, "input rank (channels + spatial dims) differs", dims + 1, s.rank()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input rank (channels + spatial dims) differs",
+                        dims + 1,
+                        s.rank(),
+                    ));
                 }
-                let g = ctry!(pool_geom(layer, opn, b, s, p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode, true));
+                let g = ctry!(pool_geom(
+                    layer,
+                    opn,
+                    b,
+                    s,
+                    p.kernel_size,
+                    p.stride,
+                    p.padding,
+                    p.dilation,
+                    p.ceil_mode,
+                    true
+                ));
                 n.exec = Exec::MaxPool(g);
                 n.out_shape = Shape::with_spatial3(s.rank(), s.channels(), g.output);
                 n.extra.len = b * n.out_shape.numel();
                 if p.return_indices {
                     if *depth >= stack.len() {
-                        return Err(Error::Structure { what: "more than 16 nested MaxPool layers with return_indices" });
+                        return Err(Error::Structure {
+                            what: "more than 16 nested MaxPool layers with return_indices",
+                        });
                     }
                     stack[*depth] = layer as u16;
                     *depth += 1;
@@ -288,9 +453,26 @@ impl<const CAP: usize> Plan<CAP> {
             Op::AvgPool(p) => {
                 let dims = p.dims as usize;
                 if s.rank() != dims + 1 {
-                    return Err(shape_err(layer, opn, "input rank (channels + spatial dims) differs", dims + 1, s.rank()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input rank (channels + spatial dims) differs",
+                        dims + 1,
+                        s.rank(),
+                    ));
                 }
-                let mut g = ctry!(pool_geom(layer, opn, b, s, p.kernel_size, p.stride, p.padding, [1; 3], p.ceil_mode, false));
+                let mut g = ctry!(pool_geom(
+                    layer,
+                    opn,
+                    b,
+                    s,
+                    p.kernel_size,
+                    p.stride,
+                    p.padding,
+                    [1; 3],
+                    p.ceil_mode,
+                    false
+                ));
                 g.count_include_pad = p.count_include_pad;
                 n.exec = Exec::AvgPool(g);
                 n.out_shape = Shape::with_spatial3(s.rank(), s.channels(), g.output);
@@ -298,7 +480,13 @@ impl<const CAP: usize> Plan<CAP> {
             Op::AdaptiveAvgPool(a) | Op::AdaptiveMaxPool(a) => {
                 let dims = a.dims as usize;
                 if s.rank() != dims + 1 {
-                    return Err(shape_err(layer, opn, "input rank (channels + spatial dims) differs", dims + 1, s.rank()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input rank (channels + spatial dims) differs",
+                        dims + 1,
+                        s.rank(),
+                    ));
                 }
                 if a.output_size[0] == 0 || a.output_size[1] == 0 || a.output_size[2] == 0 {
                     return Err(shape_err(layer, opn, "output_size must be positive", 1, 0));
@@ -306,24 +494,46 @@ impl<const CAP: usize> Plan<CAP> {
                 let input = s.spatial3();
                 n.out_shape = Shape::with_spatial3(s.rank(), s.channels(), a.output_size);
                 if let Op::AdaptiveMaxPool(_) = op {
-                    n.exec = Exec::AdaptiveMaxPool { c: s.channels(), input, output: a.output_size };
+                    n.exec = Exec::AdaptiveMaxPool {
+                        c: s.channels(),
+                        input,
+                        output: a.output_size,
+                    };
                     n.extra.len = b * n.out_shape.numel();
                 } else {
-                    n.exec = Exec::AdaptiveAvgPool { c: s.channels(), input, output: a.output_size };
+                    n.exec = Exec::AdaptiveAvgPool {
+                        c: s.channels(),
+                        input,
+                        output: a.output_size,
+                    };
                 }
             }
             Op::MaxUnpool(u) => {
                 if s.rank() != 3 {
-                    return Err(shape_err(layer, opn, "input rank (channels + spatial dims) differs", 3, s.rank()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input rank (channels + spatial dims) differs",
+                        3,
+                        s.rank(),
+                    ));
                 }
                 if *depth == 0 {
-                    return Err(Error::Structure { what: "MaxUnpool2d needs an earlier MaxPool2d with return_indices(true)" });
+                    return Err(Error::Structure {
+                        what: "MaxUnpool2d needs an earlier MaxPool2d with return_indices(true)",
+                    });
                 }
                 *depth -= 1;
                 let pool = stack[*depth];
                 let pn = self.nodes[pool as usize];
                 if !pn.out_shape.const_eq(&s) {
-                    return Err(shape_err(layer, opn, "input must have the shape of its MaxPool's output (elements)", pn.out_shape.numel(), s.numel()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input must have the shape of its MaxPool's output (elements)",
+                        pn.out_shape.numel(),
+                        s.numel(),
+                    ));
                 }
                 // Output: the pool's input size (PyTorch's `output_size=`), which must be a
                 // size MaxUnpool2d accepts: default (in - 1) * stride - 2 * pad + kernel, plus < stride.
@@ -333,16 +543,33 @@ impl<const CAP: usize> Plan<CAP> {
                 while d < 3 {
                     let base = (inp[d] - 1) * u.stride[d] + u.kernel_size[d];
                     if base < 2 * u.padding[d] {
-                        return Err(shape_err(layer, opn, "padding larger than the unpooled size", base, 2 * u.padding[d]));
+                        return Err(shape_err(
+                            layer,
+                            opn,
+                            "padding larger than the unpooled size",
+                            base,
+                            2 * u.padding[d],
+                        ));
                     }
                     let def = base - 2 * u.padding[d];
                     if ps[d] < def || ps[d] >= def + u.stride[d] {
-                        return Err(shape_err(layer, opn, "the MaxPool's input size is not a valid output size for this MaxUnpool2d", def, ps[d]));
+                        return Err(shape_err(
+                            layer,
+                            opn,
+                            "the MaxPool's input size is not a valid output size for this MaxUnpool2d",
+                            def,
+                            ps[d],
+                        ));
                     }
                     d += 1;
                 }
                 n.out_shape = pn.in_shape;
-                n.exec = Exec::MaxUnpool { c: s.channels(), in_spatial: inp[0] * inp[1] * inp[2], out_spatial: ps[0] * ps[1] * ps[2], pool };
+                n.exec = Exec::MaxUnpool {
+                    c: s.channels(),
+                    in_spatial: inp[0] * inp[1] * inp[2],
+                    out_spatial: ps[0] * ps[1] * ps[2],
+                    pool,
+                };
             }
             Op::Pad2d(p) => {
                 if s.rank() != 3 {
@@ -360,13 +587,35 @@ impl<const CAP: usize> Plan<CAP> {
                     _ => usize::MAX,
                 };
                 if p.padding[0] > limit_w || p.padding[1] > limit_w {
-                    return Err(shape_err(layer, opn, "left/right padding too large for the input width", limit_w, p.padding[0]));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "left/right padding too large for the input width",
+                        limit_w,
+                        p.padding[0],
+                    ));
                 }
                 if p.padding[2] > limit_h || p.padding[3] > limit_h {
-                    return Err(shape_err(layer, opn, "top/bottom padding too large for the input height", limit_h, p.padding[2]));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "top/bottom padding too large for the input height",
+                        limit_h,
+                        p.padding[2],
+                    ));
                 }
-                n.exec = Exec::Pad2d { c: s.channels(), h, w, padding: p.padding, mode: p.mode };
-                n.out_shape = Shape::chw(s.channels(), h + p.padding[2] + p.padding[3], w + p.padding[0] + p.padding[1]);
+                n.exec = Exec::Pad2d {
+                    c: s.channels(),
+                    h,
+                    w,
+                    padding: p.padding,
+                    mode: p.mode,
+                };
+                n.out_shape = Shape::chw(
+                    s.channels(),
+                    h + p.padding[2] + p.padding[3],
+                    w + p.padding[0] + p.padding[1],
+                );
             }
             Op::ReLU => n.exec = Exec::ReLU,
             Op::LeakyReLU(a) => n.exec = Exec::LeakyReLU(a),
@@ -374,9 +623,19 @@ impl<const CAP: usize> Plan<CAP> {
             Op::Tanh => n.exec = Exec::Tanh,
             Op::Softmax(dim) | Op::LogSoftmax(dim) => {
                 let full = s.rank() as i32 + 1;
-                let d = if (dim as i32) < 0 { dim as i32 + full } else { dim as i32 };
+                let d = if (dim as i32) < 0 {
+                    dim as i32 + full
+                } else {
+                    dim as i32
+                };
                 if d < 1 || d >= full {
-                    return Err(shape_err(layer, opn, "dim must be a non-batch dim (1..rank)", 1, if d < 0 { 0 } else { d as usize }));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "dim must be a non-batch dim (1..rank)",
+                        1,
+                        if d < 0 { 0 } else { d as usize },
+                    ));
                 }
                 let d = d as usize - 1;
                 let mut outer = 1;
@@ -398,15 +657,34 @@ impl<const CAP: usize> Plan<CAP> {
                 };
             }
             Op::BatchNorm(bn) => {
-                let ok = if bn.dims == 1 { s.rank() == 1 || s.rank() == 2 } else { s.rank() == 3 };
+                let ok = if bn.dims == 1 {
+                    s.rank() == 1 || s.rank() == 2
+                } else {
+                    s.rank() == 3
+                };
                 if !ok {
-                    return Err(shape_err(layer, opn, "input rank differs (BatchNorm1d: [C] or [C, L]; BatchNorm2d: [C, H, W])", if bn.dims == 1 { 2 } else { 3 }, s.rank()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "input rank differs (BatchNorm1d: [C] or [C, L]; BatchNorm2d: [C, H, W])",
+                        if bn.dims == 1 { 2 } else { 3 },
+                        s.rank(),
+                    ));
                 }
                 if bn.num_features != s.channels() {
-                    return Err(shape_err(layer, opn, "num_features differs from the channels of its input", bn.num_features, s.channels()));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "num_features differs from the channels of its input",
+                        bn.num_features,
+                        s.channels(),
+                    ));
                 }
                 if bn.eps.is_nan() || bn.eps <= 0.0 {
-                    return Err(Error::InvalidArgument { name: "eps", expected: "must be positive" });
+                    return Err(Error::InvalidArgument {
+                        name: "eps",
+                        expected: "must be positive",
+                    });
                 }
                 let c = bn.num_features;
                 n.exec = Exec::BatchNorm(BnGeom {
@@ -429,7 +707,10 @@ impl<const CAP: usize> Plan<CAP> {
             }
             Op::Dropout(p) => {
                 if p.is_nan() || p < 0.0 || p > 1.0 {
-                    return Err(Error::InvalidArgument { name: "p", expected: "dropout probability must be in [0, 1]" });
+                    return Err(Error::InvalidArgument {
+                        name: "p",
+                        expected: "dropout probability must be in [0, 1]",
+                    });
                 }
                 n.exec = Exec::Dropout(p);
                 n.extra.len = b * s.numel();
@@ -438,12 +719,23 @@ impl<const CAP: usize> Plan<CAP> {
                 let last = s.last();
                 let in_f = if l.in_features == 0 { last } else { l.in_features };
                 if in_f != last {
-                    return Err(shape_err(layer, opn, "in_features differs from the last dim of its input", in_f, last));
+                    return Err(shape_err(
+                        layer,
+                        opn,
+                        "in_features differs from the last dim of its input",
+                        in_f,
+                        last,
+                    ));
                 }
                 if l.out_features == 0 {
                     return Err(shape_err(layer, opn, "out_features must be positive", 1, 0));
                 }
-                n.exec = Exec::Linear { rows: s.numel() / last, in_f, out_f: l.out_features, bias: l.bias };
+                n.exec = Exec::Linear {
+                    rows: s.numel() / last,
+                    in_f,
+                    out_f: l.out_features,
+                    bias: l.bias,
+                };
                 n.weight_len = in_f * l.out_features;
                 n.bias_len = if l.bias { l.out_features } else { 0 };
                 n.out_shape = s.with_last(l.out_features);
@@ -459,7 +751,6 @@ impl<const CAP: usize> Plan<CAP> {
         }
         self.push(n, name, src, INPUT)
     }
-
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -480,18 +771,47 @@ const fn pool_geom(
     let mut d = 0;
     while d < 3 {
         if kernel[d] == 0 || stride[d] == 0 || dilation[d] == 0 {
-            return Err(shape_err(layer, opn, "kernel_size, stride and dilation must be positive", 1, 0));
+            return Err(shape_err(
+                layer,
+                opn,
+                "kernel_size, stride and dilation must be positive",
+                1,
+                0,
+            ));
         }
         if pad[d] > kernel[d] / 2 {
-            return Err(shape_err(layer, opn, "padding must be at most half the kernel size", kernel[d] / 2, pad[d]));
+            return Err(shape_err(
+                layer,
+                opn,
+                "padding must be at most half the kernel size",
+                kernel[d] / 2,
+                pad[d],
+            ));
         }
         output[d] = match window_out(input[d], kernel[d], stride[d], pad[d], pad[d], dilation[d], ceil) {
             Some(o) => o,
-            None => return Err(shape_err(layer, opn, "input (with padding) is smaller than the window", dilation[d] * (kernel[d] - 1) + 1, input[d] + 2 * pad[d])),
+            None => {
+                return Err(shape_err(
+                    layer,
+                    opn,
+                    "input (with padding) is smaller than the window",
+                    dilation[d] * (kernel[d] - 1) + 1,
+                    input[d] + 2 * pad[d],
+                ))
+            }
         };
         d += 1;
     }
     let _ = is_max;
-    Ok(PoolGeom { n, c: s.channels(), input, output, kernel, stride, dilation, pad, count_include_pad: true })
+    Ok(PoolGeom {
+        n,
+        c: s.channels(),
+        input,
+        output,
+        kernel,
+        stride,
+        dilation,
+        pad,
+        count_include_pad: true,
+    })
 }
-

@@ -79,7 +79,12 @@ pub struct Slot {
 
 impl Slot {
     /// No buffer.
-    pub const NONE: Slot = Slot { offset: 0, len: 0, first: 0, last: 0 };
+    pub const NONE: Slot = Slot {
+        offset: 0,
+        len: 0,
+        first: 0,
+        last: 0,
+    };
     /// The arena range of this slot.
     pub const fn range(&self) -> core::ops::Range<usize> {
         self.offset..self.offset + self.len
@@ -109,33 +114,74 @@ pub enum Exec {
     /// Average pooling.
     AvgPool(PoolGeom),
     /// Adaptive average pooling.
-    AdaptiveAvgPool { c: usize, input: [usize; 3], output: [usize; 3] },
+    AdaptiveAvgPool {
+        c: usize,
+        input: [usize; 3],
+        output: [usize; 3],
+    },
     /// Adaptive max pooling; indices in `extra`.
-    AdaptiveMaxPool { c: usize, input: [usize; 3], output: [usize; 3] },
+    AdaptiveMaxPool {
+        c: usize,
+        input: [usize; 3],
+        output: [usize; 3],
+    },
     /// Max unpooling with the indices of node `pool`.
-    MaxUnpool { c: usize, in_spatial: usize, out_spatial: usize, pool: u16 },
+    MaxUnpool {
+        c: usize,
+        in_spatial: usize,
+        out_spatial: usize,
+        pool: u16,
+    },
     /// 2-d padding.
-    Pad2d { c: usize, h: usize, w: usize, padding: [usize; 4], mode: PaddingMode },
+    Pad2d {
+        c: usize,
+        h: usize,
+        w: usize,
+        padding: [usize; 4],
+        mode: PaddingMode,
+    },
     ReLU,
     LeakyReLU(f32),
     Sigmoid,
     Tanh,
     /// Softmax over `axis` of a sample viewed as `[outer, axis, inner]`.
-    Softmax { outer: usize, axis: usize, inner: usize },
+    Softmax {
+        outer: usize,
+        axis: usize,
+        inner: usize,
+    },
     /// Log-softmax, same view.
-    LogSoftmax { outer: usize, axis: usize, inner: usize },
+    LogSoftmax {
+        outer: usize,
+        axis: usize,
+        inner: usize,
+    },
     /// Batch normalisation; saved statistics in `extra` (training).
     BatchNorm(BnGeom),
     /// Inverted dropout; the mask in `extra` (training).
     Dropout(f32),
     /// `Linear` applied to `rows` rows of each sample.
-    Linear { rows: usize, in_f: usize, out_f: usize, bias: bool },
+    Linear {
+        rows: usize,
+        in_f: usize,
+        out_f: usize,
+        bias: bool,
+    },
     /// `Bilinear` applied to `rows` rows of each sample.
-    Bilinear { rows: usize, in1: usize, in2: usize, out: usize, bias: bool },
+    Bilinear {
+        rows: usize,
+        in1: usize,
+        in2: usize,
+        out: usize,
+        bias: bool,
+    },
     /// Elementwise sum of the two inputs.
     Add,
     /// Channel concatenation; `a` and `b` are the per-sample lengths of the inputs.
-    Concat { a: usize, b: usize },
+    Concat {
+        a: usize,
+        b: usize,
+    },
     /// A copy (Identity, Flatten).
     Copy,
 }
@@ -280,7 +326,13 @@ pub const fn node_count(layers: &[Layer]) -> usize {
 }
 
 const fn shape_err(layer: usize, op: &'static str, what: &'static str, expected: usize, found: usize) -> Error {
-    Error::Shape { layer, op, what, expected, found }
+    Error::Shape {
+        layer,
+        op,
+        what,
+        expected,
+        found,
+    }
 }
 
 const fn align(n: usize) -> usize {
@@ -313,14 +365,19 @@ impl<const CAP: usize> Plan<CAP> {
     /// [`Error::BatchSize`] for a zero batch.
     pub const fn try_new(layers: &'static [Layer], input: Shape, batch: usize, mode: Mode) -> Result<Self> {
         if batch == 0 {
-            return Err(Error::BatchSize { max: usize::MAX, found: 0 });
+            return Err(Error::BatchSize {
+                max: usize::MAX,
+                found: 0,
+            });
         }
         let needed = node_count(layers);
         if needed > CAP {
             return Err(Error::Capacity { capacity: CAP, needed });
         }
         if needed == 0 {
-            return Err(Error::Structure { what: "the model has no layers" });
+            return Err(Error::Structure {
+                what: "the model has no layers",
+            });
         }
         let mut p = Plan {
             layers,
@@ -412,7 +469,6 @@ impl<const CAP: usize> Plan<CAP> {
         (0..self.slot_count()).map(move |k| self.slot(k))
     }
 }
-
 
 mod arena;
 mod build;

@@ -63,8 +63,18 @@ fn main() -> ! {
             hprintln!("step {} loss {}", step, loss);
         }
     }
-    hprintln!("loss {} -> {} (arena {} bytes, params {})", first, last, PLAN.arena_bytes(), P);
-    debug::exit(if last < first * 0.5 { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    hprintln!(
+        "loss {} -> {} (arena {} bytes, params {})",
+        first,
+        last,
+        PLAN.arena_bytes(),
+        P
+    );
+    debug::exit(if last < first * 0.5 {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
     loop {}
 }
 

@@ -103,12 +103,7 @@ fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error
     if model.classes.is_empty() {
         writeln!(out, "classes: none named")?;
     } else {
-        writeln!(
-            out,
-            "classes: {} ({})",
-            model.classes.len(),
-            model.classes.join(", ")
-        )?;
+        writeln!(out, "classes: {} ({})", model.classes.len(), model.classes.join(", "))?;
     }
     writeln!(out)?;
     writeln!(out, "{}", model_repr(model.layers))?;
@@ -168,11 +163,7 @@ fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error
 }
 
 /// Activation arena for inference at batch 1 and training at `batch`.
-fn arenas(
-    model: &Model,
-    batch: usize,
-    out: &mut dyn Write,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn arenas(model: &Model, batch: usize, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let inference = model.plan(1, Mode::Inference)?;
     let training = model.plan(batch, Mode::Training)?;
     for (what, b, plan) in [("inference", 1, &inference), ("training", batch, &training)] {
@@ -186,11 +177,7 @@ fn arenas(
     Ok(())
 }
 
-fn training_state(
-    t: &TrainState,
-    opt_len: usize,
-    out: &mut dyn Write,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn training_state(t: &TrainState, opt_len: usize, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let best = if t.best_metric.is_nan() {
         "none".to_string()
     } else {
@@ -203,10 +190,24 @@ fn training_state(
     )?;
     let opt = match t.optimizer {
         OptimizerRecord::None => "none".to_string(),
-        OptimizerRecord::Sgd { lr, momentum, dampening, weight_decay, nesterov } => format!(
+        OptimizerRecord::Sgd {
+            lr,
+            momentum,
+            dampening,
+            weight_decay,
+            nesterov,
+        } => format!(
             "SGD(lr={lr}, momentum={momentum}, dampening={dampening}, weight_decay={weight_decay}, nesterov={nesterov})"
         ),
-        OptimizerRecord::Adam { lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled_weight_decay } => format!(
+        OptimizerRecord::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            amsgrad,
+            decoupled_weight_decay,
+        } => format!(
             "{}(lr={lr}, betas=({beta1}, {beta2}), eps={eps}, weight_decay={weight_decay}, amsgrad={amsgrad})",
             if decoupled_weight_decay { "AdamW" } else { "Adam" }
         ),
@@ -235,13 +236,7 @@ fn state_dict(
     )?;
     let mut total = 0;
     for t in file.tensors() {
-        writeln!(
-            out,
-            "  {:<32} {:<16} {}",
-            t.name,
-            t.shape.to_string(),
-            group(t.numel)
-        )?;
+        writeln!(out, "  {:<32} {:<16} {}", t.name, t.shape.to_string(), group(t.numel))?;
         total += t.numel;
     }
     writeln!(out, "total: {} floats", group(total))?;

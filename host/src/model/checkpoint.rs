@@ -48,14 +48,7 @@ impl Checkpoint {
     /// A checkpoint of `model` trained by `optimizer` (whose state buffer is
     /// `optimizer_state`), after `epoch` epochs and `step` steps, with the network's `rng`;
     /// no best metric yet (NaN; set `train.best_metric`).
-    pub fn new<O>(
-        model: Model,
-        optimizer: &O,
-        optimizer_state: &[f32],
-        epoch: u32,
-        step: u64,
-        rng: Rng,
-    ) -> Self
+    pub fn new<O>(model: Model, optimizer: &O, optimizer_state: &[f32], epoch: u32, step: u64, rng: Rng) -> Self
     where
         O: Optimizer,
         for<'o> &'o O: Into<OptimizerRecord>,
@@ -86,8 +79,7 @@ impl Checkpoint {
     /// As [`Model::to_bytes`], and [`ModelError::Model`] if the optimizer state does not have
     /// the length the optimizer needs for the model's parameters.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
-        self.model
-            .encode(false, Some((&self.train, &self.optimizer_state)))
+        self.model.encode(false, Some((&self.train, &self.optimizer_state)))
     }
 
     /// Saves the checkpoint to `path`, atomically: an interrupted save leaves the previous

@@ -79,11 +79,7 @@ fn dims(d: &[u64]) -> String {
 }
 
 fn quoted(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
 }
 
 impl fmt::Display for ModelError {
@@ -91,11 +87,7 @@ impl fmt::Display for ModelError {
         match self {
             ModelError::Io(e) => write!(f, "{e}"),
             ModelError::File { path, error } => write!(f, "{}: {error}", path.display()),
-            ModelError::Kind {
-                path,
-                expected,
-                found,
-            } => {
+            ModelError::Kind { path, expected, found } => {
                 write!(f, "{}: expected {expected}, found {found}", path.display())
             }
             ModelError::ShapeMismatch {
@@ -115,11 +107,7 @@ impl fmt::Display for ModelError {
                 missing,
                 unexpected,
             } => {
-                write!(
-                    f,
-                    "{}: error(s) in loading state_dict (strict):",
-                    path.display()
-                )?;
+                write!(f, "{}: error(s) in loading state_dict (strict):", path.display())?;
                 if !missing.is_empty() {
                     write!(f, " missing key(s) in the file: {}.", quoted(missing))?;
                 }

@@ -88,8 +88,7 @@ impl Model {
             model: name.to_string(),
             error,
         };
-        let mut net =
-            Network::new(&plan, &mut m.params, &mut [], &mut m.state, &mut arena).map_err(err)?;
+        let mut net = Network::new(&plan, &mut m.params, &mut [], &mut m.state, &mut arena).map_err(err)?;
         net.init_params(seed).map_err(err)?;
         Ok(m)
     }
@@ -99,9 +98,7 @@ impl Model {
     /// # Errors
     /// [`ModelError::UnknownZoo`] if the zoo has no such model.
     pub fn from_zoo(name: &str, seed: u64) -> Result<Model, ModelError> {
-        let z = crate::zoo::find(name).ok_or_else(|| ModelError::UnknownZoo {
-            name: name.to_string(),
-        })?;
+        let z = crate::zoo::find(name).ok_or_else(|| ModelError::UnknownZoo { name: name.to_string() })?;
         Model::new(z.name, z.layers, z.input, z.classes, seed)
     }
 
@@ -131,8 +128,7 @@ impl Model {
         let n = x.len() / self.input.numel().max(1);
         let plan = self.plan(n.max(1), Mode::Inference)?;
         let mut arena = vec![0.0; plan.arena_len()];
-        let mut net = Network::with_weights(&plan, &self.params, &self.state, &mut arena)
-            .map_err(|e| self.error(e))?;
+        let mut net = Network::with_weights(&plan, &self.params, &self.state, &mut arena).map_err(|e| self.error(e))?;
         Ok(net.forward(x).map_err(|e| self.error(e))?.to_vec())
     }
 
@@ -192,10 +188,7 @@ impl Model {
     }
 
     /// Reads a model and, for a checkpoint, its training state and optimizer state.
-    pub(crate) fn decode(
-        bytes: Vec<u8>,
-        path: &Path,
-    ) -> Result<(Model, Option<Training>), ModelError> {
+    pub(crate) fn decode(bytes: Vec<u8>, path: &Path) -> Result<(Model, Option<Training>), ModelError> {
         let fail = |e| ModelError::file(path, e);
         // Validate everything before leaking anything.
         let file = ModelFile::parse(&bytes).map_err(fail)?;
@@ -203,18 +196,15 @@ impl Model {
             return Err(ModelError::Kind {
                 path: path.to_path_buf(),
                 expected: "a whole model (saved with Model::save)",
-                found:
-                    "a state dict (weights only: load it into a model with Model::load_state_dict)",
+                found: "a state dict (weights only: load it into a model with Model::load_state_dict)",
             });
         }
         // The layers borrow their names from the file and plans need them 'static.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         let file = ModelFile::parse(bytes).map_err(fail)?;
-        let storage =
-            Box::leak(vec![torchlet::layer::identity(); file.layer_count()].into_boxed_slice());
+        let storage = Box::leak(vec![torchlet::layer::identity(); file.layer_count()].into_boxed_slice());
         let layers = file.layers(storage).map_err(fail)?;
-        let plan =
-            HostPlan::try_new(layers, file.input_shape(), 1, Mode::Inference).map_err(fail)?;
+        let plan = HostPlan::try_new(layers, file.input_shape(), 1, Mode::Inference).map_err(fail)?;
         file.check_plan(&plan).map_err(fail)?;
         let mut params = vec![0.0; plan.param_len()];
         let mut state = vec![0.0; plan.state_len()];
@@ -241,11 +231,7 @@ impl Model {
 
     /// Encodes the model (or only its state dict), with the training state of a checkpoint
     /// if given.
-    pub(crate) fn encode(
-        &self,
-        state_dict: bool,
-        train: Option<(&TrainState, &[f32])>,
-    ) -> Result<Vec<u8>, ModelError> {
+    pub(crate) fn encode(&self, state_dict: bool, train: Option<(&TrainState, &[f32])>) -> Result<Vec<u8>, ModelError> {
         let plan = self.plan(1, Mode::Inference)?;
         let classes: Vec<&str> = self.classes.iter().map(String::as_str).collect();
         let spec = ModelSpec {
@@ -304,18 +290,12 @@ mod tests {
         assert_eq!(back, m);
         let x: Vec<f32> = (0..2 * 64).map(|i| (i % 7) as f32 / 7.0).collect();
         assert_eq!(back.forward(&x).unwrap(), m.forward(&x).unwrap());
-        assert_eq!(
-            m.node_paths().unwrap(),
-            ["0", "1", "2", "3", "4", "5", "6", "7"]
-        );
+        assert_eq!(m.node_paths().unwrap(), ["0", "1", "2", "3", "4", "5", "6", "7"]);
     }
 
     #[test]
     fn unknown_zoo_name_lists_the_zoo() {
         let e = Model::from_zoo("resnet-9000", 0).unwrap_err().to_string();
-        assert!(
-            e.contains("resnet-9000") && e.contains("tutorial-cnn"),
-            "{e}"
-        );
+        assert!(e.contains("resnet-9000") && e.contains("tutorial-cnn"), "{e}");
     }
 }

@@ -62,12 +62,7 @@ impl Model {
     ///
     /// # Errors
     /// As [`Model::load_state_dict`].
-    pub fn load_state_dict_bytes(
-        &mut self,
-        bytes: &[u8],
-        path: &Path,
-        strict: bool,
-    ) -> Result<LoadReport, ModelError> {
+    pub fn load_state_dict_bytes(&mut self, bytes: &[u8], path: &Path, strict: bool) -> Result<LoadReport, ModelError> {
         let file = ModelFile::parse(bytes).map_err(|e| ModelError::file(path, e))?;
         let theirs: HashMap<&str, TensorInfo<'_>> = file
             .tensors()
@@ -112,11 +107,7 @@ impl Model {
             })?;
             f.copy_to(dst).map_err(|e| ModelError::file(path, e))?;
         }
-        let mut unexpected: Vec<&str> = theirs
-            .keys()
-            .copied()
-            .filter(|n| !own_names.contains(n))
-            .collect();
+        let mut unexpected: Vec<&str> = theirs.keys().copied().filter(|n| !own_names.contains(n)).collect();
         unexpected.sort_unstable();
         report.unexpected = unexpected.into_iter().map(str::to_string).collect();
         if strict && (!report.missing.is_empty() || !report.unexpected.is_empty()) {
