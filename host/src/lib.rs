@@ -2,6 +2,8 @@
 //!
 //! Datasets, model files and the command line around the `no_std` core:
 //!
+//! - [`data`]: datasets (CIFAR-10, MNIST, ImageFolder, digits, custom), `DataLoader`, samplers;
+//! - [`transforms`]: torchvision's transforms, with its names and semantics;
 //! - [`digits`]: the embedded digits set, the default data of the README's first command;
 //! - [`model`]: saving and loading whole models (`.tlm`), state dicts and checkpoints that
 //!   resume training exactly, all written atomically ([`fsutil`]);
@@ -12,8 +14,10 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod data;
 pub mod digits;
 pub mod fsutil;
 pub mod model;
 pub mod print;
+pub mod transforms;
 pub mod zoo;
