@@ -210,3 +210,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn empty_input_shapes_are_errors_not_panics() {
+    static NET: [Layer; 2] = [flatten(), lazy_linear(3)];
+    for input in [Shape::features(0), Shape::chw(3, 0, 4), Shape::cl(0, 5)] {
+        let e = Plan::<2>::try_new(&NET, input, 1, Mode::Training).unwrap_err();
+        assert!(matches!(e, Error::Shape { op: "input", .. }), "{e:?}");
+    }
+}

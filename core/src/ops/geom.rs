@@ -142,9 +142,12 @@ pub const fn window_out(
     dilation: usize,
     ceil_mode: bool,
 ) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
     let span = dilation * (kernel - 1) + 1;
     let padded = input + pad_front + pad_back;
-    if kernel == 0 || stride == 0 || dilation == 0 || padded < span {
+    if padded < span {
         return None;
     }
     let num = padded - span;
@@ -184,6 +187,7 @@ mod tests {
         // ceil_mode window that would start in the right padding is dropped: in 5, k 2, s 2, p 1.
         assert_eq!(window_out(5, 2, 2, 1, 1, 1, true), Some(3));
         assert_eq!(window_out(2, 5, 1, 0, 0, 1, false), None);
+        assert_eq!(window_out(4, 0, 1, 0, 0, 1, false), None);
         // Conv2d(5, padding 2) keeps 32.
         assert_eq!(window_out(32, 5, 1, 2, 2, 1, false), Some(32));
     }

@@ -370,6 +370,15 @@ impl<const CAP: usize> Plan<CAP> {
                 found: 0,
             });
         }
+        if input.numel() == 0 {
+            return Err(Error::Shape {
+                layer: 0,
+                op: "input",
+                what: "every dim of the input shape must be positive",
+                expected: 1,
+                found: 0,
+            });
+        }
         let needed = node_count(layers);
         if needed > CAP {
             return Err(Error::Capacity { capacity: CAP, needed });
