@@ -127,6 +127,30 @@ impl Digits {
     }
 }
 
+/// The digits as a [`Dataset`](crate::data::Dataset): items are `[1, 8, 8]` tensors in `[0, 1]`
+/// (pixel / 16), classes `"0"` … `"9"`.
+impl crate::data::Dataset for Digits {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn get(&self, index: usize) -> Result<(crate::data::Sample, crate::data::Label), crate::data::DataError> {
+        let len = self.labels.len();
+        let label = *self
+            .labels
+            .get(index)
+            .ok_or(crate::data::DataError::Index { index, len })?;
+        let pixels = self
+            .images
+            .get(index * PIXELS..(index + 1) * PIXELS)
+            .unwrap_or_default();
+        let tensor = crate::data::Tensor::new(vec![1, 8, 8], pixels.to_vec())?;
+        Ok((crate::data::Sample::Tensor(tensor), label))
+    }
+    fn classes(&self) -> Option<Vec<String>> {
+        Some((0..CLASSES).map(|c| c.to_string()).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! - [`digits`]: the embedded digits set, the default data of the README's first command;
 //! - [`model`]: saving and loading whole models (`.tlm`), state dicts and checkpoints that
 //!   resume training exactly, all written atomically ([`fsutil`]);
+//! - [`summary`]: `SummaryWriter`, TensorBoard event files (scalars, images, histograms, graphs);
 //! - [`zoo`]: architectures known by name (`tutorial-cnn`, `digits-cnn`);
 //! - [`mod@print`]: a model as PyTorch's `print(model)` shows it;
 //! - [`cli`]: the `torchlet` command line (`torchlet inspect`).
@@ -19,5 +20,6 @@ pub mod digits;
 pub mod fsutil;
 pub mod model;
 pub mod print;
+pub mod summary;
 pub mod transforms;
 pub mod zoo;
