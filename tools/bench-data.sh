@@ -41,10 +41,9 @@ find "$root" -type f -print0 | xargs -0 cat > /dev/null
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 echo "== torchlet"
-"$bin" "$root" --images "$images" --workers "$workers" | tee "$out/torchlet"
+"$bin" "$root" --images "$images" --workers "$workers" | tee "$out/torchlet" | grep -v '^RESULT'
 echo "== torchvision"
-python3 tools/bench_data_torchvision.py "$root" --images "$images" --workers "$workers" | tee "$out/torchvision"
-
+python3 tools/bench_data_torchvision.py "$root" --images "$images" --workers "$workers" | tee "$out/torchvision" | grep -v '^RESULT'
 echo "== torchlet / torchvision (images per second)"
 awk '
     FNR == 1 { side++ }

@@ -33,7 +33,10 @@ fi
 step "micromath approximations stay within their documented error"
 cargo test -p torchlet --lib --features micromath --quiet micromath
 
-step "tests (unit, property-based, PyTorch fixtures, doctests)"
+step "python tools the tests use: TensorBoard reads our event files back"
+python3 -m pip install --quiet tensorboard 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+
+step "tests (unit, property-based, PyTorch and torchvision fixtures, TensorBoard, doctests)"
 log=$(mktemp)
 if ! cargo test --workspace >"$log" 2>&1; then
   tail -120 "$log"

@@ -114,7 +114,10 @@ fn dropping_the_writer_flushes_everything() {
     }
     let back = scalars(dir.path(), "loss").unwrap();
     assert_eq!(back.len(), 1000);
-    assert!(back.iter().enumerate().all(|(i, &(s, v))| s == i as i64 && v == i as f32 * 0.5));
+    assert!(back
+        .iter()
+        .enumerate()
+        .all(|(i, &(s, v))| s == i as i64 && v == i as f32 * 0.5));
 }
 
 #[test]
@@ -136,14 +139,24 @@ fn add_scalars_writes_one_run_per_series_tagged_with_the_main_tag() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = SummaryWriter::new(dir.path()).unwrap();
     for step in 0..3 {
-        w.add_scalars("Loss/epoch", &[("train", step as f32), ("test", 10.0 + step as f32)], step)
-            .unwrap();
+        w.add_scalars(
+            "Loss/epoch",
+            &[("train", step as f32), ("test", 10.0 + step as f32)],
+            step,
+        )
+        .unwrap();
     }
     w.close().unwrap();
     let train = dir.path().join("Loss_epoch_train");
     let test = dir.path().join("Loss_epoch_test");
-    assert_eq!(scalars(&train, "Loss/epoch").unwrap(), vec![(0, 0.0), (1, 1.0), (2, 2.0)]);
-    assert_eq!(scalars(&test, "Loss/epoch").unwrap(), vec![(0, 10.0), (1, 11.0), (2, 12.0)]);
+    assert_eq!(
+        scalars(&train, "Loss/epoch").unwrap(),
+        vec![(0, 0.0), (1, 1.0), (2, 2.0)]
+    );
+    assert_eq!(
+        scalars(&test, "Loss/epoch").unwrap(),
+        vec![(0, 10.0), (1, 11.0), (2, 12.0)]
+    );
     assert_eq!(read_events(&only_file(&train)).unwrap().len(), 4);
     // The main run has only its file_version event.
     assert_eq!(read_events(&only_file(dir.path())).unwrap().len(), 1);

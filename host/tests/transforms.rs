@@ -27,15 +27,28 @@ fn load_npy(name: &str) -> Tensor {
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{name}: not an .npy file");
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        _ => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
     };
     let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
-    assert!(header.contains("'<f4'") && header.contains("'fortran_order': False"), "{name}: {header}");
+    assert!(
+        header.contains("'<f4'") && header.contains("'fortran_order': False"),
+        "{name}: {header}"
+    );
     let shape_at = header.find("'shape': (").unwrap() + "'shape': (".len();
     let shape_str = &header[shape_at..shape_at + header[shape_at..].find(')').unwrap()];
-    let shape: Vec<usize> = shape_str.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    let data: Vec<f32> =
-        bytes[start + header_len..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let shape: Vec<usize> = shape_str
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let data: Vec<f32> = bytes[start + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
     Tensor::new(shape, data).unwrap()
 }
 
@@ -74,7 +87,9 @@ fn run_case(name: &str) -> Result<Sample, DataError> {
         "to_tensor_c0" => ToTensor.apply(img("c0"), &mut Rng::new(0)),
         "to_tensor_gray" => ToTensor.apply(crop(img("gray"), 0, 0, 24, 32)?, &mut Rng::new(0)),
         "to_tensor_rgba" => Ok(ten("rgba")),
-        "normalize_c0" => Normalize::new([0.4914, 0.4822, 0.4465], [0.247, 0.243, 0.261]).apply(ten("c0"), &mut Rng::new(0)),
+        "normalize_c0" => {
+            Normalize::new([0.4914, 0.4822, 0.4465], [0.247, 0.243, 0.261]).apply(ten("c0"), &mut Rng::new(0))
+        }
         "to_pil_c0" => {
             let mut t = tensor_of(ten("c0"));
             t.data.iter_mut().for_each(|v| *v = *v * 0.7 + 0.1);
@@ -111,7 +126,9 @@ fn run_case(name: &str) -> Result<Sample, DataError> {
         "pad_c0_fill" => pad(img("c0"), (3, 5), &Fill::from([10u8, 200, 30]), PaddingMode::Constant),
         "pad_c0_edge" => pad(img("c0"), (1, 2, 3, 4), &f0, PaddingMode::Edge),
         "pad_c0_reflect" => pad(img("c0"), (1, 2, 3, 4), &f0, PaddingMode::Reflect),
-        "pad_c0_symmetric" => Pad::new((1, 2, 3, 4)).padding_mode(PaddingMode::Symmetric).apply(img("c0"), &mut Rng::new(0)),
+        "pad_c0_symmetric" => Pad::new((1, 2, 3, 4))
+            .padding_mode(PaddingMode::Symmetric)
+            .apply(img("c0"), &mut Rng::new(0)),
         "pad_c1_reflect_40" => pad(img("c1"), 40, &f0, PaddingMode::Reflect),
         "pad_c1_negative" => pad(img("c1"), (-3, 2, 4, -1), &f0, PaddingMode::Edge),
         "pad_gray_symmetric" => pad(img("gray"), 5, &f0, PaddingMode::Symmetric),
@@ -119,7 +136,9 @@ fn run_case(name: &str) -> Result<Sample, DataError> {
         "t_pad_reflect" => pad(ten("c0"), (1, 2, 3, 4), &f0, PaddingMode::Reflect),
         "t_pad_symmetric" => pad(ten("c0"), (1, 2, 3, 4), &f0, PaddingMode::Symmetric),
         "gray1_c0" => Grayscale::new().apply(img("c0"), &mut Rng::new(0)),
-        "gray3_c0" => Grayscale::new().num_output_channels(3).apply(img("c0"), &mut Rng::new(0)),
+        "gray3_c0" => Grayscale::new()
+            .num_output_channels(3)
+            .apply(img("c0"), &mut Rng::new(0)),
         "gray1_rgba" => rgb_to_grayscale(img("rgba"), 1),
         "t_gray1_c1" => rgb_to_grayscale(ten("c1"), 1),
         "t_gray3_c1" => rgb_to_grayscale(ten("c1"), 3),
@@ -127,7 +146,9 @@ fn run_case(name: &str) -> Result<Sample, DataError> {
         "vflip_big" => vflip(img("big")),
         "five_crop_c0_20" => FiveCrop::new(20).apply(img("c0"), &mut Rng::new(0)),
         "ten_crop_c0_12x14" => TenCrop::new((12, 14)).apply(img("c0"), &mut Rng::new(0)),
-        "ten_crop_c0_12x14_v" => TenCrop::new((12, 14)).vertical_flip(true).apply(img("c0"), &mut Rng::new(0)),
+        "ten_crop_c0_12x14_v" => TenCrop::new((12, 14))
+            .vertical_flip(true)
+            .apply(img("c0"), &mut Rng::new(0)),
         "rotate_big_30" => rotate(img("big"), 30.0, Nearest, false, None, &f0),
         "rotate_big_m45_expand" => rotate(img("big"), -45.0, Nearest, true, None, &f0),
         "rotate_big_90" => rotate(img("big"), 90.0, Nearest, false, None, &f0),
@@ -135,16 +156,41 @@ fn run_case(name: &str) -> Result<Sample, DataError> {
         "rotate_c0_90" => rotate(img("c0"), 90.0, Nearest, false, None, &f0),
         "rotate_big_180" => rotate(img("big"), 180.0, Nearest, false, None, &f0),
         "rotate_big_30_bilinear" => rotate(img("big"), 30.0, Bilinear, false, None, &f0),
-        "rotate_big_20_center_fill" => rotate(img("big"), 20.0, Nearest, false, Some((10.0, 12.0)), &Fill::from([255u8, 0, 0])),
+        "rotate_big_20_center_fill" => rotate(
+            img("big"),
+            20.0,
+            Nearest,
+            false,
+            Some((10.0, 12.0)),
+            &Fill::from([255u8, 0, 0]),
+        ),
         "rotate_c0_17_5_bicubic" => rotate(img("c0"), 17.5, Bicubic, false, None, &f0),
         "rotate_rgba_25_bilinear" => rotate(img("rgba"), 25.0, Bilinear, false, None, &f0),
         "rotate_gray_33" => rotate(img("gray"), 33.0, Nearest, false, None, &f0),
         "affine_big_1" => affine(img("big"), 15.0, (5.0, -3.0), 1.2, (10.0, 5.0), Nearest, &f0, None),
-        "affine_big_2" => affine(img("big"), -30.0, (0.0, 0.0), 0.8, (0.0, 0.0), Bilinear, &Fill::from(128u8), None),
+        "affine_big_2" => affine(
+            img("big"),
+            -30.0,
+            (0.0, 0.0),
+            0.8,
+            (0.0, 0.0),
+            Bilinear,
+            &Fill::from(128u8),
+            None,
+        ),
         "affine_c0_translate" => affine(img("c0"), 0.0, (3.0, 2.0), 1.0, (0.0, 0.0), Nearest, &f0, None),
         "affine_c0_scale" => affine(img("c0"), 0.0, (0.0, 0.0), 1.5, (0.0, 0.0), Nearest, &f0, None),
         "affine_big_shear_bicubic" => affine(img("big"), 0.0, (0.0, 0.0), 1.0, (20.0, 0.0), Bicubic, &f0, None),
-        "affine_big_center" => affine(img("big"), 45.0, (2.0, 2.0), 0.9, (0.0, 10.0), Nearest, &f0, Some((20.0, 30.0))),
+        "affine_big_center" => affine(
+            img("big"),
+            45.0,
+            (2.0, 2.0),
+            0.9,
+            (0.0, 10.0),
+            Nearest,
+            &f0,
+            Some((20.0, 30.0)),
+        ),
         "bright_c0_0.6" => adjust_brightness(img("c0"), 0.6),
         "bright_c1_1.7" => adjust_brightness(img("c1"), 1.7),
         "bright_rgba_1.3" => adjust_brightness(img("rgba"), 1.3),
@@ -166,14 +212,23 @@ fn run_case(name: &str) -> Result<Sample, DataError> {
         "grid_norm_each" => {
             let mut b = batch4();
             b.data.iter_mut().for_each(|v| *v = *v * 2.0 - 1.0);
-            let o = GridOptions::default().nrow(2).padding(3).normalize(true).scale_each(true).pad_value(0.5);
+            let o = GridOptions::default()
+                .nrow(2)
+                .padding(3)
+                .normalize(true)
+                .scale_each(true)
+                .pad_value(0.5);
             make_grid(&b, &o).map(Sample::Tensor)
         }
         "grid_range" => grid(GridOptions::default().normalize(true).value_range(0.2, 0.8)),
         "grid_gray" => {
             let b = batch4();
             let plane = 20 * 20;
-            let red: Vec<f32> = b.data.chunks_exact(3 * plane).flat_map(|img| img[..plane].to_vec()).collect();
+            let red: Vec<f32> = b
+                .data
+                .chunks_exact(3 * plane)
+                .flat_map(|img| img[..plane].to_vec())
+                .collect();
             let b = Tensor::new(vec![4, 1, 20, 20], red)?;
             make_grid(&b, &GridOptions::default().nrow(2).padding(1).pad_value(1.0)).map(Sample::Tensor)
         }
@@ -241,7 +296,10 @@ fn compare_tensors(got: &Tensor, want: &Tensor, tol: f32) -> Result<usize, Strin
         }
     }
     if worst > tol {
-        return Err(format!("{differ} values differ, worst by {worst} at {at} (got {}, torchvision {})", got.data[at], want.data[at]));
+        return Err(format!(
+            "{differ} values differ, worst by {worst} at {at} (got {}, torchvision {})",
+            got.data[at], want.data[at]
+        ));
     }
     Ok(differ)
 }
@@ -266,7 +324,14 @@ fn every_deterministic_transform_matches_torchvision() {
             // 1/255 per pixel: one level on images, 1/255 (plus float slack) on tensors.
             ("png", Sample::Image(g)) => compare_images(&g, &load_png(name), 1),
             ("npy", Sample::Tensor(t)) => compare_tensors(&t, &load_npy(name), 1.0 / 255.0 + 1e-6),
-            (kind, other) => Err(format!("expected a {kind} result, got {}", if matches!(other, Sample::Image(_)) { "an image" } else { "a tensor" })),
+            (kind, other) => Err(format!(
+                "expected a {kind} result, got {}",
+                if matches!(other, Sample::Image(_)) {
+                    "an image"
+                } else {
+                    "a tensor"
+                }
+            )),
         };
         match outcome {
             Ok(differ) if differ > 0 => eprintln!("{name}: within tolerance, {differ} values not bit-exact"),
@@ -275,7 +340,12 @@ fn every_deterministic_transform_matches_torchvision() {
         }
     }
     assert!(count >= 90, "only {count} cases in cases.txt");
-    assert!(failures.is_empty(), "{} of {count} cases differ from torchvision:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases differ from torchvision:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -291,7 +361,9 @@ fn pil_paths_are_bit_exact() {
         if name == "to_pil_c0" || name == "save_image" {
             continue;
         }
-        let Sample::Image(got) = run_case(name).unwrap() else { panic!("{name}: not an image") };
+        let Sample::Image(got) = run_case(name).unwrap() else {
+            panic!("{name}: not an image")
+        };
         assert_eq!(compare_images(&got, &load_png(name), 0), Ok(0), "{name}");
         checked += 1;
     }
@@ -303,7 +375,9 @@ fn pil_paths_are_bit_exact() {
 /// first; horizontal first (what older Pillow sources read) is one level off in 504 values.
 #[test]
 fn resize_follows_pillows_pass_order() {
-    let Sample::Image(got) = run_case("resize_c1_20x48").unwrap() else { panic!() };
+    let Sample::Image(got) = run_case("resize_c1_20x48").unwrap() else {
+        panic!()
+    };
     assert_eq!(compare_images(&got, &load_png("resize_c1_20x48"), 0), Ok(0));
 }
 
@@ -324,9 +398,17 @@ fn cifar_training_pipeline_output() {
     for (i, &v) in x.data.iter().enumerate() {
         let c = i / 1024;
         let level = (v * std[c] + mean[c]) * 255.0;
-        assert!((level - level.round()).abs() < 1e-3 && (-0.01..=255.01).contains(&level), "{level}");
+        assert!(
+            (level - level.round()).abs() < 1e-3 && (-0.01..=255.01).contains(&level),
+            "{level}"
+        );
     }
-    assert!(t.name().starts_with("Compose(\n    RandomCrop(size=(32, 32), padding=4)\n"), "{}", t.name());
+    assert!(
+        t.name()
+            .starts_with("Compose(\n    RandomCrop(size=(32, 32), padding=4)\n"),
+        "{}",
+        t.name()
+    );
 }
 
 /// A random RGB image with no two equal pixels in a row (so crops can be located).
@@ -349,7 +431,11 @@ fn arb_mode() -> impl Strategy<Value = PaddingMode> {
 
 fn dims(x: &Sample) -> (usize, usize, usize) {
     match x {
-        Sample::Image(i) => (i.color().channel_count() as usize, i.height() as usize, i.width() as usize),
+        Sample::Image(i) => (
+            i.color().channel_count() as usize,
+            i.height() as usize,
+            i.width() as usize,
+        ),
         Sample::Tensor(t) => (t.shape[0], t.shape[1], t.shape[2]),
     }
 }
@@ -463,27 +549,43 @@ proptest! {
     }
 }
 
-/// Throughput of the benchmark's augmentation on a decoded 32x32 image (no decoding):
-/// `cargo test -p torchlet-host --test transforms --release -- --ignored --nocapture`.
+/// Throughput of the benchmark's augmentation on a decoded 32x32 image (no decoding), whole and
+/// step by step: `cargo test -p torchlet-host --test transforms -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn cifar_augmentation_throughput() {
-    let t = Compose::new(vec![
-        RandomCrop::new(32).padding(4).boxed(),
-        RandomHorizontalFlip::new().boxed(),
-        ToTensor.boxed(),
-        Normalize::new([0.4914, 0.4822, 0.4465], [0.247, 0.243, 0.261]).boxed(),
-    ]);
+    let steps: Vec<(&str, Box<dyn Transform>)> = vec![
+        ("RandomCrop(32, padding=4)", RandomCrop::new(32).padding(4).boxed()),
+        ("RandomHorizontalFlip", RandomHorizontalFlip::new().p(1.0).boxed()),
+        ("ToTensor", ToTensor.boxed()),
+        (
+            "Normalize",
+            Normalize::new([0.4914, 0.4822, 0.4465], [0.247, 0.243, 0.261]).boxed(),
+        ),
+    ];
     let image = load_png("c0");
+    let n = 100_000;
     let mut rng = Rng::new(0);
-    let n = 200_000;
+    let mut input = Sample::Image(image.clone());
+    for (name, t) in &steps {
+        let start = std::time::Instant::now();
+        let mut out = None;
+        for _ in 0..n {
+            out = Some(t.apply(input.clone(), &mut rng).unwrap());
+        }
+        eprintln!(
+            "{name}: {:.2} us (with a clone of its input)",
+            start.elapsed().as_secs_f64() / n as f64 * 1e6
+        );
+        input = out.unwrap();
+    }
+    let all = Compose::new(steps.into_iter().map(|(_, t)| t).collect());
     let start = std::time::Instant::now();
-    let mut sum = 0.0;
     for _ in 0..n {
-        sum += tensor_of(t.apply(Sample::Image(image.clone()), &mut rng).unwrap()).data[0];
+        std::hint::black_box(all.apply(Sample::Image(image.clone()), &mut rng).unwrap());
     }
     let s = start.elapsed().as_secs_f64();
-    eprintln!("{:.0} images/s, {:.2} us/image ({sum})", n as f64 / s, s / n as f64 * 1e6);
+    eprintln!("all: {:.0} images/s, {:.2} us/image", n as f64 / s, s / n as f64 * 1e6);
 }
 
 #[test]
@@ -513,15 +615,29 @@ fn transformed_dataset_uses_the_loader_generator() {
 #[test]
 fn errors_name_the_transform() {
     let small = img("c0");
-    let e = RandomCrop::new(40).apply(small.clone(), &mut Rng::new(0)).unwrap_err().to_string();
-    assert!(e.contains("RandomCrop") && e.contains("(40, 40)") && e.contains("(32, 32)"), "{e}");
-    let e = Normalize::new([0.5], [0.5]).apply(small.clone(), &mut Rng::new(0)).unwrap_err().to_string();
+    let e = RandomCrop::new(40)
+        .apply(small.clone(), &mut Rng::new(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("RandomCrop") && e.contains("(40, 40)") && e.contains("(32, 32)"),
+        "{e}"
+    );
+    let e = Normalize::new([0.5], [0.5])
+        .apply(small.clone(), &mut Rng::new(0))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("Normalize") && e.contains("ToTensor"), "{e}");
-    let e = FiveCrop::new(33).apply(small.clone(), &mut Rng::new(0)).unwrap_err().to_string();
+    let e = FiveCrop::new(33)
+        .apply(small.clone(), &mut Rng::new(0))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("FiveCrop"), "{e}");
     let e = adjust_hue(small.clone(), 0.7).unwrap_err().to_string();
     assert!(e.contains("hue_factor"), "{e}");
-    let e = pad(small, 1, &Fill::from([1.0f32, 2.0]), PaddingMode::Constant).unwrap_err().to_string();
+    let e = pad(small, 1, &Fill::from([1.0f32, 2.0]), PaddingMode::Constant)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fill"), "{e}");
     let two = Sample::Tensor(Tensor::new(vec![2, 2, 2], vec![0.0; 8]).unwrap());
     assert!(adjust_saturation(two, 0.5).is_err());

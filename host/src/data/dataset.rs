@@ -160,7 +160,10 @@ impl<D: Dataset> Dataset for Subset<D> {
         self.get_seeded(index, &mut torchlet::Rng::new(0))
     }
     fn get_seeded(&self, index: usize, rng: &mut torchlet::Rng) -> Result<(Sample, Label), DataError> {
-        let i = *self.indices.get(index).ok_or(DataError::Index { index, len: self.indices.len() })?;
+        let i = *self.indices.get(index).ok_or(DataError::Index {
+            index,
+            len: self.indices.len(),
+        })?;
         self.dataset.get_seeded(i, rng)
     }
     fn classes(&self) -> Option<Vec<String>> {
@@ -191,7 +194,10 @@ pub fn random_split<D: Dataset>(dataset: D, lengths: &[usize], seed: u64) -> Res
     Ok(lengths
         .iter()
         .map(|&n| {
-            let part = Subset { dataset: Arc::clone(&shared), indices: order[start..start + n].to_vec() };
+            let part = Subset {
+                dataset: Arc::clone(&shared),
+                indices: order[start..start + n].to_vec(),
+            };
             start += n;
             part
         })

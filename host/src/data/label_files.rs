@@ -8,7 +8,7 @@
 //!
 //! An image's label file has the same name stem with `.txt`; it holds one integer class
 //! index (surrounding whitespace ignored). Images are the files of `root/images` whose names
-//! end with one of [`IMG_EXTENSIONS`](super::image_folder::IMG_EXTENSIONS), sorted by name.
+//! end with one of [`IMG_EXTENSIONS`], sorted by name.
 //! Labels are all read and checked when the data set is opened, so a missing label file, a
 //! label that is not an integer, or one out of range is reported at once, naming the file.
 //! Images are decoded when fetched, into RGB as [`ImageFolder`](super::image_folder) does.

@@ -41,7 +41,11 @@ impl Tensor {
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, DataError> {
         let n: usize = shape.iter().product();
         if n != data.len() {
-            return Err(DataError::Shape { what: "tensor data length".into(), expected: format!("{n} (product of {shape:?})"), found: data.len().to_string() });
+            return Err(DataError::Shape {
+                what: "tensor data length".into(),
+                expected: format!("{n} (product of {shape:?})"),
+                found: data.len().to_string(),
+            });
         }
         Ok(Tensor { shape, data })
     }

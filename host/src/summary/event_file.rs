@@ -151,11 +151,7 @@ impl EventFileWriter {
 }
 
 fn closed(path: &Path) -> SummaryError {
-    SummaryError::io(
-        "write event file",
-        path,
-        std::io::Error::other("the writer was closed"),
-    )
+    SummaryError::io("write event file", path, std::io::Error::other("the writer was closed"))
 }
 
 #[cfg(test)]
@@ -193,7 +189,10 @@ mod tests {
         let e = result.expect_err("writing to a full disk must fail");
         let msg = e.to_string();
         assert!(msg.contains("/dev/full"), "{msg}");
-        assert!(matches!(e, SummaryError::Io { ref source, .. } if source.raw_os_error() == Some(28)), "{e:?}");
+        assert!(
+            matches!(e, SummaryError::Io { ref source, .. } if source.raw_os_error() == Some(28)),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -227,6 +226,9 @@ mod tests {
         let before = fs::metadata(w.path()).unwrap().len();
         w.write(&scalar_event(3)).unwrap();
         let after = fs::metadata(w.path()).unwrap().len();
-        assert_eq!(after - before, (scalar_event(3).encoded_len() + record::OVERHEAD) as u64);
+        assert_eq!(
+            after - before,
+            (scalar_event(3).encoded_len() + record::OVERHEAD) as u64
+        );
     }
 }

@@ -141,8 +141,11 @@ mod tests {
     #[test]
     fn nodes_edges_and_shapes_of_a_residual_net() {
         let g = graph_def(&NET, Shape::chw(3, 8, 8)).unwrap();
-        let summary: Vec<(String, String, Vec<String>)> =
-            g.node.iter().map(|n| (n.name.clone(), n.op.clone(), n.input.clone())).collect();
+        let summary: Vec<(String, String, Vec<String>)> = g
+            .node
+            .iter()
+            .map(|n| (n.name.clone(), n.op.clone(), n.input.clone()))
+            .collect();
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
             summary,

@@ -67,7 +67,9 @@ pub fn histogram(values: &[f32]) -> Result<HistogramProto, SummaryError> {
     }
     let first = counts.iter().position(|&c| c > 0);
     let (Some(first), Some(end)) = (first, counts.iter().rposition(|&c| c > 0)) else {
-        return Err(invalid("every value lies beyond the buckets' range (|v| > 1e20)".into()));
+        return Err(invalid(
+            "every value lies beyond the buckets' range (|v| > 1e20)".into(),
+        ));
     };
     // Counts of buckets first-1 ..= end (bucket first-1 is empty, or a 0 in front when first
     // is the very first bucket); their right edges are edges[first ..= end + 1].
@@ -125,7 +127,10 @@ mod tests {
     #[test]
     fn invalid_inputs_are_errors() {
         assert!(histogram(&[]).is_err());
-        assert!(histogram(&[1.0, f32::NAN]).unwrap_err().to_string().contains("value 1 is NaN"));
+        assert!(histogram(&[1.0, f32::NAN])
+            .unwrap_err()
+            .to_string()
+            .contains("value 1 is NaN"));
         assert!(histogram(&[f32::INFINITY]).is_err());
         assert!(histogram(&[3e20]).is_err());
     }

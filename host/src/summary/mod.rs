@@ -20,7 +20,8 @@
 //! writer.add_image("digit", &[0.0f32, 0.5, 1.0, 0.25], &[1, 2, 2], DataFormat::Chw, 99)?;
 //! writer.add_histogram("linear.weight", &[0.1, -0.2, 0.3], 99)?;
 //! writer.add_text("notes", "**lr** = 0.1", 0)?;
-//! writer.add_hparams(&[("lr", HParam::from(0.1)), ("optimizer", "sgd".into())], &[("accuracy", 0.9)], None)?;
+//! let hparams = [("lr", HParam::from(0.1)), ("batch_size", 64.into()), ("optimizer", "sgd".into())];
+//! writer.add_hparams(&hparams, &[("hparam/accuracy", 0.9)], None)?;
 //! writer.close()?; // also on drop, but then errors can only be printed
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -191,7 +191,13 @@ impl TensorShapeProto {
     /// A shape from its sizes (`-1`: unknown, shown as `?` by TensorBoard).
     pub fn new(sizes: &[i64]) -> Self {
         TensorShapeProto {
-            dim: sizes.iter().map(|&size| Dim { size, name: String::new() }).collect(),
+            dim: sizes
+                .iter()
+                .map(|&size| Dim {
+                    size,
+                    name: String::new(),
+                })
+                .collect(),
         }
     }
 }

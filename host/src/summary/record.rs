@@ -111,6 +111,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::manual_rotate)] // written as TensorFlow's crc32c::Mask, on purpose
     fn masked_crc_matches_tensorflow_formula() {
         let c = crc32c(b"abc");
         assert_eq!(masked_crc32c(b"abc"), ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8));

@@ -11,8 +11,8 @@ use torchlet::Shape;
 use super::event_file::{now_secs, EventFileWriter};
 use super::hparams::{self, HParam};
 use super::image::{self, DataFormat, Pixels};
-use super::proto::{event::What, summary_value::Value, Event, Summary, SummaryValue};
 use super::proto::{dtype, PluginData, SummaryMetadata, TensorProto, TensorShapeProto};
+use super::proto::{event::What, summary_value::Value, Event, Summary, SummaryValue};
 use super::{default_log_dir, graph, histogram, SummaryError};
 
 /// Writes TensorBoard event files into a log directory; see the [module docs](super).
@@ -106,7 +106,13 @@ impl SummaryWriter {
     ///
     /// # Errors
     /// [`SummaryError::Io`] naming the event file if writing failed.
-    pub fn add_scalar_with_walltime(&mut self, tag: &str, value: f32, step: i64, walltime: f64) -> Result<(), SummaryError> {
+    pub fn add_scalar_with_walltime(
+        &mut self,
+        tag: &str,
+        value: f32,
+        step: i64,
+        walltime: f64,
+    ) -> Result<(), SummaryError> {
         self.add_summary(scalar(tag, value), step, Some(walltime))
     }
 

@@ -31,7 +31,13 @@ fn sampler(interpolation: Interpolation, what: &str) -> Result<Sampler, DataErro
         Interpolation::Nearest | Interpolation::NearestExact => Ok(Sampler::Nearest),
         Interpolation::Bilinear => Ok(Sampler::Bilinear),
         Interpolation::Bicubic => Ok(Sampler::Bicubic),
-        other => Err(transform_error(what, format!("interpolation {} cannot be used (only nearest, bilinear, bicubic)", other.torchvision_name()))),
+        other => Err(transform_error(
+            what,
+            format!(
+                "interpolation {} cannot be used (only nearest, bilinear, bicubic)",
+                other.torchvision_name()
+            ),
+        )),
     }
 }
 
@@ -116,7 +122,8 @@ fn nearest_map(a: &Matrix, w: usize, h: usize, ow: usize, oh: usize) -> Vec<Opti
         }
         return map;
     }
-    let fits = |x: f64, y: f64| (x * a[0] + y * a[1] + a[2]).abs() < 32768.0 && (x * a[3] + y * a[4] + a[5]).abs() < 32768.0;
+    let fits =
+        |x: f64, y: f64| (x * a[0] + y * a[1] + a[2]).abs() < 32768.0 && (x * a[3] + y * a[4] + a[5]).abs() < 32768.0;
     let (fw, fh) = (ow as f64, oh as f64);
     if fits(0.0, 0.0) && fits(fw, fh) && fits(0.0, fh) && fits(fw, 0.0) {
         // affine_fixed: 16.16 fixed point.
@@ -196,7 +203,14 @@ fn pil_transform(mut p: Pixels, ow: usize, oh: usize, a: &Matrix, s: Sampler, fi
 }
 
 /// The same map on every plane of a `[..., C, H, W]` tensor, in `f32`.
-fn tensor_transform(t: &Tensor, ow: usize, oh: usize, a: &Matrix, s: Sampler, fill: &[f32]) -> Result<Tensor, DataError> {
+fn tensor_transform(
+    t: &Tensor,
+    ow: usize,
+    oh: usize,
+    a: &Matrix,
+    s: Sampler,
+    fill: &[f32],
+) -> Result<Tensor, DataError> {
     let g = Chw::of(t, "affine")?;
     let plane = g.h * g.w;
     let mut data = Vec::with_capacity(g.n * g.c * ow * oh);
@@ -219,11 +233,22 @@ fn tensor_transform(t: &Tensor, ow: usize, oh: usize, a: &Matrix, s: Sampler, fi
             }
         }
     }
-    Ok(Tensor { shape: Chw::shape_like(t, g.c, oh, ow), data })
+    Ok(Tensor {
+        shape: Chw::shape_like(t, g.c, oh, ow),
+        data,
+    })
 }
 
 /// Applies the inverse map `a` with output size `ow x oh` to an image or tensor.
-fn warp(x: Sample, ow: usize, oh: usize, a: &Matrix, interpolation: Interpolation, fill: &Fill, what: &str) -> Result<Sample, DataError> {
+fn warp(
+    x: Sample,
+    ow: usize,
+    oh: usize,
+    a: &Matrix,
+    interpolation: Interpolation,
+    fill: &Fill,
+    what: &str,
+) -> Result<Sample, DataError> {
     let s = sampler(interpolation, what)?;
     match x {
         Sample::Image(img) => {
@@ -275,7 +300,10 @@ fn quarter_turns(x: Sample, turns: u8) -> Result<Sample, DataError> {
                     }
                 }
             }
-            Ok(Sample::Tensor(Tensor { shape: Chw::shape_like(&t, g.c, oh, ow), data }))
+            Ok(Sample::Tensor(Tensor {
+                shape: Chw::shape_like(&t, g.c, oh, ow),
+                data,
+            }))
         }
     }
 }
@@ -321,16 +349,26 @@ pub fn rotate(
     }
     let (cx, cy) = center.map_or((w as f64 / 2.0, h as f64 / 2.0), |(x, y)| (x as f64, y as f64));
     let r = -angle.to_radians();
-    let mut m: Matrix = [round15(r.cos()), round15(r.sin()), 0.0, round15(-r.sin()), round15(r.cos()), 0.0];
+    let mut m: Matrix = [
+        round15(r.cos()),
+        round15(r.sin()),
+        0.0,
+        round15(-r.sin()),
+        round15(r.cos()),
+        0.0,
+    ];
     let apply = |m: &Matrix, x: f64, y: f64| (m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]);
     let (tx, ty) = apply(&m, -cx, -cy);
     m[2] = tx + cx;
     m[5] = ty + cy;
     let (mut ow, mut oh) = (w, h);
     if expand {
-        let corners = [(0.0, 0.0), (w as f64, 0.0), (w as f64, h as f64), (0.0, h as f64)].map(|(x, y)| apply(&m, x, y));
+        let corners =
+            [(0.0, 0.0), (w as f64, 0.0), (w as f64, h as f64), (0.0, h as f64)].map(|(x, y)| apply(&m, x, y));
         let span = |v: [f64; 4]| {
-            let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
             (hi.ceil() - lo.floor()) as usize
         };
         let (nw, nh) = (span(corners.map(|c| c.0)), span(corners.map(|c| c.1)));
@@ -344,7 +382,13 @@ pub fn rotate(
 
 /// torchvision's `_get_inverse_affine_matrix`: the map from output to input of a rotation by
 /// `angle`, scaling by `scale`, shear `(sx, sy)` (degrees) about `center`, then translation.
-fn inverse_affine_matrix(center: (f64, f64), angle: f64, translate: (f64, f64), scale: f64, shear: (f64, f64)) -> Matrix {
+fn inverse_affine_matrix(
+    center: (f64, f64),
+    angle: f64,
+    translate: (f64, f64),
+    scale: f64,
+    shear: (f64, f64),
+) -> Matrix {
     let rot = angle.to_radians();
     let (sx, sy) = (shear.0.to_radians(), shear.1.to_radians());
     let (cx, cy) = center;
@@ -362,9 +406,10 @@ fn inverse_affine_matrix(center: (f64, f64), angle: f64, translate: (f64, f64), 
 }
 
 /// `torchvision.transforms.functional.affine` (PIL path): rotation by `angle` degrees
-/// (clockwise for positive shear, counter-clockwise for positive angle, as torchvision),
-/// `translate` in pixels, `scale`, `shear = (x, y)` in degrees, about `center` (default the
-/// image centre), keeping the image size; uncovered pixels get `fill`.
+/// (clockwise on screen, as torchvision's `affine`; [`rotate`] turns the other way), scaling
+/// by `scale` and shearing by `shear = (x, y)` degrees about `center` (default the image
+/// centre), then translation by `translate` pixels, keeping the image size; uncovered pixels
+/// get `fill`. The inverse map is torchvision's `_get_inverse_affine_matrix`.
 ///
 /// # Errors
 /// [`DataError::Transform`] for a non-positive scale, a box, Hamming or Lanczos filter, a
@@ -429,7 +474,13 @@ impl RandomRotation {
     /// # Panics
     /// If a single number is negative.
     pub fn new(degrees: impl Into<Degrees>) -> Self {
-        RandomRotation { degrees: degrees.into(), interpolation: Interpolation::Nearest, expand: false, center: None, fill: Fill::default() }
+        RandomRotation {
+            degrees: degrees.into(),
+            interpolation: Interpolation::Nearest,
+            expand: false,
+            center: None,
+            fill: Fill::default(),
+        }
     }
     /// The resampling filter (nearest, bilinear or bicubic).
     pub fn interpolation(mut self, interpolation: Interpolation) -> Self {
@@ -495,7 +546,10 @@ impl From<(f32, f32)> for Shear {
 
 impl From<(f32, f32, f32, f32)> for Shear {
     fn from((a, b, c, d): (f32, f32, f32, f32)) -> Self {
-        Shear { x: (a, b), y: Some((c, d)) }
+        Shear {
+            x: (a, b),
+            y: Some((c, d)),
+        }
     }
 }
 
@@ -573,7 +627,12 @@ impl RandomAffine {
 
     /// torchvision's `RandomAffine.get_params` for an image of `width x height`:
     /// `(angle, (tx, ty), scale, (shear_x, shear_y))`.
-    pub fn get_params(&self, width: usize, height: usize, rng: &mut torchlet::Rng) -> (f32, (f32, f32), f32, (f32, f32)) {
+    pub fn get_params(
+        &self,
+        width: usize,
+        height: usize,
+        rng: &mut torchlet::Rng,
+    ) -> (f32, (f32, f32), f32, (f32, f32)) {
         let angle = rng.uniform(self.degrees.0, self.degrees.1);
         let translate = match self.translate {
             Some((a, b)) => {
@@ -600,7 +659,16 @@ impl Transform for RandomAffine {
     fn apply(&self, x: Sample, rng: &mut torchlet::Rng) -> Result<Sample, DataError> {
         let (_, h, w) = dims(&x, "RandomAffine")?;
         let (angle, translate, scale, shear) = self.get_params(w, h, rng);
-        affine(x, angle, translate, scale, shear, self.interpolation, &self.fill, self.center)
+        affine(
+            x,
+            angle,
+            translate,
+            scale,
+            shear,
+            self.interpolation,
+            &self.fill,
+            self.center,
+        )
     }
     fn name(&self) -> String {
         let mut s = format!("RandomAffine(degrees=[{}, {}]", self.degrees.0, self.degrees.1);
@@ -652,25 +720,75 @@ mod tests {
         // square is the same transpose.
         let x = ramp(4, 4);
         let fast = data(rotate(x.clone(), 90.0, Interpolation::Nearest, false, None, &Fill::default()).unwrap());
-        let slow = data(rotate(x, 90.0, Interpolation::Nearest, false, Some((2.0, 2.0)), &Fill::default()).unwrap());
+        let slow = data(
+            rotate(
+                x,
+                90.0,
+                Interpolation::Nearest,
+                false,
+                Some((2.0, 2.0)),
+                &Fill::default(),
+            )
+            .unwrap(),
+        );
         assert_eq!(fast, slow);
     }
 
     #[test]
     fn pure_translation_moves_pixels() {
-        let r = affine(ramp(3, 3), 0.0, (1.0, 0.0), 1.0, (0.0, 0.0), Interpolation::Nearest, &Fill::from(-1.0), None).unwrap();
+        let r = affine(
+            ramp(3, 3),
+            0.0,
+            (1.0, 0.0),
+            1.0,
+            (0.0, 0.0),
+            Interpolation::Nearest,
+            &Fill::from(-1.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(data(r), [-1.0, 0.0, 1.0, -1.0, 3.0, 4.0, -1.0, 6.0, 7.0]);
-        let bilinear = affine(ramp(3, 3), 0.0, (1.0, 0.0), 1.0, (0.0, 0.0), Interpolation::Bilinear, &Fill::from(-1.0), None).unwrap();
+        let bilinear = affine(
+            ramp(3, 3),
+            0.0,
+            (1.0, 0.0),
+            1.0,
+            (0.0, 0.0),
+            Interpolation::Bilinear,
+            &Fill::from(-1.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(data(bilinear), [-1.0, 0.0, 1.0, -1.0, 3.0, 4.0, -1.0, 6.0, 7.0]);
     }
 
     #[test]
     fn identity_is_exact_for_every_sampler() {
         for interp in [Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic] {
-            let r = affine(ramp(5, 4), 0.0, (0.0, 0.0), 1.0, (0.0, 0.0), interp, &Fill::default(), None).unwrap();
+            let r = affine(
+                ramp(5, 4),
+                0.0,
+                (0.0, 0.0),
+                1.0,
+                (0.0, 0.0),
+                interp,
+                &Fill::default(),
+                None,
+            )
+            .unwrap();
             assert_eq!(data(r), data(ramp(5, 4)), "{interp:?}");
         }
-        assert!(affine(ramp(2, 2), 0.0, (0.0, 0.0), 1.0, (0.0, 0.0), Interpolation::Lanczos, &Fill::default(), None).is_err());
+        assert!(affine(
+            ramp(2, 2),
+            0.0,
+            (0.0, 0.0),
+            1.0,
+            (0.0, 0.0),
+            Interpolation::Lanczos,
+            &Fill::default(),
+            None
+        )
+        .is_err());
     }
 
     #[test]

@@ -43,7 +43,12 @@ fn blend(im1: &Pixels, im2: &Pixels, alpha: f32) -> Pixels {
             t as u8
         })
         .collect();
-    Pixels { w: im2.w, h: im2.h, c: im2.c, data }
+    Pixels {
+        w: im2.w,
+        h: im2.h,
+        c: im2.c,
+        data,
+    }
 }
 
 /// An image of `p`'s size and mode whose colour channels are `level(pixel)` and whose alpha
@@ -60,7 +65,12 @@ fn degenerate(p: &Pixels, level: impl Fn(&[u8]) -> u8) -> Pixels {
             _ => data.extend_from_slice(&[v, v, v, px[3]]),
         }
     }
-    Pixels { w: p.w, h: p.h, c, data }
+    Pixels {
+        w: p.w,
+        h: p.h,
+        c,
+        data,
+    }
 }
 
 /// torchvision's `_blend` on tensors: `(ratio * a + (1 - ratio) * b).clamp(0, 1)`.
@@ -72,7 +82,13 @@ fn blend_f(a: f32, b: f32, ratio: f32) -> f32 {
 fn colour_tensor(t: &Tensor, what: &str) -> Result<Chw, DataError> {
     let g = Chw::of(t, what)?;
     if g.c != 1 && g.c != 3 {
-        return Err(transform_error(what, format!("input image tensor permitted channel values are [1, 3], but found {}", g.c)));
+        return Err(transform_error(
+            what,
+            format!(
+                "input image tensor permitted channel values are [1, 3], but found {}",
+                g.c
+            ),
+        ));
     }
     Ok(g)
 }
@@ -280,7 +296,10 @@ fn hsv_to_rgb_f(h: f32, s: f32, v: f32) -> [f32; 3] {
 /// channels.
 pub fn adjust_hue(x: Sample, hue_factor: f32) -> Result<Sample, DataError> {
     if !(-0.5..=0.5).contains(&hue_factor) {
-        return Err(transform_error("adjust_hue", format!("hue_factor ({hue_factor}) is not in [-0.5, 0.5].")));
+        return Err(transform_error(
+            "adjust_hue",
+            format!("hue_factor ({hue_factor}) is not in [-0.5, 0.5]."),
+        ));
     }
     match x {
         Sample::Image(img) => {
@@ -327,7 +346,10 @@ pub fn adjust_hue(x: Sample, hue_factor: f32) -> Result<Sample, DataError> {
 /// than 1 or 3 channels.
 pub fn rgb_to_grayscale(x: Sample, num_output_channels: usize) -> Result<Sample, DataError> {
     if num_output_channels != 1 && num_output_channels != 3 {
-        return Err(transform_error("Grayscale", "num_output_channels should be either 1 or 3"));
+        return Err(transform_error(
+            "Grayscale",
+            "num_output_channels should be either 1 or 3",
+        ));
     }
     match x {
         Sample::Image(img) => {
@@ -337,7 +359,15 @@ pub fn rgb_to_grayscale(x: Sample, num_output_channels: usize) -> Result<Sample,
                 let l = luma(px);
                 data.extend(std::iter::repeat_n(l, num_output_channels));
             }
-            Ok(Sample::Image(Pixels { w: p.w, h: p.h, c: num_output_channels, data }.into_image()))
+            Ok(Sample::Image(
+                Pixels {
+                    w: p.w,
+                    h: p.h,
+                    c: num_output_channels,
+                    data,
+                }
+                .into_image(),
+            ))
         }
         Sample::Tensor(t) => {
             let g = colour_tensor(&t, "Grayscale")?;
@@ -355,7 +385,10 @@ pub fn rgb_to_grayscale(x: Sample, num_output_channels: usize) -> Result<Sample,
                     data.extend_from_slice(&gray);
                 }
             }
-            Ok(Sample::Tensor(Tensor { shape: Chw::shape_like(&t, num_output_channels, g.h, g.w), data }))
+            Ok(Sample::Tensor(Tensor {
+                shape: Chw::shape_like(&t, num_output_channels, g.h, g.w),
+                data,
+            }))
         }
     }
 }
@@ -392,7 +425,10 @@ fn check_jitter(v: Jitter, name: &str, center: f32, bound: (f32, f32), clip_firs
         }
         Jitter::Range(a, b) => (a, b),
     };
-    assert!(bound.0 <= lo && lo <= hi && hi <= bound.1, "{name} values should be between {bound:?}, but got ({lo}, {hi}).");
+    assert!(
+        bound.0 <= lo && lo <= hi && hi <= bound.1,
+        "{name} values should be between {bound:?}, but got ({lo}, {hi})."
+    );
     (!(lo == center && hi == center)).then_some((lo, hi))
 }
 
@@ -453,7 +489,12 @@ impl Transform for ColorJitter {
             order.swap(i, rng.below(i as u32 + 1) as usize);
         }
         let mut draw = |r: Option<(f32, f32)>| r.map(|(lo, hi)| rng.uniform(lo, hi));
-        let factors = [draw(self.brightness), draw(self.contrast), draw(self.saturation), draw(self.hue)];
+        let factors = [
+            draw(self.brightness),
+            draw(self.contrast),
+            draw(self.saturation),
+            draw(self.hue),
+        ];
         for i in order {
             if let Some(f) = factors[i] {
                 x = match i {
@@ -532,7 +573,10 @@ impl RandomGrayscale {
     /// # Panics
     /// If `p` is not in `[0, 1]`.
     pub fn p(mut self, p: f32) -> Self {
-        assert!((0.0..=1.0).contains(&p), "RandomGrayscale: p should be a probability in [0, 1], got {p}");
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "RandomGrayscale: p should be a probability in [0, 1], got {p}"
+        );
         self.p = p;
         self
     }
@@ -595,17 +639,39 @@ mod tests {
 
     #[test]
     fn blend_truncates_and_clips() {
-        let a = Pixels { w: 2, h: 1, c: 1, data: vec![0, 100] };
-        let b = Pixels { w: 2, h: 1, c: 1, data: vec![255, 200] };
+        let a = Pixels {
+            w: 2,
+            h: 1,
+            c: 1,
+            data: vec![0, 100],
+        };
+        let b = Pixels {
+            w: 2,
+            h: 1,
+            c: 1,
+            data: vec![255, 200],
+        };
         assert_eq!(blend(&a, &b, 0.5).data, [127, 150]);
         assert_eq!(blend(&a, &b, 2.0).data, [255, 255]);
     }
 
     #[test]
     fn jitter_ranges() {
-        assert_eq!(check_jitter(Jitter::Amount(0.4), "b", 1.0, (0.0, f32::INFINITY), true), Some((0.6, 1.4)));
-        assert_eq!(check_jitter(Jitter::Amount(1.5), "b", 1.0, (0.0, f32::INFINITY), true), Some((0.0, 2.5)));
-        assert_eq!(check_jitter(Jitter::Amount(0.0), "b", 1.0, (0.0, f32::INFINITY), true), None);
-        assert_eq!(check_jitter(Jitter::Amount(0.2), "hue", 0.0, (-0.5, 0.5), false), Some((-0.2, 0.2)));
+        assert_eq!(
+            check_jitter(Jitter::Amount(0.4), "b", 1.0, (0.0, f32::INFINITY), true),
+            Some((0.6, 1.4))
+        );
+        assert_eq!(
+            check_jitter(Jitter::Amount(1.5), "b", 1.0, (0.0, f32::INFINITY), true),
+            Some((0.0, 2.5))
+        );
+        assert_eq!(
+            check_jitter(Jitter::Amount(0.0), "b", 1.0, (0.0, f32::INFINITY), true),
+            None
+        );
+        assert_eq!(
+            check_jitter(Jitter::Amount(0.2), "hue", 0.0, (-0.5, 0.5), false),
+            Some((-0.2, 0.2))
+        );
     }
 }

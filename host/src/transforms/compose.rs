@@ -88,7 +88,10 @@ impl RandomApply {
     /// # Panics
     /// If `p` is not in `[0, 1]`.
     pub fn p(mut self, p: f32) -> Self {
-        assert!((0.0..=1.0).contains(&p), "RandomApply: p should be a probability in [0, 1], got {p}");
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "RandomApply: p should be a probability in [0, 1], got {p}"
+        );
         self.p = p;
         self
     }
@@ -130,8 +133,15 @@ impl RandomChoice {
     /// # Panics
     /// If the count differs from the transforms', a weight is negative, or all are zero.
     pub fn p(mut self, p: Vec<f32>) -> Self {
-        assert_eq!(p.len(), self.transforms.len(), "RandomChoice: length of p doesn't match the number of transforms");
-        assert!(p.iter().all(|&w| w >= 0.0) && p.iter().sum::<f32>() > 0.0, "RandomChoice: weights must be non-negative and not all zero");
+        assert_eq!(
+            p.len(),
+            self.transforms.len(),
+            "RandomChoice: length of p doesn't match the number of transforms"
+        );
+        assert!(
+            p.iter().all(|&w| w >= 0.0) && p.iter().sum::<f32>() > 0.0,
+            "RandomChoice: weights must be non-negative and not all zero"
+        );
         self.p = Some(p);
         self
     }
@@ -162,7 +172,11 @@ impl Transform for RandomChoice {
         self.transforms[i].apply(x, rng)
     }
     fn name(&self) -> String {
-        listing("RandomChoice", self.p.as_ref().map(|p| format!("p={p:?}")), &self.transforms)
+        listing(
+            "RandomChoice",
+            self.p.as_ref().map(|p| format!("p={p:?}")),
+            &self.transforms,
+        )
     }
 }
 
@@ -184,7 +198,11 @@ pub struct Transformed<D> {
 impl<D: Dataset> Transformed<D> {
     /// `dataset` with no transforms yet.
     pub fn new(dataset: D) -> Self {
-        Transformed { dataset, transform: None, target_transform: None }
+        Transformed {
+            dataset,
+            transform: None,
+            target_transform: None,
+        }
     }
     /// The sample transform.
     pub fn transform(mut self, t: impl Transform + 'static) -> Self {
@@ -203,8 +221,16 @@ impl<D: Dataset> Transformed<D> {
 }
 
 /// `dataset` with a sample `transform` and an optional `target_transform`.
-pub fn with_transform<D: Dataset>(dataset: D, transform: impl Transform + 'static, target_transform: Option<TargetTransform>) -> Transformed<D> {
-    Transformed { dataset, transform: Some(Box::new(transform)), target_transform }
+pub fn with_transform<D: Dataset>(
+    dataset: D,
+    transform: impl Transform + 'static,
+    target_transform: Option<TargetTransform>,
+) -> Transformed<D> {
+    Transformed {
+        dataset,
+        transform: Some(Box::new(transform)),
+        target_transform,
+    }
 }
 
 impl<D: Dataset> Dataset for Transformed<D> {
@@ -218,7 +244,10 @@ impl<D: Dataset> Dataset for Transformed<D> {
         let (mut x, mut y) = self.dataset.get_seeded(index, rng)?;
         if let Some(t) = &self.transform {
             x = t.apply(x, rng).map_err(|e| match e {
-                DataError::Transform { name, reason } => DataError::Transform { name, reason: format!("{reason} (item {index})") },
+                DataError::Transform { name, reason } => DataError::Transform {
+                    name,
+                    reason: format!("{reason} (item {index})"),
+                },
                 other => other,
             })?;
         }
@@ -269,9 +298,18 @@ mod tests {
         let applied: f32 = (0..4000).map(|_| value(ra.apply(one(0.0), &mut rng).unwrap())).sum();
         assert!((800.0..1200.0).contains(&applied), "{applied}");
         let rc = RandomChoice::new(vec![add(1.0), add(100.0)]).p(vec![3.0, 1.0]);
-        let big = (0..4000).filter(|_| value(rc.apply(one(0.0), &mut rng).unwrap()) > 50.0).count();
+        let big = (0..4000)
+            .filter(|_| value(rc.apply(one(0.0), &mut rng).unwrap()) > 50.0)
+            .count();
         assert!((800..1200).contains(&big), "{big}");
-        assert_eq!(RandomApply::new(vec![add(1.0)]).p(0.0).apply(one(0.0), &mut rng).map(value).unwrap(), 0.0);
+        assert_eq!(
+            RandomApply::new(vec![add(1.0)])
+                .p(0.0)
+                .apply(one(0.0), &mut rng)
+                .map(value)
+                .unwrap(),
+            0.0
+        );
     }
 
     struct Ones(usize);

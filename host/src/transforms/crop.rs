@@ -7,13 +7,17 @@
 
 use super::pixels::{crop_axis, gather_planes, mirror_rows, pad_axis, Chw, Pixels};
 use super::tensor::to_tensor;
-use super::{round_half_even, transform_error, Fill, PaddingMode, Padding, Transform, HW};
+use super::{round_half_even, transform_error, Fill, Padding, PaddingMode, Transform, HW};
 use crate::data::{DataError, Sample, Tensor};
 
 /// `(channels, height, width)` of an image or a `[..., C, H, W]` tensor.
 pub(crate) fn dims(x: &Sample, what: &str) -> Result<(usize, usize, usize), DataError> {
     match x {
-        Sample::Image(img) => Ok((img.color().channel_count() as usize, img.height() as usize, img.width() as usize)),
+        Sample::Image(img) => Ok((
+            img.color().channel_count() as usize,
+            img.height() as usize,
+            img.width() as usize,
+        )),
         Sample::Tensor(t) => {
             let g = Chw::of(t, what)?;
             Ok((g.c, g.h, g.w))
@@ -22,7 +26,13 @@ pub(crate) fn dims(x: &Sample, what: &str) -> Result<(usize, usize, usize), Data
 }
 
 /// Output row `r` of `x` is source row `rows[r]`, column likewise; `None` is `fill`.
-pub(crate) fn remap(x: Sample, rows: &[Option<usize>], cols: &[Option<usize>], fill: &Fill, what: &str) -> Result<Sample, DataError> {
+pub(crate) fn remap(
+    x: Sample,
+    rows: &[Option<usize>],
+    cols: &[Option<usize>],
+    fill: &Fill,
+    what: &str,
+) -> Result<Sample, DataError> {
     match x {
         Sample::Image(img) => {
             let p = Pixels::from_image(img);
@@ -45,7 +55,13 @@ pub(crate) fn remap(x: Sample, rows: &[Option<usize>], cols: &[Option<usize>], f
 /// [`DataError::Transform`] for a tensor of fewer than 3 dimensions.
 pub fn crop(x: Sample, top: isize, left: isize, height: usize, width: usize) -> Result<Sample, DataError> {
     let (_, h, w) = dims(&x, "crop")?;
-    remap(x, &crop_axis(h, top, height), &crop_axis(w, left, width), &Fill::default(), "crop")
+    remap(
+        x,
+        &crop_axis(h, top, height),
+        &crop_axis(w, left, width),
+        &Fill::default(),
+        "crop",
+    )
 }
 
 /// The source rows (or columns) of a center crop of `len` from `n`, padding with zeros when
@@ -69,7 +85,13 @@ fn center_axis(n: usize, len: usize) -> Vec<Option<usize>> {
 pub fn center_crop(x: Sample, size: impl Into<HW>) -> Result<Sample, DataError> {
     let size = size.into();
     let (_, h, w) = dims(&x, "CenterCrop")?;
-    remap(x, &center_axis(h, size.h), &center_axis(w, size.w), &Fill::default(), "CenterCrop")
+    remap(
+        x,
+        &center_axis(h, size.h),
+        &center_axis(w, size.w),
+        &Fill::default(),
+        "CenterCrop",
+    )
 }
 
 /// `torchvision.transforms.functional.pad`: `padding` added around the image, filled with
@@ -78,7 +100,12 @@ pub fn center_crop(x: Sample, size: impl Into<HW>) -> Result<Sample, DataError> 
 ///
 /// # Errors
 /// [`DataError::Transform`] if `fill` has another number of values than the image channels.
-pub fn pad(x: Sample, padding: impl Into<Padding>, fill: &Fill, padding_mode: PaddingMode) -> Result<Sample, DataError> {
+pub fn pad(
+    x: Sample,
+    padding: impl Into<Padding>,
+    fill: &Fill,
+    padding_mode: PaddingMode,
+) -> Result<Sample, DataError> {
     let p = padding.into();
     let (_, h, w) = dims(&x, "Pad")?;
     let rows = pad_axis(h, p.top, p.bottom, padding_mode);
@@ -125,7 +152,10 @@ pub fn five_crop(x: Sample, size: impl Into<HW>) -> Result<Vec<Sample>, DataErro
     let s = size.into();
     let (_, h, w) = dims(&x, "FiveCrop")?;
     if s.h > h || s.w > w {
-        return Err(transform_error("FiveCrop", format!("requested crop size {s} is bigger than input size ({h}, {w})")));
+        return Err(transform_error(
+            "FiveCrop",
+            format!("requested crop size {s} is bigger than input size ({h}, {w})"),
+        ));
     }
     let (b, r) = ((h - s.h) as isize, (w - s.w) as isize);
     let mut out = Vec::with_capacity(5);
@@ -210,7 +240,13 @@ pub struct RandomCrop {
 impl RandomCrop {
     /// A random `size` crop (`32` or `(h, w)`), no padding.
     pub fn new(size: impl Into<HW>) -> Self {
-        RandomCrop { size: size.into(), padding: None, pad_if_needed: false, fill: Fill::default(), padding_mode: PaddingMode::Constant }
+        RandomCrop {
+            size: size.into(),
+            padding: None,
+            pad_if_needed: false,
+            fill: Fill::default(),
+            padding_mode: PaddingMode::Constant,
+        }
     }
     /// Padding added first: `4`, `(lr, tb)` or `(l, t, r, b)`.
     pub fn padding(mut self, padding: impl Into<Padding>) -> Self {
@@ -235,10 +271,17 @@ impl RandomCrop {
 
     /// The source rows or columns of one axis of `n` pixels after the padding steps.
     fn padded_axis(&self, n: usize, before: isize, after: isize, want: usize) -> Vec<Option<usize>> {
-        let mut idx = if self.padding.is_some() { pad_axis(n, before, after, self.padding_mode) } else { (0..n).map(Some).collect() };
+        let mut idx = if self.padding.is_some() {
+            pad_axis(n, before, after, self.padding_mode)
+        } else {
+            (0..n).map(Some).collect()
+        };
         if self.pad_if_needed && idx.len() < want {
             let d = (want - idx.len()) as isize;
-            idx = pad_axis(idx.len(), d, d, self.padding_mode).into_iter().map(|j| j.and_then(|j| idx[j])).collect();
+            idx = pad_axis(idx.len(), d, d, self.padding_mode)
+                .into_iter()
+                .map(|j| j.and_then(|j| idx[j]))
+                .collect();
         }
         idx
     }
@@ -285,7 +328,11 @@ pub struct Pad {
 impl Pad {
     /// `padding` on each side: `4`, `(lr, tb)` or `(l, t, r, b)`.
     pub fn new(padding: impl Into<Padding>) -> Self {
-        Pad { padding: padding.into(), fill: Fill::default(), padding_mode: PaddingMode::Constant }
+        Pad {
+            padding: padding.into(),
+            fill: Fill::default(),
+            padding_mode: PaddingMode::Constant,
+        }
     }
     /// The constant fill.
     pub fn fill(mut self, fill: impl Into<Fill>) -> Self {
@@ -304,12 +351,20 @@ impl Transform for Pad {
         pad(x, self.padding, &self.fill, self.padding_mode)
     }
     fn name(&self) -> String {
-        format!("Pad(padding={}, fill={}, padding_mode={})", self.padding, self.fill, self.padding_mode.torchvision_name())
+        format!(
+            "Pad(padding={}, fill={}, padding_mode={})",
+            self.padding,
+            self.fill,
+            self.padding_mode.torchvision_name()
+        )
     }
 }
 
 fn check_p(p: f32, what: &str) -> f32 {
-    assert!((0.0..=1.0).contains(&p), "{what}: p should be a probability in [0, 1], got {p}");
+    assert!(
+        (0.0..=1.0).contains(&p),
+        "{what}: p should be a probability in [0, 1], got {p}"
+    );
     p
 }
 
@@ -430,7 +485,10 @@ pub struct TenCrop {
 impl TenCrop {
     /// Crops of `size` (`32` or `(h, w)`), the second five from the horizontal mirror.
     pub fn new(size: impl Into<HW>) -> Self {
-        TenCrop { size: size.into(), vertical_flip: false }
+        TenCrop {
+            size: size.into(),
+            vertical_flip: false,
+        }
     }
     /// Takes the second five from the vertical mirror instead.
     pub fn vertical_flip(mut self, vertical_flip: bool) -> Self {
@@ -441,10 +499,17 @@ impl TenCrop {
 
 impl Transform for TenCrop {
     fn apply(&self, x: Sample, _rng: &mut torchlet::Rng) -> Result<Sample, DataError> {
-        Ok(Sample::Tensor(stack(ten_crop(x, self.size, self.vertical_flip)?, "TenCrop")?))
+        Ok(Sample::Tensor(stack(
+            ten_crop(x, self.size, self.vertical_flip)?,
+            "TenCrop",
+        )?))
     }
     fn name(&self) -> String {
-        format!("TenCrop(size={}, vertical_flip={})", self.size, if self.vertical_flip { "True" } else { "False" })
+        format!(
+            "TenCrop(size={}, vertical_flip={})",
+            self.size,
+            if self.vertical_flip { "True" } else { "False" }
+        )
     }
 }
 
@@ -462,7 +527,7 @@ mod tests {
 
     #[test]
     fn center_crop_rounds_half_to_even_and_pads() {
-        // (5 - 2) / 2 = 1.5 rounds to 2; (4 - 1) / 2 = 1.5 -> 2; (6 - 1) / 2 = 2.5 -> 2
+        // Python's round: (5 - 2) / 2 = 1.5 -> 2, (6 - 1) / 2 = 2.5 -> 2, (7 - 2) / 2 = 2.5 -> 2
         assert_eq!(center_axis(5, 2), [Some(2), Some(3)]);
         assert_eq!(center_axis(6, 1), [Some(2)]);
         assert_eq!(center_axis(7, 2), [Some(2), Some(3)]);
@@ -477,12 +542,18 @@ mod tests {
         let rows = rc.padded_axis(2, 1, 1, 2);
         assert_eq!(rows, [Some(1), Some(0), Some(1), Some(0)]);
         let rc = RandomCrop::new((1, 5)).pad_if_needed(true);
-        assert_eq!(rc.padded_axis(2, 0, 0, 5), [None, None, None, Some(0), Some(1), None, None, None]);
+        assert_eq!(
+            rc.padded_axis(2, 0, 0, 5),
+            [None, None, None, Some(0), Some(1), None, None, None]
+        );
         let mut rng = torchlet::Rng::new(1);
         assert!(RandomCrop::new(4).apply(t(3, 3), &mut rng).is_err());
         // exactly the size: no draw, the image itself
         let before = rng;
-        assert_eq!(data(RandomCrop::new(3).apply(t(3, 3), &mut rng).unwrap()), data(t(3, 3)));
+        assert_eq!(
+            data(RandomCrop::new(3).apply(t(3, 3), &mut rng).unwrap()),
+            data(t(3, 3))
+        );
         assert_eq!(rng, before);
     }
 
@@ -493,7 +564,11 @@ mod tests {
         let crops = five_crop(t(3, 3), 2).unwrap();
         let firsts: Vec<f32> = crops.into_iter().map(|c| data(c)[0]).collect();
         assert_eq!(firsts, [0.0, 1.0, 3.0, 4.0, 0.0]);
-        let tc = TenCrop::new(2).apply(t(3, 3), &mut torchlet::Rng::new(0)).unwrap().into_tensor("t").unwrap();
+        let tc = TenCrop::new(2)
+            .apply(t(3, 3), &mut torchlet::Rng::new(0))
+            .unwrap()
+            .into_tensor("t")
+            .unwrap();
         assert_eq!(tc.shape, [10, 1, 2, 2]);
         assert!(five_crop(t(3, 3), 4).is_err());
     }

@@ -29,7 +29,14 @@ pub struct GridOptions {
 
 impl Default for GridOptions {
     fn default() -> Self {
-        GridOptions { nrow: 8, padding: 2, normalize: false, value_range: None, scale_each: false, pad_value: 0.0 }
+        GridOptions {
+            nrow: 8,
+            padding: 2,
+            normalize: false,
+            value_range: None,
+            scale_each: false,
+            pad_value: 0.0,
+        }
     }
 }
 
@@ -69,7 +76,9 @@ impl GridOptions {
 /// torchvision's `norm_range`: clamp to the range, then map it to `[0, 1]`.
 fn norm_range(v: &mut [f32], range: Option<(f32, f32)>) {
     let (low, high) = range.unwrap_or_else(|| {
-        v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+        v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
     });
     let d = ((high as f64 - low as f64).max(1e-5)) as f32;
     for x in v {
@@ -90,7 +99,12 @@ pub fn make_grid(batch: &Tensor, options: &GridOptions) -> Result<Tensor, DataEr
         [h, w] => (1, 1, h, w),
         [c, h, w] => (1, c, h, w),
         [n, c, h, w] => (n, c, h, w),
-        _ => return Err(transform_error("make_grid", format!("expected a [N, C, H, W] batch, found shape {:?}", batch.shape))),
+        _ => {
+            return Err(transform_error(
+                "make_grid",
+                format!("expected a [N, C, H, W] batch, found shape {:?}", batch.shape),
+            ))
+        }
     };
     if options.nrow == 0 || n == 0 {
         return Err(transform_error("make_grid", "need nrow >= 1 and at least one image"));
@@ -119,7 +133,10 @@ pub fn make_grid(batch: &Tensor, options: &GridOptions) -> Result<Tensor, DataEr
         }
     }
     if n == 1 {
-        return Ok(Tensor { shape: vec![c, h, w], data });
+        return Ok(Tensor {
+            shape: vec![c, h, w],
+            data,
+        });
     }
     let xmaps = options.nrow.min(n);
     let ymaps = n.div_ceil(xmaps);
@@ -137,7 +154,10 @@ pub fn make_grid(batch: &Tensor, options: &GridOptions) -> Result<Tensor, DataEr
             }
         }
     }
-    Ok(Tensor { shape: vec![c, gh, gw], data: grid })
+    Ok(Tensor {
+        shape: vec![c, gh, gw],
+        data: grid,
+    })
 }
 
 /// `torchvision.utils.save_image`: [`make_grid`] of `batch`, written as an 8-bit image (levels
@@ -152,7 +172,10 @@ pub fn save_image(batch: &Tensor, path: impl AsRef<Path>, options: &GridOptions)
     let grid = make_grid(batch, options)?;
     let (c, h, w) = (grid.shape[0], grid.shape[1], grid.shape[2]);
     if !(1..=4).contains(&c) {
-        return Err(transform_error("save_image", format!("cannot write an image of {c} channels")));
+        return Err(transform_error(
+            "save_image",
+            format!("cannot write an image of {c} channels"),
+        ));
     }
     let plane = h * w;
     let mut data = vec![0u8; plane * c];
@@ -163,7 +186,10 @@ pub fn save_image(batch: &Tensor, path: impl AsRef<Path>, options: &GridOptions)
     }
     let img = Pixels { w, h, c, data }.into_image();
     img.save(path).map_err(|e| match e {
-        image::ImageError::IoError(source) => DataError::Io { path: path.to_path_buf(), source },
+        image::ImageError::IoError(source) => DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
         other => transform_error("save_image", format!("{}: {other}", path.display())),
     })
 }

@@ -26,9 +26,9 @@
 //! The families, one file each:
 //!
 //! - [`tensor`]: [`ToTensor`], [`ToPILImage`], [`Normalize`], [`Lambda`];
-//! - [`crop`]: [`CenterCrop`], [`RandomCrop`], [`FiveCrop`], [`TenCrop`], [`Pad`], the flips;
-//! - [`resize`]: [`Resize`], [`RandomResizedCrop`] (PIL's antialiased resampling, bit-exact);
-//! - [`affine`]: [`RandomRotation`], [`RandomAffine`] and the `rotate` / `affine` functionals;
+//! - [`mod@crop`]: [`CenterCrop`], [`RandomCrop`], [`FiveCrop`], [`TenCrop`], [`Pad`], the flips;
+//! - [`mod@resize`]: [`Resize`], [`RandomResizedCrop`] (PIL's antialiased resampling, bit-exact);
+//! - [`mod@affine`]: [`RandomRotation`], [`RandomAffine`] and the `rotate` / `affine` functionals;
 //! - [`color`]: [`ColorJitter`], [`Grayscale`], [`RandomGrayscale`] and the `adjust_*`
 //!   functionals;
 //! - [`compose`]: [`Compose`], [`RandomApply`], [`RandomChoice`], and [`Transformed`], a dataset
@@ -212,25 +212,45 @@ pub struct Padding {
 
 impl From<isize> for Padding {
     fn from(p: isize) -> Self {
-        Padding { left: p, top: p, right: p, bottom: p }
+        Padding {
+            left: p,
+            top: p,
+            right: p,
+            bottom: p,
+        }
     }
 }
 
 impl From<(isize, isize)> for Padding {
     fn from((lr, tb): (isize, isize)) -> Self {
-        Padding { left: lr, top: tb, right: lr, bottom: tb }
+        Padding {
+            left: lr,
+            top: tb,
+            right: lr,
+            bottom: tb,
+        }
     }
 }
 
 impl From<(isize, isize, isize, isize)> for Padding {
     fn from((left, top, right, bottom): (isize, isize, isize, isize)) -> Self {
-        Padding { left, top, right, bottom }
+        Padding {
+            left,
+            top,
+            right,
+            bottom,
+        }
     }
 }
 
 impl std::fmt::Display for Padding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Padding { left, top, right, bottom } = *self;
+        let Padding {
+            left,
+            top,
+            right,
+            bottom,
+        } = *self;
         if left == top && top == right && right == bottom {
             write!(f, "{left}")
         } else {
@@ -338,7 +358,11 @@ impl Fill {
 
     /// The fill as pixel levels: `int(x)` as torchvision's `_parse_fill`, clamped to `0..=255`.
     pub(crate) fn levels(&self, channels: usize, what: &str) -> Result<Vec<u8>, DataError> {
-        Ok(self.values(channels, what)?.iter().map(|&v| v.trunc().clamp(0.0, 255.0) as u8).collect())
+        Ok(self
+            .values(channels, what)?
+            .iter()
+            .map(|&v| v.trunc().clamp(0.0, 255.0) as u8)
+            .collect())
     }
 }
 
@@ -353,7 +377,10 @@ impl std::fmt::Display for Fill {
 
 /// A `DataError::Transform` for `name`.
 pub(crate) fn transform_error(name: &str, reason: impl Into<String>) -> DataError {
-    DataError::Transform { name: name.into(), reason: reason.into() }
+    DataError::Transform {
+        name: name.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Python's `round` (half to even), as torchvision's `int(round(x))`.
@@ -367,7 +394,16 @@ mod tests {
 
     #[test]
     fn round_half_even_matches_python() {
-        for (x, r) in [(0.5, 0.0), (1.5, 2.0), (2.5, 2.0), (-0.5, 0.0), (-1.5, -2.0), (2.4, 2.0), (2.6, 3.0), (3.0, 3.0)] {
+        for (x, r) in [
+            (0.5, 0.0),
+            (1.5, 2.0),
+            (2.5, 2.0),
+            (-0.5, 0.0),
+            (-1.5, -2.0),
+            (2.4, 2.0),
+            (2.6, 3.0),
+            (3.0, 3.0),
+        ] {
             assert_eq!(round_half_even(x), r, "round({x})");
         }
     }
@@ -385,7 +421,15 @@ mod tests {
     fn sizes_and_padding_read_as_torchvision() {
         assert_eq!(HW::from(5), HW { h: 5, w: 5 });
         assert_eq!(HW::from((2, 3)), HW { h: 2, w: 3 });
-        assert_eq!(Padding::from((1, 2)), Padding { left: 1, top: 2, right: 1, bottom: 2 });
+        assert_eq!(
+            Padding::from((1, 2)),
+            Padding {
+                left: 1,
+                top: 2,
+                right: 1,
+                bottom: 2
+            }
+        );
         assert_eq!(Padding::from((1, 2, 3, 4)).to_string(), "[1, 2, 3, 4]");
     }
 }

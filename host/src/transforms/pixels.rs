@@ -69,7 +69,12 @@ impl Pixels {
     /// `rows` x `cols` of this image: each output row/column takes the named source row/column,
     /// or `fill` where it names none.
     pub fn gather(&self, rows: &[Option<usize>], cols: &[Option<usize>], fill: &[u8]) -> Pixels {
-        Pixels { w: cols.len(), h: rows.len(), c: self.c, data: gather(&self.data, self.w, self.c, rows, cols, fill) }
+        Pixels {
+            w: cols.len(),
+            h: rows.len(),
+            c: self.c,
+            data: gather(&self.data, self.w, self.c, rows, cols, fill),
+        }
     }
 
     /// PIL's `RGBA -> RGBa` (and `LA -> La`): colour premultiplied by alpha, rounded as PIL's
@@ -103,7 +108,14 @@ impl Pixels {
 /// image with `c` values per pixel, or `fill` (`c` values) where either index is `None`.
 /// Columns are copied in runs of consecutive source pixels, so crops and pads are a few
 /// `memcpy`s per row.
-pub(crate) fn gather<T: Copy>(src: &[T], w: usize, c: usize, rows: &[Option<usize>], cols: &[Option<usize>], fill: &[T]) -> Vec<T> {
+pub(crate) fn gather<T: Copy>(
+    src: &[T],
+    w: usize,
+    c: usize,
+    rows: &[Option<usize>],
+    cols: &[Option<usize>],
+    fill: &[T],
+) -> Vec<T> {
     debug_assert_eq!(fill.len(), c);
     // Runs of columns: (first source column or None for fill, length).
     let mut runs: Vec<(Option<usize>, usize)> = Vec::new();
@@ -140,16 +152,17 @@ pub(crate) fn gather<T: Copy>(src: &[T], w: usize, c: usize, rows: &[Option<usiz
     out
 }
 
-/// Mirrors every row of an interleaved image of `w` pixels of `c` values, in place.
+/// Mirrors every row of an interleaved image of `w` pixels of `c` values, in place: the row's
+/// values reversed (a vectorised `reverse`), then each pixel's channels put back in order.
 pub(crate) fn mirror_rows<T: Copy>(data: &mut [T], w: usize, c: usize) {
     if w == 0 || c == 0 {
         return;
     }
     for row in data.chunks_exact_mut(w * c) {
-        for x in 0..w / 2 {
-            let (a, b) = (x * c, (w - 1 - x) * c);
-            for ch in 0..c {
-                row.swap(a + ch, b + ch);
+        row.reverse();
+        if c > 1 {
+            for px in row.chunks_exact_mut(c) {
+                px.reverse();
             }
         }
     }
@@ -170,10 +183,18 @@ impl Chw {
     pub fn of(t: &Tensor, what: &str) -> Result<Chw, DataError> {
         let s = &t.shape;
         if s.len() < 3 {
-            return Err(transform_error(what, format!("expected a tensor [..., C, H, W], found shape {s:?}")));
+            return Err(transform_error(
+                what,
+                format!("expected a tensor [..., C, H, W], found shape {s:?}"),
+            ));
         }
         let k = s.len();
-        Ok(Chw { n: s[..k - 3].iter().product(), c: s[k - 3], h: s[k - 2], w: s[k - 1] })
+        Ok(Chw {
+            n: s[..k - 3].iter().product(),
+            c: s[k - 3],
+            h: s[k - 2],
+            w: s[k - 1],
+        })
     }
 
     /// The shape of `t` with C, H, W replaced.
@@ -187,14 +208,23 @@ impl Chw {
 
 /// Planar gather of a `[..., C, H, W]` tensor: every plane is gathered with the same maps,
 /// plane `p` filled with `fill[p % C]`.
-pub(crate) fn gather_planes(t: &Tensor, g: Chw, rows: &[Option<usize>], cols: &[Option<usize>], fill: &[f32]) -> Tensor {
+pub(crate) fn gather_planes(
+    t: &Tensor,
+    g: Chw,
+    rows: &[Option<usize>],
+    cols: &[Option<usize>],
+    fill: &[f32],
+) -> Tensor {
     let plane = g.h * g.w;
     let mut data = Vec::with_capacity(g.n * g.c * rows.len() * cols.len());
     for p in 0..g.n * g.c {
         let src = &t.data[p * plane..(p + 1) * plane];
         data.extend(gather(src, g.w, 1, rows, cols, &[fill[p % g.c]]));
     }
-    Tensor { shape: Chw::shape_like(t, g.c, rows.len(), cols.len()), data }
+    Tensor {
+        shape: Chw::shape_like(t, g.c, rows.len(), cols.len()),
+        data,
+    }
 }
 
 /// The source index of padded position `i` (`i < 0` is in the leading border) of an axis of
@@ -233,13 +263,23 @@ pub(crate) fn pad_axis(n: usize, before: isize, after: isize, mode: PaddingMode)
     let crop_after = (-after).max(0) as usize;
     let kept = n.saturating_sub(crop_before + crop_after);
     let (before, after) = (before.max(0), after.max(0));
-    (-before..kept as isize + after).map(|i| pad_index(i, kept, mode).map(|j| j + crop_before)).collect()
+    (-before..kept as isize + after)
+        .map(|i| pad_index(i, kept, mode).map(|j| j + crop_before))
+        .collect()
 }
 
 /// The source indices of `len` pixels from `start` (may be negative or run past `n`; outside
 /// positions are `None`): a crop that pads with the fill where it leaves the image.
 pub(crate) fn crop_axis(n: usize, start: isize, len: usize) -> Vec<Option<usize>> {
-    (start..start + len as isize).map(|i| if (0..n as isize).contains(&i) { Some(i as usize) } else { None }).collect()
+    (start..start + len as isize)
+        .map(|i| {
+            if (0..n as isize).contains(&i) {
+                Some(i as usize)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -281,7 +321,12 @@ mod tests {
 
     #[test]
     fn premultiply_round_trips_opaque_and_matches_pil() {
-        let mut p = Pixels { w: 2, h: 1, c: 4, data: vec![200, 100, 50, 255, 200, 100, 50, 128] };
+        let mut p = Pixels {
+            w: 2,
+            h: 1,
+            c: 4,
+            data: vec![200, 100, 50, 255, 200, 100, 50, 128],
+        };
         p.premultiply();
         // MULDIV255(200, 128) = 100, MULDIV255(100, 128) = 50, MULDIV255(50, 128) = 25
         assert_eq!(p.data, [200, 100, 50, 255, 100, 50, 25, 128]);

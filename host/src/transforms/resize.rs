@@ -162,13 +162,18 @@ fn filter_taps(in_size: usize, out_size: usize, filter: Filter, widen: bool) -> 
     let filterscale = if widen && scale > 1.0 { scale } else { 1.0 };
     let support = filter.support() * filterscale;
     let ss = 1.0 / filterscale;
-    let mut taps = Taps { first: Vec::with_capacity(out_size), weights: Vec::with_capacity(out_size) };
+    let mut taps = Taps {
+        first: Vec::with_capacity(out_size),
+        weights: Vec::with_capacity(out_size),
+    };
     for i in 0..out_size {
         let center = (i as f64 + 0.5) * scale;
         // C's (int) truncates toward zero; negatives clamp to 0 anyway.
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64).max(xmin as i64) as usize;
-        let mut k: Vec<f64> = (xmin..xmax).map(|x| filter.weight((x as f64 - center + 0.5) * ss)).collect();
+        let mut k: Vec<f64> = (xmin..xmax)
+            .map(|x| filter.weight((x as f64 - center + 0.5) * ss))
+            .collect();
         let total: f64 = k.iter().sum();
         if total != 0.0 {
             for w in &mut k {
@@ -224,7 +229,11 @@ fn torch_nearest_axis(in_size: usize, out_size: usize, exact: bool) -> Vec<Optio
     let scale = in_size as f32 / out_size as f32;
     (0..out_size)
         .map(|i| {
-            let src = if exact { ((i as f32 + 0.5) * scale).floor() } else { (i as f32 * scale).floor() };
+            let src = if exact {
+                ((i as f32 + 0.5) * scale).floor()
+            } else {
+                (i as f32 * scale).floor()
+            };
             Some((src as usize).min(in_size - 1))
         })
         .collect()
@@ -248,16 +257,28 @@ fn pil_pass(p: &Pixels, taps: &Taps, horizontal: bool) -> Pixels {
         })
         .collect();
     let c = p.c;
-    let (ow, oh) = if horizontal { (taps.first.len(), p.h) } else { (p.w, taps.first.len()) };
+    let (ow, oh) = if horizontal {
+        (taps.first.len(), p.h)
+    } else {
+        (p.w, taps.first.len())
+    };
     let mut out = vec![0u8; ow * oh * c];
     let clip = |ss: i64| (ss >> PRECISION_BITS).clamp(0, 255) as u8;
     let mut acc = [0i64; 4];
     for y in 0..oh {
         for x in 0..ow {
-            let (first, k) = if horizontal { (taps.first[x], &fixed[x]) } else { (taps.first[y], &fixed[y]) };
+            let (first, k) = if horizontal {
+                (taps.first[x], &fixed[x])
+            } else {
+                (taps.first[y], &fixed[y])
+            };
             acc[..c].fill(1 << (PRECISION_BITS - 1));
             for (t, &kw) in k.iter().enumerate() {
-                let src = if horizontal { (y * p.w + first + t) * c } else { ((first + t) * p.w + x) * c };
+                let src = if horizontal {
+                    (y * p.w + first + t) * c
+                } else {
+                    ((first + t) * p.w + x) * c
+                };
                 for (a, &v) in acc.iter_mut().zip(&p.data[src..src + c]) {
                     *a += v as i64 * kw;
                 }
@@ -268,7 +289,12 @@ fn pil_pass(p: &Pixels, taps: &Taps, horizontal: bool) -> Pixels {
             }
         }
     }
-    Pixels { w: ow, h: oh, c, data: out }
+    Pixels {
+        w: ow,
+        h: oh,
+        c,
+        data: out,
+    }
 }
 
 /// PIL's `Image.resize(size, resample)` of an 8-bit image to `out_w x out_h`.
@@ -298,9 +324,25 @@ fn pil_resize(mut p: Pixels, out_h: usize, out_w: usize, interpolation: Interpol
     // thousands of sizes, every filter and mode); the order matters through the 8-bit
     // rounding in between.
     let vertical_first = out_h < p.h && (p.h as isize - out_h as isize) > 2 * (p.w as isize - out_w as isize);
-    let horizontal = |p: Pixels| if out_w != p.w { pil_pass(&p, &filter_taps(p.w, out_w, filter, true), true) } else { p };
-    let vertical = |p: Pixels| if out_h != p.h { pil_pass(&p, &filter_taps(p.h, out_h, filter, true), false) } else { p };
-    p = if vertical_first { horizontal(vertical(p)) } else { vertical(horizontal(p)) };
+    let horizontal = |p: Pixels| {
+        if out_w != p.w {
+            pil_pass(&p, &filter_taps(p.w, out_w, filter, true), true)
+        } else {
+            p
+        }
+    };
+    let vertical = |p: Pixels| {
+        if out_h != p.h {
+            pil_pass(&p, &filter_taps(p.h, out_h, filter, true), false)
+        } else {
+            p
+        }
+    };
+    p = if vertical_first {
+        horizontal(vertical(p))
+    } else {
+        vertical(horizontal(p))
+    };
     if alpha {
         p.unpremultiply();
     }
@@ -309,7 +351,11 @@ fn pil_resize(mut p: Pixels, out_h: usize, out_w: usize, interpolation: Interpol
 
 /// Resamples every plane of `t` along one axis with per-output `(index, weight)` taps.
 fn tensor_pass(t: &Tensor, g: Chw, taps: &[Vec<(usize, f64)>], horizontal: bool) -> (Tensor, Chw) {
-    let (oh, ow) = if horizontal { (g.h, taps.len()) } else { (taps.len(), g.w) };
+    let (oh, ow) = if horizontal {
+        (g.h, taps.len())
+    } else {
+        (taps.len(), g.w)
+    };
     let planes = g.n * g.c;
     let mut data = vec![0.0f32; planes * oh * ow];
     for p in 0..planes {
@@ -331,15 +377,35 @@ fn tensor_pass(t: &Tensor, g: Chw, taps: &[Vec<(usize, f64)>], horizontal: bool)
             }
         }
     }
-    let g2 = Chw { n: g.n, c: g.c, h: oh, w: ow };
-    (Tensor { shape: Chw::shape_like(t, g.c, oh, ow), data }, g2)
+    let g2 = Chw {
+        n: g.n,
+        c: g.c,
+        h: oh,
+        w: ow,
+    };
+    (
+        Tensor {
+            shape: Chw::shape_like(t, g.c, oh, ow),
+            data,
+        },
+        g2,
+    )
 }
 
 /// The `(index, weight)` taps of one tensor axis for `interpolate`.
-fn tensor_taps(in_size: usize, out_size: usize, interpolation: Interpolation, antialias: bool) -> Result<Vec<Vec<(usize, f64)>>, DataError> {
+fn tensor_taps(
+    in_size: usize,
+    out_size: usize,
+    interpolation: Interpolation,
+    antialias: bool,
+) -> Result<Vec<Vec<(usize, f64)>>, DataError> {
     let from_filter = |f: Filter, widen: bool| {
         let taps = filter_taps(in_size, out_size, f, widen);
-        taps.first.iter().zip(&taps.weights).map(|(&s, k)| k.iter().enumerate().map(|(t, &w)| (s + t, w)).collect()).collect()
+        taps.first
+            .iter()
+            .zip(&taps.weights)
+            .map(|(&s, k)| k.iter().enumerate().map(|(t, &w)| (s + t, w)).collect())
+            .collect()
     };
     let from_nearest = |v: Vec<Option<usize>>| v.into_iter().map(|i| vec![(i.unwrap_or(0), 1.0)]).collect();
     Ok(match interpolation {
@@ -349,19 +415,31 @@ fn tensor_taps(in_size: usize, out_size: usize, interpolation: Interpolation, an
         Interpolation::Bicubic if antialias => from_filter(Filter::Cubic(-0.5), true),
         Interpolation::Bicubic => {
             let (idx, w) = torch_cubic_taps(in_size, out_size);
-            idx.iter().zip(&w).map(|(i, w)| i.iter().copied().zip(w.iter().copied()).collect()).collect()
+            idx.iter()
+                .zip(&w)
+                .map(|(i, w)| i.iter().copied().zip(w.iter().copied()).collect())
+                .collect()
         }
         other => {
             return Err(transform_error(
                 "Resize",
-                format!("interpolation {} is only supported for images, not tensors", other.torchvision_name()),
+                format!(
+                    "interpolation {} is only supported for images, not tensors",
+                    other.torchvision_name()
+                ),
             ))
         }
     })
 }
 
 /// `interpolate` of a `[..., C, H, W]` tensor to `out_h x out_w`.
-fn tensor_resize(t: Tensor, out_h: usize, out_w: usize, interpolation: Interpolation, antialias: bool) -> Result<Tensor, DataError> {
+fn tensor_resize(
+    t: Tensor,
+    out_h: usize,
+    out_w: usize,
+    interpolation: Interpolation,
+    antialias: bool,
+) -> Result<Tensor, DataError> {
     let g = Chw::of(&t, "Resize")?;
     if g.h == out_h && g.w == out_w {
         return Ok(t);
@@ -394,10 +472,15 @@ pub fn resize(
         return Ok(x);
     }
     if h == 0 || w == 0 || oh == 0 || ow == 0 {
-        return Err(transform_error("Resize", format!("cannot resize ({h}, {w}) to ({oh}, {ow})")));
+        return Err(transform_error(
+            "Resize",
+            format!("cannot resize ({h}, {w}) to ({oh}, {ow})"),
+        ));
     }
     match x {
-        Sample::Image(img) => Ok(Sample::Image(pil_resize(Pixels::from_image(img), oh, ow, interpolation).into_image())),
+        Sample::Image(img) => Ok(Sample::Image(
+            pil_resize(Pixels::from_image(img), oh, ow, interpolation).into_image(),
+        )),
         Sample::Tensor(t) => Ok(Sample::Tensor(tensor_resize(t, oh, ow, interpolation, antialias)?)),
     }
 }
@@ -417,7 +500,13 @@ pub fn resized_crop(
     antialias: bool,
 ) -> Result<Sample, DataError> {
     let s = size.into();
-    resize(crop(x, top, left, height, width)?, Size::Exact(s.h, s.w), interpolation, None, antialias)
+    resize(
+        crop(x, top, left, height, width)?,
+        Size::Exact(s.h, s.w),
+        interpolation,
+        None,
+        antialias,
+    )
 }
 
 /// `transforms.Resize(size, interpolation=BILINEAR, max_size=None, antialias=True)`:
@@ -433,7 +522,12 @@ pub struct Resize {
 impl Resize {
     /// Resizes to `size`: `32` for the shorter side, `(h, w)` for both.
     pub fn new(size: impl Into<Size>) -> Self {
-        Resize { size: size.into(), interpolation: Interpolation::Bilinear, max_size: None, antialias: true }
+        Resize {
+            size: size.into(),
+            interpolation: Interpolation::Bilinear,
+            max_size: None,
+            antialias: true,
+        }
     }
     /// The resampling filter.
     pub fn interpolation(mut self, interpolation: Interpolation) -> Self {
@@ -450,7 +544,9 @@ impl Resize {
                 max_size > s,
                 "max_size = {max_size} must be strictly greater than the requested size for the smaller edge size = {s}"
             ),
-            Size::Exact(..) => panic!("max_size should only be passed if size specifies the length of the smaller edge"),
+            Size::Exact(..) => {
+                panic!("max_size should only be passed if size specifies the length of the smaller edge")
+            }
         }
         self.max_size = Some(max_size);
         self
@@ -506,7 +602,10 @@ impl RandomResizedCrop {
     /// # Panics
     /// If the bounds are not `0 < lo <= hi`.
     pub fn scale(mut self, scale: (f32, f32)) -> Self {
-        assert!(scale.0 > 0.0 && scale.0 <= scale.1, "RandomResizedCrop: scale should be of kind (min, max), got {scale:?}");
+        assert!(
+            scale.0 > 0.0 && scale.0 <= scale.1,
+            "RandomResizedCrop: scale should be of kind (min, max), got {scale:?}"
+        );
         self.scale = scale;
         self
     }
@@ -515,7 +614,10 @@ impl RandomResizedCrop {
     /// # Panics
     /// If the bounds are not `0 < lo <= hi`.
     pub fn ratio(mut self, ratio: (f32, f32)) -> Self {
-        assert!(ratio.0 > 0.0 && ratio.0 <= ratio.1, "RandomResizedCrop: ratio should be of kind (min, max), got {ratio:?}");
+        assert!(
+            ratio.0 > 0.0 && ratio.0 <= ratio.1,
+            "RandomResizedCrop: ratio should be of kind (min, max), got {ratio:?}"
+        );
         self.ratio = ratio;
         self
     }
@@ -565,7 +667,16 @@ impl Transform for RandomResizedCrop {
             return Err(transform_error("RandomResizedCrop", "empty image"));
         }
         let (i, j, ch, cw) = self.get_params(h, w, rng);
-        resized_crop(x, i as isize, j as isize, ch, cw, self.size, self.interpolation, self.antialias)
+        resized_crop(
+            x,
+            i as isize,
+            j as isize,
+            ch,
+            cw,
+            self.size,
+            self.interpolation,
+            self.antialias,
+        )
     }
     fn name(&self) -> String {
         format!(
@@ -611,8 +722,18 @@ mod tests {
 
     #[test]
     fn constant_image_stays_constant() {
-        for interp in [Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Lanczos, Interpolation::Box] {
-            let p = Pixels { w: 7, h: 5, c: 3, data: vec![77; 7 * 5 * 3] };
+        for interp in [
+            Interpolation::Bilinear,
+            Interpolation::Bicubic,
+            Interpolation::Lanczos,
+            Interpolation::Box,
+        ] {
+            let p = Pixels {
+                w: 7,
+                h: 5,
+                c: 3,
+                data: vec![77; 7 * 5 * 3],
+            };
             let r = pil_resize(p, 3, 11, interp);
             assert_eq!((r.w, r.h), (11, 3));
             assert!(r.data.iter().all(|&v| v == 77), "{interp:?}");

@@ -48,7 +48,10 @@ pub fn to_tensor(img: DynamicImage) -> Tensor {
             }
         }
     }
-    Tensor { shape: vec![p.c, p.h, p.w], data }
+    Tensor {
+        shape: vec![p.c, p.h, p.w],
+        data,
+    }
 }
 
 /// `torchvision.transforms.functional.to_pil_image` for a float tensor: `x: [C, H, W]` with
@@ -61,7 +64,15 @@ pub fn to_pil_image(x: &Tensor) -> Result<DynamicImage, DataError> {
     let (c, h, w) = match x.shape[..] {
         [c, h, w] if (1..=4).contains(&c) => (c, h, w),
         [h, w] => (1, h, w),
-        _ => return Err(transform_error("ToPILImage", format!("expected a [C, H, W] tensor with 1 to 4 channels, found shape {:?}", x.shape))),
+        _ => {
+            return Err(transform_error(
+                "ToPILImage",
+                format!(
+                    "expected a [C, H, W] tensor with 1 to 4 channels, found shape {:?}",
+                    x.shape
+                ),
+            ))
+        }
     };
     let plane = h * w;
     let mut data = vec![0u8; plane * c];
@@ -82,17 +93,30 @@ pub fn to_pil_image(x: &Tensor) -> Result<DynamicImage, DataError> {
 /// [`DataError::Transform`] if the tensor has fewer than 3 dimensions or another channel count.
 pub fn normalize(mut x: Tensor, mean: &[f32], std: &[f32]) -> Result<Tensor, DataError> {
     let g = Chw::of(&x, "Normalize")?;
-    let pick = |v: &[f32], ch: usize| if v.len() == 1 { Ok(v[0]) } else { v.get(ch).copied().ok_or(()) };
-    if (mean.len() != 1 && mean.len() != g.c) || (std.len() != 1 && std.len() != g.c) {
+    let per_channel = |v: &[f32]| -> Option<Vec<f32>> {
+        match v.len() {
+            1 => Some(vec![v[0]; g.c]),
+            n if n == g.c => Some(v.to_vec()),
+            _ => None,
+        }
+    };
+    let (Some(m), Some(s)) = (per_channel(mean), per_channel(std)) else {
         return Err(transform_error(
             "Normalize",
-            format!("mean has {} and std {} values for a tensor of {} channels", mean.len(), std.len(), g.c),
+            format!(
+                "mean has {} and std {} values for a tensor of {} channels",
+                mean.len(),
+                std.len(),
+                g.c
+            ),
         ));
-    }
+    };
     let plane = g.h * g.w;
-    for (p, chunk) in x.data.chunks_exact_mut(plane.max(1)).enumerate().take(g.n * g.c) {
-        let ch = p % g.c;
-        let (m, s) = (pick(mean, ch).unwrap_or(0.0), pick(std, ch).unwrap_or(1.0));
+    if plane == 0 {
+        return Ok(x);
+    }
+    for (p, chunk) in x.data.chunks_exact_mut(plane).enumerate() {
+        let (m, s) = (m[p % g.c], s[p % g.c]);
         for v in chunk {
             *v = (*v - m) / s;
         }
@@ -151,7 +175,10 @@ impl Normalize {
     /// empty.
     pub fn new(mean: impl Into<Vec<f32>>, std: impl Into<Vec<f32>>) -> Self {
         let (mean, std) = (mean.into(), std.into());
-        assert!(!mean.is_empty() && !std.is_empty(), "Normalize: mean and std must not be empty");
+        assert!(
+            !mean.is_empty() && !std.is_empty(),
+            "Normalize: mean and std must not be empty"
+        );
         assert!(
             std.iter().all(|&s| s != 0.0),
             "Normalize: std evaluated to zero after conversion to float32, leading to division by zero."
@@ -162,7 +189,11 @@ impl Normalize {
 
 impl Transform for Normalize {
     fn apply(&self, x: Sample, _rng: &mut torchlet::Rng) -> Result<Sample, DataError> {
-        Ok(Sample::Tensor(normalize(x.into_tensor("Normalize")?, &self.mean, &self.std)?))
+        Ok(Sample::Tensor(normalize(
+            x.into_tensor("Normalize")?,
+            &self.mean,
+            &self.std,
+        )?))
     }
     fn name(&self) -> String {
         format!("Normalize(mean={:?}, std={:?})", self.mean, self.std)
@@ -180,11 +211,15 @@ pub struct Lambda {
 impl Lambda {
     /// A transform that calls `f` on the sample.
     pub fn new(f: impl Fn(Sample) -> Result<Sample, DataError> + Send + Sync + 'static) -> Self {
-        Lambda { f: Arc::new(move |x, _rng: &mut torchlet::Rng| f(x)) }
+        Lambda {
+            f: Arc::new(move |x, _rng: &mut torchlet::Rng| f(x)),
+        }
     }
 
     /// A random transform: `f` draws from the sample's generator, so seeds still repeat runs.
-    pub fn with_rng(f: impl Fn(Sample, &mut torchlet::Rng) -> Result<Sample, DataError> + Send + Sync + 'static) -> Self {
+    pub fn with_rng(
+        f: impl Fn(Sample, &mut torchlet::Rng) -> Result<Sample, DataError> + Send + Sync + 'static,
+    ) -> Self {
         Lambda { f: Arc::new(f) }
     }
 }
