@@ -6,6 +6,9 @@
 //!
 //! 1,437 training images, 360 held out (a seeded shuffle). Prints the training loss of every
 //! epoch, falling, and the held-out accuracy (98-99 % after 15 epochs, about 3 s on 2 cores).
+//! Logs to TensorBoard in `runs/digits-example/tensorboard` (the model's graph, the training
+//! loss every 10 steps, the held-out accuracy and a weight histogram per layer every epoch, the
+//! first batch as an image grid): `tensorboard --logdir runs/digits-example/tensorboard`.
 //! Then saves the trained model to `runs/digits-example/model.tlm`, which
 //! `torchlet inspect` shows and `Model::load` loads.
 
@@ -17,6 +20,7 @@ use torchlet::optim::{Optimizer, Sgd};
 use torchlet::{Network, Plan, Shape};
 use torchlet_host::digits::{Digits, PIXELS};
 use torchlet_host::model::Model;
+use torchlet_host::summary::{DataFormat, SummaryWriter};
 use torchlet_host::zoo::{DIGITS_CNN, DIGIT_CLASSES};
 
 /// The zoo's `digits-cnn`: conv(1→16) ReLU pool, conv(16→32) ReLU pool, Linear(128→10).
@@ -44,6 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut momentum = vec![0.0; sgd.state_len(PLAN.param_len())];
     let loss_fn = CrossEntropyLoss::new();
 
+    let logdir = Path::new("runs/digits-example/tensorboard");
+    let mut writer = SummaryWriter::new(logdir)?;
+    writer.add_graph(&DIGITS_CNN, INPUT)?;
+    let mut step = 0i64;
+
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = torchlet::Rng::new(1);
     let mut xb = Vec::with_capacity(BATCH * PIXELS);
@@ -66,6 +75,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             net.forward(&xb)?;
             let loss = net.backward(&loss_fn, &yb)?;
             net.step(&mut sgd, &mut momentum)?;
+            if step == 0 {
+                writer.add_images("inputs", &xb, &[chunk.len(), 1, 8, 8], DataFormat::Nchw, 0)?;
+            }
+            if step % 10 == 0 {
+                writer.add_scalar("Loss/train", loss, step)?;
+            }
+            step += 1;
             total += loss as f64 * chunk.len() as f64;
             seen += chunk.len();
         }
@@ -81,6 +97,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 correct += usize::from(pred == l as usize);
             }
         }
+        let accuracy = correct as f32 / test.len() as f32;
+        writer.add_scalar("Accuracy/held-out", accuracy, epoch as i64)?;
+        for (i, node) in PLAN.nodes().iter().enumerate().filter(|(_, n)| n.weight_len > 0) {
+            let w = &net.params()[node.param_offset..node.param_offset + node.weight_len];
+            writer.add_histogram(&format!("{i}.weight"), w, epoch as i64)?;
+        }
         println!(
             "epoch {epoch:2}  train loss {:.4}  held-out accuracy {:.1}% ({correct}/{})  [{:.1} s]",
             total / seen as f64,
@@ -89,6 +111,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             start.elapsed().as_secs_f64()
         );
     }
+    writer.close()?;
+    println!("TensorBoard logs in {} (tensorboard --logdir {0})", logdir.display());
     // Save the trained model (architecture, class names, weights) atomically.
     let path = Path::new("runs/digits-example/model.tlm");
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
