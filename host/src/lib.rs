@@ -10,7 +10,8 @@
 //! - [`summary`]: `SummaryWriter`, TensorBoard event files (scalars, images, histograms, graphs);
 //! - [`zoo`]: architectures known by name (`tutorial-cnn`, `digits-cnn`);
 //! - [`mod@print`]: a model as PyTorch's `print(model)` shows it;
-//! - [`cli`]: the `torchlet` command line (`torchlet inspect`).
+//! - [`train`]: the training loop of `torchlet train` ([`train::fit`]);
+//! - [`cli`]: the `torchlet` command line (`train`, `eval`, `predict`, `inspect`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,5 +22,6 @@ pub mod fsutil;
 pub mod model;
 pub mod print;
 pub mod summary;
+pub mod train;
 pub mod transforms;
 pub mod zoo;

@@ -3,7 +3,10 @@
 //! `main.rs` only parses [`Cli`] and calls [`run`]; each subcommand prints to the writer it is
 //! given, so tests can run it in-process too.
 
+pub mod eval;
 pub mod inspect;
+pub mod predict;
+pub mod train;
 
 use std::io::Write;
 
@@ -23,6 +26,12 @@ pub struct Cli {
 pub enum Command {
     /// Print a model as PyTorch's print(model) does, with shapes, parameters, file and memory.
     Inspect(inspect::InspectArgs),
+    /// Train a zoo model on a data set (default: digits-cnn on the embedded digits).
+    Train(train::TrainArgs),
+    /// Measure a saved model on a data set: loss, accuracy, per-class accuracy, confusion matrix.
+    Eval(eval::EvalArgs),
+    /// Classify image files with a saved model (top-k classes with probabilities).
+    Predict(predict::PredictArgs),
 }
 
 /// Runs a parsed command line, printing to `out`.
@@ -32,5 +41,8 @@ pub enum Command {
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args, out),
+        Command::Train(args) => train::run(&args, out),
+        Command::Eval(args) => eval::run(&args, out),
+        Command::Predict(args) => predict::run(&args, out),
     }
 }

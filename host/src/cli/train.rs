@@ -1,0 +1,466 @@
+//! `torchlet train`: train a zoo model on a data set, testing, logging and saving every epoch.
+//!
+//! With no arguments it trains `digits-cnn` on the embedded digits (360 held out) and reaches
+//! about 98 % held-out accuracy in seconds: the README's first command. `--dataset cifar10
+//! --data-dir DIR` runs the PyTorch tutorial's CIFAR-10 routine (`tutorial-cnn`, batch 64,
+//! SGD lr 0.01 momentum 0.9); `DIR` is either CIFAR-10's binary folder
+//! (`DIR/cifar-10-batches-bin/`) or a folder per class (`DIR/train/CLASS/*.png` and
+//! `DIR/test/CLASS/...`, or `DIR/CLASS/...` split with `--val-split`). The loop itself is
+//! [`crate::train::fit`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use clap::{Args, ValueEnum};
+use torchlet::Shape;
+
+use crate::data::cifar::Cifar10;
+use crate::data::image_folder::ImageFolder;
+use crate::data::mnist::{FashionMnist, Mnist};
+use crate::data::{random_split, Dataset, Subset};
+use crate::digits::Digits;
+use crate::model::{Checkpoint, Model};
+use crate::train::{fit, OptimizerKind, SchedulerKind, TrainConfig};
+use crate::transforms::{with_transform, Compose, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform};
+
+/// The data sets `--dataset` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DatasetKind {
+    /// The embedded 8×8 digits (1,797 images, 10 classes), 360 held out.
+    Digits,
+    /// CIFAR-10: its binary folder, or a folder per class.
+    Cifar10,
+    /// Any folder per class (`--val-split` when it has no `train/` and `test/`).
+    ImageFolder,
+    /// MNIST's IDX files (in DIR or DIR/MNIST/raw/, raw or gzipped).
+    Mnist,
+    /// Fashion-MNIST's IDX files (in DIR or DIR/FashionMNIST/raw/).
+    FashionMnist,
+}
+
+impl DatasetKind {
+    /// The name used in `--dataset` and in default output folders.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Digits => "digits",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::ImageFolder => "image-folder",
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+        }
+    }
+}
+
+/// Arguments of `torchlet train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The data set.
+    #[arg(long, value_enum, default_value = "digits")]
+    pub dataset: DatasetKind,
+    /// Where the data set is (not needed for digits).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The zoo model to train (default: digits-cnn for digits and (Fashion-)MNIST, resized to
+    /// 8×8; tutorial-cnn otherwise).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Epochs in all (default: 15 for digits, 10 otherwise).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Samples per batch (default: 32 for digits, 64 otherwise).
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
+    pub batch_size: Option<usize>,
+    /// Learning rate (default: 0.05 for digits, 0.01 otherwise).
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f32>,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: OptimizerKind,
+    /// SGD momentum.
+    #[arg(long, default_value = "0.9")]
+    pub momentum: f32,
+    /// Weight decay (L2 penalty).
+    #[arg(long, default_value = "0")]
+    pub weight_decay: f32,
+    /// Nesterov momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value = "none")]
+    pub scheduler: SchedulerKind,
+    /// Augment training images: RandomCrop(size, padding=4) and RandomHorizontalFlip
+    /// (image data sets only).
+    #[arg(long)]
+    pub augment: bool,
+    /// Hold out this fraction of the training images instead of the data set's test split.
+    #[arg(long, value_name = "F")]
+    pub val_split: Option<f32>,
+    /// Seed of the initialisation, the shuffles and the splits.
+    #[arg(long, default_value = "0")]
+    pub seed: u64,
+    /// DataLoader worker threads.
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub workers: usize,
+    /// Continue from this checkpoint (exactly: weights, optimizer, epoch, step, RNG).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
+    /// Stop when the held-out accuracy has not improved for N epochs.
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// Train on the first N training images only.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Where the model files go (default: runs/DATASET-YYYYMMDD-HHMMSS/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Where TensorBoard logs go (default: OUT/tensorboard).
+    #[arg(long, value_name = "DIR")]
+    pub logdir: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `--batch-size`: a whole number of at least 1.
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1".to_string()),
+    }
+}
+
+/// A training and a held-out set, with their class names.
+pub(crate) struct Data {
+    /// The training set (augmented if asked).
+    pub train: Box<dyn Dataset>,
+    /// The held-out set.
+    pub test: Box<dyn Dataset>,
+    /// Class names, by label.
+    pub classes: Vec<String>,
+}
+
+/// How a data folder is laid out.
+enum Layout {
+    /// `root/cifar-10-batches-bin/*.bin`.
+    CifarBinary(PathBuf),
+    /// `root/train/CLASS/...` and `root/test/CLASS/...` (or `val/`).
+    TrainTest(PathBuf, PathBuf),
+    /// `root/CLASS/...`.
+    Classes(PathBuf),
+}
+
+/// Recognises the layout of `dir`.
+fn layout(dir: &Path) -> Result<Layout, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: no such directory", dir.display()));
+    }
+    if dir.join("cifar-10-batches-bin").is_dir() {
+        return Ok(Layout::CifarBinary(dir.to_path_buf()));
+    }
+    if dir.file_name().is_some_and(|n| n == "cifar-10-batches-bin") && dir.join("data_batch_1.bin").is_file() {
+        return Ok(Layout::CifarBinary(
+            dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        ));
+    }
+    let test = ["test", "val"].iter().map(|t| dir.join(t)).find(|t| t.is_dir());
+    if let (true, Some(test)) = (dir.join("train").is_dir(), test) {
+        return Ok(Layout::TrainTest(dir.join("train"), test));
+    }
+    let has_class_dirs = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .any(|e| e.path().is_dir());
+    if has_class_dirs {
+        return Ok(Layout::Classes(dir.to_path_buf()));
+    }
+    Err(format!(
+        "{}: not a data set in a known layout: expected CIFAR-10's binary folder \
+         (cifar-10-batches-bin/), train/ and test/ folders of class folders, or a folder per class",
+        dir.display()
+    ))
+}
+
+/// The transform of image samples for a model taking `input`: Resize to its size (and augment),
+/// then ToTensor.
+fn image_transform(input: Shape, augment: bool) -> Compose {
+    let (h, w) = (input.dims()[1], input.dims()[2]);
+    let mut t = Compose::new(vec![Resize::new((h, w)).boxed()]);
+    if augment {
+        t = t
+            .then(RandomCrop::new((h, w)).padding(4))
+            .then(RandomHorizontalFlip::new());
+    }
+    t.then(ToTensor)
+}
+
+/// A training and a held-out part of one data set.
+type Parts<D> = (Subset<Arc<D>>, Subset<Arc<D>>);
+
+/// Splits `dataset` into training and held-out parts, `fraction` held out.
+fn split<D: Dataset + 'static>(dataset: D, fraction: f32, seed: u64) -> Result<Parts<D>, String> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(format!("--val-split must be between 0 and 1, found {fraction}"));
+    }
+    let n = dataset.len();
+    let held = ((n as f64 * f64::from(fraction)).round() as usize).clamp(1, n.saturating_sub(1).max(1));
+    let mut parts = random_split(dataset, &[n - held, held], seed).map_err(|e| e.to_string())?;
+    let test = parts.pop().ok_or("empty split")?;
+    let train = parts.pop().ok_or("empty split")?;
+    Ok((train, test))
+}
+
+/// Opens the data set `kind` (for `--split`-free use: its training and held-out parts) for a
+/// model taking `input`.
+pub(crate) fn load_data(
+    kind: DatasetKind,
+    data_dir: Option<&Path>,
+    input: Shape,
+    augment: bool,
+    val_split: Option<f32>,
+    seed: u64,
+) -> Result<Data, Box<dyn std::error::Error>> {
+    if input.dims().len() != 3 && kind != DatasetKind::Digits {
+        return Err(format!("the model's input {:?} is not an image [C, H, W]", input.dims()).into());
+    }
+    let boxed = |d: Box<dyn Dataset>, aug: bool| -> Box<dyn Dataset> {
+        if input.dims().len() == 3 {
+            Box::new(with_transform(d, image_transform(input, aug), None))
+        } else {
+            d
+        }
+    };
+    match kind {
+        DatasetKind::Digits => {
+            let all = Digits::embedded();
+            let classes = crate::digits::Digits::embedded().classes().unwrap_or_default();
+            let (train, test): (Box<dyn Dataset>, Box<dyn Dataset>) = match val_split {
+                Some(f) => {
+                    let (a, b) = split(all, f, seed)?;
+                    (Box::new(a), Box::new(b))
+                }
+                None => {
+                    let (a, b) = all.split(360, seed);
+                    (Box::new(a), Box::new(b))
+                }
+            };
+            Ok(Data { train, test, classes })
+        }
+        DatasetKind::Mnist | DatasetKind::FashionMnist => {
+            let dir = data_dir.ok_or_else(|| format!("--dataset {} needs --data-dir DIR", kind.name()))?;
+            let open = |train: bool| -> Result<Box<dyn Dataset>, crate::data::DataError> {
+                Ok(if kind == DatasetKind::Mnist {
+                    Box::new(Mnist::new(dir, train)?)
+                } else {
+                    Box::new(FashionMnist::new(dir, train)?)
+                })
+            };
+            let train = open(true)?;
+            let classes = train.classes().unwrap_or_default();
+            let (train, test): (Box<dyn Dataset>, Box<dyn Dataset>) = match val_split {
+                Some(f) => {
+                    let (a, b) = split(train, f, seed)?;
+                    (Box::new(a), Box::new(b))
+                }
+                None => (train, open(false)?),
+            };
+            Ok(Data {
+                train: boxed(train, augment),
+                test: boxed(test, false),
+                classes,
+            })
+        }
+        DatasetKind::Cifar10 | DatasetKind::ImageFolder => {
+            let dir = data_dir.ok_or_else(|| format!("--dataset {} needs --data-dir DIR", kind.name()))?;
+            match layout(dir)? {
+                Layout::CifarBinary(root) => {
+                    let train = Cifar10::new(&root, true)?;
+                    let classes = train.classes().unwrap_or_default();
+                    let (train, test): (Box<dyn Dataset>, Box<dyn Dataset>) = match val_split {
+                        Some(f) => {
+                            let (a, b) = split(train, f, seed)?;
+                            (Box::new(a), Box::new(b))
+                        }
+                        None => (Box::new(train), Box::new(Cifar10::new(&root, false)?)),
+                    };
+                    Ok(Data {
+                        train: boxed(train, augment),
+                        test: boxed(test, false),
+                        classes,
+                    })
+                }
+                Layout::TrainTest(train_dir, test_dir) if val_split.is_none() => {
+                    let train = ImageFolder::new(&train_dir)?;
+                    let test = ImageFolder::new(&test_dir)?;
+                    if train.classes() != test.classes() {
+                        return Err(format!(
+                            "{} and {} have different class folders",
+                            train_dir.display(),
+                            test_dir.display()
+                        )
+                        .into());
+                    }
+                    let classes = train.classes().to_vec();
+                    Ok(Data {
+                        train: boxed(Box::new(train), augment),
+                        test: boxed(Box::new(test), false),
+                        classes,
+                    })
+                }
+                Layout::TrainTest(root, _) | Layout::Classes(root) => {
+                    let root = if root.join("train").is_dir() {
+                        root.join("train")
+                    } else {
+                        root
+                    };
+                    let folder = ImageFolder::new(&root)?;
+                    let classes = folder.classes().to_vec();
+                    let (a, b) = split(folder, val_split.unwrap_or(0.1), seed)?;
+                    Ok(Data {
+                        train: boxed(Box::new(a), augment),
+                        test: boxed(Box::new(b), false),
+                        classes,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Checks that `data`'s samples fit `model` (shape and class count).
+pub(crate) fn check_fit(model: &Model, data: &dyn Dataset, classes: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let plan = model.plan(1, torchlet::Mode::Inference)?;
+    let outputs = plan.output_shape().numel();
+    if classes > outputs {
+        return Err(format!(
+            "model {} has {outputs} outputs but the data set has {classes} classes",
+            model.name
+        )
+        .into());
+    }
+    if data.is_empty() {
+        return Err("the data set is empty".into());
+    }
+    let (sample, _) = data.get(0)?;
+    let t = sample.into_tensor("the data set")?;
+    if t.shape != model.input.dims() {
+        return Err(format!(
+            "model {} takes inputs of shape {:?} but the data set's samples have shape {:?}",
+            model.name,
+            model.input.dims(),
+            t.shape
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The flag Ctrl-C sets (the handler is installed once per process).
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    Arc::clone(FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let set = Arc::clone(&flag);
+        // Without a handler (another one is installed), Ctrl-C just ends the process.
+        let _ = ctrlc::set_handler(move || {
+            eprintln!("\nCtrl-C: stopping after this step and saving a checkpoint");
+            set.store(true, Ordering::SeqCst);
+        });
+        flag
+    }))
+}
+
+/// Runs `torchlet train`, printing a line per epoch to `out`.
+///
+/// # Errors
+/// A message for the user: bad arguments, data or model that do not fit, I/O, a non-finite loss.
+pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
+    let digits = args.dataset == DatasetKind::Digits;
+    let gray = matches!(args.dataset, DatasetKind::Mnist | DatasetKind::FashionMnist);
+    let resume = match &args.resume {
+        Some(p) => Some(Checkpoint::load(p)?),
+        None => None,
+    };
+    let model_name = args
+        .model
+        .clone()
+        .unwrap_or_else(|| if digits || gray { "digits-cnn" } else { "tutorial-cnn" }.to_string());
+    let mut model = match &resume {
+        Some(c) => c.model.clone(),
+        None => Model::from_zoo(&model_name, args.seed)?,
+    };
+    let data = load_data(
+        args.dataset,
+        args.data_dir.as_deref(),
+        model.input,
+        args.augment,
+        args.val_split,
+        args.seed,
+    )?;
+    check_fit(&model, &*data.train, data.classes.len())?;
+    if resume.is_some() && model.classes != data.classes {
+        return Err("the checkpoint's class names differ from the data set's".into());
+    }
+    model.classes = data.classes.clone();
+    let train: Box<dyn Dataset> = match args.limit {
+        Some(n) => {
+            let n = n.min(data.train.len());
+            Box::new(Subset::new(data.train, (0..n).collect())?)
+        }
+        None => data.train,
+    };
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        let now = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        PathBuf::from(format!("runs/{}-{now}", args.dataset.name()))
+    });
+    let cfg = TrainConfig {
+        epochs: args.epochs.unwrap_or(if digits { 15 } else { 10 }),
+        batch_size: args.batch_size.unwrap_or(if digits { 32 } else { 64 }),
+        lr: args.lr.unwrap_or(if digits { 0.05 } else { 0.01 }),
+        optimizer: args.optimizer,
+        momentum: args.momentum,
+        weight_decay: args.weight_decay,
+        nesterov: args.nesterov,
+        scheduler: args.scheduler,
+        seed: args.seed,
+        workers: args.workers,
+        patience: args.patience,
+        logdir: args.logdir.clone().unwrap_or_else(|| out_dir.join("tensorboard")),
+        out: out_dir,
+        log_every: if train.len() < 10_000 { 10 } else { 100 },
+        progress: !args.quiet,
+        interrupt: Some(interrupt_flag()),
+    };
+    writeln!(
+        out,
+        "{}: {} training images, {} held out; model {} ({} parameters); {} epochs, batch {}, lr {}",
+        args.dataset.name(),
+        train.len(),
+        data.test.len(),
+        model.name,
+        model.param_count(),
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.lr
+    )?;
+    let outcome = fit(&mut model, train, data.test, &cfg, resume, out)?;
+    if let Some(path) = &outcome.interrupted {
+        writeln!(
+            out,
+            "interrupted: saved {} (continue with --resume {0})",
+            path.display()
+        )?;
+        return Ok(());
+    }
+    if let Some(best) = outcome.epochs.iter().map(|r| r.accuracy).reduce(f64::max) {
+        writeln!(out, "best held-out accuracy {:.1}%", 100.0 * best)?;
+    }
+    writeln!(
+        out,
+        "saved {0}/last.tlm and {0}/best.tlm; TensorBoard: tensorboard --logdir {1}",
+        cfg.out.display(),
+        cfg.logdir.display()
+    )?;
+    Ok(())
+}
