@@ -128,6 +128,51 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         })
     }
 
+    /// Binds a training plan to shared read-only parameters with its own gradients, state and
+    /// arena: one worker of data-parallel training. Several workers run forward and backward on
+    /// slices of one batch over the same `params`; the caller sums their `grads` into the network
+    /// that owns the parameters and steps that one ([`Network::step`] here returns
+    /// [`Error::NotReady`], as the parameters are read-only).
+    ///
+    /// Buffers as [`Network::new`]; the network starts in training mode.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for an inference plan; [`Error::BufferLength`] as [`Network::new`].
+    pub fn worker(
+        plan: &'a Plan<CAP>,
+        params: &'a [f32],
+        grads: &'a mut [f32],
+        state: &'a mut [f32],
+        arena: &'a mut [f32],
+    ) -> Result<Self> {
+        if plan.mode() != Mode::Training {
+            return Err(Error::NotReady {
+                what: "a training plan (a worker computes gradients)",
+            });
+        }
+        check_len(Buffer::Params, plan.param_len(), params.len())?;
+        check_len(Buffer::Grads, plan.param_len(), grads.len())?;
+        check_len(Buffer::State, plan.state_len(), state.len())?;
+        if arena.len() < plan.arena_len() {
+            return Err(Error::BufferLength {
+                buffer: Buffer::Arena,
+                expected: plan.arena_len(),
+                found: arena.len(),
+            });
+        }
+        Ok(Network {
+            plan,
+            params: Weights::Ref(params),
+            grads,
+            state: Weights::Mut(state),
+            arena,
+            training: true,
+            rng: Rng::new(0),
+            last_n: 0,
+            last_training: true,
+        })
+    }
+
     /// The plan.
     pub fn plan(&self) -> &'a Plan<CAP> {
         self.plan
@@ -253,6 +298,12 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
     pub fn params_and_grads(&mut self) -> Result<(&mut [f32], &[f32])> {
         Ok((self.params.get_mut()?, self.grads))
+    }
+
+    /// Writable gradients, for example to sum the gradients of data-parallel
+    /// [workers](Network::worker) into the network that steps.
+    pub fn grads_mut(&mut self) -> &mut [f32] {
+        self.grads
     }
 
     /// Sets every gradient to zero (`optimizer.zero_grad()`).
