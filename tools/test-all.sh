@@ -25,9 +25,24 @@ if [ -z "${FAST:-}" ]; then
     RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --quiet
     RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --features defmt,micromath --quiet
   done
-  step "firmware: train the digits CNN on a Cortex-M4F under qemu-system-arm (mps2-an386)"
+  step "firmware: Cortex-M4F under qemu-system-arm (mps2-an386): lint, smoke training, defmt and Cortex-M0+ builds, size report"
   tools/install-qemu.sh
-  (cd firmware && cargo run --release --quiet --bin smoke)
+  tools/qemu-plugin/build.sh firmware/target/libinsncount.so   # instruction counts (torchlet emulate)
+  (cd firmware
+   cargo fmt --check
+   cargo clippy --release --quiet --lib --bins -- -D warnings
+   cargo clippy --quiet --lib --tests --target x86_64-unknown-linux-gnu -- -D warnings
+   cargo test --quiet --lib --target x86_64-unknown-linux-gnu   # region checks, I2C frame source, on the host
+   cargo run --release --quiet --bin smoke
+   RUSTFLAGS=-Dwarnings cargo build --quiet --lib --target thumbv6m-none-eabi --features micromath
+   cargo build --release --quiet --features defmt --target-dir target/defmt
+   # the STM32F405 memory layout (1 MiB flash, 128 KiB RAM) links with the digits arena
+   cargo build --release --quiet --bin classify --no-default-features --features board-stm32f405,arena-digits \
+     --target-dir target/stm32f405)
+  # flash/RAM for digits-cnn and tutorial-cnn; fails unless the linked arena is the plan's.
+  # (The firmware's QEMU tests -- predictions equal the host's, refusals, on-device training --
+  # are host/tests/firmware.rs, run with the test suite below.)
+  cargo run --quiet -p torchlet-host --bin torchlet -- emulate --size-report
 fi
 
 step "micromath approximations stay within their documented error"

@@ -18,6 +18,7 @@
 use core::ops::Range;
 
 use crate::error::{check_len, Buffer, Error, Result};
+use crate::kernels::{Gemm, PORTABLE};
 use crate::loss::Loss;
 use crate::ops::{
     activation::*, batchnorm::*, bilinear::*, conv::*, conv_transpose::*, dropout::*, linear::*, merge::*, pad::*,
@@ -39,6 +40,8 @@ pub struct Network<'a, const CAP: usize> {
     /// Batch size of the last completed forward pass (0: none, or consumed by a backward pass).
     last_n: usize,
     last_training: bool,
+    /// The matrix multiply of convolutions and linear layers.
+    gemm: &'a dyn Gemm,
 }
 
 impl<'a, const CAP: usize> Network<'a, CAP> {
@@ -83,6 +86,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             rng: Rng::new(0),
             last_n: 0,
             last_training: training,
+            gemm: &PORTABLE,
         })
     }
 
@@ -125,6 +129,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             rng: Rng::new(0),
             last_n: 0,
             last_training: false,
+            gemm: &PORTABLE,
         })
     }
 
@@ -170,12 +175,25 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             rng: Rng::new(0),
             last_n: 0,
             last_training: true,
+            gemm: &PORTABLE,
         })
     }
 
     /// The plan.
     pub fn plan(&self) -> &'a Plan<CAP> {
         self.plan
+    }
+
+    /// Sets the matrix multiply that convolutions and linear layers run on (by default
+    /// [`Portable`](crate::kernels::Portable)), for example a kernel for the CPU's vector units
+    /// chosen at run time (`torchlet_host::kernels::best()`). Results agree to rounding.
+    pub fn set_gemm(&mut self, gemm: &'a dyn Gemm) {
+        self.gemm = gemm;
+    }
+
+    /// The matrix multiply in use ([`Network::set_gemm`]).
+    pub fn gemm(&self) -> &'a dyn Gemm {
+        self.gemm
     }
 
     /// Training mode (`model.train()`): BatchNorm uses batch statistics and updates its running
@@ -356,6 +374,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         }
         for i in 0..self.plan.len() {
             forward_node(
+                self.gemm,
                 self.plan,
                 i,
                 n,
@@ -450,6 +469,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         let n = self.last_n;
         for i in (0..self.plan.len()).rev() {
             backward_node(
+                self.gemm,
                 self.plan,
                 i,
                 n,
@@ -546,6 +566,7 @@ fn is_merge(node: &Node) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 fn forward_node<const CAP: usize>(
+    gemm: &dyn Gemm,
     plan: &Plan<CAP>,
     i: usize,
     n: usize,
@@ -601,11 +622,11 @@ fn forward_node<const CAP: usize>(
     match node.exec {
         Exec::Conv(mut g) => {
             g.n = n;
-            conv_forward(&g, a, w, bias, y, work);
+            conv_forward_with(gemm, &g, a, w, bias, y, work);
         }
         Exec::ConvTranspose(mut g) => {
             g.n = n;
-            conv_transpose_forward(&g, a, w, bias, y, work);
+            conv_transpose_forward_with(gemm, &g, a, w, bias, y, work);
         }
         Exec::MaxPool(mut g) => {
             g.n = n;
@@ -662,7 +683,7 @@ fn forward_node<const CAP: usize>(
                 y.copy_from_slice(a);
             }
         }
-        Exec::Linear { rows, in_f, out_f, .. } => linear_forward(n * rows, in_f, out_f, a, w, bias, y),
+        Exec::Linear { rows, in_f, out_f, .. } => linear_forward_with(gemm, n * rows, in_f, out_f, a, w, bias, y),
         Exec::Bilinear {
             rows, in1, in2, out, ..
         } => bilinear_forward(n * rows, in1, in2, out, a, b, w, bias, y),
@@ -675,6 +696,7 @@ fn forward_node<const CAP: usize>(
 
 #[allow(clippy::too_many_arguments)]
 fn backward_node<const CAP: usize>(
+    gemm: &dyn Gemm,
     plan: &Plan<CAP>,
     i: usize,
     n: usize,
@@ -769,16 +791,16 @@ fn backward_node<const CAP: usize>(
         Exec::Conv(mut g) => {
             g.n = n;
             if has_ga {
-                conv_backward_input(&g, w, gy, ga, work);
+                conv_backward_input_with(gemm, &g, w, gy, ga, work);
             }
-            conv_backward_weight(&g, xa, gy, gw, gbias, work);
+            conv_backward_weight_with(gemm, &g, xa, gy, gw, gbias, work);
         }
         Exec::ConvTranspose(mut g) => {
             g.n = n;
             if has_ga {
-                conv_transpose_backward_input(&g, w, gy, ga, work);
+                conv_transpose_backward_input_with(gemm, &g, w, gy, ga, work);
             }
-            conv_transpose_backward_weight(&g, xa, gy, gw, gbias, work);
+            conv_transpose_backward_weight_with(gemm, &g, xa, gy, gw, gbias, work);
         }
         Exec::MaxPool(mut g) => {
             g.n = n;
@@ -867,9 +889,9 @@ fn backward_node<const CAP: usize>(
         }
         Exec::Linear { rows, in_f, out_f, .. } => {
             if has_ga {
-                linear_backward_input(n * rows, in_f, out_f, w, gy, ga);
+                linear_backward_input_with(gemm, n * rows, in_f, out_f, w, gy, ga);
             }
-            linear_backward_weight(n * rows, in_f, out_f, xa, gy, gw, gbias);
+            linear_backward_weight_with(gemm, n * rows, in_f, out_f, xa, gy, gw, gbias);
         }
         Exec::Bilinear {
             rows, in1, in2, out, ..

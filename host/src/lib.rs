@@ -10,15 +10,18 @@
 //! - [`summary`]: `SummaryWriter`, TensorBoard event files (scalars, images, histograms, graphs);
 //! - [`zoo`]: architectures known by name (`tutorial-cnn`, `digits-cnn`);
 //! - [`mod@print`]: a model as PyTorch's `print(model)` shows it;
+//! - [`kernels`]: matrix multiplies for this CPU's vector units (AVX2 + FMA), chosen at run time;
 //! - [`train`]: the training loop of `torchlet train` ([`train::fit`]);
 //! - [`cli`]: the `torchlet` command line (`train`, `eval`, `predict`, `inspect`).
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `kernels` (its x86 micro-kernel only) is the one module allowed `unsafe`.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod data;
 pub mod digits;
 pub mod fsutil;
+pub mod kernels;
 pub mod model;
 pub mod print;
 pub mod summary;

@@ -2,7 +2,7 @@
 //! gradient, all through one 3-d implementation over [`ConvGeom`].
 //!
 //! 1-d and 2-d convolutions set the leading spatial dims to 1. Each sample and group is lowered
-//! to a matrix multiply (`im2col` + [`gemm`]): the *column* matrix `col[C_in/g · kD·kH·kW, oD·oH·oW]`
+//! to a matrix multiply (`im2col` + [`Gemm`]): the *column* matrix `col[C_in/g · kD·kH·kW, oD·oH·oW]`
 //! holds, for every output position, the input values under the kernel window, so that
 //!
 //! ```text
@@ -20,10 +20,13 @@
 //! an MCU must provide: [`conv_workspace_len`] floats of `work`. A pointwise convolution
 //! (kernel 1, stride 1, no padding) multiplies the input directly and needs no scratch.
 //!
+//! Each kernel has a `_with` twin that takes the matrix multiply to use ([`Gemm`]); the plain
+//! names use [`Portable`].
+//!
 //! See <https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html>.
 
 use super::geom::{ConvGeom, PaddingMode};
-use crate::kernels::gemm::{gemm, MatRef};
+use crate::kernels::{Gemm, MatRef, Portable};
 
 /// Whether the convolution reads its input directly as the column matrix (no scratch): kernel
 /// 1, stride 1, no padding, and output dims equal to input dims (which a transposed
@@ -97,7 +100,20 @@ pub const fn conv_workspace_len(g: &ConvGeom) -> usize {
 /// `y[n, o, p] = b[o] + Σ_{c, k} w[o, c, k] · xpad[n, g·C_in/groups + c, p·stride + k·dilation - pad]`
 /// where `o` is in group `g` and `xpad` reads through the padding mode.
 pub fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], work: &mut [f32]) {
-    forward_into(g, x, w, if g.bias { Some(b) } else { None }, y, work, false);
+    conv_forward_with(&Portable, g, x, w, b, y, work);
+}
+
+/// [`conv_forward`] with the matrix multiply `gemm` (same shapes and result, to rounding).
+pub fn conv_forward_with(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    work: &mut [f32],
+) {
+    forward_into(gemm, g, x, w, if g.bias { Some(b) } else { None }, y, work, false);
 }
 
 /// Convolution input gradient: `gx += dL/dx` given `gy = dL/dy`.
@@ -110,7 +126,19 @@ pub fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]
 /// `gx[n, c, i] += Σ w[o, c, k] · gy[n, o, p]` over every output position `p` and kernel
 /// offset `k` whose (padded, mapped) input index is `i`.
 pub fn conv_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32], work: &mut [f32]) {
-    backward_input_into(g, w, gy, gx, work);
+    conv_backward_input_with(&Portable, g, w, gy, gx, work);
+}
+
+/// [`conv_backward_input`] with the matrix multiply `gemm`.
+pub fn conv_backward_input_with(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+    work: &mut [f32],
+) {
+    backward_input_into(gemm, g, w, gy, gx, work);
 }
 
 /// Convolution parameter gradients: `gw += dL/dw`, `gb += dL/db`.
@@ -124,15 +152,30 @@ pub fn conv_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32], 
 /// `gw[o, c, k] += Σ_{n, p} gy[n, o, p] · xpad[n, g·C_in/groups + c, p·stride + k·dilation - pad]`,
 /// `gb[o] += Σ_{n, p} gy[n, o, p]`.
 pub fn conv_backward_weight(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut [f32], gb: &mut [f32], work: &mut [f32]) {
+    conv_backward_weight_with(&Portable, g, x, gy, gw, gb, work);
+}
+
+/// [`conv_backward_weight`] with the matrix multiply `gemm`.
+pub fn conv_backward_weight_with(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+    gb: &mut [f32],
+    work: &mut [f32],
+) {
     if g.bias {
         bias_grad(g.n, g.c_out, g.out_spatial(), gy, gb);
     }
-    backward_weight_into(g, x, gy, gw, work);
+    backward_weight_into(gemm, g, x, gy, gw, work);
 }
 
 /// `y = conv(x, w) + b` (`accumulate == false`) or `y += conv(x, w) + b`; no bias when `b` is
 /// `None`. The bias is added per sample, while its rows of `y` are in cache.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_into(
+    gemm: &dyn Gemm,
     g: &ConvGeom,
     x: &[f32],
     w: &[f32],
@@ -160,14 +203,14 @@ pub(crate) fn forward_into(
             }
             let acc = accumulate || b.is_some();
             if pointwise {
-                gemm(cout_g, out_sp, rows, wg, MatRef::row_major(xg, out_sp), yg, out_sp, acc);
+                gemm.gemm(cout_g, out_sp, rows, wg, MatRef::row_major(xg, out_sp), yg, out_sp, acc);
                 continue;
             }
             for l0 in (0..out_sp).step_by(lc) {
                 let len = lc.min(out_sp - l0);
                 let col = &mut work[..rows * len];
                 im2col(g, xg, col, l0);
-                gemm(
+                gemm.gemm(
                     cout_g,
                     len,
                     rows,
@@ -183,7 +226,14 @@ pub(crate) fn forward_into(
 }
 
 /// `gx += convᵀ(gy, w)`: the input gradient, without bias.
-pub(crate) fn backward_input_into(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32], work: &mut [f32]) {
+pub(crate) fn backward_input_into(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+    work: &mut [f32],
+) {
     let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
     let (in_sp, out_sp, rows) = (g.in_spatial(), g.out_spatial(), col_rows(g));
     let (pointwise, lc) = (is_pointwise(g), chunk_len(g));
@@ -193,7 +243,7 @@ pub(crate) fn backward_input_into(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut 
             let gyg = &gy[(n * g.c_out + grp * cout_g) * out_sp..][..cout_g * out_sp];
             let gxg = &mut gx[(n * g.c_in + grp * cin_g) * in_sp..][..cin_g * in_sp];
             if pointwise {
-                gemm(
+                gemm.gemm(
                     rows,
                     out_sp,
                     cout_g,
@@ -208,7 +258,7 @@ pub(crate) fn backward_input_into(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut 
             for l0 in (0..out_sp).step_by(lc) {
                 let len = lc.min(out_sp - l0);
                 let dcol = &mut work[..rows * len];
-                gemm(
+                gemm.gemm(
                     rows,
                     len,
                     cout_g,
@@ -225,7 +275,14 @@ pub(crate) fn backward_input_into(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut 
 }
 
 /// `gw += gy · col(x)ᵀ`, summed over the batch: the weight gradient, without bias.
-pub(crate) fn backward_weight_into(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut [f32], work: &mut [f32]) {
+pub(crate) fn backward_weight_into(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+    work: &mut [f32],
+) {
     let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
     let (in_sp, out_sp, rows) = (g.in_spatial(), g.out_spatial(), col_rows(g));
     let (pointwise, lc) = (is_pointwise(g), chunk_len(g));
@@ -236,7 +293,7 @@ pub(crate) fn backward_weight_into(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut
             let gwg = &mut gw[grp * cout_g * rows..][..cout_g * rows];
             if pointwise {
                 let col = MatRef::transposed(xg, out_sp);
-                gemm(
+                gemm.gemm(
                     cout_g,
                     rows,
                     out_sp,
@@ -253,7 +310,7 @@ pub(crate) fn backward_weight_into(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut
                 let col = &mut work[..rows * len];
                 im2col(g, xg, col, l0);
                 let gyc = MatRef::row_major(&gyg[l0..], out_sp);
-                gemm(cout_g, rows, len, gyc, MatRef::transposed(col, len), gwg, rows, true);
+                gemm.gemm(cout_g, rows, len, gyc, MatRef::transposed(col, len), gwg, rows, true);
             }
         }
     }

@@ -15,10 +15,14 @@
 //! `output_padding`), `g.pad` PyTorch's `padding`; the padding mode is always zeros. Output
 //! positions that no input reaches (from `output_padding`) get the bias only.
 //!
+//! Each kernel has a `_with` twin that takes the matrix multiply to use ([`Gemm`]); the plain
+//! names use [`Portable`].
+//!
 //! See <https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html>.
 
 use super::conv::{backward_input_into, backward_weight_into, bias_grad, conv_workspace_len, fill_bias, forward_into};
 use super::geom::{ConvGeom, PaddingMode};
+use crate::kernels::{Gemm, Portable};
 
 /// The convolution whose input gradient this transposed convolution is: from `g.output`
 /// (`C_out` channels) to `g.input` (`C_in` channels), with weight `[C_in, C_out / groups, k]`.
@@ -59,12 +63,25 @@ pub const fn conv_transpose_workspace_len(g: &ConvGeom) -> usize {
 /// `i`, kernel offset `k` and input channel `c` of the group of output channel `o`
 /// (`o' = o mod C_out/groups`), then `+ b[o]`.
 pub fn conv_transpose_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], work: &mut [f32]) {
+    conv_transpose_forward_with(&Portable, g, x, w, b, y, work);
+}
+
+/// [`conv_transpose_forward`] with the matrix multiply `gemm`.
+pub fn conv_transpose_forward_with(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    work: &mut [f32],
+) {
     if g.bias {
         fill_bias(g.n, g.c_out, g.out_spatial(), b, y);
     } else {
         y[..g.n * g.c_out * g.out_spatial()].fill(0.0);
     }
-    backward_input_into(&dual(g), w, x, y, work);
+    backward_input_into(gemm, &dual(g), w, x, y, work);
 }
 
 /// Transposed convolution input gradient: `gx += dL/dx` given `gy = dL/dy`.
@@ -77,7 +94,19 @@ pub fn conv_transpose_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], y: 
 /// `gx[n, c, i] += Σ_{o', k} w[c, o', k] · gy[n, o, i·stride + k·dilation - pad]` (an ordinary
 /// convolution of `gy`).
 pub fn conv_transpose_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32], work: &mut [f32]) {
-    forward_into(&dual(g), gy, w, None, gx, work, true);
+    conv_transpose_backward_input_with(&Portable, g, w, gy, gx, work);
+}
+
+/// [`conv_transpose_backward_input`] with the matrix multiply `gemm`.
+pub fn conv_transpose_backward_input_with(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+    work: &mut [f32],
+) {
+    forward_into(gemm, &dual(g), gy, w, None, gx, work, true);
 }
 
 /// Transposed convolution parameter gradients: `gw += dL/dw`, `gb += dL/db`.
@@ -98,10 +127,23 @@ pub fn conv_transpose_backward_weight(
     gb: &mut [f32],
     work: &mut [f32],
 ) {
+    conv_transpose_backward_weight_with(&Portable, g, x, gy, gw, gb, work);
+}
+
+/// [`conv_transpose_backward_weight`] with the matrix multiply `gemm`.
+pub fn conv_transpose_backward_weight_with(
+    gemm: &dyn Gemm,
+    g: &ConvGeom,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+    gb: &mut [f32],
+    work: &mut [f32],
+) {
     if g.bias {
         bias_grad(g.n, g.c_out, g.out_spatial(), gy, gb);
     }
-    backward_weight_into(&dual(g), gy, x, gw, work);
+    backward_weight_into(gemm, &dual(g), gy, x, gw, work);
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! `nn.Linear`: a fully connected layer, `y = x W^T + b`, on the matrix multiply of
-//! [`crate::kernels::gemm`].
+//! `nn.Linear`: a fully connected layer, `y = x W^T + b`, on a matrix multiply
+//! ([`Gemm`]: the `_with` functions take one, the plain names use [`Portable`]).
 //!
 //! `y[r, o] = sum_i x[r, i] * w[o, i] + b[o]`
 //! ([PyTorch docs](https://pytorch.org/docs/stable/generated/torch.nn.Linear.html)).
@@ -8,7 +8,7 @@
 //! The weight is `[out_f, in_f]` as PyTorch stores it; the transposes of the three passes are
 //! strided views, so nothing is copied.
 
-use crate::kernels::gemm::{gemm, MatRef};
+use crate::kernels::{Gemm, MatRef, Portable};
 
 /// Forward: `y = x · w^T + b`.
 ///
@@ -17,6 +17,21 @@ use crate::kernels::gemm::{gemm, MatRef};
 /// - `b`: bias `[out_f]`, or empty for no bias.
 /// - `y`: output `[rows, out_f]` (overwritten).
 pub fn linear_forward(rows: usize, in_f: usize, out_f: usize, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    linear_forward_with(&Portable, rows, in_f, out_f, x, w, b, y);
+}
+
+/// [`linear_forward`] with the matrix multiply `gemm`.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_forward_with(
+    gemm: &dyn Gemm,
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+) {
     debug_assert!(x.len() == rows * in_f && w.len() == out_f * in_f && y.len() == rows * out_f);
     debug_assert!(b.is_empty() || b.len() == out_f);
     let with_bias = !b.is_empty();
@@ -36,7 +51,7 @@ pub fn linear_forward(rows: usize, in_f: usize, out_f: usize, x: &[f32], w: &[f3
         rs: 1,
         cs: in_f,
     };
-    gemm(rows, out_f, in_f, a, wt, y, out_f, with_bias);
+    gemm.gemm(rows, out_f, in_f, a, wt, y, out_f, with_bias);
 }
 
 /// Backward with respect to the input: `gx += gy · w`.
@@ -45,6 +60,19 @@ pub fn linear_forward(rows: usize, in_f: usize, out_f: usize, x: &[f32], w: &[f3
 /// - `gy`: gradient with respect to the output `[rows, out_f]`.
 /// - `gx`: gradient with respect to `x`, `[rows, in_f]` (accumulated).
 pub fn linear_backward_input(rows: usize, in_f: usize, out_f: usize, w: &[f32], gy: &[f32], gx: &mut [f32]) {
+    linear_backward_input_with(&Portable, rows, in_f, out_f, w, gy, gx);
+}
+
+/// [`linear_backward_input`] with the matrix multiply `gemm`.
+pub fn linear_backward_input_with(
+    gemm: &dyn Gemm,
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
     debug_assert!(gy.len() == rows * out_f && w.len() == out_f * in_f && gx.len() == rows * in_f);
     let a = MatRef {
         data: gy,
@@ -56,7 +84,7 @@ pub fn linear_backward_input(rows: usize, in_f: usize, out_f: usize, w: &[f32], 
         rs: in_f,
         cs: 1,
     };
-    gemm(rows, in_f, out_f, a, b, gx, in_f, true);
+    gemm.gemm(rows, in_f, out_f, a, b, gx, in_f, true);
 }
 
 /// Backward with respect to the parameters: `gw += gy^T · x` and `gb[o] += sum_r gy[r, o]`.
@@ -66,6 +94,21 @@ pub fn linear_backward_input(rows: usize, in_f: usize, out_f: usize, w: &[f32], 
 /// - `gw`: weight gradient `[out_f, in_f]` (accumulated).
 /// - `gb`: bias gradient `[out_f]` (accumulated), or empty for no bias.
 pub fn linear_backward_weight(
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+    gb: &mut [f32],
+) {
+    linear_backward_weight_with(&Portable, rows, in_f, out_f, x, gy, gw, gb);
+}
+
+/// [`linear_backward_weight`] with the matrix multiply `gemm`.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward_weight_with(
+    gemm: &dyn Gemm,
     rows: usize,
     in_f: usize,
     out_f: usize,
@@ -87,7 +130,7 @@ pub fn linear_backward_weight(
         rs: in_f,
         cs: 1,
     };
-    gemm(out_f, in_f, rows, gyt, b, gw, in_f, true);
+    gemm.gemm(out_f, in_f, rows, gyt, b, gw, in_f, true);
     if !gb.is_empty() {
         for row in gy.chunks_exact(out_f) {
             for (gb, &g) in gb.iter_mut().zip(row) {

@@ -1,15 +1,16 @@
 //! Smoke scenario: train the digits CNN for a few steps on synthetic data in static memory,
-//! print the loss falling over semihosting, exit 0 if it fell, 1 otherwise.
+//! print the loss falling over semihosting, exit 0 if it fell below half its first value,
+//! 20 (`EXIT_LOSS_DID_NOT_FALL`) otherwise.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
-use cortex_m_semihosting::{debug, hprintln};
 use panic_semihosting as _;
 use torchlet::loss::CrossEntropyLoss;
 use torchlet::optim::Sgd;
 use torchlet::Network;
-use torchlet_firmware::{BATCH, TRAIN_PLAN as PLAN};
+use torchlet_firmware::log::exit;
+use torchlet_firmware::{error, info, BATCH, EXIT_LOSS_DID_NOT_FALL, EXIT_OK, TRAIN_PLAN as PLAN};
 
 const P: usize = PLAN.param_len();
 
@@ -60,33 +61,30 @@ fn main() -> ! {
         }
         last = loss;
         if step % 5 == 0 {
-            hprintln!("step {} loss {}", step, loss);
+            info!("step {} loss {}", step, loss);
         }
     }
-    hprintln!(
+    info!(
         "loss {} -> {} (arena {} bytes, params {})",
         first,
         last,
         PLAN.arena_bytes(),
         P
     );
-    debug::exit(if last < first * 0.5 {
-        debug::EXIT_SUCCESS
+    exit(if last < first * 0.5 {
+        EXIT_OK
     } else {
-        debug::EXIT_FAILURE
-    });
-    loop {}
+        EXIT_LOSS_DID_NOT_FALL
+    })
 }
 
 fn fail() -> ! {
-    debug::exit(debug::EXIT_FAILURE);
-    #[allow(clippy::empty_loop)]
-    loop {}
+    error!("a training step failed");
+    exit(1)
 }
 
 #[exception]
-unsafe fn HardFault(_ef: &ExceptionFrame) -> ! {
-    hprintln!("HardFault");
-    debug::exit(debug::EXIT_FAILURE);
-    loop {}
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    error!("HardFault at pc={}", ef.pc());
+    exit(3)
 }

@@ -78,6 +78,7 @@ pub fn evaluate(model: &Model, data: Box<dyn Dataset>, batch: usize) -> Result<E
     let outputs = plan.output_shape().numel().max(1);
     let mut arena = vec![0.0; plan.arena_len()];
     let mut net = Network::with_weights(&plan, &model.params, &model.state, &mut arena)?;
+    net.set_gemm(crate::kernels::best());
     let loss_fn = CrossEntropyLoss::new();
     let mut confusion = vec![vec![0u64; outputs]; outputs];
     let (mut total, mut n) = (0.0f64, 0usize);

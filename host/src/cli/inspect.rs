@@ -24,7 +24,7 @@ use crate::print::model_repr;
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A model file (.tlm: model, checkpoint or state dict) or a zoo model name (tutorial-cnn,
-    /// digits-cnn).
+    /// digits-cnn, lenet5, mcu-cnn, alexnet, vgg11, vgg16, resnet18).
     #[arg(value_name = "FILE|ZOO-NAME")]
     pub model: String,
     /// Batch size of the training arena estimate.

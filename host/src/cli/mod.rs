@@ -3,7 +3,10 @@
 //! `main.rs` only parses [`Cli`] and calls [`run`]; each subcommand prints to the writer it is
 //! given, so tests can run it in-process too.
 
+pub mod bench;
+pub mod emulate;
 pub mod eval;
+pub mod export;
 pub mod inspect;
 pub mod predict;
 pub mod train;
@@ -32,6 +35,12 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Classify image files with a saved model (top-k classes with probabilities).
     Predict(predict::PredictArgs),
+    /// Write a model-region image for the Cortex-M firmware (flash it at the region's address).
+    Export(export::ExportArgs),
+    /// Run a model on the Cortex-M firmware under qemu-system-arm and compare with the host.
+    Emulate(emulate::EmulateArgs),
+    /// Measure training and inference speed (images/s) and batch-1 latency on this CPU.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs a parsed command line, printing to `out`.
@@ -44,5 +53,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Erro
         Command::Train(args) => train::run(&args, out),
         Command::Eval(args) => eval::run(&args, out),
         Command::Predict(args) => predict::run(&args, out),
+        Command::Export(args) => export::run(&args, out),
+        Command::Emulate(args) => emulate::run(&args, out),
+        Command::Bench(args) => bench::run(&args, out),
     }
 }

@@ -24,6 +24,7 @@ use crate::digits::Digits;
 use crate::model::{Checkpoint, Model};
 use crate::train::{fit, OptimizerKind, SchedulerKind, TrainConfig};
 use crate::transforms::{with_transform, Compose, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform};
+use crate::zoo::ZooConfig;
 
 /// The data sets `--dataset` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -62,10 +63,18 @@ pub struct TrainArgs {
     /// Where the data set is (not needed for digits).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The zoo model to train (default: digits-cnn for digits and (Fashion-)MNIST, resized to
-    /// 8×8; tutorial-cnn otherwise).
+    /// The zoo model to train: tutorial-cnn, digits-cnn, lenet5, mcu-cnn, alexnet, vgg11, vgg16
+    /// or resnet18 (default: digits-cnn for digits and (Fashion-)MNIST, resized to 8×8;
+    /// tutorial-cnn otherwise).
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
+    /// Outputs of the model's classifier head (default: the data set's class count).
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true, conflicts_with = "resume")]
+    pub num_classes: Option<usize>,
+    /// Start from the weights of this model file, checkpoint or state dict (transfer learning):
+    /// a classifier head of another class count is re-initialised, everything else is loaded.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
     /// Epochs in all (default: 15 for digits, 10 otherwise).
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
@@ -103,6 +112,11 @@ pub struct TrainArgs {
     /// DataLoader worker threads.
     #[arg(long, value_name = "N", default_value = "0")]
     pub workers: usize,
+    /// Threads that share each batch's forward and backward pass (default: all cores). With
+    /// a fixed seed the result does not depend on it beyond floating-point summation order
+    /// (except BatchNorm statistics and Dropout masks, which are per thread).
+    #[arg(long, value_name = "N", value_parser = crate::train::parallel::parse_threads, allow_negative_numbers = true)]
+    pub threads: Option<usize>,
     /// Continue from this checkpoint (exactly: weights, optimizer, epoch, step, RNG).
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
@@ -356,6 +370,21 @@ pub(crate) fn check_fit(model: &Model, data: &dyn Dataset, classes: usize) -> Re
     Ok(())
 }
 
+/// What `torchlet train` adapts its zoo model to: the data set's channels (and the digits'
+/// fixed 8×8; other images are resized to the model's size) and `--num-classes`.
+fn zoo_config(args: &TrainArgs) -> ZooConfig {
+    let (channels, size) = match args.dataset {
+        DatasetKind::Digits => (Some(1), Some((8, 8))),
+        DatasetKind::Mnist | DatasetKind::FashionMnist => (Some(1), None),
+        DatasetKind::Cifar10 | DatasetKind::ImageFolder => (Some(3), None),
+    };
+    ZooConfig {
+        channels,
+        size,
+        num_classes: args.num_classes,
+    }
+}
+
 /// The flag Ctrl-C sets (the handler is installed once per process).
 fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
@@ -386,9 +415,10 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         .model
         .clone()
         .unwrap_or_else(|| if digits || gray { "digits-cnn" } else { "tutorial-cnn" }.to_string());
+    let zoo_config = zoo_config(args);
     let mut model = match &resume {
         Some(c) => c.model.clone(),
-        None => Model::from_zoo(&model_name, args.seed)?,
+        None => crate::zoo::build(&model_name, &zoo_config, args.seed)?,
     };
     let data = load_data(
         args.dataset,
@@ -398,6 +428,18 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         args.val_split,
         args.seed,
     )?;
+    let outputs = model.plan(1, torchlet::Mode::Inference)?.output_shape().numel();
+    if resume.is_none() && args.num_classes.is_none() && !data.classes.is_empty() && outputs != data.classes.len() {
+        let config = ZooConfig {
+            num_classes: Some(data.classes.len()),
+            ..zoo_config
+        };
+        model = crate::zoo::build(&model_name, &config, args.seed)?;
+    }
+    if let Some(path) = &args.init_from {
+        let report = model.init_from(path)?;
+        writeln!(out, "--init-from {}: {report}", path.display())?;
+    }
     check_fit(&model, &*data.train, data.classes.len())?;
     if resume.is_some() && model.classes != data.classes {
         return Err("the checkpoint's class names differ from the data set's".into());
@@ -425,6 +467,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         scheduler: args.scheduler,
         seed: args.seed,
         workers: args.workers,
+        threads: args.threads.unwrap_or_else(crate::train::parallel::default_threads),
         patience: args.patience,
         logdir: args.logdir.clone().unwrap_or_else(|| out_dir.join("tensorboard")),
         out: out_dir,
@@ -434,7 +477,8 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     };
     writeln!(
         out,
-        "{}: {} training images, {} held out; model {} ({} parameters); {} epochs, batch {}, lr {}",
+        "{}: {} training images, {} held out; model {} ({} parameters); {} epochs, batch {}, lr {}; \
+         {} thread{} ({} matrix multiply)",
         args.dataset.name(),
         train.len(),
         data.test.len(),
@@ -442,7 +486,10 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         model.param_count(),
         cfg.epochs,
         cfg.batch_size,
-        cfg.lr
+        cfg.lr,
+        cfg.threads,
+        if cfg.threads == 1 { "" } else { "s" },
+        crate::kernels::best().name()
     )?;
     let outcome = fit(&mut model, train, data.test, &cfg, resume, out)?;
     if let Some(path) = &outcome.interrupted {

@@ -21,12 +21,14 @@
 pub mod checkpoint;
 mod error;
 pub mod state_dict;
+pub mod transfer;
 
 use std::path::Path;
 
 pub use checkpoint::Checkpoint;
 pub use error::ModelError;
 pub use state_dict::LoadReport;
+pub use transfer::TransferReport;
 
 use torchlet::layer::Layer;
 use torchlet::model_file::{self, ModelFile, ModelSpec, TrainState};
@@ -129,6 +131,7 @@ impl Model {
         let plan = self.plan(n.max(1), Mode::Inference)?;
         let mut arena = vec![0.0; plan.arena_len()];
         let mut net = Network::with_weights(&plan, &self.params, &self.state, &mut arena).map_err(|e| self.error(e))?;
+        net.set_gemm(crate::kernels::best());
         Ok(net.forward(x).map_err(|e| self.error(e))?.to_vec())
     }
 

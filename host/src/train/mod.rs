@@ -8,6 +8,14 @@
 //! as `out/epoch-<n>.tlm`, `out/last.tlm` and, when the accuracy is the best so far,
 //! `out/best.tlm`. These are [`Checkpoint`]s: `--resume` continues from any of them bit for bit
 //! (the loader's shuffle depends only on the seed and the epoch).
+//!
+//! With [`TrainConfig::threads`] above 1, each batch is split across CPU threads
+//! ([`parallel::DataParallel`]): the weights then do not depend on the thread count beyond
+//! floating-point summation order, except with BatchNorm (per-slice statistics) and Dropout
+//! (per-thread masks), as [`parallel`] explains; a run resumes exactly with the same thread
+//! count.
+
+pub mod parallel;
 
 use std::error::Error;
 use std::io::Write;
@@ -68,6 +76,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// DataLoader worker threads (0: load in the training thread).
     pub workers: usize,
+    /// Threads that share each batch's forward and backward pass (1: no threads; see
+    /// [`parallel`]).
+    pub threads: usize,
     /// Stop when the held-out accuracy has not improved for this many epochs.
     pub patience: Option<usize>,
     /// Where the model files go.
@@ -214,14 +225,17 @@ pub fn fit(
         }
     }
     let base_lr = cfg.lr;
-    let plan = model.plan(cfg.batch_size, Mode::Training)?;
-    let outputs = plan.output_shape().numel().max(1);
+    let mut dp = parallel::DataParallel::new(model, cfg.batch_size, cfg.threads, cfg.seed)?;
+    // With several threads the main network only steps: it is planned for one slice.
+    let plan = model.plan(dp.main_batch(), Mode::Training)?;
     let mut grads = vec![0.0; plan.param_len()];
     let mut arena = vec![0.0; plan.arena_len()];
     // Histograms are tagged with PyTorch's state-dict names ("features.0.weight").
     let paths = model.node_paths()?;
     let (name, layers, input, classes) = (model.name.clone(), model.layers, model.input, model.classes.clone());
     let mut net = Network::new(&plan, &mut model.params, &mut grads, &mut model.state, &mut arena)?;
+    // The fastest matrix multiply of this CPU (the data-parallel workers use it too).
+    net.set_gemm(crate::kernels::best());
     net.set_rng(rng);
     let loss_fn = CrossEntropyLoss::new();
     let train_loader = DataLoader::new(train)
@@ -294,8 +308,7 @@ pub fn fit(
             }
             let batch = batch?;
             net.zero_grad();
-            net.forward(&batch.images)?;
-            let loss = match net.backward(&loss_fn, &batch.labels[..]) {
+            let loss = match dp.backward(&mut net, &loss_fn, &batch.images, &batch.labels, step) {
                 Ok(loss) if loss.is_finite() => loss,
                 Ok(_) | Err(torchlet::Error::NonFinite { .. }) => {
                     bar.finish_and_clear();
@@ -332,11 +345,9 @@ pub fn fit(
         let (mut test_total, mut correct, mut tested) = (0.0f64, 0usize, 0usize);
         for batch in test_loader.epoch(0)? {
             let batch = batch?;
-            let logits = net.forward(&batch.images)?;
-            for (row, &l) in logits.chunks(outputs).zip(&batch.labels) {
-                correct += usize::from(argmax(row) == l as usize);
-            }
-            test_total += f64::from(net.loss(&loss_fn, &batch.labels[..])?) * batch.len() as f64;
+            let (sum, right) = dp.evaluate(&mut net, &loss_fn, &batch.images, &batch.labels)?;
+            test_total += sum;
+            correct += right;
             tested += batch.len();
         }
         let report = EpochReport {

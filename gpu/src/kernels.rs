@@ -1,0 +1,211 @@
+//! The compute shaders, one sibling `.wgsl` file per operation under `src/shaders/`, named after
+//! the core function each one mirrors (`conv_forward.wgsl` is `torchlet::ops::conv::conv_forward`),
+//! and their compiled pipelines.
+//!
+//! Every shader follows the same conventions, so one Rust dispatcher serves them all
+//! (`ops::Pass`, crate-private):
+//!
+//! - binding 0 is a uniform of `u32`/`f32` words: the geometry, the element offsets of each
+//!   tensor inside its buffer, and `total`, the number of invocations;
+//! - bindings 1, 2, 3 are the "input side", "weight side" and "output side" storage buffers
+//!   (for a backward pass: the input gradient, the parameters or gradients, the output
+//!   gradient), binding 4 an extra one where needed;
+//! - whole buffers are bound and tensors are addressed by offsets in the uniform, so a layer's
+//!   weight is read straight out of the flat parameter vector at the plan's offset;
+//! - `@workgroup_size(64)`, invocation `t = gid.x + gid.y * num_workgroups.x * 64`, dispatched
+//!   as a 2-d grid when more than 65,535 workgroups are needed;
+//! - backward passes accumulate (`+=`) into gradients, as the core's kernels do.
+//!
+//! Pipelines use wgpu's automatic layout, so a shader declares only the bindings it uses;
+//! [`Kernel::bindings`] lists them in order.
+
+/// Every compute kernel of the crate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// `conv_forward.wgsl`.
+    ConvForward,
+    /// `conv_backward_input.wgsl`.
+    ConvBackwardInput,
+    /// `conv_backward_weight.wgsl` (weight and bias).
+    ConvBackwardWeight,
+    /// `linear_forward.wgsl`.
+    LinearForward,
+    /// `linear_backward_input.wgsl`.
+    LinearBackwardInput,
+    /// `linear_backward_weight.wgsl` (weight and bias).
+    LinearBackwardWeight,
+    /// `relu_forward.wgsl`.
+    ReluForward,
+    /// `relu_backward_input.wgsl`.
+    ReluBackwardInput,
+    /// `leaky_relu_forward.wgsl`.
+    LeakyReluForward,
+    /// `leaky_relu_backward_input.wgsl`.
+    LeakyReluBackwardInput,
+    /// `sigmoid_forward.wgsl`.
+    SigmoidForward,
+    /// `sigmoid_backward_input.wgsl`.
+    SigmoidBackwardInput,
+    /// `tanh_forward.wgsl`.
+    TanhForward,
+    /// `tanh_backward_input.wgsl`.
+    TanhBackwardInput,
+    /// `max_pool_forward.wgsl`.
+    MaxPoolForward,
+    /// `max_pool_backward_input.wgsl`.
+    MaxPoolBackwardInput,
+    /// `copy_forward.wgsl` (Flatten, Identity).
+    CopyForward,
+    /// `copy_backward_input.wgsl`.
+    CopyBackwardInput,
+    /// `cross_entropy.wgsl` (loss, gradient and correct count in one dispatch).
+    CrossEntropy,
+    /// `sgd_step.wgsl`.
+    SgdStep,
+}
+
+impl Kernel {
+    /// All kernels, in declaration order.
+    pub const ALL: [Kernel; 20] = [
+        Kernel::ConvForward,
+        Kernel::ConvBackwardInput,
+        Kernel::ConvBackwardWeight,
+        Kernel::LinearForward,
+        Kernel::LinearBackwardInput,
+        Kernel::LinearBackwardWeight,
+        Kernel::ReluForward,
+        Kernel::ReluBackwardInput,
+        Kernel::LeakyReluForward,
+        Kernel::LeakyReluBackwardInput,
+        Kernel::SigmoidForward,
+        Kernel::SigmoidBackwardInput,
+        Kernel::TanhForward,
+        Kernel::TanhBackwardInput,
+        Kernel::MaxPoolForward,
+        Kernel::MaxPoolBackwardInput,
+        Kernel::CopyForward,
+        Kernel::CopyBackwardInput,
+        Kernel::CrossEntropy,
+        Kernel::SgdStep,
+    ];
+
+    /// The shader's file name and WGSL source.
+    pub const fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Kernel::ConvForward => ("conv_forward.wgsl", include_str!("shaders/conv_forward.wgsl")),
+            Kernel::ConvBackwardInput => (
+                "conv_backward_input.wgsl",
+                include_str!("shaders/conv_backward_input.wgsl"),
+            ),
+            Kernel::ConvBackwardWeight => (
+                "conv_backward_weight.wgsl",
+                include_str!("shaders/conv_backward_weight.wgsl"),
+            ),
+            Kernel::LinearForward => ("linear_forward.wgsl", include_str!("shaders/linear_forward.wgsl")),
+            Kernel::LinearBackwardInput => (
+                "linear_backward_input.wgsl",
+                include_str!("shaders/linear_backward_input.wgsl"),
+            ),
+            Kernel::LinearBackwardWeight => (
+                "linear_backward_weight.wgsl",
+                include_str!("shaders/linear_backward_weight.wgsl"),
+            ),
+            Kernel::ReluForward => ("relu_forward.wgsl", include_str!("shaders/relu_forward.wgsl")),
+            Kernel::ReluBackwardInput => (
+                "relu_backward_input.wgsl",
+                include_str!("shaders/relu_backward_input.wgsl"),
+            ),
+            Kernel::LeakyReluForward => (
+                "leaky_relu_forward.wgsl",
+                include_str!("shaders/leaky_relu_forward.wgsl"),
+            ),
+            Kernel::LeakyReluBackwardInput => (
+                "leaky_relu_backward_input.wgsl",
+                include_str!("shaders/leaky_relu_backward_input.wgsl"),
+            ),
+            Kernel::SigmoidForward => ("sigmoid_forward.wgsl", include_str!("shaders/sigmoid_forward.wgsl")),
+            Kernel::SigmoidBackwardInput => (
+                "sigmoid_backward_input.wgsl",
+                include_str!("shaders/sigmoid_backward_input.wgsl"),
+            ),
+            Kernel::TanhForward => ("tanh_forward.wgsl", include_str!("shaders/tanh_forward.wgsl")),
+            Kernel::TanhBackwardInput => (
+                "tanh_backward_input.wgsl",
+                include_str!("shaders/tanh_backward_input.wgsl"),
+            ),
+            Kernel::MaxPoolForward => ("max_pool_forward.wgsl", include_str!("shaders/max_pool_forward.wgsl")),
+            Kernel::MaxPoolBackwardInput => (
+                "max_pool_backward_input.wgsl",
+                include_str!("shaders/max_pool_backward_input.wgsl"),
+            ),
+            Kernel::CopyForward => ("copy_forward.wgsl", include_str!("shaders/copy_forward.wgsl")),
+            Kernel::CopyBackwardInput => (
+                "copy_backward_input.wgsl",
+                include_str!("shaders/copy_backward_input.wgsl"),
+            ),
+            Kernel::CrossEntropy => ("cross_entropy.wgsl", include_str!("shaders/cross_entropy.wgsl")),
+            Kernel::SgdStep => ("sgd_step.wgsl", include_str!("shaders/sgd_step.wgsl")),
+        }
+    }
+
+    /// The storage bindings the shader declares, in binding order (binding 0, the uniform, is
+    /// not listed).
+    pub const fn bindings(self) -> &'static [u32] {
+        match self {
+            Kernel::ReluForward
+            | Kernel::LeakyReluForward
+            | Kernel::SigmoidForward
+            | Kernel::TanhForward
+            | Kernel::CopyForward
+            | Kernel::CopyBackwardInput => &[1, 3],
+            Kernel::CrossEntropy | Kernel::SgdStep => &[1, 2, 3, 4],
+            _ => &[1, 2, 3],
+        }
+    }
+
+    /// Invocations per workgroup of a 1-d dispatch (the cross-entropy kernel runs one
+    /// workgroup of 256 whatever the batch).
+    pub const fn workgroup_size(self) -> u32 {
+        match self {
+            Kernel::CrossEntropy => 256,
+            _ => 64,
+        }
+    }
+}
+
+/// The compiled pipeline of every [`Kernel`].
+pub(crate) struct Kernels {
+    pipelines: Vec<wgpu::ComputePipeline>,
+}
+
+impl Kernels {
+    /// Compiles every shader. wgpu reports a compile error through the device's error
+    /// callback, which [`crate::Device`] checks right after.
+    pub(crate) fn new(device: &wgpu::Device) -> Kernels {
+        let pipelines = Kernel::ALL
+            .iter()
+            .map(|k| {
+                let (name, src) = k.source();
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(name),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+        Kernels { pipelines }
+    }
+
+    /// The pipeline of `k`.
+    pub(crate) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
+        // ALL lists every variant in declaration order, so the discriminant is the index.
+        &self.pipelines[k as usize]
+    }
+}

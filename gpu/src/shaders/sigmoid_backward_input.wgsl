@@ -1,0 +1,26 @@
+// Sigmoid input gradient from its output, as torchlet::ops::activation::sigmoid_backward_input:
+// gx += gy * y * (1 - y).
+//
+// gx: [*] at x_off of binding 1, accumulated; y (the forward output): [*] at aux_off of
+// binding 2; gy: [*] at y_off of binding 3.
+
+struct Elementwise {
+    x_off: u32, y_off: u32, aux_off: u32, total: u32,
+    slope: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Elementwise;
+@group(0) @binding(1) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read> gy: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * 64u;
+    if t >= p.total {
+        return;
+    }
+    let a = y[p.aux_off + t];
+    let g = gy[p.y_off + t];
+    gx[p.x_off + t] += g * a * (1.0 - a);
+}

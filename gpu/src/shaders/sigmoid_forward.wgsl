@@ -1,0 +1,31 @@
+// Sigmoid forward, as torchlet::ops::activation::sigmoid_forward: y = 1 / (1 + e^-x),
+// computed without overflow on both sides (as torchlet::math::sigmoid).
+//
+// x: [*] at x_off of binding 1; y: [*] at y_off of binding 3, overwritten.
+
+struct Elementwise {
+    x_off: u32, y_off: u32, aux_off: u32, total: u32,
+    slope: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Elementwise;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+fn sigmoid(v: f32) -> f32 {
+    if v >= 0.0 {
+        return 1.0 / (1.0 + exp(-v));
+    }
+    let e = exp(v);
+    return e / (1.0 + e);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * 64u;
+    if t >= p.total {
+        return;
+    }
+    let v = x[p.x_off + t];
+    y[p.y_off + t] = sigmoid(v);
+}

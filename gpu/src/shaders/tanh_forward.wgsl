@@ -1,0 +1,23 @@
+// Tanh forward, as torchlet::ops::activation::tanh_forward: y = tanh(x), saturated to +-1
+// beyond |x| > 9 (where f32 tanh is +-1 anyway) so that no backend's formula overflows to NaN.
+//
+// x: [*] at x_off of binding 1; y: [*] at y_off of binding 3, overwritten.
+
+struct Elementwise {
+    x_off: u32, y_off: u32, aux_off: u32, total: u32,
+    slope: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Elementwise;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * 64u;
+    if t >= p.total {
+        return;
+    }
+    let v = x[p.x_off + t];
+    y[p.y_off + t] = select(tanh(v), sign(v), abs(v) > 9.0);
+}
