@@ -14,7 +14,9 @@
 //!   weight is read straight out of the flat parameter vector at the plan's offset;
 //! - `@workgroup_size(64)`, invocation `t = gid.x + gid.y * num_workgroups.x * 64`, dispatched
 //!   as a 2-d grid when more than 65,535 workgroups are needed;
-//! - backward passes accumulate (`+=`) into gradients, as the core's kernels do.
+//! - backward passes accumulate (`+=`) into gradients, as the core's kernels do; a
+//!   convolution's weight gradient is split over chunks of samples into partial sums that
+//!   `reduce_partials.wgsl` then adds, so each invocation's loop stays short.
 //!
 //! Pipelines use wgpu's automatic layout, so a shader declares only the bindings it uses;
 //! [`Kernel::bindings`] lists them in order.
@@ -26,8 +28,10 @@ pub enum Kernel {
     ConvForward,
     /// `conv_backward_input.wgsl`.
     ConvBackwardInput,
-    /// `conv_backward_weight.wgsl` (weight and bias).
+    /// `conv_backward_weight.wgsl` (weight and bias, per-chunk partial sums).
     ConvBackwardWeight,
+    /// `reduce_partials.wgsl` (adds the partial sums into the gradients).
+    ReducePartials,
     /// `linear_forward.wgsl`.
     LinearForward,
     /// `linear_backward_input.wgsl`.
@@ -66,10 +70,11 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels, in declaration order.
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::ConvForward,
         Kernel::ConvBackwardInput,
         Kernel::ConvBackwardWeight,
+        Kernel::ReducePartials,
         Kernel::LinearForward,
         Kernel::LinearBackwardInput,
         Kernel::LinearBackwardWeight,
@@ -101,6 +106,7 @@ impl Kernel {
                 "conv_backward_weight.wgsl",
                 include_str!("shaders/conv_backward_weight.wgsl"),
             ),
+            Kernel::ReducePartials => ("reduce_partials.wgsl", include_str!("shaders/reduce_partials.wgsl")),
             Kernel::LinearForward => ("linear_forward.wgsl", include_str!("shaders/linear_forward.wgsl")),
             Kernel::LinearBackwardInput => (
                 "linear_backward_input.wgsl",
@@ -159,6 +165,8 @@ impl Kernel {
             | Kernel::CopyForward
             | Kernel::CopyBackwardInput => &[1, 3],
             Kernel::CrossEntropy | Kernel::SgdStep => &[1, 2, 3, 4],
+            Kernel::ConvBackwardWeight => &[1, 3, 4],
+            Kernel::ReducePartials => &[1, 2],
             _ => &[1, 2, 3],
         }
     }

@@ -47,8 +47,7 @@
 //!
 //! Conv1d/2d/3d (zeros padding, any stride, dilation, groups), MaxPool1d/2d/3d, ReLU,
 //! LeakyReLU, Sigmoid, Tanh, Linear, Flatten/Identity, CrossEntropyLoss (mean or sum, label
-//! smoothing) and SGD (momentum,
-//! dampening, Nesterov, weight decay): everything the course's CIFAR-10 network and the
+//! smoothing) and SGD (momentum, dampening, Nesterov, weight decay): everything the course's CIFAR-10 network and the
 //! classic LeNet-style tutorial network need. Any other layer is an [`Error::Unsupported`]
 //! naming it when the [`GpuNetwork`] is built. `docs/gpu.md` has the plan for the rest.
 //!

@@ -35,7 +35,9 @@ use torchlet::Buffer;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
-use crate::ops::{check_conv, check_cross_entropy, check_labels, count_sgd_step, Pass, Spec};
+use crate::ops::{
+    check_conv, check_cross_entropy, check_labels, conv_weight_chunk, conv_weight_elems, count_sgd_step, Pass, Spec,
+};
 
 /// What one training or evaluation step brought back from the GPU.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -509,6 +511,8 @@ fn node_passes(
     let mut backward = Vec::new();
     let forward = match node.exec {
         Exec::Conv(g) => {
+            let elems = conv_weight_elems(&g);
+            let chunk = conv_weight_chunk(batch, elems);
             let spec = |kernel| Spec::Conv {
                 kernel,
                 g: ConvGeom { n: 0, ..g },
@@ -516,6 +520,7 @@ fn node_passes(
                 w,
                 b,
                 y: 0,
+                chunk,
             };
             if let Some(gx) = gx {
                 backward.push(Pass::new(
@@ -525,7 +530,24 @@ fn node_passes(
                     batch,
                 ));
             }
-            backward.push(Pass::new(dev, spec(Kernel::ConvBackwardWeight), &[x, grads, gy], batch));
+            let partial = dev.storage(
+                &format!("layer {i} ({}) weight-gradient partial sums", node.op_name),
+                batch.div_ceil(chunk) * elems,
+            )?;
+            backward.push(Pass::new(
+                dev,
+                spec(Kernel::ConvBackwardWeight),
+                &[x, gy, &partial],
+                batch,
+            ));
+            let reduce = Spec::Reduce {
+                elems,
+                split: node.weight_len,
+                w,
+                b,
+                chunk,
+            };
+            backward.push(Pass::new(dev, reduce, &[&partial, grads], batch));
             Pass::new(dev, spec(Kernel::ConvForward), &[x, params, y], batch)
         }
         Exec::Linear {

@@ -47,12 +47,27 @@ pub(crate) fn has_empty_window(g: &PoolGeom) -> bool {
     })
 }
 
+/// Elements of a convolution's weight gradient plus its bias gradient.
+pub(crate) fn conv_weight_elems(g: &ConvGeom) -> usize {
+    g.weight_len() + if g.bias { g.c_out } else { 0 }
+}
+
+/// Most floats of partial sums one convolution's weight gradient keeps (16 MiB).
+const PARTIAL_BUDGET: usize = 4 << 20;
+
+/// Samples per partial sum of a convolution's weight gradient for batches of up to `batch`:
+/// up to 64 chunks, fewer when `elems` partial sums per chunk would exceed [`PARTIAL_BUDGET`].
+pub(crate) fn conv_weight_chunk(batch: usize, elems: usize) -> usize {
+    let chunks = (PARTIAL_BUDGET / elems.max(1)).clamp(1, 64).min(batch.max(1));
+    batch.max(1).div_ceil(chunks)
+}
+
 /// One dispatch: which kernel, its geometry, and the element offset of each tensor in its buffer.
 /// Counts that scale with the batch are given per sample; [`Spec::words`] takes the batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Spec {
     /// A convolution pass ([`Kernel::ConvForward`], `ConvBackwardInput` or `ConvBackwardWeight`);
-    /// `g.n` is ignored.
+    /// `g.n` is ignored; `chunk`: samples per partial sum of `ConvBackwardWeight`.
     Conv {
         kernel: Kernel,
         g: ConvGeom,
@@ -60,6 +75,16 @@ pub(crate) enum Spec {
         w: usize,
         b: usize,
         y: usize,
+        chunk: usize,
+    },
+    /// Adds the partial sums of `elems` elements (`chunk` samples each) into the gradients:
+    /// elements below `split` at `w + e`, the rest at `b + e - split`.
+    Reduce {
+        elems: usize,
+        split: usize,
+        w: usize,
+        b: usize,
+        chunk: usize,
     },
     /// A linear pass; `rows` per sample.
     Linear {
@@ -116,6 +141,7 @@ impl Spec {
             | Spec::Linear { kernel, .. }
             | Spec::Elementwise { kernel, .. }
             | Spec::Pool { kernel, .. } => kernel,
+            Spec::Reduce { .. } => Kernel::ReducePartials,
             Spec::CrossEntropy { .. } => Kernel::CrossEntropy,
             Spec::Sgd { .. } => Kernel::SgdStep,
         }
@@ -124,11 +150,12 @@ impl Spec {
     /// Invocations for a batch of `n` (workgroups for the cross-entropy kernel's single group).
     pub(crate) fn invocations(&self, n: usize) -> usize {
         match *self {
-            Spec::Conv { kernel, g, .. } => match kernel {
+            Spec::Conv { kernel, g, chunk, .. } => match kernel {
                 Kernel::ConvForward => n * g.c_out * g.out_spatial(),
                 Kernel::ConvBackwardInput => n * g.c_in * g.in_spatial(),
-                _ => g.weight_len() + if g.bias { g.c_out } else { 0 },
+                _ => n.div_ceil(chunk.max(1)) * conv_weight_elems(&g),
             },
+            Spec::Reduce { elems, .. } => elems,
             Spec::Linear {
                 kernel,
                 rows,
@@ -156,7 +183,9 @@ impl Spec {
     pub(crate) fn words(&self, n: usize) -> Vec<u32> {
         let total = w32(self.invocations(n));
         let mut v: Vec<u32> = match *self {
-            Spec::Conv { g, x, w, b, y, .. } => {
+            Spec::Conv {
+                g, x, w, b, y, chunk, ..
+            } => {
                 let mut v = vec![w32(n), w32(g.c_in), w32(g.c_out), w32(g.groups)];
                 v.extend(g.input.map(w32));
                 v.extend(g.output.map(w32));
@@ -164,9 +193,23 @@ impl Spec {
                 v.extend(g.stride.map(w32));
                 v.extend(g.dilation.map(w32));
                 v.extend(g.pad.map(w32));
-                v.extend([w32(x), w32(w), w32(b), u32::from(g.bias), w32(y), total]);
+                v.extend([w32(x), w32(w), w32(b), u32::from(g.bias), w32(y), total, w32(chunk)]);
                 v
             }
+            Spec::Reduce {
+                elems,
+                split,
+                w,
+                b,
+                chunk,
+            } => vec![
+                w32(elems),
+                w32(n.div_ceil(chunk.max(1))),
+                w32(split),
+                w32(w),
+                w32(b),
+                total,
+            ],
             Spec::Linear {
                 rows,
                 in_f,
@@ -434,6 +477,7 @@ pub fn conv_forward(dev: &Device, g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32],
         w: 0,
         b: w.len(),
         y: 0,
+        chunk: 0,
     };
     let pass = Pass::new(dev, spec, &[&xb, &pb, &yb], g.n);
     submit(dev, &[&pass], "running conv_forward")?;
@@ -463,6 +507,7 @@ pub fn conv_backward_input(dev: &Device, g: &ConvGeom, w: &[f32], gy: &[f32], gx
         w: 0,
         b: 0,
         y: 0,
+        chunk: 0,
     };
     let pass = Pass::new(dev, spec, &[&gxb, &pb, &gyb], g.n);
     submit(dev, &[&pass], "running conv_backward_input")?;
@@ -494,16 +539,28 @@ pub fn conv_backward_weight(
     let xb = dev.storage_with("x", x)?;
     let gb_buf = dev.storage_with("grads", &concat(gw, gb))?;
     let gyb = dev.storage_with("gy", gy)?;
+    let elems = conv_weight_elems(g);
+    let chunk = conv_weight_chunk(g.n, elems);
+    let partial = dev.storage("partial sums", g.n.div_ceil(chunk) * elems)?;
     let spec = Spec::Conv {
         kernel: Kernel::ConvBackwardWeight,
         g: *g,
         x: 0,
         w: 0,
-        b: gw.len(),
+        b: 0,
         y: 0,
+        chunk,
     };
-    let pass = Pass::new(dev, spec, &[&xb, &gb_buf, &gyb], g.n);
-    submit(dev, &[&pass], "running conv_backward_weight")?;
+    let pass = Pass::new(dev, spec, &[&xb, &gyb, &partial], g.n);
+    let reduce = Spec::Reduce {
+        elems,
+        split: gw.len(),
+        w: 0,
+        b: gw.len(),
+        chunk,
+    };
+    let reduce = Pass::new(dev, reduce, &[&partial, &gb_buf], g.n);
+    submit(dev, &[&pass, &reduce], "running conv_backward_weight")?;
     let out = dev.read::<f32>(&gb_buf, 0, gw.len() + gb.len())?;
     let (w_part, b_part) = out.split_at(gw.len());
     gw.copy_from_slice(w_part);
@@ -881,4 +938,81 @@ pub fn sgd_step(dev: &Device, sgd: &mut Sgd, params: &mut [f32], grads: &[f32], 
     params.copy_from_slice(&dev.read::<f32>(&pb, 0, params.len())?);
     state.copy_from_slice(&dev.read::<f32>(&sb, 0, state.len())?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_gradient_chunks_cover_the_batch_within_budget() {
+        // The tutorial network's conv1 (2,432 elements) at batch 64: one sample per chunk.
+        assert_eq!(conv_weight_chunk(64, 2432), 1);
+        // At batch 256 at most 64 chunks: 4 samples each.
+        assert_eq!(conv_weight_chunk(256, 2432), 4);
+        // A huge layer gets fewer chunks so the partial sums stay within the budget.
+        let elems = 1 << 20;
+        let chunk = conv_weight_chunk(64, elems);
+        assert!(64usize.div_ceil(chunk) * elems <= PARTIAL_BUDGET, "chunk {chunk}");
+        // Degenerate inputs do not divide by zero.
+        assert_eq!(conv_weight_chunk(1, 0), 1);
+        for batch in 1..100 {
+            let c = conv_weight_chunk(batch, 3000);
+            assert!(c >= 1 && batch.div_ceil(c) <= 64);
+        }
+    }
+
+    #[test]
+    fn grids_stay_within_the_dispatch_limit() {
+        assert_eq!(grid(0, 64), [0, 0]);
+        assert_eq!(grid(1, 64), [1, 1]);
+        assert_eq!(grid(64 * 65_535, 64), [65_535, 1]);
+        let [x, y] = grid(64 * 65_536, 64);
+        assert!(x <= MAX_GROUPS && (x as usize) * (y as usize) >= 65_536);
+    }
+
+    #[test]
+    fn empty_max_pool_windows_are_detected() {
+        let g = |input, kernel, dilation, pad| PoolGeom {
+            n: 1,
+            c: 1,
+            input: [1, 1, input],
+            output: [
+                1,
+                1,
+                torchlet::ops::geom::window_out(input, kernel, 1, pad, pad, dilation, false).unwrap(),
+            ],
+            kernel: [1, 1, kernel],
+            stride: [1; 3],
+            dilation: [1, 1, dilation],
+            pad: [0, 0, pad],
+            count_include_pad: false,
+        };
+        // W = 1, kernel 2, dilation 2, padding 1 reads positions -1 and 1 only.
+        assert!(has_empty_window(&g(1, 2, 2, 1)));
+        // The tutorial's MaxPool2d(2) never has one.
+        assert!(!has_empty_window(&g(32, 2, 1, 0)));
+        assert!(!has_empty_window(&g(5, 3, 1, 1)));
+    }
+
+    #[test]
+    fn uniforms_are_whole_16_byte_rows() {
+        let spec = Spec::Sgd {
+            len: 10,
+            sgd: Sgd::new(0.1),
+            first: true,
+        };
+        assert_eq!(spec.words(1).len(), 8);
+        let spec = Spec::Elementwise {
+            kernel: Kernel::ReluForward,
+            per_sample: 5,
+            x: 0,
+            y: 0,
+            aux: 0,
+            slope: 0.0,
+        };
+        let w = spec.words(3);
+        assert_eq!(w.len(), 8);
+        assert_eq!(w[3], 15, "total = batch x per-sample elements");
+    }
 }

@@ -107,6 +107,26 @@ fn blitz_cnn_with_relu_matches_cpu_including_partial_batches() {
     train_both(&dev, &plan, &[4, 3, 4], 2);
 }
 
+/// A small network through every other activation the GPU runs.
+static ACTIVATIONS_NET: [Layer; 9] = [
+    conv2d(1, 4, 3).padding(1),
+    leaky_relu(0.1),
+    max_pool2d(2),
+    flatten(),
+    linear(64, 32),
+    tanh(),
+    linear(32, 16),
+    sigmoid(),
+    linear(16, 10),
+];
+
+#[test]
+fn leaky_relu_tanh_sigmoid_network_matches_cpu() {
+    let Some(dev) = device() else { return };
+    let plan: Plan<9> = Plan::try_new(&ACTIVATIONS_NET, Shape::chw(1, 8, 8), 8, Mode::Training).unwrap();
+    train_both(&dev, &plan, &[8, 8, 5], 3);
+}
+
 #[test]
 fn unsupported_layer_is_named() {
     let Some(dev) = device() else { return };

@@ -9,7 +9,10 @@ use common::{check_close, device, floats};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use torchlet::loss::{CrossEntropyLoss, Loss, Reduction};
-use torchlet::ops::activation::{relu_backward_input, relu_forward};
+use torchlet::ops::activation::{
+    leaky_relu_backward_input, leaky_relu_forward, relu_backward_input, relu_forward, sigmoid_backward_input,
+    sigmoid_forward, tanh_backward_input, tanh_forward,
+};
 use torchlet::ops::conv::{conv_backward_input, conv_backward_weight, conv_forward, conv_workspace_len};
 use torchlet::ops::geom::{window_out, ConvGeom, PaddingMode, PoolGeom};
 use torchlet::ops::linear::{linear_backward_input, linear_backward_weight, linear_forward};
@@ -298,6 +301,43 @@ fn relu_matches_cpu() {
         relu_backward_input(&y_cpu, &gy, &mut gx_cpu);
         gpu::relu_backward_input(&dev, &y_cpu, &gy, &mut gx_gpu).map_err(gpu_err)?;
         check_close("relu_backward_input gx", &gx_gpu, &gx_cpu)
+    });
+}
+
+#[test]
+fn leaky_relu_sigmoid_tanh_match_cpu() {
+    let Some(dev) = device() else { return };
+    run((1usize..=300, -0.5f32..0.5, any::<u64>()), |(len, slope, seed)| {
+        // Inputs in [-12, 12): both saturated tails of sigmoid and tanh, and the middle.
+        let x: Vec<f32> = floats(seed, len).iter().map(|v| v * 12.0).collect();
+        let gy = floats(seed ^ 1, len);
+        let gx0 = floats(seed ^ 2, len);
+        let mut y_cpu = vec![0.0; len];
+        let mut y_gpu = vec![f32::NAN; len];
+        let (mut gx_cpu, mut gx_gpu) = (gx0.clone(), gx0.clone());
+
+        leaky_relu_forward(slope, &x, &mut y_cpu);
+        gpu::leaky_relu_forward(&dev, slope, &x, &mut y_gpu).map_err(gpu_err)?;
+        check_close("leaky_relu_forward y", &y_gpu, &y_cpu)?;
+        leaky_relu_backward_input(slope, &x, &gy, &mut gx_cpu);
+        gpu::leaky_relu_backward_input(&dev, slope, &x, &gy, &mut gx_gpu).map_err(gpu_err)?;
+        check_close("leaky_relu_backward_input gx", &gx_gpu, &gx_cpu)?;
+
+        sigmoid_forward(&x, &mut y_cpu);
+        gpu::sigmoid_forward(&dev, &x, &mut y_gpu).map_err(gpu_err)?;
+        check_close("sigmoid_forward y", &y_gpu, &y_cpu)?;
+        let (mut gx_cpu, mut gx_gpu) = (gx0.clone(), gx0.clone());
+        sigmoid_backward_input(&y_cpu, &gy, &mut gx_cpu);
+        gpu::sigmoid_backward_input(&dev, &y_cpu, &gy, &mut gx_gpu).map_err(gpu_err)?;
+        check_close("sigmoid_backward_input gx", &gx_gpu, &gx_cpu)?;
+
+        tanh_forward(&x, &mut y_cpu);
+        gpu::tanh_forward(&dev, &x, &mut y_gpu).map_err(gpu_err)?;
+        check_close("tanh_forward y", &y_gpu, &y_cpu)?;
+        let (mut gx_cpu, mut gx_gpu) = (gx0.clone(), gx0);
+        tanh_backward_input(&y_cpu, &gy, &mut gx_cpu);
+        gpu::tanh_backward_input(&dev, &y_cpu, &gy, &mut gx_gpu).map_err(gpu_err)?;
+        check_close("tanh_backward_input gx", &gx_gpu, &gx_cpu)
     });
 }
 

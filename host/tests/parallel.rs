@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use torchlet::layer::*;
-use torchlet::loss::CrossEntropyLoss;
+use torchlet::loss::{CrossEntropyLoss, Reduction};
 use torchlet::{Mode, Network, Shape};
 use torchlet_host::data::{Dataset, Subset};
 use torchlet_host::digits::Digits;
@@ -106,41 +106,55 @@ fn one_parallel_step_gives_the_full_batch_gradient() {
         x.extend(s.into_tensor("digits").unwrap().data);
         y.push(l);
     }
-    let loss = CrossEntropyLoss::new();
-    let plan = model.plan(61, Mode::Training).unwrap();
-    let (mut p, mut s) = (model.params.clone(), model.state.clone());
-    let (mut g1, mut a1) = (vec![0.0; plan.param_len()], vec![0.0; plan.arena_len()]);
-    let mut net = Network::new(&plan, &mut p, &mut g1, &mut s, &mut a1).unwrap();
-    net.forward(&x).unwrap();
-    let l1 = net.backward(&loss, &y).unwrap();
-    let g_serial = net.grads().to_vec();
-    for threads in [2, 3, 4, 61, 64] {
-        let mut dp = DataParallel::new(&model, 61, threads, 0).unwrap();
-        let plan = model.plan(dp.main_batch(), Mode::Training).unwrap();
+    for loss in [
+        CrossEntropyLoss::new(),
+        CrossEntropyLoss::new().reduction(Reduction::Sum),
+    ] {
+        let plan = model.plan(61, Mode::Training).unwrap();
         let (mut p, mut s) = (model.params.clone(), model.state.clone());
-        let (mut g, mut a) = (vec![0.0; plan.param_len()], vec![0.0; plan.arena_len()]);
-        let mut net = Network::new(&plan, &mut p, &mut g, &mut s, &mut a).unwrap();
-        net.zero_grad();
-        let l = dp.backward(&mut net, &loss, &x, &y, 0).unwrap();
-        assert!((l - l1).abs() < 1e-5 * l1.abs(), "{threads} threads: loss {l} vs {l1}");
-        let scale = g_serial.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let worst = g_serial
-            .iter()
-            .zip(net.grads())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(
-            worst < 1e-5 * scale,
-            "{threads} threads: gradients differ by {worst} (max {scale})"
-        );
-        // A smaller batch than planned (the last batch of an epoch) works too.
-        net.zero_grad();
-        let (sum, correct) = dp.evaluate(&mut net, &loss, &x[..17 * 64], &y[..17]).unwrap();
-        assert!(sum.is_finite() && correct <= 17);
-        // More samples than planned is a clear error, not a panic.
-        let big = vec![0.0; 62 * 64];
-        let e = dp.backward(&mut net, &loss, &big, &[0; 62], 1).unwrap_err();
-        assert!(matches!(e, torchlet::Error::BatchSize { max: 61, found: 62 }), "{e:?}");
+        let (mut g1, mut a1) = (vec![0.0; plan.param_len()], vec![0.0; plan.arena_len()]);
+        let mut net = Network::new(&plan, &mut p, &mut g1, &mut s, &mut a1).unwrap();
+        net.forward(&x).unwrap();
+        let l1 = net.backward(&loss, &y).unwrap();
+        let g_serial = net.grads().to_vec();
+        // The held-out figures of the first 17 samples, on one thread.
+        let mut serial = DataParallel::new(&model, 61, 1, 0).unwrap();
+        net.eval();
+        let (sum1, correct1) = serial.evaluate(&mut net, &loss, &x[..17 * 64], &y[..17]).unwrap();
+        for threads in [2, 3, 4, 61, 64] {
+            let mut dp = DataParallel::new(&model, 61, threads, 0).unwrap();
+            let plan = model.plan(dp.main_batch(), Mode::Training).unwrap();
+            let (mut p, mut s) = (model.params.clone(), model.state.clone());
+            let (mut g, mut a) = (vec![0.0; plan.param_len()], vec![0.0; plan.arena_len()]);
+            let mut net = Network::new(&plan, &mut p, &mut g, &mut s, &mut a).unwrap();
+            net.zero_grad();
+            let l = dp.backward(&mut net, &loss, &x, &y, 0).unwrap();
+            let what = format!("{threads} threads, {:?}", loss.reduction);
+            assert!((l - l1).abs() < 1e-5 * l1.abs(), "{what}: loss {l} vs {l1}");
+            let scale = g_serial.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let worst = g_serial
+                .iter()
+                .zip(net.grads())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 1e-5 * scale,
+                "{what}: gradients differ by {worst} (max {scale})"
+            );
+            // A smaller batch than planned (the last batch of an epoch) works too.
+            net.eval();
+            let (sum, correct) = dp.evaluate(&mut net, &loss, &x[..17 * 64], &y[..17]).unwrap();
+            assert!(
+                (sum - sum1).abs() < 1e-5 * sum1.abs(),
+                "{what}: held-out loss {sum} vs {sum1}"
+            );
+            assert_eq!(correct, correct1, "{what}");
+            // More samples than planned is a clear error, not a panic.
+            net.train().unwrap();
+            let big = vec![0.0; 62 * 64];
+            let e = dp.backward(&mut net, &loss, &big, &[0; 62], 1).unwrap_err();
+            assert!(matches!(e, torchlet::Error::BatchSize { max: 61, found: 62 }), "{e:?}");
+        }
     }
 }
 

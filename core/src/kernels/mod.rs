@@ -39,7 +39,6 @@ pub trait Gemm: Sync {
     /// `C = A·B` (`accumulate == false`) or `C += A·B` (`accumulate == true`); see the
     /// [trait docs](Gemm) for the shapes: `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]` with row
     /// stride `ldc`.
-    #[allow(clippy::too_many_arguments)]
     fn gemm(
         &self,
         m: usize,

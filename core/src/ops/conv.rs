@@ -173,7 +173,6 @@ pub fn conv_backward_weight_with(
 
 /// `y = conv(x, w) + b` (`accumulate == false`) or `y += conv(x, w) + b`; no bias when `b` is
 /// `None`. The bias is added per sample, while its rows of `y` are in cache.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_into(
     gemm: &dyn Gemm,
     g: &ConvGeom,

@@ -21,7 +21,6 @@ pub fn linear_forward(rows: usize, in_f: usize, out_f: usize, x: &[f32], w: &[f3
 }
 
 /// [`linear_forward`] with the matrix multiply `gemm`.
-#[allow(clippy::too_many_arguments)]
 pub fn linear_forward_with(
     gemm: &dyn Gemm,
     rows: usize,
@@ -106,7 +105,6 @@ pub fn linear_backward_weight(
 }
 
 /// [`linear_backward_weight`] with the matrix multiply `gemm`.
-#[allow(clippy::too_many_arguments)]
 pub fn linear_backward_weight_with(
     gemm: &dyn Gemm,
     rows: usize,

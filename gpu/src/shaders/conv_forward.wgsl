@@ -14,6 +14,7 @@ struct Conv {
     dd: u32, dh: u32, dw: u32, pd: u32,
     ph: u32, pw: u32, x_off: u32, w_off: u32,
     b_off: u32, has_bias: u32, y_off: u32, total: u32,
+    chunk: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Conv;

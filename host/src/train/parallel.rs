@@ -265,14 +265,15 @@ impl DataParallel {
     }
 
     /// Checks the batch and that `loss` reduces to a fixed weighting of slice losses; returns
-    /// the weight of a slice of `n` samples.
+    /// the batch length and whether the loss is a mean (a slice of `n` samples then weighs
+    /// `n / len`; a sum's slices weigh 1).
     fn weighting(
         &self,
         loss: &CrossEntropyLoss<'_>,
         x: &[f32],
         labels: &[u32],
         sample: usize,
-    ) -> torchlet::Result<(usize, f64)> {
+    ) -> torchlet::Result<(usize, bool)> {
         let len = labels.len();
         if len == 0 || len > self.batch {
             return Err(Error::BatchSize {
@@ -292,16 +293,16 @@ impl DataParallel {
                 what: "a CrossEntropyLoss without class weights or ignore_index (data-parallel reduction)",
             });
         }
-        let scale = match loss.reduction {
-            Reduction::Mean => 1.0 / len as f64,
-            Reduction::Sum => 1.0,
+        let mean = match loss.reduction {
+            Reduction::Mean => true,
+            Reduction::Sum => false,
             _ => {
                 return Err(Error::NotReady {
                     what: "a CrossEntropyLoss with reduction 'mean' or 'sum' (data-parallel reduction)",
                 })
             }
         };
-        Ok((len, scale))
+        Ok((len, mean))
     }
 
     /// Runs `job` on every active worker, on the pool.
@@ -352,7 +353,8 @@ impl DataParallel {
             return net.backward(loss, labels);
         }
         let sample = net.plan().input_shape().numel();
-        let (len, scale) = self.weighting(loss, x, labels, sample)?;
+        let (len, mean) = self.weighting(loss, x, labels, sample)?;
+        let weight = |n: usize| if mean { n as f64 / len as f64 } else { 1.0 };
         let training = net.is_training();
         let active = self.active(len, training);
         self.assign(len, active);
@@ -362,7 +364,7 @@ impl DataParallel {
         let mut value = 0.0f64;
         for w in workers {
             let (l, _) = w.result?;
-            value += f64::from(l) * w.range.len() as f64 * scale;
+            value += f64::from(l) * weight(w.range.len());
         }
         let value = value as f32;
         if !value.is_finite() {
@@ -370,9 +372,9 @@ impl DataParallel {
         }
         let grads = net.grads_mut();
         for w in workers {
-            let weight = (w.range.len() as f64 * scale) as f32;
+            let k = weight(w.range.len()) as f32;
             for (g, s) in grads.iter_mut().zip(&w.grads) {
-                *g += weight * *s;
+                *g += k * *s;
             }
         }
         if training && self.has_state {
@@ -393,9 +395,11 @@ impl DataParallel {
         Ok(value)
     }
 
-    /// The model's output on a batch without gradients, in `net`'s mode (eval mode for a
-    /// held-out set): returns the sum of the per-sample losses (the mean loss times `len`) and
-    /// the number of samples whose largest output is their label. The state is not changed.
+    /// The model's output on a batch without gradients, in `net`'s mode: returns the sum of
+    /// the per-sample losses (the mean loss times `len`) and the number of samples whose
+    /// largest output is their label. Call it in eval mode (`net.eval()`), as for a held-out
+    /// set: in training mode BatchNorm would update the running statistics with one thread and
+    /// not with several.
     ///
     /// `x`: `[len, *input]`, `labels`: `[len]`, `1 <= len <=` the batch given to
     /// [`DataParallel::new`].
