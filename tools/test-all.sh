@@ -51,7 +51,13 @@ cargo test -p torchlet --lib --features micromath --quiet micromath
 step "python tools the tests use: TensorBoard reads our event files back"
 python3 -m pip install --quiet tensorboard 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
 
-step "tests (unit, property-based, PyTorch and torchvision fixtures, TensorBoard, doctests)"
+step "software Vulkan (lavapipe): torchlet-gpu's tests run for real, not skipped"
+tools/install-vulkan.sh
+export TORCHLET_REQUIRE_GPU=1
+XDG_RUNTIME_DIR=$(mktemp -d)
+export XDG_RUNTIME_DIR
+
+step "tests (unit, property-based, PyTorch and torchvision fixtures, TensorBoard, GPU on lavapipe, firmware under QEMU, doctests)"
 log=$(mktemp)
 if ! cargo test --workspace >"$log" 2>&1; then
   tail -120 "$log"

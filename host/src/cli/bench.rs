@@ -1,4 +1,4 @@
-//! `torchlet bench`: how fast a model trains and infers on this machine's CPU.
+//! `torchlet bench`: how fast a model trains and infers on this machine's CPU or GPU.
 //!
 //! Three figures, each the median over `--iters` timed runs after `--warmup` untimed ones, on
 //! random inputs of the model's input shape (uniform in `[0, 1)`) and random labels:
@@ -14,6 +14,14 @@
 //! The networks run on the fastest matrix multiply of this CPU ([`crate::kernels::best`];
 //! `TORCHLET_KERNEL=portable` forces the portable one), which the output names.
 //!
+//! `--device gpu|auto` (default `auto`, see [`crate::train::gpu`]) measures the same three
+//! figures on a GPU through [`torchlet_gpu::GpuNetwork`] instead ([`measure_gpu`]): a training
+//! step is one submission that reads back the loss; an inference batch and the latency include
+//! reading the logits back, as a user of them would. `--threads` does not apply there. On a
+//! software adapter (lavapipe) the figures measure the CPU running Vulkan, not a GPU: the
+//! output says so. The JSON has `device` (`"cpu"` or `"gpu"`) and `adapter` (the adapter's
+//! description, `null` on the CPU).
+//!
 //! `--json` prints exactly one JSON object on stdout (progress goes to stderr), which
 //! `tools/bench-vs-pytorch.sh` reads to compare with PyTorch on the same model.
 
@@ -26,7 +34,10 @@ use torchlet::loss::CrossEntropyLoss;
 use torchlet::optim::{Optimizer, Sgd};
 use torchlet::{Mode, Network, Rng};
 
+use torchlet_gpu::GpuNetwork;
+
 use crate::model::Model;
+use crate::train::gpu::{choose, Compute};
 use crate::train::parallel::{default_threads, parse_threads, DataParallel, ParallelInference};
 
 /// Arguments of `torchlet bench`.
@@ -50,6 +61,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Where to measure: cpu, gpu (any adapter, software ones included) or auto (a hardware
+    /// GPU that can run the model, else the CPU).
+    #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = crate::train::gpu::parse_device)]
+    pub device: torchlet_gpu::Selection,
     /// Seed of the weights and the random data.
     #[arg(long, default_value = "0")]
     pub seed: u64,
@@ -91,6 +106,13 @@ pub struct BenchReport {
     pub infer_batch_s: f64,
     /// Median seconds of one single-image forward pass.
     pub latency_s: f64,
+    /// `"cpu"` or `"gpu"`.
+    pub device: String,
+    /// The GPU adapter (name, backend, type, driver); `None` on the CPU.
+    pub adapter: Option<String>,
+    /// Whether the adapter is a software one running on the CPU (lavapipe): its figures are
+    /// not a GPU's.
+    pub software: bool,
 }
 
 impl BenchReport {
@@ -211,6 +233,67 @@ pub fn measure(
         train_step_s,
         infer_batch_s,
         latency_s,
+        device: "cpu".to_string(),
+        adapter: None,
+        software: false,
+    })
+}
+
+/// Measures `model` on the GPU `dev` as [`measure`] does on the CPU: the same random batch,
+/// SGD (lr 0.01, momentum 0.9) and cross-entropy; inference and latency read the logits back.
+///
+/// # Errors
+/// A message for the user: a model the GPU cannot run, or a GPU error (out of memory, a lost
+/// device) naming the figure being measured.
+pub fn measure_gpu(
+    model: &Model,
+    dev: &torchlet_gpu::Device,
+    batch: usize,
+    warmup: usize,
+    iters: usize,
+    seed: u64,
+) -> Result<BenchReport, Box<dyn std::error::Error>> {
+    let sample = model.input.numel();
+    let mut rng = Rng::new(seed ^ 0xBE7C);
+    let x: Vec<f32> = (0..batch * sample).map(|_| rng.next_f32()).collect();
+    let outputs = model.plan(1, Mode::Inference)?.output_shape().numel();
+    let labels: Vec<u32> = (0..batch).map(|_| rng.below(outputs.max(1) as u32)).collect();
+
+    eprintln!("bench: training steps on {} ({warmup} warm-up, {iters} timed)", dev.adapter().name);
+    let plan = model.plan(batch, Mode::Training)?;
+    let mut net = GpuNetwork::new(dev, &*plan, &model.params)?;
+    let loss = CrossEntropyLoss::new();
+    let mut sgd = Sgd::new(0.01).momentum(0.9);
+    let mut step = 0u64;
+    let train_step_s = time(warmup, iters, || -> Result<(), torchlet_gpu::Error> {
+        net.train_step(&x, &labels, &loss, &mut sgd)?;
+        step += 1;
+        Ok(())
+    })
+    .map_err(|e| format!("training step {step} on the GPU: {e}"))?;
+
+    eprintln!("bench: inference at batch {batch}");
+    let infer_batch_s = time(warmup, iters, || net.forward(&x).map(drop)).map_err(|e| format!("inference on the GPU: {e}"))?;
+
+    eprintln!("bench: latency at batch 1");
+    let one_plan = model.plan(1, Mode::Training)?;
+    let mut single = GpuNetwork::new(dev, &*one_plan, &net.params()?)?;
+    let latency_s = time(warmup * 10, iters * 10, || single.forward(&x[..sample]).map(drop))
+        .map_err(|e| format!("latency on the GPU: {e}"))?;
+
+    Ok(BenchReport {
+        model: model.name.clone(),
+        parameters: model.param_count(),
+        batch_size: batch,
+        threads: 1,
+        kernel: "wgsl".to_string(),
+        kernel_detail: "torchlet-gpu compute shaders".to_string(),
+        train_step_s,
+        infer_batch_s,
+        latency_s,
+        device: "gpu".to_string(),
+        adapter: Some(dev.adapter().to_string()),
+        software: dev.adapter().software,
     })
 }
 
@@ -221,7 +304,11 @@ pub fn measure(
 pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let model = open_model(&args.model, args.seed)?;
     let threads = args.threads.unwrap_or_else(default_threads);
-    let r = measure(&model, args.batch_size, threads, args.warmup, args.iters, args.seed)?;
+    let choice = choose(args.device, &model, None)?;
+    let r = match &choice.compute {
+        Compute::Gpu(dev) => measure_gpu(&model, dev, args.batch_size, args.warmup, args.iters, args.seed)?,
+        Compute::Cpu => measure(&model, args.batch_size, threads, args.warmup, args.iters, args.seed)?,
+    };
     if args.json {
         let v = serde_json::json!({
             "model": r.model,
@@ -230,6 +317,9 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
             "threads": r.threads,
             "kernel": r.kernel,
             "kernel_detail": r.kernel_detail,
+            "device": r.device,
+            "adapter": r.adapter,
+            "software_adapter": r.software,
             "warmup": args.warmup,
             "iters": args.iters,
             "train_images_per_sec": r.train_images_per_sec(),
@@ -241,18 +331,27 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         writeln!(out, "{v}")?;
         return Ok(());
     }
+    let on = match &r.adapter {
+        Some(a) => format!("device gpu: {a}"),
+        None => format!(
+            "device {choice}, {} thread{}, kernel {}",
+            r.threads,
+            if r.threads == 1 { "" } else { "s" },
+            r.kernel
+        ),
+    };
     writeln!(
         out,
-        "model {} ({} parameters), batch {}, {} thread{}, kernel {}; medians of {} runs after {} warm-up",
-        r.model,
-        r.parameters,
-        r.batch_size,
-        r.threads,
-        if r.threads == 1 { "" } else { "s" },
-        r.kernel,
-        args.iters,
-        args.warmup
+        "model {} ({} parameters), batch {}, {on}; medians of {} runs after {} warm-up",
+        r.model, r.parameters, r.batch_size, args.iters, args.warmup
     )?;
+    if r.software {
+        writeln!(
+            out,
+            "note: {} is a software adapter (Vulkan on the CPU): these figures say nothing about GPU speed",
+            r.adapter.as_deref().unwrap_or("the adapter")
+        )?;
+    }
     writeln!(
         out,
         "training:  {:>9.1} images/s  ({:.2} ms per step: forward, backward, SGD)",
@@ -268,8 +367,9 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     )?;
     writeln!(
         out,
-        "latency:   {:>9.3} ms       (batch 1, one thread)",
-        1e3 * r.latency_s
+        "latency:   {:>9.3} ms       (batch 1{})",
+        1e3 * r.latency_s,
+        if r.device == "cpu" { ", one thread" } else { ", logits read back" }
     )?;
     Ok(())
 }

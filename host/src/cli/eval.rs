@@ -7,6 +7,10 @@
 //! refused. `--json` prints one JSON object: `accuracy` (0 to 1), `loss`, `per_class` (class
 //! name to accuracy) and `confusion` (rows: true class, columns: predicted class, in the
 //! model's class order).
+//!
+//! `--device cpu|gpu|auto` (default `auto`, see [`crate::train::gpu`]) runs the forward passes
+//! on a GPU when asked ([`evaluate_gpu`]); the loss is then computed on the CPU from the logits
+//! brought back. The report names the device.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,7 @@ use crate::data::loader::DataLoader;
 use crate::data::{Dataset, Label};
 use crate::model::Model;
 use crate::train::argmax;
+use crate::train::gpu::{choose, cross_entropy_sum, Compute};
 use crate::transforms::Transformed;
 
 /// Which part of the data set `torchlet eval` measures.
@@ -55,6 +60,10 @@ pub struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Where to run the model: cpu, gpu (any adapter, software ones included) or auto (a
+    /// hardware GPU that can run the model, else the CPU).
+    #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = crate::train::gpu::parse_device)]
+    pub device: torchlet_gpu::Selection,
 }
 
 /// What `torchlet eval` measured.
@@ -91,6 +100,45 @@ pub fn evaluate(model: &Model, data: Box<dyn Dataset>, batch: usize) -> Result<E
             }
         }
         total += f64::from(net.loss(&loss_fn, &b.labels[..])?) * b.len() as f64;
+        n += b.len();
+    }
+    let correct: u64 = (0..outputs).map(|k| confusion[k][k]).sum();
+    Ok(Evaluation {
+        loss: total / n.max(1) as f64,
+        accuracy: correct as f64 / n.max(1) as f64,
+        confusion,
+    })
+}
+
+/// [`evaluate`] on the GPU `dev`: the forward passes there, the logits read back per batch, the
+/// loss and the confusion matrix computed from them on the CPU.
+///
+/// # Errors
+/// A loading error, a model the GPU cannot run, or a GPU error (out of memory, a lost device).
+pub fn evaluate_gpu(
+    model: &Model,
+    dev: &torchlet_gpu::Device,
+    data: Box<dyn Dataset>,
+    batch: usize,
+) -> Result<Evaluation, Box<dyn std::error::Error>> {
+    // torchlet-gpu runs training plans only; in eval mode they compute the same forward pass
+    // for the layers it supports (no BatchNorm or Dropout).
+    let plan = model.plan(batch.max(1), Mode::Training)?;
+    let outputs = plan.output_shape().numel().max(1);
+    let mut net = torchlet_gpu::GpuNetwork::new(dev, &*plan, &model.params)?;
+    let mut confusion = vec![vec![0u64; outputs]; outputs];
+    let (mut total, mut n) = (0.0f64, 0usize);
+    for b in DataLoader::new(data).batch_size(batch.max(1)).epoch(0)? {
+        let b = b?;
+        let logits = net
+            .forward(&b.images)
+            .map_err(|e| format!("running the model on the GPU: {e}"))?;
+        for (row, &l) in logits.chunks(outputs).zip(&b.labels) {
+            if let Some(r) = confusion.get_mut(l as usize) {
+                r[argmax(row)] += 1;
+            }
+        }
+        total += cross_entropy_sum(&logits, outputs, &b.labels)?;
         n += b.len();
     }
     let correct: u64 = (0..outputs).map(|k| confusion[k][k]).sum();
@@ -152,7 +200,15 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
     super::train::check_fit(&model, &*part, 0)?;
     let n = part.len();
     let mapped = Transformed::new(part).target_transform(move |l| map.get(l as usize).copied().unwrap_or(l));
-    let e = evaluate(&model, Box::new(mapped), args.batch_size)?;
+    let choice = choose(args.device, &model, None)?;
+    let e = match &choice.compute {
+        Compute::Gpu(dev) => evaluate_gpu(&model, dev, Box::new(mapped), args.batch_size)?,
+        Compute::Cpu => evaluate(&model, Box::new(mapped), args.batch_size)?,
+    };
+    let device = match &choice.compute {
+        Compute::Gpu(_) => "gpu",
+        Compute::Cpu => "cpu",
+    };
     let name = |k: usize| model.classes.get(k).cloned().unwrap_or_else(|| k.to_string());
     let per_class: Vec<(String, f64, u64, u64)> = e
         .confusion
@@ -174,6 +230,8 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
             "dataset": args.dataset.name(),
             "split": match args.split { Split::Test => "test", Split::Train => "train" },
             "samples": n,
+            "device": device,
+            "adapter": choice.compute.gpu().map(|d| d.adapter().to_string()),
             "loss": e.loss,
             "accuracy": e.accuracy,
             "per_class": per,
@@ -185,7 +243,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
     }
     writeln!(
         out,
-        "model: {} ({}); data: {}, {} images",
+        "model: {} ({}); data: {}, {} images; device {choice}",
         args.model.display(),
         model.name,
         args.dataset.name(),

@@ -7,6 +7,11 @@
 //! (`DIR/cifar-10-batches-bin/`) or a folder per class (`DIR/train/CLASS/*.png` and
 //! `DIR/test/CLASS/...`, or `DIR/CLASS/...` split with `--val-split`). The loop itself is
 //! [`crate::train::fit`].
+//!
+//! `--device cpu|gpu|auto` (default `auto`) picks where it trains
+//! ([`crate::train::gpu::choose`]): `auto` takes a hardware GPU when wgpu finds one that runs
+//! the model and the CPU otherwise; `gpu` also takes a software adapter (lavapipe) and is an
+//! error when the GPU cannot run the model or the optimizer. The start line names the choice.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +27,8 @@ use crate::data::mnist::{FashionMnist, Mnist};
 use crate::data::{random_split, Dataset, Subset};
 use crate::digits::Digits;
 use crate::model::{Checkpoint, Model};
-use crate::train::{fit, OptimizerKind, SchedulerKind, TrainConfig};
+use crate::train::gpu::{choose, Compute};
+use crate::train::{fit_on, OptimizerKind, SchedulerKind, TrainConfig};
 use crate::transforms::{with_transform, Compose, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform};
 use crate::zoo::ZooConfig;
 
@@ -112,6 +118,11 @@ pub struct TrainArgs {
     /// DataLoader worker threads.
     #[arg(long, value_name = "N", default_value = "0")]
     pub workers: usize,
+    /// Where to train: cpu, gpu (any adapter, software ones such as lavapipe included; an
+    /// error if there is none or it cannot run the model) or auto (a hardware GPU that can run
+    /// the model, else the CPU).
+    #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = crate::train::gpu::parse_device)]
+    pub device: torchlet_gpu::Selection,
     /// Threads that share each batch's forward and backward pass (default: all cores). With
     /// a fixed seed the result does not depend on it beyond floating-point summation order
     /// (except BatchNorm statistics and Dropout masks, which are per thread).
@@ -475,10 +486,19 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         progress: !args.quiet,
         interrupt: Some(interrupt_flag()),
     };
+    let choice = choose(args.device, &model, Some(cfg.optimizer))?;
+    let compute = match &choice.compute {
+        Compute::Gpu(_) => format!("device {choice}"),
+        Compute::Cpu => format!(
+            "device {choice}, {} thread{} ({} matrix multiply)",
+            cfg.threads,
+            if cfg.threads == 1 { "" } else { "s" },
+            crate::kernels::best().name()
+        ),
+    };
     writeln!(
         out,
-        "{}: {} training images, {} held out; model {} ({} parameters); {} epochs, batch {}, lr {}; \
-         {} thread{} ({} matrix multiply)",
+        "{}: {} training images, {} held out; model {} ({} parameters); {} epochs, batch {}, lr {}; {compute}",
         args.dataset.name(),
         train.len(),
         data.test.len(),
@@ -487,11 +507,8 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         cfg.epochs,
         cfg.batch_size,
         cfg.lr,
-        cfg.threads,
-        if cfg.threads == 1 { "" } else { "s" },
-        crate::kernels::best().name()
     )?;
-    let outcome = fit(&mut model, train, data.test, &cfg, resume, out)?;
+    let outcome = fit_on(&mut model, train, data.test, &cfg, &choice.compute, resume, out)?;
     if let Some(path) = &outcome.interrupted {
         writeln!(
             out,

@@ -39,25 +39,7 @@ pub(crate) trait MicroKernel: Sync {
     /// # Panics
     /// If a slice is shorter than stated or a stride smaller.
     fn tile(&self, kc: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, overwrite: bool);
-
-    /// Whether [`MicroKernel::dot`] is implemented.
-    const HAS_DOT: bool = false;
-
-    /// Twelve dot products `out[s][t] = Σ_p a[s][p] · b[t][p]` over slices of one length
-    /// (`None` if the kernel has no dot-product form).
-    fn dot(&self, a: [&[f32]; DOT_ROWS], b: [&[f32]; DOT_COLS]) -> Option<[[f32; DOT_COLS]; DOT_ROWS]> {
-        let _ = (a, b);
-        None
-    }
 }
-
-/// Rows of `A` in one dot-product tile ([`MicroKernel::dot`]).
-pub(crate) const DOT_ROWS: usize = 3;
-/// Columns of `B` in one dot-product tile.
-pub(crate) const DOT_COLS: usize = 4;
-/// Depth of one block of the dot-product form: `DOT_COLS` columns of `B` (2 KiB) are reused by
-/// every row of `A`, whose block of up to 32 rows stays in L1.
-const KD: usize = 128;
 
 /// Depth of one packed block (rows of `B`, columns of `A`).
 const KC: usize = 256;
@@ -128,12 +110,6 @@ pub(crate) fn gemm<K: MicroKernel>(
         b.rs,
         b.cs
     );
-    if K::HAS_DOT && a.cs == 1 && b.rs == 1 {
-        // Rows of A and columns of B both contiguous along k (`gy·colᵀ`, `x·Wᵀ`): dot
-        // products need no packing, where the outer-product kernel would transpose both.
-        dot_gemm(kernel, m, n, k, a, b, c, ldc, accumulate);
-        return;
-    }
     let (mr, nr) = (K::MR, K::NR);
     let mc_max = (MC / mr).max(1) * mr;
     let nc_max = (NC / nr).max(1) * nr;
@@ -177,44 +153,6 @@ pub(crate) fn gemm<K: MicroKernel>(
             }
         }
     });
-}
-
-/// `C (+)= A·B` for rows of `A` and columns of `B` contiguous along `k`, by
-/// [`MicroKernel::dot`] tiles over `KD`-deep blocks; edge tiles repeat the last row or column
-/// and drop the repeats.
-fn dot_gemm<K: MicroKernel>(
-    kernel: &K,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    for p0 in (0..k).step_by(KD) {
-        let kd = KD.min(k - p0);
-        let overwrite = p0 == 0 && !accumulate;
-        for j0 in (0..n).step_by(DOT_COLS) {
-            let nv = DOT_COLS.min(n - j0);
-            let bcols: [&[f32]; DOT_COLS] = core::array::from_fn(|t| &b.data[(j0 + t).min(n - 1) * b.cs + p0..][..kd]);
-            for i0 in (0..m).step_by(DOT_ROWS) {
-                let mv = DOT_ROWS.min(m - i0);
-                let arows: [&[f32]; DOT_ROWS] =
-                    core::array::from_fn(|s| &a.data[(i0 + s).min(m - 1) * a.rs + p0..][..kd]);
-                let Some(sums) = kernel.dot(arows, bcols) else {
-                    unreachable!("HAS_DOT kernels implement dot")
-                };
-                for (s, row) in sums.iter().enumerate().take(mv) {
-                    let crow = &mut c[(i0 + s) * ldc + j0..][..nv];
-                    for (cv, &v) in crow.iter_mut().zip(row) {
-                        *cv = if overwrite { v } else { *cv + v };
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Where the micro-kernel reads the `NR`-column panels of a `kc × nc` block of `B`.

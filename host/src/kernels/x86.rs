@@ -10,12 +10,10 @@
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
-    _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps,
-    _mm_shuffle_ps,
+    __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
-use super::packed::{MicroKernel, DOT_COLS, DOT_ROWS};
+use super::packed::MicroKernel;
 
 /// Rows of the register tile.
 const MR: usize = 6;
@@ -56,72 +54,6 @@ impl MicroKernel for Avx2Fma {
         // `p < kc`, `j < NR`) and reads or writes (`c[r·ldc + j]` for `r < MR`, `j < NR`).
         unsafe { tile_6x16(kc, a.as_ptr(), b.as_ptr(), ldb, c.as_mut_ptr(), ldc, overwrite) }
     }
-
-    const HAS_DOT: bool = true;
-
-    fn dot(&self, a: [&[f32]; DOT_ROWS], b: [&[f32]; DOT_COLS]) -> Option<[[f32; DOT_COLS]; DOT_ROWS]> {
-        let kd = a[0].len();
-        assert!(
-            a.iter().all(|s| s.len() == kd) && b.iter().all(|s| s.len() == kd),
-            "avx2 dot kernel: slices of different lengths"
-        );
-        // SAFETY: `self` exists only if `detect` found AVX2 and FMA on this CPU; the assert
-        // above makes every slice `kd` long, and `dot_3x4` reads `[..kd]` of each.
-        Some(unsafe { dot_3x4(kd, a.map(<[f32]>::as_ptr), b.map(<[f32]>::as_ptr)) })
-    }
-}
-
-/// Horizontal sum of the eight lanes of `v`.
-///
-/// # Safety
-/// The CPU has AVX.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn hsum(v: __m256) -> f32 {
-    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<0b01>(d, d)))
-}
-
-/// `out[s][t] = Σ_{p < kd} a[s][p] · b[t][p]`: twelve 8-lane accumulators, the last `kd mod 8`
-/// products in scalar code.
-///
-/// # Safety
-/// The CPU has AVX2 and FMA; each of the seven pointers is valid for `kd` reads.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_3x4(kd: usize, a: [*const f32; DOT_ROWS], b: [*const f32; DOT_COLS]) -> [[f32; DOT_COLS]; DOT_ROWS] {
-    let mut acc: [[__m256; DOT_COLS]; DOT_ROWS] = [[_mm256_setzero_ps(); DOT_COLS]; DOT_ROWS];
-    let body = kd / 8 * 8;
-    for p in (0..body).step_by(8) {
-        // SAFETY: `p + 8 <= kd`, so every 8-float load is in bounds (the caller's contract).
-        unsafe {
-            // 12 accumulators, 3 rows of A and one column of B at a time: 16 registers.
-            // Written out, not `a.map(..)`: a closure would not inherit the target features.
-            let av = [
-                _mm256_loadu_ps(a[0].add(p)),
-                _mm256_loadu_ps(a[1].add(p)),
-                _mm256_loadu_ps(a[2].add(p)),
-            ];
-            for t in 0..DOT_COLS {
-                let bv = _mm256_loadu_ps(b[t].add(p));
-                for s in 0..DOT_ROWS {
-                    acc[s][t] = _mm256_fmadd_ps(av[s], bv, acc[s][t]);
-                }
-            }
-        }
-    }
-    let mut out = [[0.0f32; DOT_COLS]; DOT_ROWS];
-    for (s, out_s) in out.iter_mut().enumerate() {
-        for (t, o) in out_s.iter_mut().enumerate() {
-            // SAFETY: AVX2 is present (the caller's contract); `p < kd` in the tail.
-            unsafe {
-                *o = hsum(acc[s][t]);
-                for p in body..kd {
-                    *o += *a[s].add(p) * *b[t].add(p);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// `C[6×16] (+)= Σ_p a[p·6 + r] · b[p·ldb + j]`.

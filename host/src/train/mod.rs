@@ -14,7 +14,13 @@
 //! floating-point summation order, except with BatchNorm (per-slice statistics) and Dropout
 //! (per-thread masks), as [`parallel`] explains; a run resumes exactly with the same thread
 //! count.
+//!
+//! [`fit_on`] with [`gpu::Compute::Gpu`] trains on a GPU instead (`--device gpu|auto`): the
+//! same epoch lines, TensorBoard logs, checkpoints, resume (from and to CPU runs: the files are
+//! the same), NaN stop and early stopping; parameters and momentum stay on the GPU and are
+//! copied back before every save (see [`gpu`]).
 
+pub mod gpu;
 pub mod parallel;
 
 use std::error::Error;
@@ -28,6 +34,9 @@ use torchlet::loss::CrossEntropyLoss;
 use torchlet::optim::{Adam, CosineAnnealingLr, LrScheduler, Optimizer, Sgd, StepLr};
 use torchlet::{Mode, Network, Rng};
 
+use torchlet_gpu::GpuNetwork;
+
+use self::gpu::Compute;
 use crate::data::loader::DataLoader;
 use crate::data::Dataset;
 use crate::model::{Checkpoint, Model};
@@ -168,6 +177,15 @@ impl Opt {
     }
 }
 
+/// Which checkpoint a run that fails during `epoch` (from 0) leaves, for the message.
+fn kept_after(cfg: &TrainConfig, epoch: usize) -> String {
+    if epoch == 0 {
+        "no epoch finished, so no checkpoint was saved".to_string()
+    } else {
+        format!("the last good checkpoint is {}", cfg.out.join("last.tlm").display())
+    }
+}
+
 /// Index of the largest value of `row` (the first one on ties).
 pub fn argmax(row: &[f32]) -> usize {
     row.iter()
@@ -187,6 +205,25 @@ pub fn fit(
     train: Box<dyn Dataset>,
     test: Box<dyn Dataset>,
     cfg: &TrainConfig,
+    resume: Option<Checkpoint>,
+    out: &mut dyn Write,
+) -> Result<Outcome, Box<dyn Error>> {
+    fit_on(model, train, test, cfg, &Compute::Cpu, resume, out)
+}
+
+/// [`fit`] on `compute`: the CPU, or a GPU chosen by [`gpu::choose`]. On a GPU, `cfg.threads`
+/// is not used, and the optimizer must be SGD.
+///
+/// # Errors
+/// As [`fit`], and on a GPU: a model or optimizer it cannot run, or a GPU failure (a lost
+/// device, out of memory) naming the epoch and step; the last checkpoint saved is then kept
+/// as it was.
+pub fn fit_on(
+    model: &mut Model,
+    train: Box<dyn Dataset>,
+    test: Box<dyn Dataset>,
+    cfg: &TrainConfig,
+    compute: &Compute,
     resume: Option<Checkpoint>,
     out: &mut dyn Write,
 ) -> Result<Outcome, Box<dyn Error>> {
@@ -225,7 +262,9 @@ pub fn fit(
         }
     }
     let base_lr = cfg.lr;
-    let mut dp = parallel::DataParallel::new(model, cfg.batch_size, cfg.threads, cfg.seed)?;
+    // On a GPU the CPU network only holds the weights to save: one thread, no workers.
+    let threads = if compute.gpu().is_some() { 1 } else { cfg.threads };
+    let mut dp = parallel::DataParallel::new(model, cfg.batch_size, threads, cfg.seed)?;
     // With several threads the main network only steps: it is planned for one slice.
     let plan = model.plan(dp.main_batch(), Mode::Training)?;
     let mut grads = vec![0.0; plan.param_len()];
@@ -238,6 +277,18 @@ pub fn fit(
     net.set_gemm(crate::kernels::best());
     net.set_rng(rng);
     let loss_fn = CrossEntropyLoss::new();
+    // The GPU's copy of the network, from the initial or resumed weights and momentum.
+    let mut gpu_net = match compute.gpu() {
+        None => None,
+        Some(dev) => {
+            if !matches!(opt, Opt::Sgd(_)) {
+                return Err("--device gpu: --optimizer adam is not supported on the GPU yet (only sgd is)".into());
+            }
+            let mut g = GpuNetwork::new(dev, &*plan, net.params())?;
+            g.set_momentum(&opt_state)?;
+            Some(g)
+        }
+    };
     let train_loader = DataLoader::new(train)
         .batch_size(cfg.batch_size)
         .shuffle(true)
@@ -296,6 +347,10 @@ pub fn fit(
         for batch in train_loader.epoch(epoch as u64)?.skip(skip) {
             if cfg.interrupt.as_ref().is_some_and(|i| i.load(Ordering::SeqCst)) {
                 bar.finish_and_clear();
+                if let Some(g) = &gpu_net {
+                    gpu::copy_back(g, &mut net, &mut opt_state)
+                        .map_err(|e| format!("Ctrl-C: {e}; {}", kept_after(cfg, epoch)))?;
+                }
                 let mut ckpt = opt.checkpoint(snapshot(&net), &opt_state, epoch as u32, step, net.rng());
                 ckpt.train.best_metric = best as f32;
                 let path = cfg.out.join("interrupted.tlm");
@@ -307,26 +362,45 @@ pub fn fit(
                 });
             }
             let batch = batch?;
-            net.zero_grad();
-            let loss = match dp.backward(&mut net, &loss_fn, &batch.images, &batch.labels, step) {
+            let result = match (&mut gpu_net, &mut opt) {
+                (Some(g), Opt::Sgd(sgd)) => match g.train_step(&batch.images, &batch.labels, &loss_fn, sgd) {
+                    Ok(stats) => Ok(stats.loss),
+                    Err(torchlet_gpu::Error::Core(e @ torchlet::Error::NonFinite { .. })) => Err(e),
+                    Err(e) => {
+                        bar.finish_and_clear();
+                        return Err(format!(
+                            "training on the GPU failed at epoch {} step {step}: {e}; stopping; {}",
+                            epoch + 1,
+                            kept_after(cfg, epoch)
+                        )
+                        .into());
+                    }
+                },
+                (Some(_), Opt::Adam(_)) => {
+                    return Err("--device gpu: --optimizer adam is not supported on the GPU yet".into())
+                }
+                (None, _) => {
+                    net.zero_grad();
+                    dp.backward(&mut net, &loss_fn, &batch.images, &batch.labels, step)
+                }
+            };
+            let loss = match result {
                 Ok(loss) if loss.is_finite() => loss,
                 Ok(_) | Err(torchlet::Error::NonFinite { .. }) => {
                     bar.finish_and_clear();
-                    let kept = if epoch == 0 {
-                        "no epoch finished, so no checkpoint was saved".to_string()
-                    } else {
-                        format!("the last good checkpoint is {}", cfg.out.join("last.tlm").display())
-                    };
                     return Err(format!(
                         "the training loss is not finite (NaN or infinite) at epoch {} step {step}: \
-                         stopping; {kept} (try a smaller --lr)",
+                         stopping; {} (try a smaller --lr)",
                         epoch + 1,
+                        kept_after(cfg, epoch)
                     )
                     .into());
                 }
                 Err(e) => return Err(e.into()),
             };
-            opt.step(&mut net, &mut opt_state)?;
+            if gpu_net.is_none() {
+                opt.step(&mut net, &mut opt_state)?;
+            }
             if step == 0 {
                 let s = batch.shape;
                 writer.add_images("inputs", &batch.images, &s, DataFormat::Nchw, 0)?;
@@ -345,7 +419,21 @@ pub fn fit(
         let (mut test_total, mut correct, mut tested) = (0.0f64, 0usize, 0usize);
         for batch in test_loader.epoch(0)? {
             let batch = batch?;
-            let (sum, right) = dp.evaluate(&mut net, &loss_fn, &batch.images, &batch.labels)?;
+            let (sum, right) = match &mut gpu_net {
+                Some(g) => {
+                    let s = g
+                        .evaluate(&batch.images, &batch.labels, &loss_fn)
+                        .map_err(|e| {
+                            format!(
+                                "testing on the GPU after epoch {} failed: {e}; {}",
+                                epoch + 1,
+                                kept_after(cfg, epoch)
+                            )
+                        })?;
+                    (f64::from(s.loss) * s.n as f64, s.correct as usize)
+                }
+                None => dp.evaluate(&mut net, &loss_fn, &batch.images, &batch.labels)?,
+            };
             test_total += sum;
             correct += right;
             tested += batch.len();
@@ -357,6 +445,12 @@ pub fn fit(
             accuracy: correct as f64 / tested.max(1) as f64,
             seconds: start.elapsed().as_secs_f64(),
         };
+        // From here on the CPU network is saved and logged: bring the GPU's weights over first.
+        // A failed copy (a lost device) returns before anything is written.
+        if let Some(g) = &gpu_net {
+            gpu::copy_back(g, &mut net, &mut opt_state)
+                .map_err(|e| format!("after epoch {}: {e}; {}", report.epoch, kept_after(cfg, epoch)))?;
+        }
         let e = report.epoch as i64;
         writer.add_scalar("Loss/test", report.test_loss as f32, e)?;
         writer.add_scalar("Accuracy/test", report.accuracy as f32, e)?;

@@ -1,0 +1,226 @@
+//! `--device cpu|gpu|auto`: choosing where `torchlet train`, `eval` and `bench` compute, and
+//! the glue between the CPU's buffers and a [`GpuNetwork`].
+//!
+//! [`choose`] turns the flag into a [`Compute`] and a line to print:
+//!
+//! - `cpu`: the CPU kernels; no GPU is looked for.
+//! - `gpu`: the best adapter wgpu finds, a software one such as Mesa's lavapipe included. No
+//!   adapter, an optimizer or a layer the GPU cannot run yet (Adam, BatchNorm, Dropout, merges,
+//!   ...) is an error naming it.
+//! - `auto` (the default): a *hardware* GPU when wgpu finds one and it can run the model,
+//!   otherwise the CPU, with the reason in the printed line. A software adapter is never
+//!   chosen, since the CPU kernels are much faster than a software rasteriser.
+//!
+//! The layer check is real, not a list kept here: [`choose`] builds the model's network at
+//! batch 1 on the chosen device, so whatever `torchlet-gpu` refuses is refused before a run
+//! starts, and a run never starts on a device that cannot finish it.
+//!
+//! During training the GPU holds the parameters and SGD's momentum; [`copy_back`] brings them
+//! into the CPU network's buffers (the core's layout, so the same `.tlm` file) before every
+//! checkpoint, histogram and on Ctrl-C. If the copy fails (a lost device), nothing is saved,
+//! so the last checkpoint on disk stays the last good one.
+
+use std::fmt;
+
+use torchlet::Mode;
+use torchlet_gpu::{Device, GpuNetwork, Resolved, Selection};
+
+use super::parallel::HostNetwork;
+use super::OptimizerKind;
+use crate::model::Model;
+
+/// Where a run computes, once [`choose`] has decided.
+#[derive(Clone, Debug)]
+pub enum Compute {
+    /// The CPU kernels (threads as `--threads` says).
+    Cpu,
+    /// This GPU device, through [`GpuNetwork`].
+    Gpu(Device),
+}
+
+impl Compute {
+    /// The device, for a GPU run.
+    pub fn gpu(&self) -> Option<&Device> {
+        match self {
+            Compute::Cpu => None,
+            Compute::Gpu(d) => Some(d),
+        }
+    }
+}
+
+/// What [`choose`] decided, with the sentence to print.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    /// Where to compute.
+    pub compute: Compute,
+    /// `"<adapter name> (<backend>, <type>, driver ...)"` for a GPU, `"cpu (<reason>)"` for
+    /// the CPU.
+    pub description: String,
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// Parses `--device` (a clap value parser): `cpu`, `gpu` or `auto`.
+///
+/// # Errors
+/// A message saying what was expected.
+pub fn parse_device(s: &str) -> Result<Selection, String> {
+    s.trim()
+        .parse::<Selection>()
+        .map_err(|_| "expected cpu, gpu or auto".to_string())
+}
+
+/// The name of a selection as the flag spells it.
+pub fn selection_name(s: Selection) -> &'static str {
+    match s {
+        Selection::Cpu => "cpu",
+        Selection::Gpu => "gpu",
+        Selection::Auto => "auto",
+    }
+}
+
+/// Opens the device `selection` asks for and checks that it runs `model` (and `optimizer`,
+/// when the command trains): see the [module docs](self).
+///
+/// # Errors
+/// Under `--device gpu` only: no adapter (listing what wgpu saw), a device that fails to open,
+/// an optimizer other than SGD, or the first layer the GPU cannot run, each naming the flag.
+/// Under `auto` these fall back to the CPU instead, except a hardware adapter that exists but
+/// fails to open, which is reported.
+pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKind>) -> Result<Choice, String> {
+    let cpu = |reason: String| Choice {
+        compute: Compute::Cpu,
+        description: format!("cpu ({reason})"),
+    };
+    let strict = selection == Selection::Gpu;
+    let flag = selection_name(selection);
+    const ADAM: &str = "--optimizer adam is not supported on the GPU yet (only sgd is)";
+    if strict && optimizer == Some(OptimizerKind::Adam) {
+        // Known without looking for an adapter.
+        return Err(format!("--device gpu: {ADAM}; use --device cpu"));
+    }
+    let dev = match selection.resolve() {
+        Ok(Resolved::Cpu { reason }) => return Ok(cpu(reason)),
+        Ok(Resolved::Gpu(dev)) => dev,
+        Err(e) => return Err(format!("--device {flag}: {e}")),
+    };
+    let refuse = |why: String| -> Result<Choice, String> {
+        if strict {
+            Err(format!(
+                "--device gpu: {why} (on {}); use --device cpu",
+                dev.adapter().name
+            ))
+        } else {
+            Ok(cpu(format!(
+                "--device auto: the GPU {} cannot run this: {why}",
+                dev.adapter().name
+            )))
+        }
+    };
+    if optimizer == Some(OptimizerKind::Adam) {
+        return refuse(ADAM.to_string());
+    }
+    let plan = match model.plan(1, Mode::Training) {
+        Ok(p) => p,
+        Err(e) => return refuse(format!("model {} cannot be planned for training: {e}", model.name)),
+    };
+    if let Err(e) = GpuNetwork::new(&dev, &*plan, &model.params) {
+        return refuse(format!("model {}: {e}", model.name));
+    }
+    Ok(Choice {
+        description: dev.adapter().to_string(),
+        compute: Compute::Gpu(dev),
+    })
+}
+
+/// Copies the GPU's parameters into `net` and its momentum into `opt_state` (`param_len`
+/// floats, or none for SGD without momentum), so that `net` can be saved as a checkpoint.
+///
+/// # Errors
+/// The GPU's error (a lost device, a failed read-back); `net` and `opt_state` are then
+/// unchanged, so nothing half-copied is ever saved.
+pub fn copy_back(gpu: &GpuNetwork, net: &mut HostNetwork<'_>, opt_state: &mut [f32]) -> Result<(), String> {
+    let what = |e: torchlet_gpu::Error| format!("copying the model back from the GPU: {e}");
+    let params = gpu.params().map_err(what)?;
+    let momentum = if opt_state.is_empty() {
+        Vec::new()
+    } else {
+        gpu.momentum().map_err(what)?
+    };
+    let dst = net.params_mut().map_err(|e| e.to_string())?;
+    if dst.len() != params.len() || momentum.len() != opt_state.len() {
+        return Err(format!(
+            "copying the model back from the GPU: {} parameters and {} momentum values, expected {} and {}",
+            params.len(),
+            momentum.len(),
+            dst.len(),
+            opt_state.len()
+        ));
+    }
+    dst.copy_from_slice(&params);
+    opt_state.copy_from_slice(&momentum);
+    Ok(())
+}
+
+/// The mean cross-entropy of `logits` (`[n, classes]`) against `labels` (`[n]`), summed over
+/// the samples in `f64`: what `CrossEntropyLoss(reduction='sum')` gives, computed on the CPU
+/// from the logits a GPU forward pass brought back (so `eval` reads them back once).
+///
+/// # Errors
+/// A label out of range, or `logits` not `labels.len()` rows.
+pub fn cross_entropy_sum(logits: &[f32], classes: usize, labels: &[u32]) -> Result<f64, String> {
+    if classes == 0 || logits.len() != classes * labels.len() {
+        return Err(format!(
+            "the GPU returned {} logits for {} samples of {classes} classes",
+            logits.len(),
+            labels.len()
+        ));
+    }
+    let mut total = 0.0f64;
+    for (row, &l) in logits.chunks(classes).zip(labels) {
+        let l = l as usize;
+        if l >= classes {
+            return Err(format!("label {l} out of range for {classes} classes"));
+        }
+        let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+        let lse = max + row.iter().map(|&v| (f64::from(v) - max).exp()).sum::<f64>().ln();
+        total += lse - f64::from(row[l]);
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_flag_parses_the_three_values_and_names_what_it_expects() {
+        assert_eq!(parse_device("cpu"), Ok(Selection::Cpu));
+        assert_eq!(parse_device("gpu"), Ok(Selection::Gpu));
+        assert_eq!(parse_device("auto"), Ok(Selection::Auto));
+        assert_eq!(parse_device("cuda"), Err("expected cpu, gpu or auto".to_string()));
+    }
+
+    #[test]
+    fn cpu_is_chosen_without_looking_for_a_gpu() {
+        let model = Model::from_zoo("digits-cnn", 0).unwrap();
+        let c = choose(Selection::Cpu, &model, Some(OptimizerKind::Adam)).unwrap();
+        assert!(matches!(c.compute, Compute::Cpu));
+        assert_eq!(c.description, "cpu (--device cpu)");
+    }
+
+    #[test]
+    fn cross_entropy_of_logits_matches_the_formula() {
+        // Row 0: uniform over 2 classes (ln 2); row 1: logits (0, ln 3), label 1: -ln(3/4).
+        let logits = [1.0, 1.0, 0.0, 3f32.ln()];
+        let got = cross_entropy_sum(&logits, 2, &[0, 1]).unwrap();
+        let want = 2f64.ln() - (0.75f64).ln();
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        assert!(cross_entropy_sum(&logits, 2, &[0, 2]).is_err());
+        assert!(cross_entropy_sum(&logits, 2, &[0]).is_err());
+    }
+}

@@ -1,0 +1,259 @@
+//! `--device cpu|gpu|auto` on `torchlet train`, `eval` and `bench`, run as the built binary.
+//!
+//! The tests that need a GPU adapter (any: Mesa's lavapipe runs them on the CPU) print
+//! `skipping ...: no GPU adapter` and pass when wgpu finds none, unless `TORCHLET_REQUIRE_GPU=1`
+//! (CI, which installs lavapipe) turns that into a failure. Sizes are small: lavapipe runs at
+//! a few GFLOP/s.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use torchlet::layer::{batch_norm2d, conv2d, flatten, linear, max_pool2d, relu, Layer};
+use torchlet::Shape;
+use torchlet_host::model::{Checkpoint, Model};
+use torchlet_host::summary::reader::scalars;
+
+fn torchlet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(args)
+        .output()
+        .expect("the torchlet binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temp path")
+}
+
+/// The held-out accuracy (0..1) of each `epoch` line.
+fn accuracies(out: &str) -> Vec<f64> {
+    out.lines()
+        .filter(|l| l.starts_with("epoch "))
+        .filter_map(|l| {
+            let pct = l.split("accuracy ").nth(1)?.split('%').next()?;
+            pct.trim().parse::<f64>().ok().map(|p| p / 100.0)
+        })
+        .collect()
+}
+
+/// Whether wgpu finds any adapter (software ones included); prints why a test is skipped.
+///
+/// # Panics
+/// With `TORCHLET_REQUIRE_GPU=1` and no adapter.
+fn gpu_or_skip(test: &str) -> bool {
+    match torchlet_gpu::Device::new(torchlet_gpu::Preference::Any) {
+        Ok(_) => true,
+        Err(e) => {
+            assert!(
+                std::env::var("TORCHLET_REQUIRE_GPU").as_deref() != Ok("1"),
+                "TORCHLET_REQUIRE_GPU=1 but no GPU adapter for {test}: {e}"
+            );
+            eprintln!("skipping {test}: no GPU adapter ({e})");
+            false
+        }
+    }
+}
+
+#[test]
+fn an_unknown_device_is_a_flag_error_on_every_command() {
+    for cmd in [
+        vec!["train", "--device", "nonsense", "--epochs", "1"],
+        vec!["eval", "--device", "nonsense", "--model", "x.tlm"],
+        vec!["bench", "--device", "nonsense"],
+    ] {
+        let o = torchlet(&cmd);
+        assert!(!o.status.success(), "{cmd:?} succeeded");
+        assert_eq!(o.status.code(), Some(2), "clap's usage error: {cmd:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("--device") && err.contains("nonsense") && err.contains("expected cpu, gpu or auto"),
+            "{cmd:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn device_gpu_with_adam_is_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = torchlet(&[
+        "train", "--device", "gpu", "--optimizer", "adam", "--epochs", "1", "--out", s(&out), "--quiet",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("--device gpu") && err.contains("--optimizer adam") && err.contains("not supported on the GPU"),
+        "{err}"
+    );
+    assert!(!out.join("last.tlm").exists());
+}
+
+#[test]
+fn device_cpu_and_auto_name_the_device_in_the_start_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for device in ["cpu", "auto"] {
+        let out = dir.path().join(device);
+        let o = torchlet(&[
+            "train", "--device", device, "--epochs", "1", "--limit", "64", "--optimizer", "adam", "--out",
+            s(&out), "--quiet",
+        ]);
+        assert!(o.status.success(), "{device}: {}", stderr(&o));
+        let first = stdout(&o).lines().next().unwrap_or_default().to_string();
+        // Adam has no GPU kernel: auto falls back to the CPU, whatever the machine has, and says why.
+        if device == "cpu" {
+            assert!(first.contains("device cpu (--device cpu)"), "{first}");
+        } else {
+            assert!(first.contains("device cpu (--device auto"), "{first}");
+        }
+        assert!(first.contains("thread"), "{first}");
+        assert!(out.join("last.tlm").is_file());
+    }
+}
+
+/// The acceptance test of issue 8: a short digits run on the GPU learns, logs and writes
+/// checkpoints, and its model loads on the CPU with the accuracy the GPU run reported.
+#[test]
+fn gpu_training_learns_and_its_model_gives_the_same_accuracy_on_the_cpu() {
+    if !gpu_or_skip("gpu_training_learns_and_its_model_gives_the_same_accuracy_on_the_cpu") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = torchlet(&["train", "--device", "gpu", "--epochs", "2", "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("device ") && !first.contains("device cpu") && !first.contains("thread"),
+        "{first}"
+    );
+    let acc = accuracies(&text);
+    assert_eq!(acc.len(), 2, "{text}");
+    assert!(acc[1] > 0.7, "held-out accuracy after 2 epochs on the GPU: {acc:?}\n{text}");
+    for f in ["epoch-1.tlm", "epoch-2.tlm", "best.tlm", "last.tlm"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let logdir = out.join("tensorboard");
+    assert!(!scalars(&logdir, "Loss/train").unwrap().is_empty());
+    assert_eq!(scalars(&logdir, "Accuracy/test").unwrap().len(), 2);
+    // The checkpoint holds SGD's momentum from the GPU (nonzero after training) and its steps.
+    let ckpt = Checkpoint::load(&out.join("last.tlm")).unwrap();
+    assert_eq!(ckpt.train.epoch, 2);
+    assert!(ckpt.optimizer_state.iter().any(|&m| m != 0.0));
+    assert_eq!(ckpt.train.optimizer_steps, ckpt.train.step);
+
+    let o = torchlet(&["eval", "--device", "cpu", "--model", s(&out.join("last.tlm")), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["device"], "cpu");
+    let cpu = v["accuracy"].as_f64().unwrap();
+    assert!(
+        (cpu - acc[1]).abs() <= 0.005,
+        "CPU accuracy {cpu} vs the GPU run's last reported {}",
+        acc[1]
+    );
+
+    let o = torchlet(&["eval", "--device", "gpu", "--model", s(&out.join("last.tlm")), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let g: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(g["device"], "gpu");
+    assert!(g["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{g}");
+    assert!((g["accuracy"].as_f64().unwrap() - cpu).abs() <= 0.005, "{g} vs {v}");
+    assert!((g["loss"].as_f64().unwrap() - v["loss"].as_f64().unwrap()).abs() <= 1e-3, "{g} vs {v}");
+}
+
+#[test]
+fn a_gpu_run_resumes_from_a_cpu_checkpoint_and_the_cpu_from_a_gpu_one() {
+    if !gpu_or_skip("a_gpu_run_resumes_from_a_cpu_checkpoint_and_the_cpu_from_a_gpu_one") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let common = ["--limit", "320", "--quiet", "--seed", "3"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&common);
+        let o = torchlet(&args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    run(&["--device", "cpu", "--epochs", "1", "--out", s(&a)]);
+    let resumed = run(&[
+        "--device", "gpu", "--epochs", "2", "--out", s(&b), "--resume", s(&a.join("last.tlm")),
+    ]);
+    let acc = accuracies(&resumed);
+    assert_eq!(acc.len(), 1, "only epoch 2 runs: {resumed}");
+    assert!(resumed.contains("epoch  2/2"), "{resumed}");
+    let back = run(&[
+        "--device", "cpu", "--epochs", "3", "--out", s(&c), "--resume", s(&b.join("last.tlm")),
+    ]);
+    assert!(back.contains("epoch  3/3"), "{back}");
+    let ckpt = Checkpoint::load(&c.join("last.tlm")).unwrap();
+    assert_eq!(ckpt.train.epoch, 3);
+    assert!(accuracies(&back)[0] > 0.5, "{back}");
+}
+
+static BN_LAYERS: [Layer; 6] = [
+    conv2d(1, 4, 3).padding(1),
+    batch_norm2d(4),
+    relu(),
+    max_pool2d(2),
+    flatten(),
+    linear(64, 10),
+];
+
+#[test]
+fn a_layer_without_a_gpu_kernel_is_named_under_gpu_and_falls_back_under_auto() {
+    if !gpu_or_skip("a_layer_without_a_gpu_kernel_is_named_under_gpu_and_falls_back_under_auto") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let classes: Vec<String> = (0..10).map(|k| k.to_string()).collect();
+    let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+    let model = Model::new("bn-net", &BN_LAYERS, Shape::chw(1, 8, 8), &names, 0).unwrap();
+    let path = dir.path().join("bn.tlm");
+    model.save(&path).unwrap();
+    let o = torchlet(&["eval", "--device", "gpu", "--model", s(&path)]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("--device gpu") && err.contains("layer 1 (BatchNorm2d)"),
+        "{err}"
+    );
+    let o = torchlet(&["eval", "--device", "auto", "--model", s(&path), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["device"], "cpu", "{v}");
+}
+
+#[test]
+fn bench_on_the_gpu_reports_positive_figures_and_the_adapter() {
+    if !gpu_or_skip("bench_on_the_gpu_reports_positive_figures_and_the_adapter") {
+        return;
+    }
+    let o = torchlet(&[
+        "bench", "--device", "gpu", "--model", "digits-cnn", "--batch-size", "16", "--warmup", "1", "--iters",
+        "3", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["device"], "gpu", "{v}");
+    assert!(v["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{v}");
+    for key in ["train_images_per_sec", "infer_images_per_sec", "latency_ms_batch1"] {
+        let x = v[key].as_f64().unwrap_or(f64::NAN);
+        assert!(x.is_finite() && x > 0.0, "{key}: {v}");
+    }
+    let o = torchlet(&["bench", "--device", "cpu", "--model", "digits-cnn", "--iters", "1", "--warmup", "0", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["device"], "cpu");
+    assert!(v["adapter"].is_null(), "{v}");
+}
