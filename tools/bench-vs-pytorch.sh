@@ -20,7 +20,7 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for t in $THREADS; do
   echo "== $t thread(s)" >&2
-  target/release/torchlet bench --model tutorial-cnn --batch-size "$BATCH" --threads "$t" \
+  target/release/torchlet bench --device cpu --model tutorial-cnn --batch-size "$BATCH" --threads "$t" \
     --warmup "$WARMUP" --iters "$ITERS" --json >>"$results"
   for layout in channels_last default; do
     python3 tools/bench_pytorch.py --threads "$t" --layout "$layout" --batch-size "$BATCH" \

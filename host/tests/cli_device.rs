@@ -84,7 +84,16 @@ fn device_gpu_with_adam_is_a_clear_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = torchlet(&[
-        "train", "--device", "gpu", "--optimizer", "adam", "--epochs", "1", "--out", s(&out), "--quiet",
+        "train",
+        "--device",
+        "gpu",
+        "--optimizer",
+        "adam",
+        "--epochs",
+        "1",
+        "--out",
+        s(&out),
+        "--quiet",
     ]);
     assert!(!o.status.success());
     let err = stderr(&o);
@@ -101,8 +110,18 @@ fn device_cpu_and_auto_name_the_device_in_the_start_line() {
     for device in ["cpu", "auto"] {
         let out = dir.path().join(device);
         let o = torchlet(&[
-            "train", "--device", device, "--epochs", "1", "--limit", "64", "--optimizer", "adam", "--out",
-            s(&out), "--quiet",
+            "train",
+            "--device",
+            device,
+            "--epochs",
+            "1",
+            "--limit",
+            "64",
+            "--optimizer",
+            "adam",
+            "--out",
+            s(&out),
+            "--quiet",
         ]);
         assert!(o.status.success(), "{device}: {}", stderr(&o));
         let first = stdout(&o).lines().next().unwrap_or_default().to_string();
@@ -130,13 +149,13 @@ fn gpu_training_learns_and_its_model_gives_the_same_accuracy_on_the_cpu() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     let first = text.lines().next().unwrap_or_default();
-    assert!(
-        first.contains("device ") && !first.contains("device cpu") && !first.contains("thread"),
-        "{first}"
-    );
+    assert!(first.contains("device gpu: ") && !first.contains("thread"), "{first}");
     let acc = accuracies(&text);
     assert_eq!(acc.len(), 2, "{text}");
-    assert!(acc[1] > 0.7, "held-out accuracy after 2 epochs on the GPU: {acc:?}\n{text}");
+    assert!(
+        acc[1] > 0.7,
+        "held-out accuracy after 2 epochs on the GPU: {acc:?}\n{text}"
+    );
     for f in ["epoch-1.tlm", "epoch-2.tlm", "best.tlm", "last.tlm"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -166,7 +185,10 @@ fn gpu_training_learns_and_its_model_gives_the_same_accuracy_on_the_cpu() {
     assert_eq!(g["device"], "gpu");
     assert!(g["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{g}");
     assert!((g["accuracy"].as_f64().unwrap() - cpu).abs() <= 0.005, "{g} vs {v}");
-    assert!((g["loss"].as_f64().unwrap() - v["loss"].as_f64().unwrap()).abs() <= 1e-3, "{g} vs {v}");
+    assert!(
+        (g["loss"].as_f64().unwrap() - v["loss"].as_f64().unwrap()).abs() <= 1e-3,
+        "{g} vs {v}"
+    );
 }
 
 #[test]
@@ -187,13 +209,27 @@ fn a_gpu_run_resumes_from_a_cpu_checkpoint_and_the_cpu_from_a_gpu_one() {
     };
     run(&["--device", "cpu", "--epochs", "1", "--out", s(&a)]);
     let resumed = run(&[
-        "--device", "gpu", "--epochs", "2", "--out", s(&b), "--resume", s(&a.join("last.tlm")),
+        "--device",
+        "gpu",
+        "--epochs",
+        "2",
+        "--out",
+        s(&b),
+        "--resume",
+        s(&a.join("last.tlm")),
     ]);
     let acc = accuracies(&resumed);
     assert_eq!(acc.len(), 1, "only epoch 2 runs: {resumed}");
     assert!(resumed.contains("epoch  2/2"), "{resumed}");
     let back = run(&[
-        "--device", "cpu", "--epochs", "3", "--out", s(&c), "--resume", s(&b.join("last.tlm")),
+        "--device",
+        "cpu",
+        "--epochs",
+        "3",
+        "--out",
+        s(&c),
+        "--resume",
+        s(&b.join("last.tlm")),
     ]);
     assert!(back.contains("epoch  3/3"), "{back}");
     let ckpt = Checkpoint::load(&c.join("last.tlm")).unwrap();
@@ -240,8 +276,18 @@ fn bench_on_the_gpu_reports_positive_figures_and_the_adapter() {
         return;
     }
     let o = torchlet(&[
-        "bench", "--device", "gpu", "--model", "digits-cnn", "--batch-size", "16", "--warmup", "1", "--iters",
-        "3", "--json",
+        "bench",
+        "--device",
+        "gpu",
+        "--model",
+        "digits-cnn",
+        "--batch-size",
+        "16",
+        "--warmup",
+        "1",
+        "--iters",
+        "3",
+        "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -251,9 +297,178 @@ fn bench_on_the_gpu_reports_positive_figures_and_the_adapter() {
         let x = v[key].as_f64().unwrap_or(f64::NAN);
         assert!(x.is_finite() && x > 0.0, "{key}: {v}");
     }
-    let o = torchlet(&["bench", "--device", "cpu", "--model", "digits-cnn", "--iters", "1", "--warmup", "0", "--json"]);
+    let o = torchlet(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--model",
+        "digits-cnn",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["device"], "cpu");
     assert!(v["adapter"].is_null(), "{v}");
+}
+
+#[test]
+fn a_diverging_gpu_run_stops_naming_the_step_and_patience_stops_early() {
+    if !gpu_or_skip("a_diverging_gpu_run_stops_naming_the_step_and_patience_stops_early") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nan");
+    let o = torchlet(&[
+        "train",
+        "--device",
+        "gpu",
+        "--lr",
+        "1e38",
+        "--epochs",
+        "2",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("not finite") && err.contains("epoch 1 step"), "{err}");
+    assert!(!out.join("last.tlm").exists());
+
+    // lr 0: the accuracy cannot improve after epoch 1, so patience 1 stops after epoch 2.
+    let out = dir.path().join("patient");
+    let o = torchlet(&[
+        "train",
+        "--device",
+        "gpu",
+        "--lr",
+        "0",
+        "--epochs",
+        "5",
+        "--patience",
+        "1",
+        "--limit",
+        "100",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert_eq!(accuracies(&text).len(), 2, "{text}");
+    assert!(text.contains("early stop"), "{text}");
+    assert!(out.join("epoch-2.tlm").exists() && !out.join("epoch-3.tlm").exists());
+}
+
+/// Ctrl-C during a GPU run copies the weights and momentum back and saves `interrupted.tlm`,
+/// which the CPU resumes.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_on_the_gpu_saves_a_checkpoint_the_cpu_resumes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    if !gpu_or_skip("ctrl_c_on_the_gpu_saves_a_checkpoint_the_cpu_resumes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "train",
+        "--limit",
+        "320",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--out",
+        s(&out),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(args)
+        .args(["--device", "gpu", "--epochs", "12"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text += &line;
+        text += "\n";
+        if line.starts_with("epoch ") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    for line in lines {
+        text += &line.unwrap();
+        text += "\n";
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("interrupted: saved"), "{text}");
+    let stopped = Checkpoint::load(&out.join("interrupted.tlm")).unwrap();
+    assert!(stopped.train.epoch < 12, "{text}");
+    assert!(
+        stopped.optimizer_state.iter().any(|&m| m != 0.0),
+        "momentum copied back"
+    );
+    let after_epoch_1 = Checkpoint::load(&out.join("epoch-1.tlm")).unwrap();
+    assert!(stopped.train.step >= after_epoch_1.train.step);
+
+    let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(args)
+        .args([
+            "--device",
+            "cpu",
+            "--epochs",
+            "3",
+            "--resume",
+            s(&out.join("interrupted.tlm")),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("epoch  3/3"), "{}", stdout(&o));
+}
+
+/// With no adapter at all (Vulkan pointed at a missing driver), `--device gpu` is an error
+/// that says so, and `auto` (the default) trains on the CPU and says why.
+#[cfg(target_os = "linux")]
+#[test]
+fn no_adapter_is_an_error_under_gpu_and_the_cpu_under_auto() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |device: &str| {
+        Command::new(env!("CARGO_BIN_EXE_torchlet"))
+            .args([
+                "train", "--epochs", "1", "--limit", "64", "--quiet", "--device", device, "--out",
+            ])
+            .arg(dir.path().join(device))
+            .env("WGPU_BACKEND", "vulkan")
+            .env("VK_ICD_FILENAMES", dir.path().join("no-such-driver.json"))
+            .env("VK_DRIVER_FILES", dir.path().join("no-such-driver.json"))
+            .output()
+            .unwrap()
+    };
+    let o = run("gpu");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("--device gpu: no GPU adapter"), "{err}");
+    assert!(!dir.path().join("gpu").join("last.tlm").exists());
+    let o = run("auto");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = stdout(&o).lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.contains("device cpu (--device auto found no hardware GPU"),
+        "{first}"
+    );
 }

@@ -259,7 +259,10 @@ pub fn measure_gpu(
     let outputs = model.plan(1, Mode::Inference)?.output_shape().numel();
     let labels: Vec<u32> = (0..batch).map(|_| rng.below(outputs.max(1) as u32)).collect();
 
-    eprintln!("bench: training steps on {} ({warmup} warm-up, {iters} timed)", dev.adapter().name);
+    eprintln!(
+        "bench: training steps on {} ({warmup} warm-up, {iters} timed)",
+        dev.adapter().name
+    );
     let plan = model.plan(batch, Mode::Training)?;
     let mut net = GpuNetwork::new(dev, &*plan, &model.params)?;
     let loss = CrossEntropyLoss::new();
@@ -273,7 +276,8 @@ pub fn measure_gpu(
     .map_err(|e| format!("training step {step} on the GPU: {e}"))?;
 
     eprintln!("bench: inference at batch {batch}");
-    let infer_batch_s = time(warmup, iters, || net.forward(&x).map(drop)).map_err(|e| format!("inference on the GPU: {e}"))?;
+    let infer_batch_s =
+        time(warmup, iters, || net.forward(&x).map(drop)).map_err(|e| format!("inference on the GPU: {e}"))?;
 
     eprintln!("bench: latency at batch 1");
     let one_plan = model.plan(1, Mode::Training)?;
@@ -369,7 +373,11 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         out,
         "latency:   {:>9.3} ms       (batch 1{})",
         1e3 * r.latency_s,
-        if r.device == "cpu" { ", one thread" } else { ", logits read back" }
+        if r.device == "cpu" {
+            ", one thread"
+        } else {
+            ", logits read back"
+        }
     )?;
     Ok(())
 }

@@ -53,8 +53,8 @@ impl Compute {
 pub struct Choice {
     /// Where to compute.
     pub compute: Compute,
-    /// `"<adapter name> (<backend>, <type>, driver ...)"` for a GPU, `"cpu (<reason>)"` for
-    /// the CPU.
+    /// `"gpu: <adapter name> (<backend>, <type>, driver ...)"` for a GPU, `"cpu (<reason>)"`
+    /// for the CPU.
     pub description: String,
 }
 
@@ -132,7 +132,7 @@ pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKi
         return refuse(format!("model {}: {e}", model.name));
     }
     Ok(Choice {
-        description: dev.adapter().to_string(),
+        description: format!("gpu: {}", dev.adapter()),
         compute: Compute::Gpu(dev),
     })
 }

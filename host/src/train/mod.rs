@@ -421,15 +421,13 @@ pub fn fit_on(
             let batch = batch?;
             let (sum, right) = match &mut gpu_net {
                 Some(g) => {
-                    let s = g
-                        .evaluate(&batch.images, &batch.labels, &loss_fn)
-                        .map_err(|e| {
-                            format!(
-                                "testing on the GPU after epoch {} failed: {e}; {}",
-                                epoch + 1,
-                                kept_after(cfg, epoch)
-                            )
-                        })?;
+                    let s = g.evaluate(&batch.images, &batch.labels, &loss_fn).map_err(|e| {
+                        format!(
+                            "testing on the GPU after epoch {} failed: {e}; {}",
+                            epoch + 1,
+                            kept_after(cfg, epoch)
+                        )
+                    })?;
                     (f64::from(s.loss) * s.n as f64, s.correct as usize)
                 }
                 None => dp.evaluate(&mut net, &loss_fn, &batch.images, &batch.labels)?,
