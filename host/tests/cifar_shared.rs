@@ -72,7 +72,16 @@ fn tutorial_cnn_learns_a_slice_of_the_shared_cifar10_images() {
     let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
         .args(["train", "--dataset", "cifar10", "--data-dir"])
         .arg(&data)
-        .args(["--model", "tutorial-cnn", "--epochs", "4", "--batch-size", "32", "--lr", "0.01"])
+        .args([
+            "--model",
+            "tutorial-cnn",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "32",
+            "--lr",
+            "0.01",
+        ])
         .args(["--momentum", "0.9", "--val-split", "0.1", "--seed", "7", "--out"])
         .arg(&out)
         .args(["--logdir"])
@@ -94,6 +103,9 @@ fn tutorial_cnn_learns_a_slice_of_the_shared_cifar10_images() {
     eprintln!("held-out accuracy by epoch (%): {accuracies:?}");
     let best = accuracies.iter().cloned().fold(0.0, f64::max);
     // Chance is 33.3 % on three classes.
-    assert!(best > 50.0, "held-out accuracy stayed near chance: {accuracies:?}\n{stdout}");
+    assert!(
+        best > 50.0,
+        "held-out accuracy stayed near chance: {accuracies:?}\n{stdout}"
+    );
     assert!(out.join("best.tlm").is_file() && out.join("last.tlm").is_file());
 }

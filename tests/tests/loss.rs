@@ -293,7 +293,11 @@ fn check_case(
     let reduced = |xp: &[f32]| -> f64 {
         let per = forward(case, Reduction::None, xp, n, s).expect("forward");
         let sum: f64 = per.iter().map(|&v| v as f64).sum();
-        if r == Reduction::Mean { sum / total } else { sum }
+        if r == Reduction::Mean {
+            sum / total
+        } else {
+            sum
+        }
     };
     let numeric = numeric_grad(x, h, |xp| {
         if r == Reduction::None {
