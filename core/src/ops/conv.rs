@@ -422,11 +422,127 @@ fn piece_interior(g: &ConvGeom, full: (usize, usize), kw: usize, x0: usize, seg:
 /// positions `l0 .. l0 + len` (`len = col.len() / rows`), from one sample-group
 /// `x[C_in/g, D, H, W]`.
 fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: usize) {
-    // Zero padding, by far the most common, gets its own copy with the padding test inlined.
-    if g.mode == PaddingMode::Zeros {
+    // Zero padding, by far the most common, gets its own copy with the padding test inlined;
+    // with unit stride and dilation too, each piece is one contiguous copy.
+    if is_unit_zeros(g) {
+        im2col_unit_zeros(g, x, col, l0);
+    } else if g.mode == PaddingMode::Zeros {
         im2col_mode::<true>(g, x, col, l0);
     } else {
         im2col_mode::<false>(g, x, col, l0);
+    }
+}
+
+/// Whether the convolution has zero padding, stride 1 and dilation 1 in every dim: the case
+/// where each piece of a column row is a contiguous run of one input row between zeros.
+#[inline]
+fn is_unit_zeros(g: &ConvGeom) -> bool {
+    g.mode == PaddingMode::Zeros && g.stride == [1; 3] && g.dilation == [1; 3]
+}
+
+/// The run of a piece of `n` output positions whose sources `o + off` (`o < n`) lie inside an
+/// input row of `iw`: `(lo, hi)`, where positions `lo..hi` read `src[lo + off..hi + off]` and the
+/// rest are padding. [`interior`] for stride 1.
+#[inline(always)]
+fn unit_interior(n: usize, off: isize, iw: usize) -> (usize, usize) {
+    let lo = (-off).clamp(0, n as isize) as usize;
+    (lo, (iw as isize - off).clamp(lo as isize, n as isize) as usize)
+}
+
+/// [`im2col`] for [`is_unit_zeros`] geometry. The `kW` column rows of one `(c, kd, kh)` read
+/// the same input row for every output row, so the row is looked up once for all of them; each
+/// piece is then written once: zeros, one contiguous copy, zeros.
+fn im2col_unit_zeros(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: usize) {
+    let [id, ih, iw] = g.input;
+    let [kd_n, kh_n, kw_n] = g.kernel;
+    let in_sp = g.in_spatial();
+    let len = col.len() / col_rows(g);
+    let segments = Segments::new(g, l0, len);
+    let [pd, ph, pw] = g.pad.map(|p| p as isize);
+    // 2-d with output rows as wide as input rows: consecutive output rows read consecutive
+    // input rows, so a whole column row is one shifted copy.
+    let [_, oh, ow] = g.output;
+    let flat = id == 1 && kd_n == 1 && pd == 0 && ow == iw;
+    let taps = (0..g.c_in / g.groups).flat_map(|c| (0..kd_n).flat_map(move |a| (0..kh_n).map(move |b| (c, a, b))));
+    for ((c, kd, kh), block) in taps.zip(col.chunks_exact_mut(kw_n * len)) {
+        let xc = &x[c * in_sp..][..in_sp];
+        if flat {
+            for (kw, colrow) in block.chunks_exact_mut(len).enumerate() {
+                im2col_row_shifted(colrow, xc, l0, [kh as isize - ph, kw as isize - pw], [oh, iw, ih]);
+            }
+            continue;
+        }
+        for (z, y, x0, range) in segments.clone() {
+            let (zs, ys) = ((z + kd) as isize - pd, (y + kh) as isize - ph);
+            let inside = zs >= 0 && (zs as usize) < id && ys >= 0 && (ys as usize) < ih;
+            if !inside {
+                for colrow in block.chunks_exact_mut(len) {
+                    colrow[range.clone()].fill(0.0);
+                }
+                continue;
+            }
+            let src = &xc[(zs as usize * ih + ys as usize) * iw..][..iw];
+            for (kw, colrow) in block.chunks_exact_mut(len).enumerate() {
+                let out = &mut colrow[range.clone()];
+                let off = (x0 + kw) as isize - pw;
+                let (lo, hi) = unit_interior(out.len(), off, iw);
+                let (head, rest) = out.split_at_mut(lo);
+                let (mid, tail) = rest.split_at_mut(hi - lo);
+                head.fill(0.0);
+                if lo < hi {
+                    let start = (lo as isize + off) as usize;
+                    mid.copy_from_slice(&src[start..start + mid.len()]);
+                }
+                tail.fill(0.0);
+            }
+        }
+    }
+}
+
+/// One column row of a 2-d convolution whose output rows are as wide as its input rows
+/// (`oW == W`; unit stride and dilation, zero padding), for the flattened output positions
+/// `l0 .. l0 + out.len()`: `out[j] = x[(r + dy) · W + (s + dx)]` where `l0 + j = r · W + s`, or 0
+/// where that lies outside the input `x[H, W]` (`oh` output rows).
+///
+/// Input and output rows are both `W` long, so one copy of `x` shifted by `dy · W + dx` puts
+/// every valid value in place; the `|dx|` columns per row that wrapped into a neighbouring row
+/// are zeroed afterwards.
+#[inline]
+fn im2col_row_shifted(out: &mut [f32], x: &[f32], l0: usize, [dy, dx]: [isize; 2], [oh, w, ih]: [usize; 3]) {
+    let end = l0 + out.len();
+    // Output rows `r` with `0 <= r + dy < H`, as flat positions clipped to the chunk.
+    let rows_lo = (-dy).clamp(0, oh as isize) as usize;
+    let rows_hi = (ih as isize - dy).clamp(rows_lo as isize, oh as isize) as usize;
+    let p_lo = (rows_lo * w).clamp(l0, end);
+    let p_hi = (rows_hi * w).clamp(p_lo, end);
+    // Of those, the positions whose shifted source lies inside the plane (only wrapped columns
+    // of the first and last row can fall outside it).
+    let shift = dy * w as isize + dx;
+    let q_lo = p_lo.max((-shift).max(0) as usize).min(p_hi);
+    let q_hi = ((x.len() as isize - shift).max(0) as usize).clamp(q_lo, p_hi);
+    out[..q_lo - l0].fill(0.0);
+    out[q_hi - l0..].fill(0.0);
+    if q_lo == q_hi {
+        return;
+    }
+    let start = (q_lo as isize + shift) as usize;
+    out[q_lo - l0..q_hi - l0].copy_from_slice(&x[start..start + (q_hi - q_lo)]);
+    if dx == 0 {
+        return;
+    }
+    // Columns `s` with `s + dx` outside `0..W` read a neighbouring row: zero them.
+    let (c0, c1) = if dx < 0 {
+        (0, ((-dx) as usize).min(w))
+    } else {
+        ((w as isize - dx).max(0) as usize, w)
+    };
+    let row = q_lo - q_lo % w;
+    for c in c0..c1 {
+        // The first position of column `c` at or after `q_lo`, then every `w`-th.
+        let first = if row + c < q_lo { row + c + w } else { row + c };
+        if first < q_hi {
+            out[first - l0..q_hi - l0].iter_mut().step_by(w).for_each(|v| *v = 0.0);
+        }
     }
 }
 
@@ -512,10 +628,47 @@ fn gather_interior(out: &mut [f32], src: &[f32], off: isize, stride: usize, lo: 
 /// flattened output positions `l0 .. l0 + len`, into `gx[C_in/g, D, H, W]` (accumulating),
 /// through the same index map as [`im2col`].
 fn col2im(g: &ConvGeom, dcol: &[f32], gx: &mut [f32], l0: usize) {
-    if g.mode == PaddingMode::Zeros {
+    if is_unit_zeros(g) {
+        col2im_unit_zeros(g, dcol, gx, l0);
+    } else if g.mode == PaddingMode::Zeros {
         col2im_mode::<true>(g, dcol, gx, l0);
     } else {
         col2im_mode::<false>(g, dcol, gx, l0);
+    }
+}
+
+/// [`col2im`] for [`is_unit_zeros`] geometry: the transpose of [`im2col_unit_zeros`], adding
+/// each piece's interior run into one input row (padding positions have no input to receive
+/// their gradient). The additions happen in the same order as the general path.
+fn col2im_unit_zeros(g: &ConvGeom, dcol: &[f32], gx: &mut [f32], l0: usize) {
+    let [id, ih, iw] = g.input;
+    let [kd_n, kh_n, kw_n] = g.kernel;
+    let in_sp = g.in_spatial();
+    let len = dcol.len() / col_rows(g);
+    let segments = Segments::new(g, l0, len);
+    let [pd, ph, pw] = g.pad.map(|p| p as isize);
+    let taps = (0..g.c_in / g.groups).flat_map(|c| (0..kd_n).flat_map(move |a| (0..kh_n).map(move |b| (c, a, b))));
+    for ((c, kd, kh), block) in taps.zip(dcol.chunks_exact(kw_n * len)) {
+        let gxc = &mut gx[c * in_sp..][..in_sp];
+        for (z, y, x0, range) in segments.clone() {
+            let (zs, ys) = ((z + kd) as isize - pd, (y + kh) as isize - ph);
+            if zs < 0 || zs as usize >= id || ys < 0 || ys as usize >= ih {
+                continue;
+            }
+            let dst = &mut gxc[(zs as usize * ih + ys as usize) * iw..][..iw];
+            for (kw, colrow) in block.chunks_exact(len).enumerate() {
+                let grad = &colrow[range.clone()];
+                let off = (x0 + kw) as isize - pw;
+                let (lo, hi) = unit_interior(grad.len(), off, iw);
+                if lo == hi {
+                    continue;
+                }
+                let start = (lo as isize + off) as usize;
+                for (d, &gv) in dst[start..start + (hi - lo)].iter_mut().zip(&grad[lo..hi]) {
+                    *d += gv;
+                }
+            }
+        }
     }
 }
 
@@ -606,6 +759,59 @@ mod tests {
         assert_eq!(conv_workspace_len(&geom2d(4, 8, 5, 1, 0, PaddingMode::Zeros)), 0);
         assert_eq!(conv_workspace_len(&geom2d(4, 8, 5, 1, 1, PaddingMode::Zeros)), 4 * 49);
         assert_eq!(conv_workspace_len(&geom2d(3, 8, 6, 3, 1, PaddingMode::Zeros)), 27 * 36);
+    }
+
+    #[test]
+    fn unit_stride_paths_are_bit_identical_to_the_general_ones() {
+        // (C_in, input, kernel, pad): 2-d and 3-d, padding wider than the input, and chunks
+        // that start and end mid-row.
+        let cases = [
+            (2, [1, 6, 7], [1, 3, 3], [0, 1, 1]),
+            (1, [3, 4, 5], [2, 3, 2], [1, 2, 0]),
+            (2, [1, 5, 5], [1, 5, 5], [0, 2, 2]),
+            (1, [1, 3, 3], [1, 2, 4], [0, 3, 3]),
+            (1, [1, 2, 3], [1, 7, 3], [0, 3, 1]),
+            (1, [1, 4, 2], [1, 3, 5], [0, 1, 2]),
+            (2, [1, 3, 4], [1, 1, 1], [0, 0, 0]),
+        ];
+        const MAX: usize = 1280;
+        let x: [f32; MAX] = core::array::from_fn(|i| i as f32 + 1.0);
+        let dcol: [f32; MAX] = core::array::from_fn(|i| (i % 97) as f32 * 0.37 - 11.0);
+        for (c_in, input, kernel, pad) in cases {
+            let output: [usize; 3] = core::array::from_fn(|d| input[d] + 2 * pad[d] - kernel[d] + 1);
+            let g = ConvGeom {
+                n: 1,
+                c_in,
+                c_out: 1,
+                groups: 1,
+                input,
+                output,
+                kernel,
+                stride: [1; 3],
+                dilation: [1; 3],
+                pad,
+                mode: PaddingMode::Zeros,
+                bias: false,
+            };
+            assert!(is_unit_zeros(&g));
+            let (rows, out_sp, in_sp) = (col_rows(&g), g.out_spatial(), g.in_spatial());
+            assert!(rows * out_sp <= MAX);
+            for chunk in [out_sp, 13, 7, 1] {
+                for l0 in (0..out_sp).step_by(chunk) {
+                    let n = rows * chunk.min(out_sp - l0);
+                    let (mut fast, mut slow) = ([f32::NAN; MAX], [f32::NAN; MAX]);
+                    im2col_unit_zeros(&g, &x[..c_in * in_sp], &mut fast[..n], l0);
+                    im2col_mode::<true>(&g, &x[..c_in * in_sp], &mut slow[..n], l0);
+                    let same = fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "im2col {input:?} {kernel:?} {pad:?} chunk {chunk} at {l0}");
+                    let (mut fast, mut slow) = ([0.5f32; MAX], [0.5f32; MAX]);
+                    col2im_unit_zeros(&g, &dcol[..n], &mut fast[..c_in * in_sp], l0);
+                    col2im_mode::<true>(&g, &dcol[..n], &mut slow[..c_in * in_sp], l0);
+                    let same = fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "col2im {input:?} {kernel:?} {pad:?} chunk {chunk} at {l0}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -95,12 +95,22 @@ fn adaptive_range(i: usize, input: usize, output: usize) -> (usize, usize) {
 /// position after the padding, which lies outside the plane, as PyTorch does;
 /// [`max_pool_backward_input`] skips such indices.
 pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], indices: &mut [f32]) {
-    let [id, ih, iw] = g.input;
-    let [od, oh, ow] = g.output;
     let (in_plane, out_plane) = (g.in_spatial(), g.out_spatial());
     debug_assert_eq!(x.len(), g.n * g.c * in_plane);
     debug_assert_eq!(y.len(), g.n * g.c * out_plane);
     debug_assert_eq!(indices.len(), y.len());
+    if is_max_pool_2x2(g) {
+        max_pool_2x2_forward(g, x, y, indices);
+    } else {
+        max_pool_general_forward(g, x, y, indices);
+    }
+}
+
+/// [`max_pool_forward`] for any geometry: every window scanned through [`dilated_range`].
+fn max_pool_general_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], indices: &mut [f32]) {
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    let (in_plane, out_plane) = (g.in_spatial(), g.out_spatial());
     for p in 0..g.n * g.c {
         let xp = &x[p * in_plane..(p + 1) * in_plane];
         let yp = &mut y[p * out_plane..(p + 1) * out_plane];
@@ -130,6 +140,60 @@ pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], indices: &mut [f
                     ip[o] = encode_index(best_at);
                     o += 1;
                 }
+            }
+        }
+    }
+}
+
+/// Whether `g` is the common `MaxPool2d(2)` window: kernel 2 and stride 2 in H and W, kernel 1
+/// and stride 1 in D, no padding or dilation, and every window entirely inside the input (no
+/// `ceil_mode` window hanging past the end; an odd last row or column is simply not read).
+#[inline]
+fn is_max_pool_2x2(g: &PoolGeom) -> bool {
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    g.kernel == [1, 2, 2]
+        && g.stride == [1, 2, 2]
+        && g.pad == [0, 0, 0]
+        && g.dilation[1] == 1
+        && g.dilation[2] == 1
+        && od == id
+        && od > 0
+        && oh > 0
+        && ow > 0
+        && 2 * oh <= ih
+        && 2 * ow <= iw
+}
+
+/// [`max_pool_forward`] for the geometry [`is_max_pool_2x2`] accepts: one pass over pairs of
+/// input rows, each window's four values compared in the general path's scan order with its
+/// tie and NaN rule, so values and indices are bit-identical to it.
+fn max_pool_2x2_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], indices: &mut [f32]) {
+    let [_, ih, iw] = g.input;
+    let [_, oh, ow] = g.output;
+    let (in_plane, out_plane) = (g.in_spatial(), g.out_spatial());
+    for p in 0..g.n * g.c {
+        let xp = &x[p * in_plane..(p + 1) * in_plane];
+        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
+        let ip = &mut indices[p * out_plane..(p + 1) * out_plane];
+        let rows = yp.chunks_exact_mut(ow).zip(ip.chunks_exact_mut(ow));
+        for (zr, (yr, ir)) in rows.enumerate() {
+            let (z, r) = (zr / oh, zr % oh);
+            // Flat index of the window's top-left position; the window is `top + [0, 1, iw, iw + 1]`.
+            let top = (z * ih + 2 * r) * iw;
+            let (row0, row1) = (&xp[top..][..2 * ow], &xp[top + iw..][..2 * ow]);
+            let pairs = row0.chunks_exact(2).zip(row1.chunks_exact(2));
+            for (s, ((yv, iv), (a, b))) in yr.iter_mut().zip(ir.iter_mut()).zip(pairs).enumerate() {
+                let at = top + 2 * s;
+                let (mut best, mut best_at) = (f32::NEG_INFINITY, at);
+                for (v, i) in [(a[0], at), (a[1], at + 1), (b[0], at + iw), (b[1], at + iw + 1)] {
+                    if v > best || v.is_nan() {
+                        best = v;
+                        best_at = i;
+                    }
+                }
+                *yv = best;
+                *iv = encode_index(best_at);
             }
         }
     }
@@ -557,6 +621,70 @@ mod tests {
         let mut gx = [0.0; 2];
         max_pool_backward_input(&g, &idx, &[1.0], &mut gx);
         assert_eq!(gx, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn max_pool_2x2_is_bit_identical_to_the_general_path() {
+        // Ties (including 0.0 against -0.0), NaNs at every window position, -inf windows, an
+        // odd last row and column that no window reads, and several depth slices and planes.
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            1.0,
+            f32::NAN,
+            -f32::NAN,
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            -2.5,
+        ];
+        for (n, c, input) in [
+            (1, 1, [1, 2, 2]),
+            (2, 3, [1, 7, 5]),
+            (1, 2, [3, 4, 6]),
+            (1, 1, [2, 9, 9]),
+        ] {
+            let [d, h, w] = input;
+            let g = PoolGeom {
+                n,
+                c,
+                input,
+                output: [d, h / 2, w / 2],
+                kernel: [1, 2, 2],
+                stride: [1, 2, 2],
+                dilation: [1; 3],
+                pad: [0; 3],
+                count_include_pad: false,
+            };
+            assert!(is_max_pool_2x2(&g));
+            let mut x = [0.0f32; 2 * 3 * 2 * 9 * 9];
+            let mut y = [[0.0f32; 2 * 3 * 2 * 4 * 4]; 2];
+            let mut idx = [[0.0f32; 2 * 3 * 2 * 4 * 4]; 2];
+            let (xl, yl) = (n * c * g.in_spatial(), n * c * g.out_spatial());
+            for seed in 0..40usize {
+                for (i, v) in x[..xl].iter_mut().enumerate() {
+                    // A few specials per window, mostly small integers so ties are common.
+                    let h = (i * 2654435761 + seed * 40503) >> 7;
+                    *v = if h % 5 == 0 {
+                        specials[h % specials.len()]
+                    } else {
+                        (h % 3) as f32
+                    };
+                }
+                let [(y0, y1), (i0, i1)] = [y.split_at_mut(1), idx.split_at_mut(1)];
+                max_pool_2x2_forward(&g, &x[..xl], &mut y0[0][..yl], &mut i0[0][..yl]);
+                max_pool_general_forward(&g, &x[..xl], &mut y1[0][..yl], &mut i1[0][..yl]);
+                let bits = |v: &[f32]| -> [u32; 2 * 3 * 2 * 4 * 4] { core::array::from_fn(|i| v[i].to_bits()) };
+                assert_eq!(bits(&y[0]), bits(&y[1]), "values, input {input:?}, seed {seed}");
+                assert_eq!(bits(&idx[0]), bits(&idx[1]), "indices, input {input:?}, seed {seed}");
+            }
+        }
+        // ceil_mode (a window past the end) and padding keep the general path.
+        let mut g = geom1d(5, 3, 2, 2, 1, 0, false);
+        (g.kernel, g.stride, g.input, g.output) = ([1, 2, 2], [1, 2, 2], [1, 2, 5], [1, 1, 3]);
+        assert!(!is_max_pool_2x2(&g));
+        (g.output, g.pad) = ([1, 1, 2], [0, 0, 1]);
+        assert!(!is_max_pool_2x2(&g));
     }
 
     #[test]
