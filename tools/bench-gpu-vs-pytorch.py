@@ -1,31 +1,46 @@
 #!/usr/bin/env python3
-"""PyTorch's side of `tools/bench-gpu-vs-pytorch.sh`: training images per second of the zoo's
-`tutorial-cnn` (the course's CIFAR-10 network, 145,578 parameters) on a CUDA GPU, eager mode,
-as the course runs it after `net.to(device)`.
+"""PyTorch's side of `tools/bench-gpu-vs-pytorch.sh`: training images per second of a zoo model
+(default `tutorial-cnn`, the course's CIFAR-10 network, 145,578 parameters) on a CUDA GPU, eager
+mode, as the course runs it after `net.to(device)`.
 
-    python3 tools/bench-gpu-vs-pytorch.py --batch-size 64 --steps 50 --warmup 10
+    python3 tools/bench-gpu-vs-pytorch.py --batch-size 64 --steps 200 --warmup 20
 
-One step is what `cargo run --release -p torchlet-gpu --example train_step` times: zero_grad,
-forward, CrossEntropyLoss, backward, SGD (lr 0.01, momentum 0.9) on one batch already on the
-GPU, with the loss brought back to the host (`loss.item()`, as a training loop that prints or
-checks its loss does; torchlet's step reads its loss back too). Random inputs uniform in
-[-1, 1), random labels. Prints a human line and then `RESULT pytorch-cuda batch=.. images_per_s=..`.
+One step is what `torchlet bench --device gpu` times: zero_grad, forward, CrossEntropyLoss,
+backward, SGD (lr 0.01, momentum 0.9) on one batch already on the GPU, with the loss brought back
+to the host (`loss.item()`, as a training loop that prints or checks its loss does; torchlet's
+step reads its loss back too). Random inputs uniform in [0, 1), random labels. Like torchlet
+bench it reports the median of the per-step times (and the mean, for reference); inference is
+the median of `model(x)` with the logits copied back to the host.
 
+Prints a human line and then `RESULT pytorch-cuda batch=.. images_per_s=..`.
 Exits with status 2 and a message when PyTorch or a CUDA device is missing.
 """
 
 import argparse
+import statistics
 import sys
 import time
 
-TUTORIAL_CNN_PARAMETERS = 145_578
+PARAMETERS = {"tutorial-cnn": 145_578}
+
+
+def build(nn, name):
+    if name == "tutorial-cnn":
+        return nn.Sequential(
+            nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
+        )
+    sys.exit(f"bench-gpu-vs-pytorch.py: --model {name}: expected one of {', '.join(PARAMETERS)}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="tutorial-cnn")
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args()
     try:
         import torch
@@ -39,17 +54,12 @@ def main():
         sys.exit(2)
     dev = torch.device("cuda")
     torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
-    ).to(dev)
+    model = build(nn, args.model).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
-    if n_params != TUTORIAL_CNN_PARAMETERS:
-        sys.exit(f"bench-gpu-vs-pytorch.py: {n_params} parameters, expected {TUTORIAL_CNN_PARAMETERS}")
+    if n_params != PARAMETERS[args.model]:
+        sys.exit(f"bench-gpu-vs-pytorch.py: {n_params} parameters, expected {PARAMETERS[args.model]}")
     b = args.batch_size
-    x = (torch.rand(b, 3, 32, 32, device=dev) * 2 - 1)
+    x = torch.rand(b, 3, 32, 32, device=dev)
     y = torch.randint(0, 10, (b,), device=dev)
     criterion = nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -61,19 +71,27 @@ def main():
         opt.step()
         return loss.item()
 
-    for _ in range(args.warmup):
-        step()
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        last = step()
-    torch.cuda.synchronize()
-    secs = time.perf_counter() - t
-    per_s = args.steps * b / secs
+    def timed(fn, warmup, steps):
+        for _ in range(warmup):
+            fn()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times), statistics.fmean(times)
+
+    med, mean = timed(step, args.warmup, args.steps)
+    with torch.no_grad():
+        inf_med, _ = timed(lambda: model(x).cpu(), args.warmup, args.steps)
+        lat_med, _ = timed(lambda: model(x[:1]).cpu(), args.warmup, args.steps)
     name = torch.cuda.get_device_name(0)
-    print(f"PyTorch {torch.__version__} CUDA on {name}, batch {b}: {secs * 1e3 / args.steps:.2f} ms/step, "
-          f"{per_s:.0f} training images/s (last loss {last:.4f})")
-    print(f'RESULT pytorch-cuda batch={b} images_per_s={per_s:.1f} adapter="{name}"')
+    print(f"PyTorch {torch.__version__} CUDA on {name}, batch {b}: train step median {med * 1e3:.3f} ms "
+          f"(mean {mean * 1e3:.3f}), {b / med:.0f} training images/s; inference {b / inf_med:.0f} images/s; "
+          f"latency b=1 {lat_med * 1e3:.3f} ms")
+    print(f'RESULT pytorch-cuda batch={b} images_per_s={b / med:.1f} infer_images_per_s={b / inf_med:.1f} '
+          f'latency_ms={lat_med * 1e3:.3f} adapter="{name}"')
 
 
 if __name__ == "__main__":
