@@ -244,7 +244,8 @@ impl Device {
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("torchlet"),
-            required_features: wgpu::Features::empty(),
+            // Timestamp queries only where the adapter has them: `profile` uses them, nothing else.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -367,6 +368,11 @@ impl Device {
     }
 
     /// A buffer the CPU maps to read `len` 4-byte elements back.
+    /// Whether the device can time GPU work with timestamp queries ([`crate::profile`]).
+    pub fn has_timestamps(&self) -> bool {
+        self.inner.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
     pub(crate) fn staging(&self, what: &str, len: usize) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(what),

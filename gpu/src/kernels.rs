@@ -66,11 +66,83 @@ pub enum Kernel {
     CrossEntropy,
     /// `sgd_step.wgsl`.
     SgdStep,
+    /// `batch_norm_forward_train.wgsl` (the statistics, and a second dispatch counting the batch).
+    BatchNormForwardTrain,
+    /// `batch_norm_forward_eval.wgsl`.
+    BatchNormForwardEval,
+    /// `batch_norm_backward_train.wgsl` (input, weight and bias gradients).
+    BatchNormBackwardTrain,
+    /// `batch_norm_backward_eval.wgsl` (input, weight and bias gradients).
+    BatchNormBackwardEval,
+    /// `dropout_forward.wgsl` (mask drawn on the GPU).
+    DropoutForward,
+    /// `dropout_backward_input.wgsl`.
+    DropoutBackwardInput,
+    /// `avg_pool_forward.wgsl`.
+    AvgPoolForward,
+    /// `avg_pool_backward_input.wgsl`.
+    AvgPoolBackwardInput,
+    /// `adaptive_avg_pool_forward.wgsl`.
+    AdaptiveAvgPoolForward,
+    /// `adaptive_avg_pool_backward_input.wgsl`.
+    AdaptiveAvgPoolBackwardInput,
+    /// `adaptive_max_pool_forward.wgsl`.
+    AdaptiveMaxPoolForward,
+    /// `adaptive_max_pool_backward_input.wgsl`.
+    AdaptiveMaxPoolBackwardInput,
+    /// `add_forward.wgsl`.
+    AddForward,
+    /// `add_backward_input.wgsl` (one input per dispatch).
+    AddBackwardInput,
+    /// `concat_forward.wgsl`.
+    ConcatForward,
+    /// `concat_backward_input.wgsl` (one input per dispatch).
+    ConcatBackwardInput,
+    /// `softmax_forward.wgsl`.
+    SoftmaxForward,
+    /// `softmax_backward_input.wgsl`.
+    SoftmaxBackwardInput,
+    /// `log_softmax_forward.wgsl`.
+    LogSoftmaxForward,
+    /// `log_softmax_backward_input.wgsl`.
+    LogSoftmaxBackwardInput,
+    /// `pad_forward.wgsl` (Pad2d, and the padded input of a convolution with padding_mode reflect, replicate or circular).
+    PadForward,
+    /// `pad_backward_input.wgsl`.
+    PadBackwardInput,
+    /// `conv_transpose_forward.wgsl`.
+    ConvTransposeForward,
+    /// `conv_transpose_backward_input.wgsl`.
+    ConvTransposeBackwardInput,
+    /// `conv_transpose_backward_weight.wgsl` (weight and bias).
+    ConvTransposeBackwardWeight,
+    /// `max_unpool_forward.wgsl`.
+    MaxUnpoolForward,
+    /// `max_unpool_backward_input.wgsl`.
+    MaxUnpoolBackwardInput,
+    /// `bilinear_forward.wgsl`.
+    BilinearForward,
+    /// `bilinear_backward_input.wgsl` (one input per dispatch).
+    BilinearBackwardInput,
+    /// `bilinear_backward_weight.wgsl` (weight and bias).
+    BilinearBackwardWeight,
+    /// `adam_step.wgsl` (Adam, AdamW, AMSGrad).
+    AdamStep,
+    /// `nll_loss.wgsl` (loss, gradient and correct count in one dispatch).
+    NllLoss,
+    /// `elementwise_loss.wgsl` + `mse_loss.wgsl`.
+    MseLoss,
+    /// `elementwise_loss.wgsl` + `l1_loss.wgsl`.
+    L1Loss,
+    /// `elementwise_loss.wgsl` + `bce_loss.wgsl`.
+    BceLoss,
+    /// `elementwise_loss.wgsl` + `bce_with_logits_loss.wgsl`.
+    BceWithLogitsLoss,
 }
 
 impl Kernel {
     /// All kernels, in declaration order.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 57] = [
         Kernel::ConvForward,
         Kernel::ConvBackwardInput,
         Kernel::ConvBackwardWeight,
@@ -92,6 +164,42 @@ impl Kernel {
         Kernel::CopyBackwardInput,
         Kernel::CrossEntropy,
         Kernel::SgdStep,
+        Kernel::BatchNormForwardTrain,
+        Kernel::BatchNormForwardEval,
+        Kernel::BatchNormBackwardTrain,
+        Kernel::BatchNormBackwardEval,
+        Kernel::DropoutForward,
+        Kernel::DropoutBackwardInput,
+        Kernel::AvgPoolForward,
+        Kernel::AvgPoolBackwardInput,
+        Kernel::AdaptiveAvgPoolForward,
+        Kernel::AdaptiveAvgPoolBackwardInput,
+        Kernel::AdaptiveMaxPoolForward,
+        Kernel::AdaptiveMaxPoolBackwardInput,
+        Kernel::AddForward,
+        Kernel::AddBackwardInput,
+        Kernel::ConcatForward,
+        Kernel::ConcatBackwardInput,
+        Kernel::SoftmaxForward,
+        Kernel::SoftmaxBackwardInput,
+        Kernel::LogSoftmaxForward,
+        Kernel::LogSoftmaxBackwardInput,
+        Kernel::PadForward,
+        Kernel::PadBackwardInput,
+        Kernel::ConvTransposeForward,
+        Kernel::ConvTransposeBackwardInput,
+        Kernel::ConvTransposeBackwardWeight,
+        Kernel::MaxUnpoolForward,
+        Kernel::MaxUnpoolBackwardInput,
+        Kernel::BilinearForward,
+        Kernel::BilinearBackwardInput,
+        Kernel::BilinearBackwardWeight,
+        Kernel::AdamStep,
+        Kernel::NllLoss,
+        Kernel::MseLoss,
+        Kernel::L1Loss,
+        Kernel::BceLoss,
+        Kernel::BceWithLogitsLoss,
     ];
 
     /// The shader's file name and WGSL source.
@@ -151,6 +259,135 @@ impl Kernel {
             ),
             Kernel::CrossEntropy => ("cross_entropy.wgsl", include_str!("shaders/cross_entropy.wgsl")),
             Kernel::SgdStep => ("sgd_step.wgsl", include_str!("shaders/sgd_step.wgsl")),
+            Kernel::BatchNormForwardTrain => (
+                "batch_norm_forward_train.wgsl",
+                include_str!("shaders/batch_norm_forward_train.wgsl"),
+            ),
+            Kernel::BatchNormForwardEval => (
+                "batch_norm_forward_eval.wgsl",
+                include_str!("shaders/batch_norm_forward_eval.wgsl"),
+            ),
+            Kernel::BatchNormBackwardTrain => (
+                "batch_norm_backward_train.wgsl",
+                include_str!("shaders/batch_norm_backward_train.wgsl"),
+            ),
+            Kernel::BatchNormBackwardEval => (
+                "batch_norm_backward_eval.wgsl",
+                include_str!("shaders/batch_norm_backward_eval.wgsl"),
+            ),
+            Kernel::DropoutForward => ("dropout_forward.wgsl", include_str!("shaders/dropout_forward.wgsl")),
+            Kernel::DropoutBackwardInput => (
+                "dropout_backward_input.wgsl",
+                include_str!("shaders/dropout_backward_input.wgsl"),
+            ),
+            Kernel::AvgPoolForward => ("avg_pool_forward.wgsl", include_str!("shaders/avg_pool_forward.wgsl")),
+            Kernel::AvgPoolBackwardInput => (
+                "avg_pool_backward_input.wgsl",
+                include_str!("shaders/avg_pool_backward_input.wgsl"),
+            ),
+            Kernel::AdaptiveAvgPoolForward => (
+                "adaptive_avg_pool_forward.wgsl",
+                include_str!("shaders/adaptive_avg_pool_forward.wgsl"),
+            ),
+            Kernel::AdaptiveAvgPoolBackwardInput => (
+                "adaptive_avg_pool_backward_input.wgsl",
+                include_str!("shaders/adaptive_avg_pool_backward_input.wgsl"),
+            ),
+            Kernel::AdaptiveMaxPoolForward => (
+                "adaptive_max_pool_forward.wgsl",
+                include_str!("shaders/adaptive_max_pool_forward.wgsl"),
+            ),
+            Kernel::AdaptiveMaxPoolBackwardInput => (
+                "adaptive_max_pool_backward_input.wgsl",
+                include_str!("shaders/adaptive_max_pool_backward_input.wgsl"),
+            ),
+            Kernel::AddForward => ("add_forward.wgsl", include_str!("shaders/add_forward.wgsl")),
+            Kernel::AddBackwardInput => (
+                "add_backward_input.wgsl",
+                include_str!("shaders/add_backward_input.wgsl"),
+            ),
+            Kernel::ConcatForward => ("concat_forward.wgsl", include_str!("shaders/concat_forward.wgsl")),
+            Kernel::ConcatBackwardInput => (
+                "concat_backward_input.wgsl",
+                include_str!("shaders/concat_backward_input.wgsl"),
+            ),
+            Kernel::AdamStep => ("adam_step.wgsl", include_str!("shaders/adam_step.wgsl")),
+            Kernel::NllLoss => ("nll_loss.wgsl", include_str!("shaders/nll_loss.wgsl")),
+            Kernel::MseLoss => (
+                "mse_loss.wgsl",
+                concat!(
+                    include_str!("shaders/elementwise_loss.wgsl"),
+                    include_str!("shaders/mse_loss.wgsl")
+                ),
+            ),
+            Kernel::L1Loss => (
+                "l1_loss.wgsl",
+                concat!(
+                    include_str!("shaders/elementwise_loss.wgsl"),
+                    include_str!("shaders/l1_loss.wgsl")
+                ),
+            ),
+            Kernel::BceLoss => (
+                "bce_loss.wgsl",
+                concat!(
+                    include_str!("shaders/elementwise_loss.wgsl"),
+                    include_str!("shaders/bce_loss.wgsl")
+                ),
+            ),
+            Kernel::BceWithLogitsLoss => (
+                "bce_with_logits_loss.wgsl",
+                concat!(
+                    include_str!("shaders/elementwise_loss.wgsl"),
+                    include_str!("shaders/bce_with_logits_loss.wgsl")
+                ),
+            ),
+            Kernel::SoftmaxForward => ("softmax_forward.wgsl", include_str!("shaders/softmax_forward.wgsl")),
+            Kernel::SoftmaxBackwardInput => (
+                "softmax_backward_input.wgsl",
+                include_str!("shaders/softmax_backward_input.wgsl"),
+            ),
+            Kernel::LogSoftmaxForward => (
+                "log_softmax_forward.wgsl",
+                include_str!("shaders/log_softmax_forward.wgsl"),
+            ),
+            Kernel::LogSoftmaxBackwardInput => (
+                "log_softmax_backward_input.wgsl",
+                include_str!("shaders/log_softmax_backward_input.wgsl"),
+            ),
+            Kernel::PadForward => ("pad_forward.wgsl", include_str!("shaders/pad_forward.wgsl")),
+            Kernel::PadBackwardInput => (
+                "pad_backward_input.wgsl",
+                include_str!("shaders/pad_backward_input.wgsl"),
+            ),
+            Kernel::ConvTransposeForward => (
+                "conv_transpose_forward.wgsl",
+                include_str!("shaders/conv_transpose_forward.wgsl"),
+            ),
+            Kernel::ConvTransposeBackwardInput => (
+                "conv_transpose_backward_input.wgsl",
+                include_str!("shaders/conv_transpose_backward_input.wgsl"),
+            ),
+            Kernel::ConvTransposeBackwardWeight => (
+                "conv_transpose_backward_weight.wgsl",
+                include_str!("shaders/conv_transpose_backward_weight.wgsl"),
+            ),
+            Kernel::MaxUnpoolForward => (
+                "max_unpool_forward.wgsl",
+                include_str!("shaders/max_unpool_forward.wgsl"),
+            ),
+            Kernel::MaxUnpoolBackwardInput => (
+                "max_unpool_backward_input.wgsl",
+                include_str!("shaders/max_unpool_backward_input.wgsl"),
+            ),
+            Kernel::BilinearForward => ("bilinear_forward.wgsl", include_str!("shaders/bilinear_forward.wgsl")),
+            Kernel::BilinearBackwardInput => (
+                "bilinear_backward_input.wgsl",
+                include_str!("shaders/bilinear_backward_input.wgsl"),
+            ),
+            Kernel::BilinearBackwardWeight => (
+                "bilinear_backward_weight.wgsl",
+                include_str!("shaders/bilinear_backward_weight.wgsl"),
+            ),
         }
     }
 
@@ -164,9 +401,23 @@ impl Kernel {
             | Kernel::TanhForward
             | Kernel::CopyForward
             | Kernel::CopyBackwardInput => &[1, 3],
-            Kernel::CrossEntropy | Kernel::SgdStep => &[1, 2, 3, 4],
+            Kernel::SgdStep | Kernel::AdamStep => &[1, 2, 3, 4],
+            Kernel::CrossEntropy | Kernel::NllLoss | Kernel::BceWithLogitsLoss => &[1, 2, 3, 4, 5, 6],
+            Kernel::MseLoss | Kernel::L1Loss | Kernel::BceLoss => &[1, 2, 3, 4, 5],
             Kernel::ConvBackwardWeight => &[1, 3, 4],
             Kernel::ReducePartials => &[1, 2],
+            Kernel::BatchNormForwardTrain | Kernel::BatchNormForwardEval => &[1, 2, 3, 4],
+            Kernel::BatchNormBackwardTrain | Kernel::BatchNormBackwardEval => &[1, 2, 3, 4, 5, 6],
+            Kernel::AvgPoolForward
+            | Kernel::AvgPoolBackwardInput
+            | Kernel::AdaptiveAvgPoolForward
+            | Kernel::AdaptiveAvgPoolBackwardInput
+            | Kernel::AddBackwardInput
+            | Kernel::ConcatBackwardInput => &[1, 3],
+            Kernel::SoftmaxForward | Kernel::LogSoftmaxForward | Kernel::PadForward | Kernel::PadBackwardInput => {
+                &[1, 3]
+            }
+            Kernel::BilinearForward | Kernel::BilinearBackwardInput | Kernel::BilinearBackwardWeight => &[1, 2, 3, 4],
             _ => &[1, 2, 3],
         }
     }
@@ -175,7 +426,9 @@ impl Kernel {
     /// workgroup of 256 whatever the batch).
     pub const fn workgroup_size(self) -> u32 {
         match self {
-            Kernel::CrossEntropy => 256,
+            Kernel::NllLoss | Kernel::MseLoss | Kernel::L1Loss | Kernel::BceLoss | Kernel::BceWithLogitsLoss => 256,
+            Kernel::CrossEntropy | Kernel::ConvForward | Kernel::ConvBackwardInput | Kernel::ConvBackwardWeight => 256,
+            Kernel::BatchNormForwardTrain | Kernel::BatchNormBackwardTrain | Kernel::BatchNormBackwardEval => 256,
             _ => 64,
         }
     }

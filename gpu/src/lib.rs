@@ -16,7 +16,8 @@
 //!   CPU one op at a time.
 //! - [`network`]: [`GpuNetwork`], a training plan on the GPU. Parameters, gradients and the
 //!   optimiser state stay there; each step uploads the batch, runs zero-grad, forward, loss,
-//!   backward and the SGD update in one submission, and reads back 8 bytes (loss, correct).
+//!   backward and the update in one submission, and reads back 8 bytes (loss, correct). Any
+//!   loss of the core ([`GpuLoss`], against a [`Target`]) and SGD or Adam ([`GpuOptimizer`]).
 //!
 //! ## Example
 //!
@@ -46,10 +47,15 @@
 //! ## What runs on the GPU so far
 //!
 //! Conv1d/2d/3d (zeros padding, any stride, dilation, groups), MaxPool1d/2d/3d, ReLU,
-//! LeakyReLU, Sigmoid, Tanh, Linear, Flatten/Identity, CrossEntropyLoss (mean or sum, label
-//! smoothing) and SGD (momentum, dampening, Nesterov, weight decay): everything the course's CIFAR-10 network and the
+//! LeakyReLU, Sigmoid, Tanh, Linear, Flatten/Identity, every loss of the core
+//! (CrossEntropyLoss and NLLLoss with class weights, `ignore_index`, label smoothing and any
+//! reduction; MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss with `pos_weight`), SGD (momentum,
+//! dampening, Nesterov, weight decay) and Adam (AdamW, AMSGrad): everything the course's CIFAR-10 network and the
 //! classic LeNet-style tutorial network need. Any other layer is an [`Error::Unsupported`]
 //! naming it when the [`GpuNetwork`] is built. `docs/gpu.md` has the plan for the rest.
+//! Also Softmax, LogSoftmax, ZeroPad2d/ReflectionPad2d/ReplicationPad2d, convolutions with
+//! `padding_mode` reflect, replicate or circular, ConvTranspose1d/2d/3d, MaxUnpool2d and
+//! Bilinear.
 //!
 //! ## Guarantees and limits
 //!
@@ -68,7 +74,9 @@ pub mod error;
 pub mod kernels;
 pub mod network;
 pub mod ops;
+pub mod profile;
 
 pub use device::{AdapterSummary, Device, Preference, Resolved, Selection};
 pub use error::{Error, Result, WgpuErrorKind};
 pub use network::{GpuNetwork, StepStats};
+pub use ops::{GpuLoss, GpuOptimizer, Target};

@@ -10,15 +10,25 @@
 //!
 //! What lives where:
 //!
-//! - on the GPU for the whole run: parameters, gradients, the optimiser's momentum, every
-//!   layer's output and output gradient (one buffer each, sized for the plan's batch), the
-//!   max-pooling indices, the batch and its labels;
+//! - on the GPU for the whole run: parameters, gradients, the optimiser state (SGD's momentum
+//!   or Adam's moments, the core's layout), every layer's output and output gradient (one
+//!   buffer each, sized for the plan's batch), the max-pooling indices, the batch and its
+//!   labels or target values;
 //! - created once in [`GpuNetwork::new`]: every buffer, bind group, uniform and the staging
-//!   buffers the loss and outputs are read back through;
-//! - per training step ([`GpuNetwork::train_step`]): the batch and its labels go up, the SGD
-//!   hyper-parameters (32 bytes, so a learning-rate schedule works) go up, one command encoder
-//!   records zero-grad, forward, loss, backward and the SGD update, one submission runs it, and
-//!   8 bytes come down (the loss and the number of correct predictions).
+//!   buffers the loss and outputs are read back through (the optimiser state grows once, on
+//!   the first Adam step; a change of the kind of loss or optimiser makes one bind group);
+//! - per training step ([`GpuNetwork::step`], or [`GpuNetwork::train_step`] for cross-entropy
+//!   and SGD): the batch and its target go up, the optimiser's hyper-parameters (32 or 48
+//!   bytes, so a learning-rate schedule works) go up, one command encoder records zero-grad,
+//!   forward, loss, backward and the update, one submission runs it, and 8 bytes come down
+//!   (the loss and the number of correct predictions).
+//!
+//! [`GpuNetwork::step`] takes any loss of the core ([`GpuLoss`]: cross-entropy and NLL with
+//! class weights, `ignore_index`, label smoothing and spatial targets; MSE, L1, BCE, BCE with
+//! logits) against a [`Target`] (class indices, or float values of the output's shape), and
+//! either optimiser ([`GpuOptimizer`]: `&mut Sgd` or `&mut Adam`, AdamW and AMSGrad included).
+//! [`GpuNetwork::optimizer_state`] and [`GpuNetwork::set_optimizer_state`] move the state in
+//! and out for checkpoints, in the core's layout, so a run resumes on either device.
 //!
 //! A batch smaller than the plan's (the last one of an epoch) rewrites the uniforms of every
 //! dispatch once, and again when the full size returns.
@@ -28,23 +38,26 @@
 
 use torchlet::loss::CrossEntropyLoss;
 use torchlet::ops::geom::ConvGeom;
-use torchlet::optim::{Optimizer, Sgd};
+use torchlet::optim::Sgd;
 use torchlet::plan::{Exec, Mode, Node, Plan, INPUT};
-use torchlet::Buffer;
+use torchlet::{Buffer, Shape};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
-use crate::ops::{
-    check_conv, check_cross_entropy, check_labels, conv_weight_chunk, conv_weight_elems, count_sgd_step, Pass, Spec,
-};
+mod blocks;
+mod more_layers;
+
+use crate::ops::{check_conv, conv_weight_chunk, conv_weight_elems, GpuLoss, GpuOptimizer, Pass, Spec, Target};
 
 /// What one training or evaluation step brought back from the GPU.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
-    /// The loss of the batch (reduced as the loss asks: mean by default).
+    /// The loss of the batch (reduced as the loss asks: mean by default; the sum of the
+    /// per-element losses for reduction `'none'`, as `Loss::loss_and_grad`).
     pub loss: f32,
-    /// How many samples of the batch had their label as the first maximal logit.
+    /// For the class losses, how many non-ignored positions (samples, for `[N, C]` outputs) had
+    /// their label as the first maximal output; 0 for the losses of values.
     pub correct: u32,
     /// The batch size.
     pub n: usize,
@@ -57,31 +70,45 @@ pub struct GpuNetwork {
     batch: usize,
     in_len: usize,
     out_len: usize,
+    out_shape: Shape,
     param_len: usize,
     input: wgpu::Buffer,
+    /// Labels (`u32`) or target values (`f32`) of a batch: `batch * out_len` words.
     labels: wgpu::Buffer,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
-    momentum: wgpu::Buffer,
+    /// The optimiser state in the core's layout: `state_len` floats used of `state_cap`.
+    opt_state: wgpu::Buffer,
+    state_len: usize,
+    state_cap: usize,
+    /// No optimiser step has run and no state was set: the state may still be resized.
+    state_fresh: bool,
     loss: wgpu::Buffer,
+    /// The loss kernels' upstream gradient binding (unused by a training step: one float).
+    upstream: wgpu::Buffer,
+    /// Class weights or `pos_weight` (binding 6 of the loss kernels), `aux_values` uploaded.
+    aux: wgpu::Buffer,
+    aux_values: Vec<f32>,
     outs: Vec<wgpu::Buffer>,
     node_grads: Vec<wgpu::Buffer>,
+    /// BatchNorm, Dropout, average and adaptive pooling, merges: state and eval passes.
+    blocks: blocks::Blocks,
     forward: Vec<Pass>,
     backward: Vec<Pass>,
     loss_pass: Pass,
-    sgd_pass: Pass,
+    opt_pass: Pass,
     loss_staging: wgpu::Buffer,
     out_staging: wgpu::Buffer,
     /// The batch size the uniforms are written for.
     n: usize,
-    /// The cross-entropy configuration the loss pass is written for.
-    loss_cfg: (f32, bool),
 }
 
 /// The dispatches of one node, forward and backward.
 struct NodePasses {
     forward: Pass,
     backward: Vec<Pass>,
+    /// A max-pooling node's indices, for a later MaxUnpool (`more_layers`).
+    indices: Option<wgpu::Buffer>,
 }
 
 fn length(buffer: Buffer, expected: usize, found: usize) -> Error {
@@ -96,7 +123,8 @@ impl GpuNetwork {
     /// Builds the network of a training `plan` on `dev`, with parameters `params`
     /// (`plan.param_len()` floats, the core's layout; for example after
     /// [`torchlet::Network::init_params`] on the CPU, or loaded from a `.tlm` file).
-    /// Gradients and the momentum buffer start at zero.
+    /// Gradients and the optimiser state start at zero; the state is sized for SGD with
+    /// momentum and grows on the first Adam step (or [`GpuNetwork::set_optimizer_state`]).
     ///
     /// # Errors
     /// [`Error::Core`] for an inference plan or a wrong `params` length;
@@ -119,11 +147,19 @@ impl GpuNetwork {
         let in_len = plan.input_shape().numel();
         let out_len = plan.output_shape().numel();
         let input = dev.storage("input batch", batch * in_len)?;
-        let labels = dev.storage("labels", batch)?;
+        let out_shape = plan.output_shape();
+        let labels = dev.storage("labels or targets", batch * out_len.max(1))?;
         let params_buf = dev.storage_with("parameters", params)?;
         let grads = dev.storage("gradients", plan.param_len())?;
-        let momentum = dev.storage("momentum", plan.param_len())?;
+        let opt_state = dev.storage("optimiser state", plan.param_len())?;
         let loss = dev.storage("loss", 2)?;
+        let upstream = dev.storage("loss upstream gradient", 1)?;
+        let default_loss = GpuLoss::CrossEntropy(CrossEntropyLoss::new());
+        let aux_values = default_loss.aux_values(out_shape);
+        let aux = dev.storage_with(
+            "class weights or pos_weight",
+            &vec![1.0f32; out_shape.channels().max(out_shape.last())],
+        )?;
         let mut outs = Vec::with_capacity(nodes.len());
         let mut node_grads = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
@@ -133,7 +169,22 @@ impl GpuNetwork {
         }
         let mut forward = Vec::with_capacity(nodes.len());
         let mut backward = Vec::new();
+        let mut layers = more_layers::Layers::default();
+        let mut blocks = blocks::Blocks::new(dev, plan)?;
         for (i, node) in nodes.iter().enumerate() {
+            let at = forward.len();
+            let block = blocks.node_passes(dev, i, node, batch, &input, &outs, &node_grads, &params_buf, &grads, at)?;
+            if let Some(bp) = block {
+                forward.extend(bp.forward);
+                backward.push(bp.backward);
+                continue;
+            }
+            let built = layers.node_passes(dev, i, node, batch, &input, &outs, &node_grads, &params_buf, &grads)?;
+            if let Some(lp) = built {
+                forward.extend(lp.forward);
+                backward.push(lp.backward);
+                continue;
+            }
             let producer = node.inputs[0];
             let (x, gx) = if producer == INPUT {
                 (&input, None)
@@ -153,33 +204,29 @@ impl GpuNetwork {
                 &params_buf,
                 &grads,
             )?;
+            layers.keep(i, &np);
             forward.push(np.forward);
             backward.push(np.backward);
         }
+        // Scratch gradients (padded convolution inputs) are cleared with the layers' own.
+        node_grads.extend(layers.scratch);
         // Backward runs the nodes in reverse order.
         let backward: Vec<Pass> = backward.into_iter().rev().flatten().collect();
         let last = nodes.len() - 1;
-        let loss_cfg = (0.0, true);
         let loss_pass = Pass::new(
             dev,
-            Spec::CrossEntropy {
-                classes: out_len,
-                x: 0,
-                y: 0,
-                smoothing: loss_cfg.0,
-                mean: loss_cfg.1,
-            },
-            &[&outs[last], &labels, &node_grads[last], &loss],
+            default_loss.spec(out_shape, 0, 0, 0, false),
+            &[&outs[last], &labels, &node_grads[last], &loss, &upstream, &aux],
             batch,
         );
-        let sgd_pass = Pass::new(
+        let opt_pass = Pass::new(
             dev,
             Spec::Sgd {
                 len: plan.param_len(),
                 sgd: Sgd::new(0.0),
                 first: true,
             },
-            &[&params_buf, &grads, &momentum, &loss],
+            &[&params_buf, &grads, &opt_state, &loss],
             batch,
         );
         let net = GpuNetwork {
@@ -190,24 +237,43 @@ impl GpuNetwork {
             batch,
             in_len,
             out_len,
+            out_shape,
             param_len: plan.param_len(),
             input,
             labels,
             params: params_buf,
             grads,
-            momentum,
+            opt_state,
+            state_len: plan.param_len(),
+            state_cap: plan.param_len(),
+            state_fresh: true,
             loss,
+            upstream,
+            aux,
+            aux_values,
             outs,
             node_grads,
+            blocks,
             forward,
             backward,
             loss_pass,
-            sgd_pass,
+            opt_pass,
             n: batch,
-            loss_cfg,
         };
         net.dev.check("building the network on the GPU")?;
         Ok(net)
+    }
+
+    /// Every dispatch of a training step in order: forward, loss, backward, optimiser
+    /// (for [`crate::profile`]), with the gradient buffers a step clears first.
+    pub(crate) fn step_passes(&self) -> (Vec<&Pass>, Vec<&wgpu::Buffer>) {
+        let mut passes: Vec<&Pass> = self.forward.iter().collect();
+        passes.push(&self.loss_pass);
+        passes.extend(self.backward.iter());
+        passes.push(&self.opt_pass);
+        let mut clear = vec![&self.grads];
+        clear.extend(self.node_grads.iter());
+        (passes, clear)
     }
 
     /// The device the network runs on.
@@ -225,8 +291,9 @@ impl GpuNetwork {
         self.param_len
     }
 
-    /// Checks a batch and uploads it, rewriting the uniforms if its size changed. Returns `n`.
-    fn upload(&mut self, images: &[f32], labels: Option<&[u32]>) -> Result<usize> {
+    /// Checks a batch and uploads it, with its target for `loss` when given, rewriting the
+    /// uniforms if its size changed. Returns `n`.
+    fn upload(&mut self, images: &[f32], target: Option<(&GpuLoss<'_>, Target<'_>)>) -> Result<usize> {
         let n = images.len() / self.in_len;
         if !images.len().is_multiple_of(self.in_len) {
             return Err(length(Buffer::Input, (n + 1) * self.in_len, images.len()));
@@ -240,14 +307,15 @@ impl GpuNetwork {
         if images.iter().any(|v| !v.is_finite()) {
             return Err(Error::Core(torchlet::Error::NonFinite { what: "input" }));
         }
-        if let Some(labels) = labels {
-            if labels.len() != n {
-                return Err(length(Buffer::Target, n, labels.len()));
+        if let Some((loss, target)) = target {
+            loss.check_target(n, self.out_shape, target)?;
+            let bytes: &[u8] = match target {
+                Target::Classes(labels) => bytemuck::cast_slice(labels),
+                Target::Values(values) => bytemuck::cast_slice(values),
+            };
+            if !bytes.is_empty() {
+                self.dev.queue().write_buffer(&self.labels, 0, bytes);
             }
-            check_labels(labels, self.out_len)?;
-            self.dev
-                .queue()
-                .write_buffer(&self.labels, 0, bytemuck::cast_slice(labels));
         }
         self.dev
             .queue()
@@ -257,59 +325,132 @@ impl GpuNetwork {
                 p.update(&self.dev, p.spec(), n);
             }
             self.loss_pass.update(&self.dev, self.loss_pass.spec(), n);
+            self.blocks.update(&self.dev, n);
             self.n = n;
         }
         Ok(n)
     }
 
-    /// Points the loss pass at `loss`'s configuration (a uniform rewrite only when it changed).
-    fn set_loss(&mut self, loss: &CrossEntropyLoss<'_>) -> Result<()> {
-        let cfg = check_cross_entropy(loss)?;
-        if cfg != self.loss_cfg {
-            let spec = Spec::CrossEntropy {
-                classes: self.out_len,
-                x: 0,
-                y: 0,
-                smoothing: cfg.0,
-                mean: cfg.1,
-            };
-            self.loss_pass.update(&self.dev, spec, self.n);
-            self.loss_cfg = cfg;
+    /// Points the loss pass at `loss` (a uniform rewrite when only its configuration changed,
+    /// a new bind group when the kind of loss did) and uploads its class weights or
+    /// `pos_weight` when they changed. The caller has checked `loss` (`check_config`
+    /// and the weights' lengths, in `upload`).
+    fn set_loss(&mut self, loss: &GpuLoss<'_>) -> Result<()> {
+        let spec = loss.spec(self.out_shape, 0, 0, 0, false);
+        let aux = loss.aux_values(self.out_shape);
+        if !aux.is_empty() && aux != self.aux_values {
+            self.dev.queue().write_buffer(&self.aux, 0, bytemuck::cast_slice(&aux));
+            self.aux_values = aux;
         }
+        if spec.kernel() != self.loss_pass.spec().kernel() {
+            let last = self.nodes.len() - 1;
+            self.loss_pass = Pass::new(
+                &self.dev,
+                spec,
+                &[
+                    &self.outs[last],
+                    &self.labels,
+                    &self.node_grads[last],
+                    &self.loss,
+                    &self.upstream,
+                    &self.aux,
+                ],
+                self.n,
+            );
+        } else if spec != self.loss_pass.spec() {
+            self.loss_pass.update(&self.dev, spec, self.n);
+        }
+        Ok(())
+    }
+
+    /// Makes the optimiser state `need` floats long: a fresh network (no step taken, no state
+    /// set) resizes it, zeroed; otherwise a different length is an error, as the core's
+    /// `step` refuses a state slice of the wrong length.
+    fn ensure_state(&mut self, need: usize) -> Result<()> {
+        if need == self.state_len {
+            return Ok(());
+        }
+        if !self.state_fresh {
+            return Err(length(Buffer::OptimizerState, need, self.state_len));
+        }
+        if need > self.state_cap {
+            self.grow_state(need)?;
+        }
+        self.state_len = need;
+        Ok(())
+    }
+
+    /// Replaces the state buffer by a zeroed one of `cap` floats and rebinds the optimiser pass.
+    fn grow_state(&mut self, cap: usize) -> Result<()> {
+        self.opt_state = self.dev.storage("optimiser state", cap)?;
+        self.state_cap = cap;
+        self.opt_pass = Pass::new(
+            &self.dev,
+            self.opt_pass.spec(),
+            &[&self.params, &self.grads, &self.opt_state, &self.loss],
+            self.n,
+        );
         Ok(())
     }
 
     /// One training step on a batch, as `optimizer.zero_grad(); loss = criterion(model(x), y);
     /// loss.backward(); optimizer.step()` — and as the CPU's `zero_grad`, `forward`,
-    /// `backward`, `step` — in one GPU submission.
+    /// `backward`, `step` — in one GPU submission, with any loss of the core and either
+    /// optimiser:
     ///
-    /// - `images`: `[n, *input_shape]`, `1 <= n <= batch`; `labels`: `[n]` class indices.
+    /// ```no_run
+    /// # use torchlet::{loss::{CrossEntropyLoss, MSELoss}, optim::{Adam, Sgd}};
+    /// # use torchlet_gpu::{GpuLoss, GpuNetwork, Target};
+    /// # fn f(net: &mut GpuNetwork, x: &[f32], labels: &[u32], y: &[f32]) -> torchlet_gpu::Result<()> {
+    /// let mut adam = Adam::adamw(1e-3);
+    /// net.step(x, Target::Classes(labels), &CrossEntropyLoss::new().label_smoothing(0.1).into(), (&mut adam).into())?;
+    /// let mut sgd = Sgd::new(0.01).momentum(0.9);
+    /// net.step(x, Target::Values(y), &GpuLoss::Mse(MSELoss::new()), (&mut sgd).into())?;
+    /// # Ok(()) }
+    /// ```
     ///
-    /// A NaN or infinite loss skips the update on the GPU (parameters and momentum unchanged,
-    /// the optimiser's step count restored) and returns [`torchlet::Error::NonFinite`], as
+    /// - `images`: `[n, *input_shape]`, `1 <= n <= batch`; `target`: class indices
+    ///   `[n, *spatial]` for CrossEntropyLoss and NLLLoss (the output being `[n, C, *spatial]`),
+    ///   values of the output's shape `[n, *output_shape]` for the other losses.
+    ///
+    /// The optimiser's state lives on the GPU ([`GpuNetwork::optimizer_state`]); its step
+    /// count is advanced in `optimizer`. A NaN or infinite loss (BCELoss: an output outside
+    /// `[0, 1]` too) skips the update on the GPU (parameters and state unchanged, the step
+    /// count restored) and returns [`torchlet::Error::NonFinite`], as
     /// [`torchlet::Network::backward`] does before any step.
     ///
     /// # Errors
-    /// [`Error::Core`] for a wrong batch or label length, labels out of range, a non-finite
-    /// input or loss, or an invalid hyper-parameter; [`Error::Unsupported`] for a loss
-    /// configuration the GPU does not run; [`Error::Wgpu`] / [`Error::DeviceLost`].
-    pub fn train_step(
+    /// [`Error::Core`] for a wrong batch or target length or kind, labels out of range, a
+    /// non-finite input or loss, an invalid hyper-parameter, or an optimiser whose state
+    /// length differs from the state set or used before; [`Error::Wgpu`] /
+    /// [`Error::DeviceLost`].
+    pub fn step(
         &mut self,
         images: &[f32],
-        labels: &[u32],
-        loss: &CrossEntropyLoss<'_>,
-        sgd: &mut Sgd,
+        target: Target<'_>,
+        loss: &GpuLoss<'_>,
+        mut optimizer: GpuOptimizer<'_>,
     ) -> Result<StepStats> {
+        loss.check_config()?;
+        let n = self.upload(images, Some((loss, target)))?;
         self.set_loss(loss)?;
-        let n = self.upload(images, Some(labels))?;
-        let steps = sgd.steps();
-        let first = count_sgd_step(sgd)?;
-        let spec = Spec::Sgd {
-            len: self.param_len,
-            sgd: *sgd,
-            first,
-        };
-        self.sgd_pass.update(&self.dev, spec, n);
+        self.blocks.prepare_train(&self.dev, &mut self.forward, n)?;
+        let steps = optimizer.steps();
+        let spec = optimizer.count_step(self.param_len)?;
+        if let Err(e) = self.ensure_state(optimizer.state_len(self.param_len)) {
+            optimizer.set_steps(steps);
+            return Err(e);
+        }
+        if spec.kernel() == self.opt_pass.spec().kernel() {
+            self.opt_pass.update(&self.dev, spec, n);
+        } else {
+            self.opt_pass = Pass::new(
+                &self.dev,
+                spec,
+                &[&self.params, &self.grads, &self.opt_state, &self.loss],
+                n,
+            );
+        }
         let mut enc = self.dev.wgpu_device().create_command_encoder(&Default::default());
         enc.clear_buffer(&self.grads, 0, None);
         for g in &self.node_grads {
@@ -324,7 +465,7 @@ impl GpuNetwork {
             for p in &self.backward {
                 p.encode(&self.dev, &mut cpass);
             }
-            self.sgd_pass.encode(&self.dev, &mut cpass);
+            self.opt_pass.encode(&self.dev, &mut cpass);
         }
         enc.copy_buffer_to_buffer(&self.loss, 0, &self.loss_staging, 0, 8);
         self.dev.queue().submit([enc.finish()]);
@@ -334,14 +475,15 @@ impl GpuNetwork {
         {
             Ok(v) => v,
             Err(e) => {
-                sgd.set_steps(steps);
+                optimizer.set_steps(steps);
                 return Err(e);
             }
         };
         if !out[0].is_finite() {
-            sgd.set_steps(steps);
+            optimizer.set_steps(steps);
             return Err(Error::Core(torchlet::Error::NonFinite { what: "loss" }));
         }
+        self.state_fresh = false;
         Ok(StepStats {
             loss: out[0],
             correct: out[1] as u32,
@@ -349,20 +491,43 @@ impl GpuNetwork {
         })
     }
 
-    /// Loss and correct count of a batch without training (`torch.no_grad()`); gradients and
-    /// parameters are unchanged.
+    /// [`GpuNetwork::step`] with cross-entropy and SGD, the course's training step.
+    ///
+    /// - `images`: `[n, *input_shape]`, `1 <= n <= batch`; `labels`: `[n]` class indices.
     ///
     /// # Errors
-    /// As [`GpuNetwork::train_step`], less the optimiser's.
-    pub fn evaluate(&mut self, images: &[f32], labels: &[u32], loss: &CrossEntropyLoss<'_>) -> Result<StepStats> {
+    /// As [`GpuNetwork::step`].
+    pub fn train_step(
+        &mut self,
+        images: &[f32],
+        labels: &[u32],
+        loss: &CrossEntropyLoss<'_>,
+        sgd: &mut Sgd,
+    ) -> Result<StepStats> {
+        self.step(
+            images,
+            Target::Classes(labels),
+            &GpuLoss::CrossEntropy(*loss),
+            GpuOptimizer::Sgd(sgd),
+        )
+    }
+
+    /// Loss (and, for class losses, correct count) of a batch without training
+    /// (`torch.no_grad()`); gradients, parameters and optimiser state are unchanged.
+    ///
+    /// - `images`: `[n, *input_shape]`; `target` as [`GpuNetwork::step`].
+    ///
+    /// # Errors
+    /// As [`GpuNetwork::step`], less the optimiser's.
+    pub fn eval_step(&mut self, images: &[f32], target: Target<'_>, loss: &GpuLoss<'_>) -> Result<StepStats> {
+        loss.check_config()?;
+        let n = self.upload(images, Some((loss, target)))?;
         self.set_loss(loss)?;
-        let n = self.upload(images, Some(labels))?;
+        self.blocks.prepare_eval(n)?;
         let mut enc = self.dev.wgpu_device().create_command_encoder(&Default::default());
         {
             let mut cpass = enc.begin_compute_pass(&Default::default());
-            for p in &self.forward {
-                p.encode(&self.dev, &mut cpass);
-            }
+            self.blocks.encode_eval(&self.dev, &self.forward, &mut cpass);
             // Writes the last layer's output gradient too, which nothing reads before the next
             // training step clears it.
             self.loss_pass.encode(&self.dev, &mut cpass);
@@ -379,20 +544,29 @@ impl GpuNetwork {
         })
     }
 
+    /// [`GpuNetwork::eval_step`] with cross-entropy: loss and correct count of a batch.
+    ///
+    /// - `images`: `[n, *input_shape]`; `labels`: `[n]` class indices.
+    ///
+    /// # Errors
+    /// As [`GpuNetwork::step`], less the optimiser's.
+    pub fn evaluate(&mut self, images: &[f32], labels: &[u32], loss: &CrossEntropyLoss<'_>) -> Result<StepStats> {
+        self.eval_step(images, Target::Classes(labels), &GpuLoss::CrossEntropy(*loss))
+    }
+
     /// Runs the model on a batch and returns its output, `[n, *output_shape]` (`model(x)`).
     ///
     /// # Errors
     /// [`Error::Core`] for a wrong batch length or a non-finite input; wgpu errors.
     pub fn forward(&mut self, images: &[f32]) -> Result<Vec<f32>> {
         let n = self.upload(images, None)?;
+        self.blocks.prepare_eval(n)?;
         let last = self.nodes.len() - 1;
         let len = n * self.out_len;
         let mut enc = self.dev.wgpu_device().create_command_encoder(&Default::default());
         {
             let mut cpass = enc.begin_compute_pass(&Default::default());
-            for p in &self.forward {
-                p.encode(&self.dev, &mut cpass);
-            }
+            self.blocks.encode_eval(&self.dev, &self.forward, &mut cpass);
         }
         enc.copy_buffer_to_buffer(&self.outs[last], 0, &self.out_staging, 0, len as u64 * 4);
         self.dev.queue().submit([enc.finish()]);
@@ -416,12 +590,22 @@ impl GpuNetwork {
         self.dev.read(&self.grads, 0, self.param_len)
     }
 
-    /// SGD's momentum buffer (the optimiser state a checkpoint saves), in the core's layout.
+    /// The optimiser state (the part a checkpoint saves), in the core's layout:
+    /// `optimizer.state_len(param_len)` floats of the optimiser last stepped or set — SGD's
+    /// momentum buffer, or Adam's `[exp_avg | exp_avg_sq]` (`| max_exp_avg_sq` with AMSGrad).
+    ///
+    /// # Errors
+    /// wgpu errors.
+    pub fn optimizer_state(&self) -> Result<Vec<f32>> {
+        self.dev.read(&self.opt_state, 0, self.state_len)
+    }
+
+    /// SGD's momentum buffer: [`GpuNetwork::optimizer_state`] under its former name.
     ///
     /// # Errors
     /// wgpu errors.
     pub fn momentum(&self) -> Result<Vec<f32>> {
-        self.dev.read(&self.momentum, 0, self.param_len)
+        self.optimizer_state()
     }
 
     /// Replaces the parameters (`load_state_dict`).
@@ -438,6 +622,31 @@ impl GpuNetwork {
         self.dev.check("uploading parameters")
     }
 
+    /// Replaces the optimiser state (resuming from a checkpoint, saved on the CPU or the GPU):
+    /// `state` holds `optimizer.state_len(param_len)` floats in the core's layout, for the
+    /// optimiser the next steps use (a different length then is an error).
+    ///
+    /// # Errors
+    /// [`Error::Core`] for a length that is no optimiser's: not 0, 1, 2 or 3 times `param_len`;
+    /// wgpu errors (out of memory growing the buffer).
+    pub fn set_optimizer_state(&mut self, state: &[f32]) -> Result<()> {
+        let p = self.param_len;
+        if p == 0 || !state.len().is_multiple_of(p) || state.len() > 3 * p {
+            return Err(length(Buffer::OptimizerState, p, state.len()));
+        }
+        if state.len() > self.state_cap {
+            self.grow_state(state.len())?;
+        }
+        if !state.is_empty() {
+            self.dev
+                .queue()
+                .write_buffer(&self.opt_state, 0, bytemuck::cast_slice(state));
+        }
+        self.state_len = state.len();
+        self.state_fresh = false;
+        self.dev.check("uploading the optimiser state")
+    }
+
     /// Replaces SGD's momentum buffer (resuming from a checkpoint); `momentum` holds
     /// `sgd.state_len(param_len)` floats: `param_len`, or none without momentum.
     ///
@@ -447,12 +656,7 @@ impl GpuNetwork {
         if !momentum.is_empty() && momentum.len() != self.param_len {
             return Err(length(Buffer::OptimizerState, self.param_len, momentum.len()));
         }
-        if !momentum.is_empty() {
-            self.dev
-                .queue()
-                .write_buffer(&self.momentum, 0, bytemuck::cast_slice(momentum));
-        }
-        self.dev.check("uploading the optimiser state")
+        self.set_optimizer_state(momentum)
     }
 
     /// The output of layer `i` of the last forward pass, `[n, *out_shape]` (for tests and debugging).
@@ -474,6 +678,12 @@ fn supported(i: usize, node: &Node) -> Result<()> {
         op: node.op_name,
         what,
     };
+    if let Some(answer) = more_layers::supported(i, node) {
+        return answer;
+    }
+    if let Some(answer) = blocks::supported(node) {
+        return answer;
+    }
     match node.exec {
         Exec::Conv(g) => check_conv(i, node.op_name, &g),
         Exec::MaxPool(_)
@@ -509,6 +719,7 @@ fn node_passes(
     let b = node.param_offset + node.weight_len;
     let per_sample = node.out_shape.numel();
     let mut backward = Vec::new();
+    let mut saved_indices = None;
     let forward = match node.exec {
         Exec::Conv(g) => {
             let elems = conv_weight_elems(&g);
@@ -600,6 +811,7 @@ fn node_passes(
                 x: 0,
                 y: 0,
             };
+            saved_indices = Some(indices.clone());
             Pass::new(dev, spec, &[x, &indices, y], batch)
         }
         Exec::ReLU | Exec::LeakyReLU(_) | Exec::Sigmoid | Exec::Tanh => {
@@ -646,5 +858,9 @@ fn node_passes(
             })
         }
     };
-    Ok(NodePasses { forward, backward })
+    Ok(NodePasses {
+        forward,
+        backward,
+        indices: saved_indices,
+    })
 }

@@ -14,17 +14,43 @@
 //! Supported so far: convolution (1-, 2- and 3-d, any stride, dilation and groups, zeros
 //! padding), max pooling (any geometry, with argmax indices), ReLU, LeakyReLU, Sigmoid, Tanh,
 //! Linear, Flatten/Identity,
-//! cross-entropy of class indices (mean or sum, label smoothing) and SGD (momentum, dampening,
-//! Nesterov, weight decay).
+//! every loss of the core (cross-entropy and NLL with class weights, `ignore_index` and any
+//! reduction; MSE, L1, BCE, BCE with logits) and both optimisers (SGD; Adam, AdamW, AMSGrad):
+//! see `loss_optim`.
+//! Softmax, log-softmax, padding (Pad2d, and the padded input of convolutions with padding
+//! modes reflect, replicate and circular), transposed convolution, max unpooling and bilinear:
+//! see `more_layers`.
 
-use torchlet::loss::{CrossEntropyLoss, Reduction};
 use torchlet::ops::geom::{ConvGeom, PaddingMode, PoolGeom};
-use torchlet::optim::{Optimizer, Sgd};
+use torchlet::optim::{Adam, Optimizer, Sgd};
 use torchlet::Buffer;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
+
+mod layers;
+pub(crate) use layers::BlockSpec;
+pub use layers::{
+    adaptive_avg_pool_backward_input, adaptive_avg_pool_forward, adaptive_max_pool_backward_input,
+    adaptive_max_pool_forward, add_backward_input, add_forward, avg_pool_backward_input, avg_pool_forward,
+    batch_norm_backward_eval, batch_norm_backward_train, batch_norm_forward_eval, batch_norm_forward_train,
+    concat_backward_input, concat_forward, dropout_backward_input, dropout_forward,
+};
+
+mod loss_optim;
+pub use loss_optim::{
+    adam_step, cross_entropy, loss_and_grad, loss_backward, loss_forward, GpuLoss, GpuOptimizer, Target,
+};
+
+mod more_layers;
+pub use more_layers::{
+    bilinear_backward_input, bilinear_backward_weight, bilinear_forward, conv_transpose_backward_input,
+    conv_transpose_backward_weight, conv_transpose_forward, log_softmax_backward_input, log_softmax_forward,
+    max_unpool_backward_input, max_unpool_forward, pad2d_backward_input, pad2d_forward, pad_backward_input,
+    pad_forward, padded_conv_geom, softmax_backward_input, softmax_forward,
+};
+pub(crate) use more_layers::{check_conv_transpose, pad2d_dims, LayerSpec};
 
 /// Most workgroups in one dimension of a dispatch (WebGPU's guaranteed minimum limit).
 const MAX_GROUPS: u32 = 65_535;
@@ -50,6 +76,25 @@ pub(crate) fn has_empty_window(g: &PoolGeom) -> bool {
 /// Elements of a convolution's weight gradient plus its bias gradient.
 pub(crate) fn conv_weight_elems(g: &ConvGeom) -> usize {
     g.weight_len() + if g.bias { g.c_out } else { 0 }
+}
+
+/// Invocations per workgroup of the tiled convolution kernels (each computes a 64 x 64 tile).
+const CONV_WORKGROUP: usize = 256;
+/// Rows and columns of a convolution kernel's output tile.
+const CONV_TILE: usize = 64;
+
+/// Workgroups of a tiled convolution pass for a batch of `n` (see the shaders' headers): one
+/// per 64 x 64 output tile of each group's implicit GEMM, and per chunk of `chunk` samples for
+/// the weight gradient.
+pub(crate) fn conv_workgroups(kernel: Kernel, g: &ConvGeom, n: usize, chunk: usize) -> usize {
+    let (cin_g, cout_g) = (g.c_in / g.groups.max(1), g.c_out / g.groups.max(1));
+    let kvol: usize = g.kernel.iter().product();
+    let (rows, cols, chunks) = match kernel {
+        Kernel::ConvForward => (cout_g, n * g.out_spatial(), 1),
+        Kernel::ConvBackwardInput => (cin_g, n * g.in_spatial(), 1),
+        _ => (cout_g, cin_g * kvol + usize::from(g.bias), n.div_ceil(chunk.max(1))),
+    };
+    rows.div_ceil(CONV_TILE) * cols.div_ceil(CONV_TILE) * chunks * g.groups
 }
 
 /// Most floats of partial sums one convolution's weight gradient keeps (16 MiB).
@@ -116,16 +161,44 @@ pub(crate) enum Spec {
         x: usize,
         y: usize,
     },
-    /// Cross-entropy over `[n, classes]` logits at `x`, gradient at `y`.
-    CrossEntropy {
-        classes: usize,
+    /// A BatchNorm, Dropout, average or adaptive pooling or merge pass (`ops/layers.rs`).
+    Block(BlockSpec),
+    /// A class loss ([`Kernel::CrossEntropy`] or [`Kernel::NllLoss`]) over `[n, c, s]` inputs
+    /// at `x`, gradient at `y`; `reduction`: 0 none, 1 mean, 2 sum; `up_mode`: 0 an upstream
+    /// gradient of ones, 1 a scalar one, 2 one per position; `per_element`: write each
+    /// position's loss instead of the reduced loss and the correct count.
+    ClassLoss {
+        kernel: Kernel,
+        c: usize,
+        s: usize,
         x: usize,
         y: usize,
         smoothing: f32,
-        mean: bool,
+        reduction: u32,
+        up_mode: u32,
+        per_element: bool,
+        ignore: Option<u32>,
     },
+    /// An elementwise loss (MSE, L1, BCE, BCE with logits) over `per_sample` elements per
+    /// sample at `x`, gradient at `y`; `last`: the sample's last dim (`pos_weight`'s length);
+    /// the other fields as [`Spec::ClassLoss`].
+    ElementwiseLoss {
+        kernel: Kernel,
+        per_sample: usize,
+        x: usize,
+        y: usize,
+        last: usize,
+        reduction: u32,
+        up_mode: u32,
+        per_element: bool,
+    },
+    /// One Adam step over `len` parameters; `t`: the step number, from 1 (for the bias
+    /// corrections).
+    Adam { len: usize, adam: Adam, t: u64 },
     /// One SGD step over `len` parameters; `first`: the optimiser's first step.
     Sgd { len: usize, sgd: Sgd, first: bool },
+    /// Softmax, padding, transposed convolution, max unpooling or bilinear ([`more_layers`]).
+    Layer(more_layers::LayerSpec),
 }
 
 fn w32(v: usize) -> u32 {
@@ -142,20 +215,20 @@ impl Spec {
             | Spec::Elementwise { kernel, .. }
             | Spec::Pool { kernel, .. } => kernel,
             Spec::Reduce { .. } => Kernel::ReducePartials,
-            Spec::CrossEntropy { .. } => Kernel::CrossEntropy,
+            Spec::Block(l) => l.kernel(),
+            Spec::ClassLoss { kernel, .. } | Spec::ElementwiseLoss { kernel, .. } => kernel,
             Spec::Sgd { .. } => Kernel::SgdStep,
+            Spec::Adam { .. } => Kernel::AdamStep,
+            Spec::Layer(l) => l.kernel(),
         }
     }
 
     /// Invocations for a batch of `n` (workgroups for the cross-entropy kernel's single group).
     pub(crate) fn invocations(&self, n: usize) -> usize {
         match *self {
-            Spec::Conv { kernel, g, chunk, .. } => match kernel {
-                Kernel::ConvForward => n * g.c_out * g.out_spatial(),
-                Kernel::ConvBackwardInput => n * g.c_in * g.in_spatial(),
-                _ => n.div_ceil(chunk.max(1)) * conv_weight_elems(&g),
-            },
+            Spec::Conv { kernel, g, chunk, .. } => conv_workgroups(kernel, &g, n, chunk) * CONV_WORKGROUP,
             Spec::Reduce { elems, .. } => elems,
+            Spec::Block(l) => l.invocations(n),
             Spec::Linear {
                 kernel,
                 rows,
@@ -174,8 +247,9 @@ impl Spec {
                 _ if has_empty_window(&g) => n * g.c,
                 _ => n * g.c * g.in_spatial(),
             },
-            Spec::CrossEntropy { .. } => 256,
-            Spec::Sgd { len, .. } => len,
+            Spec::ClassLoss { .. } | Spec::ElementwiseLoss { .. } => 256,
+            Spec::Sgd { len, .. } | Spec::Adam { len, .. } => len,
+            Spec::Layer(l) => l.invocations(n),
         }
     }
 
@@ -232,6 +306,7 @@ impl Spec {
                 total,
             ],
             Spec::Elementwise { x, y, aux, slope, .. } => vec![w32(x), w32(y), w32(aux), total, slope.to_bits()],
+            Spec::Block(l) => l.words(n),
             Spec::Pool { g, x, y, .. } => {
                 let mut v = vec![w32(n), w32(g.c)];
                 v.extend(g.input.map(w32));
@@ -243,20 +318,50 @@ impl Spec {
                 v.extend([w32(x), w32(y), total, u32::from(has_empty_window(&g))]);
                 v
             }
-            Spec::CrossEntropy {
-                classes,
+            Spec::ClassLoss {
+                c,
+                s,
                 x,
                 y,
                 smoothing,
-                mean,
+                reduction,
+                up_mode,
+                per_element,
+                ignore,
+                ..
             } => vec![
                 w32(n),
-                w32(classes),
+                w32(c),
+                w32(s),
                 w32(x),
                 w32(y),
                 smoothing.to_bits(),
-                u32::from(mean),
+                reduction,
+                up_mode,
+                u32::from(per_element),
+                ignore.unwrap_or(0),
+                u32::from(ignore.is_some()),
             ],
+            Spec::ElementwiseLoss {
+                per_sample,
+                x,
+                y,
+                last,
+                reduction,
+                up_mode,
+                per_element,
+                ..
+            } => vec![
+                w32(n * per_sample),
+                w32(x),
+                w32(y),
+                reduction,
+                up_mode,
+                u32::from(per_element),
+                w32(last.max(1)),
+            ],
+            Spec::Adam { len, adam, t } => loss_optim::adam_words(len, &adam, t),
+            Spec::Layer(l) => l.words(n),
             Spec::Sgd { len, sgd, first } => vec![
                 w32(len),
                 u32::from(first),
@@ -331,7 +436,7 @@ impl Pass {
 
     fn groups_for(spec: &Spec, n: usize) -> [u32; 2] {
         match spec {
-            Spec::CrossEntropy { .. } => [1, 1],
+            Spec::ClassLoss { .. } | Spec::ElementwiseLoss { .. } => [1, 1],
             _ => grid(spec.invocations(n), spec.kernel().workgroup_size()),
         }
     }
@@ -395,44 +500,6 @@ pub(crate) fn check_conv(layer: usize, op: &'static str, g: &ConvGeom) -> Result
         });
     }
     Ok(())
-}
-
-/// The cross-entropy configurations the GPU supports: `(label_smoothing, mean)`.
-pub(crate) fn check_cross_entropy(loss: &CrossEntropyLoss<'_>) -> Result<(f32, bool)> {
-    let unsupported = |what| Error::Unsupported {
-        layer: usize::MAX,
-        op: "CrossEntropyLoss",
-        what,
-    };
-    if loss.weight.is_some() {
-        return Err(unsupported("class weights"));
-    }
-    if loss.ignore_index.is_some() {
-        return Err(unsupported("ignore_index"));
-    }
-    if !(0.0..=1.0).contains(&loss.label_smoothing) {
-        return Err(Error::Core(torchlet::Error::InvalidArgument {
-            name: "label_smoothing",
-            expected: "must be in [0, 1]",
-        }));
-    }
-    match loss.reduction {
-        Reduction::Mean => Ok((loss.label_smoothing, true)),
-        Reduction::Sum => Ok((loss.label_smoothing, false)),
-        Reduction::None => Err(unsupported("reduction 'none'")),
-    }
-}
-
-/// Checks that every label is below `classes`.
-pub(crate) fn check_labels(labels: &[u32], classes: usize) -> Result<()> {
-    match labels.iter().position(|&l| l as usize >= classes) {
-        None => Ok(()),
-        Some(index) => Err(Error::Core(torchlet::Error::LabelOutOfRange {
-            index,
-            label: labels[index] as usize,
-            classes,
-        })),
-    }
 }
 
 /// Validates `sgd`'s hyper-parameters with the core's own rules and counts the step, returning
@@ -874,44 +941,6 @@ pub fn max_pool_backward_input(dev: &Device, g: &PoolGeom, indices: &[u32], gy: 
     submit(dev, &[&pass], "running max_pool_backward_input")?;
     gx.copy_from_slice(&dev.read::<f32>(&gxb, 0, gx.len())?);
     Ok(())
-}
-
-/// GPU cross-entropy of `logits: [n, classes]` against `labels: [n]`, as
-/// [`torchlet::loss::Loss::loss_and_grad`] of `loss`: overwrites `grad: [n, classes]` and returns
-/// the reduced loss and the number of rows whose first maximal logit is the label.
-///
-/// # Errors
-/// [`Error::Unsupported`] for class weights, `ignore_index` or reduction `'none'`;
-/// [`Error::Core`] for lengths, labels out of range or an invalid label smoothing; wgpu errors.
-pub fn cross_entropy(
-    dev: &Device,
-    loss: &CrossEntropyLoss<'_>,
-    logits: &[f32],
-    classes: usize,
-    labels: &[u32],
-    grad: &mut [f32],
-) -> Result<(f32, u32)> {
-    let (smoothing, mean) = check_cross_entropy(loss)?;
-    let n = labels.len();
-    check_len(Buffer::Input, n * classes, logits.len())?;
-    check_len(Buffer::Gradient, n * classes, grad.len())?;
-    check_labels(labels, classes)?;
-    let xb = dev.storage_with("logits", logits)?;
-    let lb = dev.storage_with("labels", labels)?;
-    let gb = dev.storage("grad", grad.len())?;
-    let ob = dev.storage("loss", 2)?;
-    let spec = Spec::CrossEntropy {
-        classes,
-        x: 0,
-        y: 0,
-        smoothing,
-        mean,
-    };
-    let pass = Pass::new(dev, spec, &[&xb, &lb, &gb, &ob], n);
-    submit(dev, &[&pass], "running cross_entropy")?;
-    grad.copy_from_slice(&dev.read::<f32>(&gb, 0, grad.len())?);
-    let out = dev.read::<f32>(&ob, 0, 2)?;
-    Ok((out[0], out[1] as u32))
 }
 
 /// GPU [`Sgd`] step, as [`Optimizer::step`]: updates `params` from `grads` and the momentum

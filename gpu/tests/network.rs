@@ -128,19 +128,6 @@ fn leaky_relu_tanh_sigmoid_network_matches_cpu() {
 }
 
 #[test]
-fn unsupported_layer_is_named() {
-    let Some(dev) = device() else { return };
-    static LAYERS: [Layer; 4] = [conv2d(1, 2, 3), batch_norm2d(2), flatten(), linear(8, 10)];
-    let plan: Plan<4> = Plan::try_new(&LAYERS, Shape::chw(1, 4, 4), 2, Mode::Training).unwrap();
-    let e = GpuNetwork::new(&dev, &plan, &vec![0.0; plan.param_len()])
-        .err()
-        .unwrap();
-    assert!(matches!(e, Error::Unsupported { layer: 1, .. }), "{e:?}");
-    let msg = e.to_string();
-    assert!(msg.contains("layer 1 (BatchNorm2d)"), "{msg}");
-}
-
-#[test]
 fn bad_batches_are_refused_before_anything_runs() {
     let Some(dev) = device() else { return };
     let plan: Plan<12> = Plan::try_new(&BLITZ_CNN, Shape::chw(3, 32, 32), 2, Mode::Training).unwrap();

@@ -4,8 +4,14 @@
 //                   positions p with p * stride + k * dilation - pad == i of w[o, c, k] * gy[n, o, p]
 //
 // gx: [N, C_in, D, H, W] at x_off of binding 1, accumulated; w at w_off of binding 2 (the
-// parameter vector); gy: [N, C_out, oD, oH, oW] at y_off of binding 3. One invocation per input
-// element: a gather, so no two invocations write the same element.
+// parameter vector); gy: [N, C_out, oD, oH, oW] at y_off of binding 3.
+//
+// An implicit GEMM with a gather (no float atomics needed: every gx element has one owner), per
+// group g: GX[c, j] += W'[c, k] * GY'[k, j] with c < C_in/groups rows, j = (n, i) < N * D*H*W
+// columns and k = (o, kz, ky, kx) < C_out/groups * kvol, where W'[c, (o, kk)] = w[o, c, kk] and
+// GY'[(o, kk), (n, i)] = gy[n, o, p] for the output position p that reads i through kernel
+// offset kk (0 when there is none: out of range or not on the stride). 64 x 64 tiles, 4 x 4 per
+// invocation, 16-deep slices in workgroup memory, as conv_forward.wgsl.
 
 struct Conv {
     n: u32, c_in: u32, c_out: u32, groups: u32,
@@ -23,65 +29,143 @@ struct Conv {
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read> gy: array<f32>;
 
-// The output coordinate that reads input coordinate `i` through kernel offset `k` along one
-// dim, or -1 when there is none.
-fn out_coord(i: u32, k: u32, stride: u32, dilation: u32, pad: u32, out: u32) -> i32 {
-    let num = i32(i + pad) - i32(k * dilation);
-    if num < 0 || num % i32(stride) != 0 {
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
+var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
+var<workgroup> col_base: array<u32, 64>; // gy offset of (n, channel g * C_out/groups), or u32 max when j >= N
+var<workgroup> col_z: array<i32, 64>; // input position + padding
+var<workgroup> col_y: array<i32, 64>;
+var<workgroup> col_x: array<i32, 64>;
+
+// The output coordinate that reads input coordinate t (= i + pad - k * dilation) along one
+// dimension, or -1 when none does.
+fn out_coord(t: i32, stride: u32, size: u32) -> i32 {
+    if t < 0 || (u32(t) % stride) != 0u {
         return -1;
     }
-    let o = num / i32(stride);
-    if o >= i32(out) {
-        return -1;
-    }
-    return o;
+    let o = u32(t) / stride;
+    return select(-1, i32(o), o < size);
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = gid.x + gid.y * nwg.x * 64u;
-    if t >= p.total {
-        return;
-    }
-    var r = t;
-    let ix = r % p.iw;
-    r = r / p.iw;
-    let iy = r % p.ih;
-    r = r / p.ih;
-    let iz = r % p.id;
-    r = r / p.id;
-    let ci = r % p.c_in;
-    let n = r / p.c_in;
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
     let cin_g = p.c_in / p.groups;
     let cout_g = p.c_out / p.groups;
-    let g = ci / cin_g;
-    let c = ci % cin_g;
     let kvol = p.kd * p.kh * p.kw;
+    let khw = p.kh * p.kw;
+    let big_k = cout_g * kvol;
     let oplane = p.od * p.oh * p.ow;
-    var acc = 0.0;
-    for (var o = g * cout_g; o < (g + 1u) * cout_g; o++) {
-        let wbase = p.w_off + (o * cin_g + c) * kvol;
-        let ybase = p.y_off + (n * p.c_out + o) * oplane;
-        for (var kz = 0u; kz < p.kd; kz++) {
-            let oz = out_coord(iz, kz, p.sd, p.dd, p.pd, p.od);
-            if oz < 0 {
-                continue;
+    let iplane = p.id * p.ih * p.iw;
+    let big_n = p.n * iplane;
+    let tiles_n = (big_n + BN - 1u) / BN;
+    let tiles_m = (cin_g + BM - 1u) / BM;
+    let w = wid.x + wid.y * nwg.x;
+    let tile_n = w % tiles_n;
+    let tile_m = (w / tiles_n) % tiles_m;
+    let g = w / (tiles_n * tiles_m);
+    if g >= p.groups {
+        return;
+    }
+    let j0 = tile_n * BN;
+    let m0 = tile_m * BM;
+
+    if lid < BN {
+        let j = j0 + lid;
+        if j < big_n {
+            let n = j / iplane;
+            let q = j % iplane;
+            let ix = q % p.iw;
+            let iy = (q / p.iw) % p.ih;
+            let iz = q / (p.iw * p.ih);
+            col_base[lid] = p.y_off + (n * p.c_out + g * cout_g) * oplane;
+            col_z[lid] = i32(iz + p.pd);
+            col_y[lid] = i32(iy + p.ph);
+            col_x[lid] = i32(ix + p.pw);
+        } else {
+            col_base[lid] = 0xffffffffu;
+        }
+    }
+
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = 0.0;
+    }
+    workgroupBarrier();
+
+    for (var k0 = 0u; k0 < big_k; k0 += BK) {
+        // W' slice: invocation (row ty + 16 r, k tx).
+        let ka = k0 + tx;
+        let oa = ka / kvol;
+        let kka = ka % kvol;
+        for (var r = 0u; r < 4u; r++) {
+            let m = ty + 16u * r;
+            var v = 0.0;
+            if m0 + m < cin_g && ka < big_k {
+                v = params[p.w_off + ((g * cout_g + oa) * cin_g + m0 + m) * kvol + kka];
             }
-            for (var ky = 0u; ky < p.kh; ky++) {
-                let oy = out_coord(iy, ky, p.sh, p.dh, p.ph, p.oh);
-                if oy < 0 {
-                    continue;
+            a_tile[tx * BM + m] = v;
+        }
+        // GY' slice: invocation (k ty, columns tx + 16 r).
+        let kb = k0 + ty;
+        let ob = kb / kvol;
+        let kr = kb % kvol;
+        let dz = i32((kr / khw) * p.dd);
+        let dy = i32(((kr / p.kw) % p.kh) * p.dh);
+        let dx = i32((kr % p.kw) * p.dw);
+        for (var r = 0u; r < 4u; r++) {
+            let jj = tx + 16u * r;
+            var v = 0.0;
+            let base = col_base[jj];
+            if kb < big_k && base != 0xffffffffu {
+                let oz = out_coord(col_z[jj] - dz, p.sd, p.od);
+                let oy = out_coord(col_y[jj] - dy, p.sh, p.oh);
+                let ox = out_coord(col_x[jj] - dx, p.sw, p.ow);
+                if oz >= 0 && oy >= 0 && ox >= 0 {
+                    v = gy[base + ob * oplane + (u32(oz) * p.oh + u32(oy)) * p.ow + u32(ox)];
                 }
-                for (var kx = 0u; kx < p.kw; kx++) {
-                    let ox = out_coord(ix, kx, p.sw, p.dw, p.pw, p.ow);
-                    if ox < 0 {
-                        continue;
-                    }
-                    let at = (u32(oz) * p.oh + u32(oy)) * p.ow + u32(ox);
-                    acc += params[wbase + (kz * p.kh + ky) * p.kw + kx] * gy[ybase + at];
+            }
+            b_tile[ty * BN + jj] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var av: array<f32, 4>;
+            var bv: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                av[i] = a_tile[kk * BM + ty + 16u * i];
+                bv[i] = b_tile[kk * BN + tx + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var jx = 0u; jx < 4u; jx++) {
+                    acc[i * 4u + jx] = fma(av[i], bv[jx], acc[i * 4u + jx]);
                 }
             }
         }
+        workgroupBarrier();
     }
-    gx[p.x_off + t] += acc;
+
+    for (var jx = 0u; jx < 4u; jx++) {
+        let j = j0 + tx + 16u * jx;
+        if j >= big_n {
+            continue;
+        }
+        let n = j / iplane;
+        let q = j % iplane;
+        for (var i = 0u; i < 4u; i++) {
+            let m = m0 + ty + 16u * i;
+            if m >= cin_g {
+                continue;
+            }
+            let idx = p.x_off + (n * p.c_in + g * cin_g + m) * iplane + q;
+            gx[idx] += acc[i * 4u + jx];
+        }
+    }
 }

@@ -4,7 +4,14 @@
 //
 // x: [N, C_in, D, H, W] at x_off of binding 1; w: [C_out, C_in/groups, kD, kH, kW] at w_off and
 // b: [C_out] at b_off of binding 2 (the parameter vector); y: [N, C_out, oD, oH, oW] at y_off of
-// binding 3, overwritten. One invocation per output element (`total` of them).
+// binding 3, overwritten.
+//
+// An implicit GEMM, per group g: Y[o, j] = W[o, k] * X[k, j] with o < C_out/groups rows,
+// j = (n, p) < N * P columns and k = (c, kz, ky, kx) < C_in/groups * kvol, where X is the
+// im2col matrix gathered on the fly (never stored). Each workgroup of 256 invocations computes a
+// 64 x 64 tile of Y, 4 x 4 elements per invocation, staging 16-deep slices of W and X in
+// workgroup memory. The geometry of the tile's 64 columns is decoded once into `col_*`.
+// Workgroup w: tile column w % tiles_n, then tile row, then group (`total` = workgroups * 256).
 
 struct Conv {
     n: u32, c_in: u32, c_out: u32, groups: u32,
@@ -22,53 +29,135 @@ struct Conv {
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = gid.x + gid.y * nwg.x * 64u;
-    if t >= p.total {
-        return;
-    }
-    var r = t;
-    let ox = r % p.ow;
-    r = r / p.ow;
-    let oy = r % p.oh;
-    r = r / p.oh;
-    let oz = r % p.od;
-    r = r / p.od;
-    let o = r % p.c_out;
-    let n = r / p.c_out;
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
+var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
+var<workgroup> col_base: array<u32, 64>; // x offset of (n, channel g * C_in/groups), or u32 max when j >= N
+var<workgroup> col_z: array<i32, 64>;
+var<workgroup> col_y: array<i32, 64>;
+var<workgroup> col_x: array<i32, 64>;
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
     let cin_g = p.c_in / p.groups;
     let cout_g = p.c_out / p.groups;
-    let g = o / cout_g;
     let kvol = p.kd * p.kh * p.kw;
-    var acc = 0.0;
-    for (var c = 0u; c < cin_g; c++) {
-        let xbase = p.x_off + (n * p.c_in + g * cin_g + c) * p.id * p.ih * p.iw;
-        let wbase = p.w_off + (o * cin_g + c) * kvol;
-        for (var kz = 0u; kz < p.kd; kz++) {
-            let iz = i32(oz * p.sd + kz * p.dd) - i32(p.pd);
-            if iz < 0 || iz >= i32(p.id) {
-                continue;
+    let khw = p.kh * p.kw;
+    let big_k = cin_g * kvol;
+    let plane = p.od * p.oh * p.ow;
+    let iplane = p.id * p.ih * p.iw;
+    let big_n = p.n * plane;
+    let tiles_n = (big_n + BN - 1u) / BN;
+    let tiles_m = (cout_g + BM - 1u) / BM;
+    let w = wid.x + wid.y * nwg.x;
+    let tile_n = w % tiles_n;
+    let tile_m = (w / tiles_n) % tiles_m;
+    let g = w / (tiles_n * tiles_m);
+    if g >= p.groups {
+        return;
+    }
+    let j0 = tile_n * BN;
+    let m0 = tile_m * BM;
+
+    if lid < BN {
+        let j = j0 + lid;
+        if j < big_n {
+            let n = j / plane;
+            let q = j % plane;
+            let ox = q % p.ow;
+            let oy = (q / p.ow) % p.oh;
+            let oz = q / (p.ow * p.oh);
+            col_base[lid] = p.x_off + (n * p.c_in + g * cin_g) * iplane;
+            col_z[lid] = i32(oz * p.sd) - i32(p.pd);
+            col_y[lid] = i32(oy * p.sh) - i32(p.ph);
+            col_x[lid] = i32(ox * p.sw) - i32(p.pw);
+        } else {
+            col_base[lid] = 0xffffffffu;
+        }
+    }
+
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = 0.0;
+    }
+    workgroupBarrier();
+
+    for (var k0 = 0u; k0 < big_k; k0 += BK) {
+        // W slice: invocation (row ty + 16 r, k tx).
+        let ka = k0 + tx;
+        for (var r = 0u; r < 4u; r++) {
+            let m = ty + 16u * r;
+            var v = 0.0;
+            if m0 + m < cout_g && ka < big_k {
+                v = params[p.w_off + (g * cout_g + m0 + m) * big_k + ka];
             }
-            for (var ky = 0u; ky < p.kh; ky++) {
-                let iy = i32(oy * p.sh + ky * p.dh) - i32(p.ph);
-                if iy < 0 || iy >= i32(p.ih) {
-                    continue;
+            a_tile[tx * BM + m] = v;
+        }
+        // X slice: invocation (k ty, columns tx + 16 r); decode k once.
+        let kb = k0 + ty;
+        let c = kb / kvol;
+        let kr = kb % kvol;
+        let dz = i32((kr / khw) * p.dd);
+        let dy = i32(((kr / p.kw) % p.kh) * p.dh);
+        let dx = i32((kr % p.kw) * p.dw);
+        for (var r = 0u; r < 4u; r++) {
+            let jj = tx + 16u * r;
+            var v = 0.0;
+            let base = col_base[jj];
+            if kb < big_k && base != 0xffffffffu {
+                let iz = col_z[jj] + dz;
+                let iy = col_y[jj] + dy;
+                let ix = col_x[jj] + dx;
+                if iz >= 0 && iz < i32(p.id) && iy >= 0 && iy < i32(p.ih) && ix >= 0 && ix < i32(p.iw) {
+                    v = x[base + c * iplane + (u32(iz) * p.ih + u32(iy)) * p.iw + u32(ix)];
                 }
-                let xrow = xbase + (u32(iz) * p.ih + u32(iy)) * p.iw;
-                let wrow = wbase + (kz * p.kh + ky) * p.kw;
-                for (var kx = 0u; kx < p.kw; kx++) {
-                    let ix = i32(ox * p.sw + kx * p.dw) - i32(p.pw);
-                    if ix < 0 || ix >= i32(p.iw) {
-                        continue;
-                    }
-                    acc += x[xrow + u32(ix)] * params[wrow + kx];
+            }
+            b_tile[ty * BN + jj] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var av: array<f32, 4>;
+            var bv: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                av[i] = a_tile[kk * BM + ty + 16u * i];
+                bv[i] = b_tile[kk * BN + tx + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var jx = 0u; jx < 4u; jx++) {
+                    acc[i * 4u + jx] = fma(av[i], bv[jx], acc[i * 4u + jx]);
                 }
             }
         }
+        workgroupBarrier();
     }
-    if p.has_bias != 0u {
-        acc += params[p.b_off + o];
+
+    for (var jx = 0u; jx < 4u; jx++) {
+        let j = j0 + tx + 16u * jx;
+        if j >= big_n {
+            continue;
+        }
+        let n = j / plane;
+        let q = j % plane;
+        for (var i = 0u; i < 4u; i++) {
+            let m = m0 + ty + 16u * i;
+            if m >= cout_g {
+                continue;
+            }
+            let o = g * cout_g + m;
+            var v = acc[i * 4u + jx];
+            if p.has_bias != 0u {
+                v += params[p.b_off + o];
+            }
+            y[p.y_off + (n * p.c_out + o) * plane + q] = v;
+        }
     }
-    y[p.y_off + t] = acc;
 }
