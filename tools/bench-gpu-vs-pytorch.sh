@@ -47,10 +47,12 @@ PY
 done
 rm -f "$results.t"
 echo
-echo "batch  torchlet-gpu train img/s  pytorch-cuda train img/s  ratio (torchlet / pytorch)"
+echo "training images/s; torchlet uploads the batch every step; PyTorch with the batch resident on the GPU, and uploaded every step"
+echo "batch  torchlet-gpu  pytorch-resident  ratio  pytorch-upload  ratio"
 for b in $BATCHES; do
   t=$(grep "^RESULT torchlet-gpu batch=$b " "$results" | sed -E 's/.* images_per_s=([0-9.]+).*/\1/')
   p=$(grep "^RESULT pytorch-cuda batch=$b " "$results" | sed -E 's/.* images_per_s=([0-9.]+).*/\1/')
-  python3 -c "import sys; t, p = float(sys.argv[2]), float(sys.argv[3]); print(f'{int(sys.argv[1]):5d}  {t:24.0f}  {p:24.0f}  {t / p:.2f}')" "$b" "$t" "$p"
+  u=$(grep "^RESULT pytorch-cuda batch=$b " "$results" | sed -E 's/.* upload_images_per_s=([0-9.]+).*/\1/')
+  python3 -c "import sys; b, t, p, u = int(sys.argv[1]), *map(float, sys.argv[2:]); print(f'{b:5d}  {t:12.0f}  {p:16.0f}  {t / p:5.2f}  {u:14.0f}  {t / u:5.2f}')" "$b" "$t" "$p" "$u"
 done
 grep -h '^RESULT' "$results" | sed -E 's/.*adapter="([^"]*)".*/card: \1/' | sort -u

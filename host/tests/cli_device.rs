@@ -80,31 +80,6 @@ fn an_unknown_device_is_a_flag_error_on_every_command() {
 }
 
 #[test]
-fn device_gpu_with_adam_is_a_clear_error_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let o = torchlet(&[
-        "train",
-        "--device",
-        "gpu",
-        "--optimizer",
-        "adam",
-        "--epochs",
-        "1",
-        "--out",
-        s(&out),
-        "--quiet",
-    ]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(
-        err.contains("--device gpu") && err.contains("--optimizer adam") && err.contains("not supported on the GPU"),
-        "{err}"
-    );
-    assert!(!out.join("last.tlm").exists());
-}
-
-#[test]
 fn device_cpu_and_auto_name_the_device_in_the_start_line() {
     let dir = tempfile::tempdir().unwrap();
     for device in ["cpu", "auto"] {
@@ -247,27 +222,31 @@ static BN_LAYERS: [Layer; 6] = [
 ];
 
 #[test]
-fn a_layer_without_a_gpu_kernel_is_named_under_gpu_and_falls_back_under_auto() {
-    if !gpu_or_skip("a_layer_without_a_gpu_kernel_is_named_under_gpu_and_falls_back_under_auto") {
+fn a_batch_norm_model_evaluates_on_the_gpu_as_on_the_cpu() {
+    if !gpu_or_skip("a_batch_norm_model_evaluates_on_the_gpu_as_on_the_cpu") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let classes: Vec<String> = (0..10).map(|k| k.to_string()).collect();
     let names: Vec<&str> = classes.iter().map(String::as_str).collect();
-    let model = Model::new("bn-net", &BN_LAYERS, Shape::chw(1, 8, 8), &names, 0).unwrap();
+    let mut model = Model::new("bn-net", &BN_LAYERS, Shape::chw(1, 8, 8), &names, 0).unwrap();
+    // Running statistics as after training, so eval mode on the GPU must load them.
+    model.state[..8].copy_from_slice(&[0.1, -0.2, 0.3, 0.0, 0.5, 2.0, 0.8, 1.5]);
     let path = dir.path().join("bn.tlm");
     model.save(&path).unwrap();
-    let o = torchlet(&["eval", "--device", "gpu", "--model", s(&path)]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
+    let eval = |device: &str| -> serde_json::Value {
+        let o = torchlet(&["eval", "--device", device, "--model", s(&path), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(stdout(&o).trim()).unwrap()
+    };
+    let (gpu, cpu) = (eval("gpu"), eval("cpu"));
+    assert_ne!(gpu["device"], "cpu", "{gpu}");
+    assert_eq!(gpu["accuracy"], cpu["accuracy"], "{gpu} vs {cpu}");
+    let (lg, lc) = (gpu["loss"].as_f64().unwrap(), cpu["loss"].as_f64().unwrap());
     assert!(
-        err.contains("--device gpu") && err.contains("layer 1 (BatchNorm2d)"),
-        "{err}"
+        (lg - lc).abs() <= 1e-4 * lc.abs(),
+        "loss {lg} on the GPU, {lc} on the CPU"
     );
-    let o = torchlet(&["eval", "--device", "auto", "--model", s(&path), "--json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    assert_eq!(v["device"], "cpu", "{v}");
 }
 
 #[test]
@@ -471,4 +450,181 @@ fn no_adapter_is_an_error_under_gpu_and_the_cpu_under_auto() {
         first.contains("device cpu (--device auto found no hardware GPU"),
         "{first}"
     );
+}
+
+/// The relative L2 distance `|a - b| / |b|`.
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let d: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    let n: f64 = b.iter().map(|&y| f64::from(y).powi(2)).sum();
+    (d / n.max(1e-30)).sqrt()
+}
+
+#[test]
+fn gpu_training_with_adam_learns_as_on_the_cpu() {
+    if !gpu_or_skip("gpu_training_with_adam_learns_as_on_the_cpu") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |device: &str, optimizer: &str, out: &Path| {
+        let o = torchlet(&[
+            "train",
+            "--dataset",
+            "digits",
+            "--device",
+            device,
+            "--threads",
+            "1",
+            "--optimizer",
+            optimizer,
+            "--lr",
+            "0.003",
+            "--epochs",
+            "1",
+            "--out",
+            s(out),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{device} {optimizer}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let (g, c) = (dir.path().join("gpu"), dir.path().join("cpu"));
+    let gpu = run("gpu", "adam", &g);
+    assert!(gpu.lines().next().unwrap_or_default().contains("device gpu: "), "{gpu}");
+    let cpu = run("cpu", "adam", &c);
+    let (acc_gpu, acc_cpu) = (accuracies(&gpu), accuracies(&cpu));
+    assert!(acc_gpu[0] > 0.6, "Adam on the GPU learns in one epoch: {gpu}");
+    assert!((acc_gpu[0] - acc_cpu[0]).abs() <= 0.02, "GPU {gpu}\nCPU {cpu}");
+    // The checkpoint holds Adam's moments from the GPU ([exp_avg | exp_avg_sq]), close to the
+    // CPU's after the same 45 steps.
+    let (cg, cc) = (
+        Checkpoint::load(&g.join("last.tlm")).unwrap(),
+        Checkpoint::load(&c.join("last.tlm")).unwrap(),
+    );
+    let p = cg.model.params.len();
+    assert_eq!(cg.optimizer_state.len(), 2 * p);
+    assert!(cg.train.optimizer.adam().is_some());
+    assert_eq!(cg.train.optimizer_steps, cc.train.optimizer_steps);
+    assert!(cg.optimizer_state[p..].iter().all(|&v| v >= 0.0) && cg.optimizer_state.iter().any(|&v| v != 0.0));
+    let (dp, ds) = (
+        rel_l2(&cg.model.params, &cc.model.params),
+        rel_l2(&cg.optimizer_state, &cc.optimizer_state),
+    );
+    assert!(
+        dp < 1e-3 && ds < 1e-2,
+        "GPU vs CPU after one epoch: parameters {dp:e}, Adam state {ds:e}"
+    );
+    // AdamW too, and its checkpoint does not resume as Adam.
+    let w = dir.path().join("adamw");
+    run("gpu", "adamw", &w);
+    let cw = Checkpoint::load(&w.join("last.tlm")).unwrap();
+    assert!(cw.train.optimizer.adam().is_some_and(|a| a.decoupled_weight_decay));
+    let o = torchlet(&[
+        "train",
+        "--device",
+        "gpu",
+        "--optimizer",
+        "adam",
+        "--epochs",
+        "2",
+        "--resume",
+        s(&w.join("last.tlm")),
+        "--out",
+        s(&dir.path().join("wrong")),
+        "--quiet",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("another optimizer"), "{}", stderr(&o));
+}
+
+#[test]
+fn adam_state_resumes_across_devices_in_both_directions() {
+    if !gpu_or_skip("adam_state_resumes_across_devices_in_both_directions") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        "--limit",
+        "320",
+        "--quiet",
+        "--seed",
+        "3",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.003",
+        "--threads",
+        "1",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&common);
+        let o = torchlet(&args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let (a, b, c, d) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+        dir.path().join("d"),
+    );
+    // CPU epoch 1 -> GPU epoch 2 -> CPU epoch 3, against three epochs on the CPU.
+    run(&["--device", "cpu", "--epochs", "1", "--out", s(&a)]);
+    let on_gpu = run(&[
+        "--device",
+        "gpu",
+        "--epochs",
+        "2",
+        "--out",
+        s(&b),
+        "--resume",
+        s(&a.join("last.tlm")),
+    ]);
+    assert!(
+        on_gpu.contains("device gpu: ") && on_gpu.contains("epoch  2/2"),
+        "{on_gpu}"
+    );
+    let back = run(&[
+        "--device",
+        "cpu",
+        "--epochs",
+        "3",
+        "--out",
+        s(&c),
+        "--resume",
+        s(&b.join("last.tlm")),
+    ]);
+    assert!(back.contains("epoch  3/3"), "{back}");
+    run(&["--device", "cpu", "--epochs", "3", "--out", s(&d)]);
+    let (mixed, cpu) = (
+        Checkpoint::load(&c.join("last.tlm")).unwrap(),
+        Checkpoint::load(&d.join("last.tlm")).unwrap(),
+    );
+    let gpu_ckpt = Checkpoint::load(&b.join("last.tlm")).unwrap();
+    let cpu_epoch2 = Checkpoint::load(&d.join("epoch-2.tlm")).unwrap();
+    assert_eq!(mixed.train.optimizer_steps, cpu.train.optimizer_steps);
+    assert_eq!(gpu_ckpt.train.optimizer_steps, cpu_epoch2.train.optimizer_steps);
+    // The GPU continued the CPU's moments (a reset would leave exp_avg_sq about half as large
+    // after epoch 2), and the CPU continued the GPU's.
+    let p = cpu.model.params.len();
+    for (what, x, y) in [
+        ("epoch 2 on the GPU", &gpu_ckpt, &cpu_epoch2),
+        ("epoch 3 back on the CPU", &mixed, &cpu),
+    ] {
+        let (dp, dm, dv) = (
+            rel_l2(&x.model.params, &y.model.params),
+            rel_l2(&x.optimizer_state[..p], &y.optimizer_state[..p]),
+            rel_l2(&x.optimizer_state[p..], &y.optimizer_state[p..]),
+        );
+        assert!(
+            dp < 1e-3 && dm < 1e-2 && dv < 1e-2,
+            "{what}: parameters {dp:e}, exp_avg {dm:e}, exp_avg_sq {dv:e} from the all-CPU run"
+        );
+    }
 }

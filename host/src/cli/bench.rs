@@ -274,6 +274,9 @@ pub fn measure_gpu(
         Ok(())
     })
     .map_err(|e| format!("training step {step} on the GPU: {e}"))?;
+    if std::env::var_os("TORCHLET_GPU_PROFILE").is_some_and(|v| v == "1") {
+        print_gpu_profile(&mut net, &x, &labels, &loss, &mut sgd, train_step_s);
+    }
 
     eprintln!("bench: inference at batch {batch}");
     let infer_batch_s =
@@ -299,6 +302,38 @@ pub fn measure_gpu(
         adapter: Some(dev.adapter().to_string()),
         software: dev.adapter().software,
     })
+}
+
+/// Prints, to stderr, the GPU time per shader of one training step (`TORCHLET_GPU_PROFILE=1`),
+/// against the median wall time of a step; a profile the adapter cannot take is reported, not
+/// fatal.
+fn print_gpu_profile(
+    net: &mut GpuNetwork,
+    x: &[f32],
+    labels: &[u32],
+    loss: &CrossEntropyLoss<'_>,
+    sgd: &mut Sgd,
+    step_s: f64,
+) {
+    match torchlet_gpu::profile::profile_step(net, x, labels, loss, sgd) {
+        Ok(times) => {
+            let total: f64 = times.iter().map(|k| k.micros).sum();
+            eprintln!(
+                "profile: GPU time of one training step {total:.1} us (median wall {:.1} us)",
+                step_s * 1e6
+            );
+            for k in &times {
+                eprintln!(
+                    "profile: {:>10.1} us {:>5.1} %  {:>3} x {}",
+                    k.micros,
+                    100.0 * k.micros / total.max(1e-9),
+                    k.dispatches,
+                    k.shader
+                );
+            }
+        }
+        Err(e) => eprintln!("profile: not taken: {e}"),
+    }
 }
 
 /// Runs `torchlet bench`, printing the figures (or one JSON object) to `out`.

@@ -121,11 +121,12 @@ pub fn evaluate_gpu(
     data: Box<dyn Dataset>,
     batch: usize,
 ) -> Result<Evaluation, Box<dyn std::error::Error>> {
-    // torchlet-gpu runs training plans only; in eval mode they compute the same forward pass
-    // for the layers it supports (no BatchNorm or Dropout).
+    // torchlet-gpu runs training plans only; its forward pass runs in eval mode (BatchNorm
+    // with the model's running statistics, Dropout off), the same as an inference plan's.
     let plan = model.plan(batch.max(1), Mode::Training)?;
     let outputs = plan.output_shape().numel().max(1);
     let mut net = torchlet_gpu::GpuNetwork::new(dev, &*plan, &model.params)?;
+    net.set_state(&model.state)?;
     let mut confusion = vec![vec![0u64; outputs]; outputs];
     let (mut total, mut n) = (0.0f64, 0usize);
     for b in DataLoader::new(data).batch_size(batch.max(1)).epoch(0)? {

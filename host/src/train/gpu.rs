@@ -5,8 +5,8 @@
 //!
 //! - `cpu`: the CPU kernels; no GPU is looked for.
 //! - `gpu`: the best adapter wgpu finds, a software one such as Mesa's lavapipe included. No
-//!   adapter, an optimizer or a layer the GPU cannot run yet (Adam, BatchNorm, Dropout, merges,
-//!   ...) is an error naming it.
+//!   adapter, or a layer the GPU cannot run yet, is an error naming it. Every optimizer (SGD,
+//!   Adam, AdamW) runs on the GPU.
 //! - `auto` (the default): a *hardware* GPU when wgpu finds one and it can run the model,
 //!   otherwise the CPU, with the reason in the printed line. A software adapter is never
 //!   chosen, since the CPU kernels are much faster than a software rasteriser.
@@ -15,7 +15,8 @@
 //! batch 1 on the chosen device, so whatever `torchlet-gpu` refuses is refused before a run
 //! starts, and a run never starts on a device that cannot finish it.
 //!
-//! During training the GPU holds the parameters and SGD's momentum; [`copy_back`] brings them
+//! During training the GPU holds the parameters and the optimizer state (SGD's momentum, Adam's
+//! moments, in the core's layout); [`copy_back`] brings them
 //! into the CPU network's buffers (the core's layout, so the same `.tlm` file) before every
 //! checkpoint, histogram and on Ctrl-C. If the copy fails (a lost device), nothing is saved,
 //! so the last checkpoint on disk stays the last good one.
@@ -83,26 +84,24 @@ pub fn selection_name(s: Selection) -> &'static str {
     }
 }
 
-/// Opens the device `selection` asks for and checks that it runs `model` (and `optimizer`,
-/// when the command trains): see the [module docs](self).
+/// Opens the device `selection` asks for and checks that it runs `model`: see the
+/// [module docs](self). `optimizer` is the command's, when it trains; every
+/// [`OptimizerKind`] runs on the GPU, so it decides nothing.
 ///
 /// # Errors
 /// Under `--device gpu` only: no adapter (listing what wgpu saw), a device that fails to open,
-/// an optimizer other than SGD, or the first layer the GPU cannot run, each naming the flag.
-/// Under `auto` these fall back to the CPU instead, except a hardware adapter that exists but
-/// fails to open, which is reported.
+/// or the first layer the GPU cannot run, each naming the flag. Under `auto` these fall back
+/// to the CPU instead, except a hardware adapter that exists but fails to open, which is
+/// reported.
 pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKind>) -> Result<Choice, String> {
+    // SGD, Adam and AdamW all run on the GPU (torchlet-gpu's sgd_step and adam_step shaders).
+    let _ = optimizer;
     let cpu = |reason: String| Choice {
         compute: Compute::Cpu,
         description: format!("cpu ({reason})"),
     };
     let strict = selection == Selection::Gpu;
     let flag = selection_name(selection);
-    const ADAM: &str = "--optimizer adam is not supported on the GPU yet (only sgd is)";
-    if strict && optimizer == Some(OptimizerKind::Adam) {
-        // Known without looking for an adapter.
-        return Err(format!("--device gpu: {ADAM}; use --device cpu"));
-    }
     let dev = match selection.resolve() {
         Ok(Resolved::Cpu { reason }) => return Ok(cpu(reason)),
         Ok(Resolved::Gpu(dev)) => dev,
@@ -121,9 +120,6 @@ pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKi
             )))
         }
     };
-    if optimizer == Some(OptimizerKind::Adam) {
-        return refuse(ADAM.to_string());
-    }
     let plan = match model.plan(1, Mode::Training) {
         Ok(p) => p,
         Err(e) => return refuse(format!("model {} cannot be planned for training: {e}", model.name)),
@@ -137,8 +133,9 @@ pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKi
     })
 }
 
-/// Copies the GPU's parameters into `net` and its momentum into `opt_state` (`param_len`
-/// floats, or none for SGD without momentum), so that `net` can be saved as a checkpoint.
+/// Copies the GPU's parameters and BatchNorm running statistics into `net` and its optimizer
+/// state into `opt_state` (`optimizer.state_len(param_len)` floats: SGD's momentum, none
+/// without momentum, or Adam's moments), so that `net` can be saved as a checkpoint.
 ///
 /// # Errors
 /// The GPU's error (a lost device, a failed read-back); `net` and `opt_state` are then
@@ -146,23 +143,32 @@ pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKi
 pub fn copy_back(gpu: &GpuNetwork, net: &mut HostNetwork<'_>, opt_state: &mut [f32]) -> Result<(), String> {
     let what = |e: torchlet_gpu::Error| format!("copying the model back from the GPU: {e}");
     let params = gpu.params().map_err(what)?;
-    let momentum = if opt_state.is_empty() {
+    let running = gpu.state().map_err(what)?;
+    if running.len() != net.state().len() {
+        return Err(format!(
+            "copying the model back from the GPU: {} BatchNorm statistics, expected {}",
+            running.len(),
+            net.state().len()
+        ));
+    }
+    let state = if opt_state.is_empty() {
         Vec::new()
     } else {
-        gpu.momentum().map_err(what)?
+        gpu.optimizer_state().map_err(what)?
     };
     let dst = net.params_mut().map_err(|e| e.to_string())?;
-    if dst.len() != params.len() || momentum.len() != opt_state.len() {
+    if dst.len() != params.len() || state.len() != opt_state.len() {
         return Err(format!(
-            "copying the model back from the GPU: {} parameters and {} momentum values, expected {} and {}",
+            "copying the model back from the GPU: {} parameters and {} optimizer state values, expected {} and {}",
             params.len(),
-            momentum.len(),
+            state.len(),
             dst.len(),
             opt_state.len()
         ));
     }
     dst.copy_from_slice(&params);
-    opt_state.copy_from_slice(&momentum);
+    opt_state.copy_from_slice(&state);
+    net.state_mut().map_err(|e| e.to_string())?.copy_from_slice(&running);
     Ok(())
 }
 

@@ -17,8 +17,9 @@
 //!
 //! [`fit_on`] with [`gpu::Compute::Gpu`] trains on a GPU instead (`--device gpu|auto`): the
 //! same epoch lines, TensorBoard logs, checkpoints, resume (from and to CPU runs: the files are
-//! the same), NaN stop and early stopping; parameters and momentum stay on the GPU and are
-//! copied back before every save (see [`gpu`]).
+//! the same), NaN stop and early stopping, with SGD, Adam or AdamW; parameters and the
+//! optimizer state (momentum, Adam's moments) stay on the GPU and are copied back before every
+//! save (see [`gpu`]).
 
 pub mod gpu;
 pub mod parallel;
@@ -34,7 +35,7 @@ use torchlet::loss::CrossEntropyLoss;
 use torchlet::optim::{Adam, CosineAnnealingLr, LrScheduler, Optimizer, Sgd, StepLr};
 use torchlet::{Mode, Network, Rng};
 
-use torchlet_gpu::GpuNetwork;
+use torchlet_gpu::{GpuLoss, GpuNetwork, GpuOptimizer, Target};
 
 use self::gpu::Compute;
 use crate::data::loader::DataLoader;
@@ -49,6 +50,10 @@ pub enum OptimizerKind {
     Sgd,
     /// `torch.optim.Adam` (with `--weight-decay`).
     Adam,
+    /// `torch.optim.AdamW`: Adam with decoupled `--weight-decay` (PyTorch's default for AdamW
+    /// is 0.01; pass it explicitly, the flag's default is 0).
+    #[value(name = "adamw")]
+    AdamW,
 }
 
 /// The learning-rate schedule, applied at the start of each epoch (`--scheduler`).
@@ -145,6 +150,7 @@ impl Opt {
                     .nesterov(cfg.nesterov),
             ),
             OptimizerKind::Adam => Opt::Adam(Adam::new(cfg.lr).weight_decay(cfg.weight_decay)),
+            OptimizerKind::AdamW => Opt::Adam(Adam::adamw(cfg.lr).weight_decay(cfg.weight_decay)),
         }
     }
 
@@ -166,6 +172,14 @@ impl Opt {
         match self {
             Opt::Sgd(o) => net.step(o, state),
             Opt::Adam(o) => net.step(o, state),
+        }
+    }
+
+    /// The optimizer of a GPU step (the state stays on the GPU).
+    fn gpu(&mut self) -> GpuOptimizer<'_> {
+        match self {
+            Opt::Sgd(o) => GpuOptimizer::Sgd(o),
+            Opt::Adam(o) => GpuOptimizer::Adam(o),
         }
     }
 
@@ -212,7 +226,7 @@ pub fn fit(
 }
 
 /// [`fit`] on `compute`: the CPU, or a GPU chosen by [`gpu::choose`]. On a GPU, `cfg.threads`
-/// is not used, and the optimizer must be SGD.
+/// is not used; every optimizer runs there, its state kept on the GPU.
 ///
 /// # Errors
 /// As [`fit`], and on a GPU: a model or optimizer it cannot run, or a GPU failure (a lost
@@ -245,7 +259,8 @@ pub fn fit_on(
         *model = ckpt.model.clone();
         opt = match (cfg.optimizer, ckpt.train.optimizer.sgd(), ckpt.train.optimizer.adam()) {
             (OptimizerKind::Sgd, Some(o), _) => Opt::Sgd(o),
-            (OptimizerKind::Adam, _, Some(o)) => Opt::Adam(o),
+            (OptimizerKind::Adam, _, Some(o)) if !o.decoupled_weight_decay => Opt::Adam(o),
+            (OptimizerKind::AdamW, _, Some(o)) if o.decoupled_weight_decay => Opt::Adam(o),
             _ => return Err("the checkpoint was trained with another optimizer than --optimizer".into()),
         };
         let steps = ckpt.train.optimizer_steps;
@@ -281,11 +296,10 @@ pub fn fit_on(
     let mut gpu_net = match compute.gpu() {
         None => None,
         Some(dev) => {
-            if !matches!(opt, Opt::Sgd(_)) {
-                return Err("--device gpu: --optimizer adam is not supported on the GPU yet (only sgd is)".into());
-            }
             let mut g = GpuNetwork::new(dev, &*plan, net.params())?;
-            g.set_momentum(&opt_state)?;
+            g.set_optimizer_state(&opt_state)?;
+            g.set_state(net.state())?;
+            g.seed_dropout(cfg.seed);
             Some(g)
         }
     };
@@ -363,7 +377,12 @@ pub fn fit_on(
             }
             let batch = batch?;
             let result = match (&mut gpu_net, &mut opt) {
-                (Some(g), Opt::Sgd(sgd)) => match g.train_step(&batch.images, &batch.labels, &loss_fn, sgd) {
+                (Some(g), opt) => match g.step(
+                    &batch.images,
+                    Target::Classes(&batch.labels),
+                    &GpuLoss::CrossEntropy(loss_fn),
+                    opt.gpu(),
+                ) {
                     Ok(stats) => Ok(stats.loss),
                     Err(torchlet_gpu::Error::Core(e @ torchlet::Error::NonFinite { .. })) => Err(e),
                     Err(e) => {
@@ -376,9 +395,6 @@ pub fn fit_on(
                         .into());
                     }
                 },
-                (Some(_), Opt::Adam(_)) => {
-                    return Err("--device gpu: --optimizer adam is not supported on the GPU yet".into())
-                }
                 (None, _) => {
                     net.zero_grad();
                     dp.backward(&mut net, &loss_fn, &batch.images, &batch.labels, step)
