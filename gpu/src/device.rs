@@ -186,7 +186,12 @@ struct Inner {
     limits: wgpu::Limits,
     kernels: Kernels,
     sink: Sink,
+    /// Set once the device is lost (really, or by [`Device::simulate_loss`]): every later
+    /// [`Device::check`] reports it, whatever else wgpu says about the calls after it.
+    lost: Lost,
 }
+
+type Lost = Arc<Mutex<Option<String>>>;
 
 /// An open GPU device with this crate's shaders compiled: see the [module docs](self).
 #[derive(Clone)]
@@ -272,16 +277,13 @@ impl Device {
                 },
             );
         }));
-        let s = sink.clone();
+        let lost: Lost = Arc::new(Mutex::new(None));
+        let l = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
             // Dropping the device on purpose also reports "lost"; only record real losses.
             if reason != wgpu::DeviceLostReason::Destroyed {
-                record(
-                    &s,
-                    Error::DeviceLost {
-                        message: format!("{reason:?}: {message}"),
-                    },
-                );
+                let mut slot = l.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(format!("{reason:?}: {message}"));
             }
         });
         let kernels = Kernels::new(&device);
@@ -293,6 +295,7 @@ impl Device {
                 limits,
                 kernels,
                 sink,
+                lost,
             }),
         };
         dev.check("compiling the shaders")?;
@@ -324,6 +327,9 @@ impl Device {
     /// [`Error::Wgpu`] or [`Error::DeviceLost`].
     pub fn check(&self, context: &'static str) -> Result<()> {
         let taken = self.inner.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(message) = self.inner.lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(Error::DeviceLost { message });
+        }
         match taken {
             None => Ok(()),
             Some(Error::Wgpu { kind, message, .. }) => Err(Error::Wgpu { context, kind, message }),
@@ -367,11 +373,30 @@ impl Device {
         Ok(buf)
     }
 
-    /// A buffer the CPU maps to read `len` 4-byte elements back.
     /// Whether the device can time GPU work with timestamp queries ([`crate::profile`]).
     pub fn has_timestamps(&self) -> bool {
         self.inner.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
+
+    /// Whether the device was lost ([`Error::DeviceLost`]); nothing more runs on it.
+    pub fn is_lost(&self) -> bool {
+        self.inner.lost.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Loses the device on purpose, as a driver reset or an unplugged GPU would: the wgpu
+    /// device is destroyed and every later call on it, or on a network built on it, returns
+    /// [`Error::DeviceLost`] with `reason`. For testing what a program does when the GPU goes
+    /// away mid-run (`torchlet train` honours `TORCHLET_GPU_FAULT=lose-at-step:N`).
+    pub fn simulate_loss(&self, reason: &str) {
+        self.inner
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(format!("simulated: {reason}"));
+        self.inner.device.destroy();
+    }
+
+    /// A buffer the CPU maps to read `len` 4-byte elements back.
 
     pub(crate) fn staging(&self, what: &str, len: usize) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {

@@ -44,3 +44,42 @@ fn gpu_takes_any_adapter_and_reports_it() {
     assert!(shown.contains(&a.name) && shown.contains(&a.backend), "{shown}");
     println!("adapter: {shown}");
 }
+
+/// A device lost mid-run (here on purpose, as a driver reset would) turns every later call
+/// into `Error::DeviceLost`, without a panic, and a new device works again.
+#[test]
+fn a_lost_device_is_an_error_on_every_later_call() {
+    use torchlet::layer::{flatten, linear, relu, Layer};
+    use torchlet::loss::CrossEntropyLoss;
+    use torchlet::optim::Sgd;
+    use torchlet::{Mode, Plan, Shape};
+    use torchlet_gpu::GpuNetwork;
+
+    let Some(dev) = common::device() else { return };
+    static LAYERS: [Layer; 4] = [flatten(), linear(8, 6), relu(), linear(6, 3)];
+    let plan: Plan<4> = Plan::try_new(&LAYERS, Shape::chw(1, 2, 4), 2, Mode::Training).unwrap();
+    let params: Vec<f32> = (0..plan.param_len()).map(|i| (i % 5) as f32 * 0.1 - 0.2).collect();
+    let mut net = GpuNetwork::new(&dev, &plan, &params).unwrap();
+    let (img, labels) = (vec![0.5; 16], [0u32, 2]);
+    let (loss, mut sgd) = (CrossEntropyLoss::new(), Sgd::new(0.1));
+    net.train_step(&img, &labels, &loss, &mut sgd).unwrap();
+    assert!(!dev.is_lost());
+
+    dev.simulate_loss("test");
+    assert!(dev.is_lost());
+    let lost = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::DeviceLost { message }) => assert!(message.contains("simulated: test"), "{what}: {message}"),
+        other => panic!("{what} after the loss: {other:?}"),
+    };
+    lost(net.train_step(&img, &labels, &loss, &mut sgd).map(|_| ()), "train_step");
+    lost(net.params().map(|_| ()), "params");
+    lost(net.forward(&img).map(|_| ()), "forward");
+    lost(GpuNetwork::new(&dev, &plan, &params).map(|_| ()), "GpuNetwork::new");
+    let e = net.params().unwrap_err().to_string();
+    assert!(e.starts_with("the GPU device was lost"), "{e}");
+
+    // The loss belongs to that device only.
+    let fresh = common::device().unwrap();
+    let mut again = GpuNetwork::new(&fresh, &plan, &params).unwrap();
+    again.train_step(&img, &labels, &loss, &mut sgd).unwrap();
+}

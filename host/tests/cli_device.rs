@@ -420,6 +420,90 @@ fn ctrl_c_on_the_gpu_saves_a_checkpoint_the_cpu_resumes() {
     assert!(stdout(&o).contains("epoch  3/3"), "{}", stdout(&o));
 }
 
+/// A device lost mid-run (`TORCHLET_GPU_FAULT=lose-at-step:N`, what a driver reset does) stops
+/// the run with an error that says so and names the last good checkpoint, which is the last
+/// finished epoch's and resumes on the CPU; nothing half-written is left.
+#[test]
+fn a_device_lost_mid_run_keeps_the_last_checkpoint() {
+    if !gpu_or_skip("a_device_lost_mid_run_keeps_the_last_checkpoint") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "train",
+        "--limit",
+        "320",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--out",
+        s(&out),
+    ];
+    // Epoch 1 takes the first steps; step 30 is in epoch 2 (at most 20 steps an epoch).
+    let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(args)
+        .args(["--device", "gpu", "--epochs", "4"])
+        .env("TORCHLET_GPU_FAULT", "lose-at-step:30")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        err.contains("the GPU device was lost: simulated: TORCHLET_GPU_FAULT=lose-at-step:30"),
+        "{err}"
+    );
+    let last = out.join("last.tlm");
+    assert!(
+        err.contains(&format!("the last good checkpoint is {}", last.display())),
+        "{err}"
+    );
+    let kept = Checkpoint::load(&last).unwrap();
+    assert!(
+        kept.train.step < 30,
+        "a checkpoint after the loss: step {}",
+        kept.train.step
+    );
+    let failed_epoch: u32 = err
+        .split("failed at epoch ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(kept.train.epoch, failed_epoch - 1, "{err}");
+    assert!(!out.join(format!("epoch-{failed_epoch}.tlm")).exists());
+    let stray: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(stray.is_empty(), "half-written files: {stray:?}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(args)
+        .args(["--device", "cpu", "--epochs", "3", "--resume", s(&last)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("epoch  3/3"), "{}", stdout(&o));
+
+    let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(args)
+        .args(["--device", "gpu", "--epochs", "1"])
+        .env("TORCHLET_GPU_FAULT", "lose-at-step:soon")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("TORCHLET_GPU_FAULT: expected lose-at-step:N"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// With no adapter at all (Vulkan pointed at a missing driver), `--device gpu` is an error
 /// that says so, and `auto` (the default) trains on the CPU and says why.
 #[cfg(target_os = "linux")]

@@ -200,6 +200,23 @@ fn kept_after(cfg: &TrainConfig, epoch: usize) -> String {
     }
 }
 
+/// The environment variable that injects a GPU fault, for testing what a run does when the
+/// device goes away: `lose-at-step:N` loses the device (as a driver reset would) just before
+/// training step `N` (counted from 0 over the whole run).
+pub const GPU_FAULT: &str = "TORCHLET_GPU_FAULT";
+
+/// The step [`GPU_FAULT`] asks to lose the device at, if it is set.
+fn gpu_fault() -> Result<Option<u64>, String> {
+    let Some(v) = std::env::var_os(GPU_FAULT) else {
+        return Ok(None);
+    };
+    let v = v.to_string_lossy();
+    v.strip_prefix("lose-at-step:")
+        .and_then(|n| n.parse().ok())
+        .map(Some)
+        .ok_or_else(|| format!("{GPU_FAULT}: expected lose-at-step:N (N a step number), found {v:?}"))
+}
+
 /// Index of the largest value of `row` (the first one on ties).
 pub fn argmax(row: &[f32]) -> usize {
     row.iter()
@@ -292,6 +309,7 @@ pub fn fit_on(
     net.set_gemm(crate::kernels::best());
     net.set_rng(rng);
     let loss_fn = CrossEntropyLoss::new();
+    let lose_at = gpu_fault()?;
     // The GPU's copy of the network, from the initial or resumed weights and momentum.
     let mut gpu_net = match compute.gpu() {
         None => None,
@@ -376,6 +394,9 @@ pub fn fit_on(
                 });
             }
             let batch = batch?;
+            if let (Some(g), true) = (&gpu_net, lose_at == Some(step)) {
+                g.device().simulate_loss(&format!("{GPU_FAULT}=lose-at-step:{step}"));
+            }
             let result = match (&mut gpu_net, &mut opt) {
                 (Some(g), opt) => match g.step(
                     &batch.images,
