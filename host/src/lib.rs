@@ -22,6 +22,7 @@ pub mod data;
 pub mod digits;
 pub mod fsutil;
 pub mod kernels;
+pub mod mem;
 pub mod model;
 pub mod print;
 pub mod summary;

@@ -82,7 +82,30 @@ fn a_model_file_can_be_benched() {
 
 #[test]
 fn bad_values_are_clear_errors_with_a_non_zero_exit() {
-    let cases: [(&[&str], &str); 6] = [
+    // A batch of 2e8 CIFAR images (2.5 TB) is refused before anything is allocated, on every
+    // command that takes --batch-size, instead of an abort or the OOM killer.
+    let huge = "try a smaller --batch-size";
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = torchlet(&[
+        "train",
+        "--batch-size",
+        "200000000",
+        "--device",
+        "cpu",
+        "--limit",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains(huge), "{}", stderr(&o));
+    let cases: [(&[&str], &str); 8] = [
+        (&["bench", "--batch-size", "200000000", "--device", "cpu"], huge),
+        (
+            &["eval", "--model", "runs/none.tlm", "--batch-size", "0"],
+            "--batch-size",
+        ),
         (&["bench", "--threads", "0"], "--threads"),
         (&["bench", "--threads", "100000"], "from 1 to 256"),
         (&["bench", "--iters", "0"], "--iters"),

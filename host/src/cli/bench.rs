@@ -181,7 +181,8 @@ pub fn measure(
 ) -> Result<BenchReport, Box<dyn std::error::Error>> {
     let sample = model.input.numel();
     let mut rng = Rng::new(seed ^ 0xBE7C);
-    let x: Vec<f32> = (0..batch * sample).map(|_| rng.next_f32()).collect();
+    let mut x = crate::mem::zeros(batch * sample, &format!("a random batch of {batch}"))?;
+    x.iter_mut().for_each(|v| *v = rng.next_f32());
     let outputs = model.plan(1, Mode::Inference)?.output_shape().numel();
     let labels: Vec<u32> = (0..batch).map(|_| rng.below(outputs.max(1) as u32)).collect();
     let gemm = crate::kernels::best();
@@ -191,7 +192,7 @@ pub fn measure(
     let plan = model.plan(dp.main_batch(), Mode::Training)?;
     let (mut params, mut state) = (model.params.clone(), model.state.clone());
     let mut grads = vec![0.0; plan.param_len()];
-    let mut arena = vec![0.0; plan.arena_len()];
+    let mut arena = crate::mem::zeros(plan.arena_len(), &format!("the training arena for batch {batch}"))?;
     let mut net = Network::new(&plan, &mut params, &mut grads, &mut state, &mut arena)?;
     net.set_gemm(gemm);
     let loss = CrossEntropyLoss::new();
@@ -255,7 +256,8 @@ pub fn measure_gpu(
 ) -> Result<BenchReport, Box<dyn std::error::Error>> {
     let sample = model.input.numel();
     let mut rng = Rng::new(seed ^ 0xBE7C);
-    let x: Vec<f32> = (0..batch * sample).map(|_| rng.next_f32()).collect();
+    let mut x = crate::mem::zeros(batch * sample, &format!("a random batch of {batch}"))?;
+    x.iter_mut().for_each(|v| *v = rng.next_f32());
     let outputs = model.plan(1, Mode::Inference)?.output_shape().numel();
     let labels: Vec<u32> = (0..batch).map(|_| rng.below(outputs.max(1) as u32)).collect();
 

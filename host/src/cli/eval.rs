@@ -85,7 +85,10 @@ pub struct Evaluation {
 pub fn evaluate(model: &Model, data: Box<dyn Dataset>, batch: usize) -> Result<Evaluation, Box<dyn std::error::Error>> {
     let plan = model.plan(batch.max(1), Mode::Inference)?;
     let outputs = plan.output_shape().numel().max(1);
-    let mut arena = vec![0.0; plan.arena_len()];
+    let mut arena = crate::mem::zeros(
+        plan.arena_len(),
+        &format!("the inference arena for batch {}", batch.max(1)),
+    )?;
     let mut net = Network::with_weights(&plan, &model.params, &model.state, &mut arena)?;
     net.set_gemm(crate::kernels::best());
     let loss_fn = CrossEntropyLoss::new();

@@ -300,7 +300,10 @@ pub fn fit_on(
     // With several threads the main network only steps: it is planned for one slice.
     let plan = model.plan(dp.main_batch(), Mode::Training)?;
     let mut grads = vec![0.0; plan.param_len()];
-    let mut arena = vec![0.0; plan.arena_len()];
+    let mut arena = crate::mem::zeros(
+        plan.arena_len(),
+        &format!("the training arena for batch {}", dp.main_batch()),
+    )?;
     // Histograms are tagged with PyTorch's state-dict names ("features.0.weight").
     let paths = model.node_paths()?;
     let (name, layers, input, classes) = (model.name.clone(), model.layers, model.input, model.classes.clone());

@@ -215,15 +215,18 @@ impl DataParallel {
             .max()
             .unwrap_or(1);
         let plan = model.plan(slice, Mode::Training)?;
+        let what = format!("the training arena of each thread for a slice of {slice}");
         dp.workers = (0..threads)
-            .map(|_| Worker {
-                grads: vec![0.0; plan.param_len()],
-                state: vec![0.0; plan.state_len()],
-                arena: vec![0.0; plan.arena_len()],
-                range: 0..0,
-                result: Ok((0.0, 0)),
+            .map(|_| {
+                Ok(Worker {
+                    grads: vec![0.0; plan.param_len()],
+                    state: vec![0.0; plan.state_len()],
+                    arena: crate::mem::zeros(plan.arena_len(), &what)?,
+                    range: 0..0,
+                    result: Ok((0.0, 0)),
+                })
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         dp.plan = Some(plan);
         dp.pool = Some(
             rayon::ThreadPoolBuilder::new()
@@ -486,7 +489,9 @@ impl ParallelInference {
         Ok(ParallelInference {
             threads,
             batch,
-            arenas: (0..threads).map(|_| vec![0.0; plan.arena_len()]).collect(),
+            arenas: (0..threads)
+                .map(|_| crate::mem::zeros(plan.arena_len(), &format!("the inference arena for batch {batch}")))
+                .collect::<Result<_, String>>()?,
             results: (0..threads).map(|_| Ok(())).collect(),
             plan,
             pool,
