@@ -397,7 +397,6 @@ impl Device {
     }
 
     /// A buffer the CPU maps to read `len` 4-byte elements back.
-
     pub(crate) fn staging(&self, what: &str, len: usize) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(what),
