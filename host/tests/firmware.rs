@@ -250,3 +250,52 @@ fn on_device_training_lowers_the_held_out_loss() {
     assert!(correct("after:") > correct("before:"));
     assert_eq!(run.stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 4);
 }
+
+/// The course's `map_location`, down to the board: a model trained on the GPU
+/// (`--device gpu`, lavapipe in CI) is the same `.tlm` file, and the firmware under QEMU gives
+/// the host's predictions for it.
+#[test]
+fn a_gpu_trained_model_runs_on_the_firmware_unchanged() {
+    require_tools!();
+    if let Err(e) = torchlet_gpu::Device::new(torchlet_gpu::Preference::Any) {
+        assert!(
+            std::env::var("TORCHLET_REQUIRE_GPU").as_deref() != Ok("1"),
+            "TORCHLET_REQUIRE_GPU=1 but no GPU adapter: {e}"
+        );
+        eprintln!("skipping: no GPU adapter ({e})");
+        return;
+    }
+    let out = work_dir().join("gpu-run");
+    let o = torchlet(&[
+        "train",
+        "--device",
+        "gpu",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success(),
+        "torchlet train --device gpu failed: {}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stdout).contains("device gpu: "), "{}", text(&o.stdout));
+    let model = out.join("best.tlm");
+    let o = torchlet(&[
+        "emulate",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "digits",
+        "--count",
+        "40",
+        "--json",
+    ]);
+    assert!(o.status.success(), "torchlet emulate failed: {}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    println!("{v}");
+    assert_eq!(v["agreement"], 1.0, "every firmware prediction equals the host's");
+    assert!(v["firmware_accuracy"].as_f64().unwrap() > 0.8, "{v}");
+}
