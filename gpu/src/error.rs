@@ -114,7 +114,7 @@ impl fmt::Display for Error {
             }
             Error::TooLarge { buffer, bytes, limit } => write!(
                 f,
-                "GPU buffer {buffer} needs {bytes} bytes, more than the adapter's limit of {limit} bytes"
+                "GPU buffer {buffer} needs {bytes} bytes, more than the adapter's limit of {limit} bytes (a smaller batch needs less)"
             ),
             Error::Core(e) => write!(f, "{e}"),
             Error::Wgpu { context, kind, message } => write!(f, "GPU {kind} while {context}: {message}"),

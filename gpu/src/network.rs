@@ -185,13 +185,7 @@ impl GpuNetwork {
                 backward.push(lp.backward);
                 continue;
             }
-            let producer = node.inputs[0];
-            let (x, gx) = if producer == INPUT {
-                (&input, None)
-            } else {
-                let p = producer as usize;
-                (&outs[p], Some(&node_grads[p]))
-            };
+            let (x, gx) = producer(node.inputs[0], &input, &outs, &node_grads);
             let np = node_passes(
                 dev,
                 i,
@@ -668,6 +662,20 @@ impl GpuNetwork {
             what: "layer index out of range",
         }))?;
         self.dev.read(&self.outs[i], 0, self.n * node.out_shape.numel())
+    }
+}
+
+/// The output and output gradient of producer `p` (the batch and no gradient for [`INPUT`]).
+fn producer<'a>(
+    p: u16,
+    input: &'a wgpu::Buffer,
+    outs: &'a [wgpu::Buffer],
+    node_grads: &'a [wgpu::Buffer],
+) -> (&'a wgpu::Buffer, Option<&'a wgpu::Buffer>) {
+    if p == INPUT {
+        (input, None)
+    } else {
+        (&outs[p as usize], Some(&node_grads[p as usize]))
     }
 }
 

@@ -175,3 +175,80 @@ fn inference_plans_and_wrong_parameter_lengths_are_refused() {
     let e = GpuNetwork::new(&dev, &plan, &[0.0; 3]).err().unwrap();
     assert!(e.to_string().contains("3"), "{e}");
 }
+
+/// A batch whose activations exceed what the adapter can bind is refused when the network is
+/// built, naming the buffer and both sizes, before any step runs (the GPU's out-of-memory
+/// that can be known in advance; the rest arrives as `Error::Wgpu` of kind out-of-memory).
+#[test]
+fn a_batch_beyond_the_adapters_buffer_limit_is_too_large() {
+    let Some(dev) = device() else { return };
+    static LAYERS: [Layer; 4] = [conv2d(3, 32, 5).padding(2), max_pool2d(2), flatten(), linear(8192, 10)];
+    let l = dev.wgpu_device().limits();
+    let limit = l.max_buffer_size.min(l.max_storage_buffer_binding_size);
+    // The first layer's output is 32 x 32 x 32 floats a sample: one sample more than fits.
+    let per_sample = 32 * 32 * 32 * 4;
+    let batch = (limit / per_sample + 1) as usize;
+    let plan: Plan<4> = Plan::try_new(&LAYERS, Shape::chw(3, 32, 32), batch, Mode::Training).unwrap();
+    let e = GpuNetwork::new(&dev, &plan, &vec![0.0; plan.param_len()])
+        .err()
+        .unwrap();
+    match &e {
+        Error::TooLarge {
+            buffer,
+            bytes,
+            limit: l,
+        } => {
+            assert!(buffer.contains("layer 0 (Conv2d) output"), "{e}");
+            assert_eq!(*bytes, batch as u64 * per_sample);
+            assert_eq!(*l, limit);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("more than the adapter's limit"), "{e}");
+}
+
+/// The per-shader profile of a training step (`TORCHLET_GPU_PROFILE=1 torchlet bench`): every
+/// dispatch of the step is counted under its shader, with a GPU time, and the step it runs is
+/// a real one (SGD's step count and the parameters move).
+#[test]
+fn the_profile_times_every_dispatch_of_a_step() {
+    let Some(dev) = device() else { return };
+    if !dev.has_timestamps() {
+        eprintln!("skipping: {} has no timestamp queries", dev.adapter());
+        return;
+    }
+    let plan: Plan<12> = Plan::try_new(&BLITZ_CNN, Shape::chw(3, 32, 32), 2, Mode::Training).unwrap();
+    let params = floats(5, plan.param_len());
+    let mut net = GpuNetwork::new(&dev, &plan, &params).unwrap();
+    let mut sgd = sgd();
+    let times = torchlet_gpu::profile::profile_step(
+        &mut net,
+        &floats(6, 2 * 3 * 32 * 32),
+        &[1, 7],
+        &CrossEntropyLoss::new(),
+        &mut sgd,
+    )
+    .unwrap();
+    assert_eq!(sgd.steps(), 1);
+    assert_ne!(net.params().unwrap(), params);
+    let count = |s: &str| times.iter().find(|k| k.shader == s).map_or(0, |k| k.dispatches);
+    // Two convolutions: two forward passes, two weight gradients and their reductions, and one
+    // input gradient (the first layer's input needs none).
+    assert_eq!(count("conv_forward.wgsl"), 2, "{times:?}");
+    assert_eq!(count("conv_backward_weight.wgsl"), 2, "{times:?}");
+    assert_eq!(count("reduce_partials.wgsl"), 2, "{times:?}");
+    assert_eq!(count("conv_backward_input.wgsl"), 1, "{times:?}");
+    assert_eq!(count("relu_forward.wgsl"), 4, "{times:?}");
+    assert_eq!(count("linear_forward.wgsl"), 3, "{times:?}");
+    assert_eq!(count("cross_entropy.wgsl"), 1, "{times:?}");
+    assert_eq!(count("sgd_step.wgsl"), 1, "{times:?}");
+    assert!(
+        times.iter().all(|k| k.micros >= 0.0 && k.micros.is_finite()),
+        "{times:?}"
+    );
+    assert!(times.iter().map(|k| k.micros).sum::<f64>() > 0.0, "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0].micros >= w[1].micros),
+        "slowest first: {times:?}"
+    );
+}

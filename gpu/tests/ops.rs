@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{check_close, device, floats};
+use common::{check_close, device, floats, gpu_err, run};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use torchlet::loss::{CrossEntropyLoss, Loss, Reduction};
 use torchlet::ops::activation::{
     leaky_relu_backward_input, leaky_relu_forward, relu_backward_input, relu_forward, sigmoid_backward_input,
@@ -20,27 +19,6 @@ use torchlet::ops::pool::{decode_index, encode_index, max_pool_backward_input, m
 use torchlet::optim::{Optimizer, Sgd};
 use torchlet::Shape;
 use torchlet_gpu::{ops as gpu, Device, Error};
-
-const CASES: u32 = 12;
-
-fn run<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> Result<(), String>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let r = runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail));
-    if let Err(e) = r {
-        panic!("{e}");
-    }
-}
-
-fn gpu_err(e: Error) -> String {
-    format!("GPU error: {e}")
-}
 
 /// One spatial dim of a window op: (input, kernel, stride, dilation, pad).
 fn dim() -> impl Strategy<Value = (usize, usize, usize, usize, usize)> {

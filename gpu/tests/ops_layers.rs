@@ -11,9 +11,8 @@
 
 mod common;
 
-use common::{check_close, device, floats};
+use common::{check_close, device, floats, gpu_err, run};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use torchlet::ops::batchnorm::{
     batch_norm_backward_eval, batch_norm_backward_train, batch_norm_forward_eval, batch_norm_forward_train,
     batch_norm_state_len, BnGeom,
@@ -26,27 +25,6 @@ use torchlet::ops::pool::{
     adaptive_max_pool_forward, avg_pool_backward_input, avg_pool_forward, decode_index,
 };
 use torchlet_gpu::{ops as gpu, Device, Error};
-
-const CASES: u32 = 12;
-
-fn run<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> Result<(), String>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let r = runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail));
-    if let Err(e) = r {
-        panic!("{e}");
-    }
-}
-
-fn gpu_err(e: Error) -> String {
-    format!("GPU error: {e}")
-}
 
 /// A BatchNorm layer over `[N, C, S]` with at least 2 values per channel (PyTorch's rule for
 /// batch statistics), every option drawn.

@@ -7,33 +7,12 @@
 
 mod common;
 
-use common::{check_close, device, floats};
+use common::{check_close, device, floats, gpu_err, run};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use torchlet::loss::{BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, Loss, MSELoss, NLLLoss, Reduction};
 use torchlet::optim::{Adam, Optimizer};
 use torchlet::{Rng, Shape};
 use torchlet_gpu::{ops as gpu, Device, Error, GpuLoss, Target};
-
-const CASES: u32 = 12;
-
-fn run<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> Result<(), String>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    if let Err(e) = runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail)) {
-        panic!("{e}");
-    }
-}
-
-fn gpu_err(e: Error) -> String {
-    format!("GPU error: {e}")
-}
 
 fn core_err(e: torchlet::Error) -> String {
     format!("core error: {e}")

@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::{check_close, device, floats};
+use common::{check_close, device, floats, gpu_err, run};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use torchlet::ops::bilinear::{bilinear_backward_input, bilinear_backward_weight, bilinear_forward};
 use torchlet::ops::conv::{conv_backward_input, conv_backward_weight, conv_forward, conv_workspace_len};
 use torchlet::ops::conv_transpose::{
@@ -21,26 +20,6 @@ use torchlet::ops::softmax::{
     log_softmax_backward_input, log_softmax_forward, softmax_backward_input, softmax_forward,
 };
 use torchlet_gpu::{ops as gpu, Error};
-
-const CASES: u32 = 12;
-
-fn run<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> Result<(), String>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    if let Err(e) = runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail)) {
-        panic!("{e}");
-    }
-}
-
-fn gpu_err(e: Error) -> String {
-    format!("GPU error: {e}")
-}
 
 const MODES: [PaddingMode; 4] = [
     PaddingMode::Zeros,

@@ -25,7 +25,7 @@ use torchlet::ops::batchnorm::{batch_norm_state_len, BnGeom};
 use torchlet::plan::{Exec, Node, Plan, INPUT};
 use torchlet::Buffer;
 
-use super::GpuNetwork;
+use super::{producer, GpuNetwork};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
@@ -82,20 +82,6 @@ pub(super) fn supported(node: &Node) -> Option<Result<()>> {
         | Exec::Add
         | Exec::Concat { .. } => Some(Ok(())),
         _ => None,
-    }
-}
-
-/// The output and output gradient of producer `p` (the batch and no gradient for [`INPUT`]).
-fn producer<'a>(
-    p: u16,
-    input: &'a wgpu::Buffer,
-    outs: &'a [wgpu::Buffer],
-    node_grads: &'a [wgpu::Buffer],
-) -> (&'a wgpu::Buffer, Option<&'a wgpu::Buffer>) {
-    if p == INPUT {
-        (input, None)
-    } else {
-        (&outs[p as usize], Some(&node_grads[p as usize]))
     }
 }
 

@@ -10,9 +10,9 @@
 //! the layers' output gradients before every step.
 
 use torchlet::ops::geom::PaddingMode;
-use torchlet::plan::{Exec, Node, INPUT};
+use torchlet::plan::{Exec, Node};
 
-use super::{node_passes, NodePasses};
+use super::{node_passes, producer, NodePasses};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
@@ -46,20 +46,6 @@ pub(super) fn supported(i: usize, node: &Node) -> Option<Result<()>> {
         Exec::Conv(g) if g.mode != PaddingMode::Zeros => Some(Ok(())),
         Exec::ConvTranspose(g) => Some(check_conv_transpose(i, node.op_name, &g)),
         _ => None,
-    }
-}
-
-/// The output and output gradient of producer `p` (the batch and no gradient for [`INPUT`]).
-fn producer<'a>(
-    p: u16,
-    input: &'a wgpu::Buffer,
-    outs: &'a [wgpu::Buffer],
-    node_grads: &'a [wgpu::Buffer],
-) -> (&'a wgpu::Buffer, Option<&'a wgpu::Buffer>) {
-    if p == INPUT {
-        (input, None)
-    } else {
-        (&outs[p as usize], Some(&node_grads[p as usize]))
     }
 }
 

@@ -14,7 +14,7 @@
 use torchlet::ops::geom::{ConvGeom, PaddingMode};
 use torchlet::Buffer;
 
-use super::{check_len, concat, submit, Pass, Spec};
+use super::{check_len, concat, submit, w32, Pass, Spec};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
@@ -80,10 +80,6 @@ pub(crate) enum LayerSpec {
         y: usize,
         which: u32,
     },
-}
-
-fn w32(v: usize) -> u32 {
-    u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 fn mode_code(mode: PaddingMode) -> u32 {

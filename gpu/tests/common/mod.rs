@@ -3,8 +3,34 @@
 
 #![allow(dead_code)]
 
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use torchlet::Rng;
 use torchlet_gpu::{Device, Error, Preference};
+
+/// Random configurations each op test draws (lavapipe runs a few GFLOP/s: keep them small).
+pub const CASES: u32 = 12;
+
+/// Runs `test` on [`CASES`] values of `strategy` (shrinking a failure) and panics with the
+/// minimal failing input; no regression files, CI pins `PROPTEST_RNG_SEED` instead.
+pub fn run<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> Result<(), String>)
+where
+    S::Value: std::fmt::Debug,
+{
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    if let Err(e) = runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail)) {
+        panic!("{e}");
+    }
+}
+
+/// A GPU error as a test failure message.
+pub fn gpu_err(e: Error) -> String {
+    format!("GPU error: {e}")
+}
 
 /// Relative tolerance of every GPU-vs-CPU comparison (issue 8: 1e-4 relative).
 pub const RTOL: f32 = 1e-4;
