@@ -712,3 +712,92 @@ fn adam_state_resumes_across_devices_in_both_directions() {
         );
     }
 }
+
+/// `predict --device gpu` gives the CPU's classes and probabilities (66 images: a full GPU
+/// batch of 64 and a short one), names the device, and `--json` carries it.
+#[test]
+fn predict_on_the_gpu_gives_the_cpus_probabilities() {
+    if !gpu_or_skip("predict_on_the_gpu_gives_the_cpus_probabilities") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--limit",
+            "128",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--out",
+            s(&out),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut images = Vec::new();
+    for k in 0..66u32 {
+        let path = dir.path().join(format!("img{k}.png"));
+        image::GrayImage::from_fn(16, 16, |x, y| image::Luma([((x * 13 + y * 7 + k * 29) % 256) as u8]))
+            .save(&path)
+            .unwrap();
+        images.push(path);
+    }
+    let model = out.join("last.tlm");
+    let predict = |device: &str| {
+        let mut args = vec![
+            "predict",
+            "--model",
+            s(&model),
+            "--json",
+            "--top-k",
+            "10",
+            "--device",
+            device,
+        ];
+        args.extend(images.iter().map(|p| s(p)));
+        let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("predict: device {device}")),
+            "{}",
+            stderr(&o)
+        );
+        stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (cpu, gpu) = (predict("cpu"), predict("gpu"));
+    assert_eq!(cpu.len(), 66);
+    assert_eq!(gpu.len(), 66);
+    for (c, g) in cpu.iter().zip(&gpu) {
+        assert_eq!(c["file"], g["file"]);
+        assert_eq!((c["device"].as_str(), g["device"].as_str()), (Some("cpu"), Some("gpu")));
+        let probs = |v: &serde_json::Value| {
+            let mut p: Vec<(String, f64)> = v["top_k"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["class"].as_str().unwrap().to_string(),
+                        t["probability"].as_f64().unwrap(),
+                    )
+                })
+                .collect();
+            p.sort_by(|a, b| a.0.cmp(&b.0));
+            p
+        };
+        for ((kc, pc), (kg, pg)) in probs(c).iter().zip(probs(g)) {
+            assert_eq!(kc, &kg);
+            assert!((pc - pg).abs() <= 1e-4 * pc.abs().max(1e-3), "{c} vs {g}");
+        }
+    }
+}

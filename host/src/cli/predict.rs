@@ -4,16 +4,26 @@
 //! gray as the model's input channels need, resized to the model's input (`Resize((H, W))`),
 //! turned into a tensor (`ToTensor`) and run in eval mode; the top-k classes are printed by
 //! name with their softmax probabilities. `--json` prints one JSON object a line: `file`,
-//! `class`, `probability` and `top_k` (a list of `{class, probability}`).
+//! `class`, `probability`, `top_k` (a list of `{class, probability}`) and `device`.
+//!
+//! `--device cpu|gpu|auto` (default `auto`, see [`crate::train::gpu`]) picks where the forward
+//! passes run; on a GPU the images go up in batches of [`GPU_BATCH`]. The chosen device is
+//! printed to stderr, so that stdout keeps one line per image.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 
+use torchlet::Mode;
+
 use crate::data::Sample;
 use crate::model::Model;
+use crate::train::gpu::{choose, Compute};
 use crate::transforms::{Resize, ToTensor, Transform};
+
+/// Images per forward pass on a GPU.
+pub const GPU_BATCH: usize = 64;
 
 /// Arguments of `torchlet predict`.
 #[derive(Debug, Args)]
@@ -30,6 +40,10 @@ pub struct PredictArgs {
     /// Print one JSON object a line.
     #[arg(long)]
     pub json: bool,
+    /// Where to run the model: cpu, gpu (any adapter, software ones included) or auto (a
+    /// hardware GPU if there is one, else the CPU).
+    #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = crate::train::gpu::parse_device)]
+    pub device: torchlet_gpu::Selection,
 }
 
 /// The softmax of `logits`, computed stably.
@@ -64,9 +78,23 @@ fn load(model: &Model, path: &std::path::Path) -> Result<Vec<f32>, Box<dyn std::
 /// A message naming the model or image that cannot be read.
 pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::load(&args.model)?;
-    for path in &args.images {
-        let x = load(&model, path)?;
-        let probs = softmax(&model.forward(&x)?);
+    let choice = choose(args.device, &model, None)?;
+    eprintln!("predict: device {choice}");
+    let device = match choice.compute {
+        Compute::Gpu(_) => "gpu",
+        Compute::Cpu => "cpu",
+    };
+    let inputs = args
+        .images
+        .iter()
+        .map(|path| load(&model, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let logits = match &choice.compute {
+        Compute::Cpu => inputs.iter().map(|x| model.forward(x)).collect::<Result<Vec<_>, _>>()?,
+        Compute::Gpu(dev) => forward_gpu(&model, dev, &inputs)?,
+    };
+    for (path, logits) in args.images.iter().zip(&logits) {
+        let probs = softmax(logits);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         order.truncate(args.top_k.max(1));
@@ -81,6 +109,7 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
                 "class": name(order[0]),
                 "probability": probs[order[0]],
                 "top_k": top,
+                "device": device,
             });
             writeln!(out, "{v}")?;
         } else {
@@ -92,4 +121,27 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         }
     }
     Ok(())
+}
+
+/// The logits of each input (`[C, H, W]` each) from a forward pass on `dev`, in eval mode,
+/// [`GPU_BATCH`] images at a time.
+fn forward_gpu(
+    model: &Model,
+    dev: &torchlet_gpu::Device,
+    inputs: &[Vec<f32>],
+) -> Result<Vec<Vec<f32>>, Box<dyn std::error::Error>> {
+    let batch = inputs.len().clamp(1, GPU_BATCH);
+    // torchlet-gpu runs training plans; its forward pass is the eval-mode one (BatchNorm with
+    // the running statistics, Dropout off), as `eval --device gpu` uses it.
+    let plan = model.plan(batch, Mode::Training)?;
+    let classes = plan.output_shape().numel().max(1);
+    let mut net = torchlet_gpu::GpuNetwork::new(dev, &*plan, &model.params)?;
+    net.set_state(&model.state)?;
+    let mut logits = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(batch) {
+        let x: Vec<f32> = chunk.concat();
+        let y = net.forward(&x)?;
+        logits.extend(y.chunks(classes).map(<[f32]>::to_vec));
+    }
+    Ok(logits)
 }
