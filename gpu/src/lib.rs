@@ -44,18 +44,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## What runs on the GPU so far
+//! ## What runs on the GPU
 //!
-//! Conv1d/2d/3d (zeros padding, any stride, dilation, groups), MaxPool1d/2d/3d, ReLU,
-//! LeakyReLU, Sigmoid, Tanh, Linear, Flatten/Identity, every loss of the core
-//! (CrossEntropyLoss and NLLLoss with class weights, `ignore_index`, label smoothing and any
-//! reduction; MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss with `pos_weight`), SGD (momentum,
-//! dampening, Nesterov, weight decay) and Adam (AdamW, AMSGrad): everything the course's CIFAR-10 network and the
-//! classic LeNet-style tutorial network need. Any other layer is an [`Error::Unsupported`]
-//! naming it when the [`GpuNetwork`] is built. `docs/gpu.md` has the plan for the rest.
-//! Also Softmax, LogSoftmax, ZeroPad2d/ReflectionPad2d/ReplicationPad2d, convolutions with
-//! `padding_mode` reflect, replicate or circular, ConvTranspose1d/2d/3d, MaxUnpool2d and
-//! Bilinear.
+//! Every layer, loss and optimiser of the core, forward and backward: Conv1d/2d/3d (any
+//! stride, dilation, groups and `padding_mode`), ConvTranspose1d/2d/3d, max, average and
+//! adaptive pools, MaxUnpool2d, the pad layers, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax,
+//! LogSoftmax, BatchNorm1d/2d (train and eval, running statistics), Dropout, Linear, Bilinear,
+//! Flatten/Identity, residual sums and channel concatenation; CrossEntropyLoss and NLLLoss
+//! (class weights, `ignore_index`, label smoothing, any reduction), MSELoss, L1Loss, BCELoss,
+//! BCEWithLogitsLoss (`pos_weight`); SGD (momentum, dampening, Nesterov, weight decay) and Adam
+//! (AdamW, AMSGrad). [`Error::Unsupported`] stays for a layer a later core adds before this
+//! crate has its kernel. [`profile`] times each shader of a training step.
 //!
 //! ## Guarantees and limits
 //!
@@ -64,8 +63,8 @@
 //!   on Mesa's lavapipe (a Vulkan driver on the CPU) in CI.
 //! - Sums run in a different order than on the CPU, so results agree to rounding, not bit for
 //!   bit. WGSL does not promise NaN propagation: a NaN input is refused before upload instead.
-//! - The kernels are direct loops, one invocation per output element: correct on every
-//!   adapter, not yet tuned (no tiling, no fusion).
+//! - The convolutions are tiled implicit GEMMs (64×64 tiles in workgroup memory); the other
+//!   kernels are direct loops, one invocation per output element. Nothing is fused yet.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

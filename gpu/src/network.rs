@@ -33,8 +33,9 @@
 //! A batch smaller than the plan's (the last one of an epoch) rewrites the uniforms of every
 //! dispatch once, and again when the full size returns.
 //!
-//! Layers this backend cannot run yet give [`Error::Unsupported`] naming the layer index and
-//! PyTorch's name for it, when the network is built.
+//! Every layer the core plans has a kernel here; a layer without one (a later core's) would
+//! give [`Error::Unsupported`] naming the layer index and PyTorch's name for it, when the
+//! network is built.
 
 use torchlet::loss::CrossEntropyLoss;
 use torchlet::ops::geom::ConvGeom;
