@@ -13,7 +13,10 @@
 //! - whole buffers are bound and tensors are addressed by offsets in the uniform, so a layer's
 //!   weight is read straight out of the flat parameter vector at the plan's offset;
 //! - `@workgroup_size(64)`, invocation `t = gid.x + gid.y * num_workgroups.x * 64`, dispatched
-//!   as a 2-d grid when more than 65,535 workgroups are needed;
+//!   as a 2-d grid when more than 65,535 workgroups are needed; the tiled convolutions and the
+//!   reductions use workgroups of 256 ([`Kernel::workgroup_size`]);
+//! - `tile_gemm.wgsl` is not a kernel: it holds the 64 x 64 tile product the three convolution
+//!   shaders share, and [`Kernel::source`] puts it in front of each of them;
 //! - backward passes accumulate (`+=`) into gradients, as the core's kernels do; a
 //!   convolution's weight gradient is split over chunks of samples into partial sums that
 //!   `reduce_partials.wgsl` then adds, so each invocation's loop stays short.
@@ -205,14 +208,26 @@ impl Kernel {
     /// The shader's file name and WGSL source.
     pub const fn source(self) -> (&'static str, &'static str) {
         match self {
-            Kernel::ConvForward => ("conv_forward.wgsl", include_str!("shaders/conv_forward.wgsl")),
+            Kernel::ConvForward => (
+                "conv_forward.wgsl",
+                concat!(
+                    include_str!("shaders/tile_gemm.wgsl"),
+                    include_str!("shaders/conv_forward.wgsl")
+                ),
+            ),
             Kernel::ConvBackwardInput => (
                 "conv_backward_input.wgsl",
-                include_str!("shaders/conv_backward_input.wgsl"),
+                concat!(
+                    include_str!("shaders/tile_gemm.wgsl"),
+                    include_str!("shaders/conv_backward_input.wgsl")
+                ),
             ),
             Kernel::ConvBackwardWeight => (
                 "conv_backward_weight.wgsl",
-                include_str!("shaders/conv_backward_weight.wgsl"),
+                concat!(
+                    include_str!("shaders/tile_gemm.wgsl"),
+                    include_str!("shaders/conv_backward_weight.wgsl")
+                ),
             ),
             Kernel::ReducePartials => ("reduce_partials.wgsl", include_str!("shaders/reduce_partials.wgsl")),
             Kernel::LinearForward => ("linear_forward.wgsl", include_str!("shaders/linear_forward.wgsl")),

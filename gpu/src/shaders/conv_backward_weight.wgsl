@@ -33,14 +33,11 @@ struct Conv {
 @group(0) @binding(3) var<storage, read> gy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partial: array<f32>;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
 const NONE: u32 = 0xffffffffu;
 const ONES: u32 = 0xfffffffeu;
 
-var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
+// BM, BN, BK, a_tile, b_tile and multiply_tiles come from tile_gemm.wgsl, which kernels.rs
+// puts in front of this file.
 var<workgroup> col_c: array<u32, 64>; // channel offset c * iplane; NONE past the end, ONES for the bias column
 var<workgroup> col_z: array<i32, 64>; // kernel offset * dilation - pad
 var<workgroup> col_y: array<i32, 64>;
@@ -143,19 +140,7 @@ fn main(
             b_tile[ty * BN + jj] = v;
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * BM + ty + 16u * i];
-                bv[i] = b_tile[kk * BN + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var jx = 0u; jx < 4u; jx++) {
-                    acc[i * 4u + jx] = fma(av[i], bv[jx], acc[i * 4u + jx]);
-                }
-            }
-        }
+        multiply_tiles(&acc, tx, ty);
         workgroupBarrier();
     }
 
