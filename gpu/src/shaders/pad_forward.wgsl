@@ -33,8 +33,9 @@ fn map(i: i32, n: i32) -> i32 {
             return clamp(i, 0, n - 1);
         }
         case 3u: {
-            // Only non-negative operands for `%`: lavapipe computed `-1 % 3` as 0 (an
-            // unsigned remainder), so the wrap below never takes the remainder of a negative.
+            // Only non-negative operands for `%`: wgpu's GL backend on llvmpipe computed
+            // `-1 % 3` as 0 (an unsigned remainder), so the wrap below never takes the
+            // remainder of a negative.
             if i < 0 {
                 return n - 1 - (-i - 1) % n;
             }
