@@ -801,3 +801,26 @@ fn predict_on_the_gpu_gives_the_cpus_probabilities() {
         }
     }
 }
+
+/// Listing the adapters on a headless machine (no `XDG_RUNTIME_DIR`, Mesa installed as in CI)
+/// prints no "error: XDG_RUNTIME_DIR is invalid" lines from libwayland.
+#[test]
+fn probing_for_a_gpu_prints_no_wayland_noise() {
+    let o = Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args([
+            "bench",
+            "--device",
+            "auto",
+            "--batch-size",
+            "2",
+            "--warmup",
+            "1",
+            "--iters",
+            "1",
+        ])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
+}
