@@ -1,0 +1,765 @@
+//! `torchlet emulate`: run a model on the Cortex-M firmware under `qemu-system-arm`, without a
+//! board, and check every prediction against the host's.
+//!
+//! `torchlet emulate --model FILE --dataset digits --count N [--json]`:
+//! 1. exports the model's region image ([`super::export::region_image`]) and writes the first
+//!    `N` held-out samples of the data set (the split `torchlet train --seed` holds out) as the
+//!    test vectors the firmware's simulated I2C sensor serves (`firmware/src/source.rs`);
+//! 2. builds the firmware's `classify` binary (`cargo build --release` in `firmware/`: a no-op
+//!    when nothing changed) and the project's instruction-count plugin
+//!    (`tools/qemu-plugin/build.sh`);
+//! 3. runs it on `qemu-system-arm -machine mps2-an386` with the model and the vectors loaded
+//!    into their flash regions (addresses read from the ELF's `_model_start` and
+//!    `_inputs_start`), and counts the instructions of each inference exactly (the plugin
+//!    marks `torchlet_inference_mark`, called before and after each one);
+//! 4. compares every predicted class with the host's (`Model::forward`) and prints the
+//!    agreement, the firmware's flash and RAM (`.text`, `.data`, `.bss` of the ELF), the arena
+//!    and the instructions per inference. `--json` prints one object with `agreement` (0 to 1),
+//!    `count`, `flash_bytes`, `ram_bytes`, `arena_bytes`, `instructions_per_inference` (and
+//!    more). The command fails (status 1) unless every prediction agrees.
+//!
+//! `--region FILE` loads a region image as it is (one for another board, or a damaged one)
+//! instead of exporting `--model`: a refusal by the firmware is reported with its message and
+//! its exit status (`firmware/src/exit.rs`).
+//!
+//! `torchlet emulate --size-report [--json]` builds the firmware for the zoo's digits-cnn and
+//! tutorial-cnn (features `arena-digits`, `arena-cifar10`) and prints flash and RAM of each,
+//! the arena the plan computes and the arena the linker placed (the static `ARENA`'s symbol
+//! size); it fails if the two differ.
+//!
+//! Needs `qemu-system-arm` on the `PATH` and the Rust target `thumbv7em-none-eabihf`; without
+//! them it fails saying what to install.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use torchlet::model_file::crc32;
+use torchlet::Mode;
+
+use super::export::{load_model, region_image, MPS2_MODEL_REGION};
+use super::train::{load_data, DatasetKind};
+use crate::model::Model;
+use crate::train::argmax;
+
+/// The firmware's Rust target.
+pub const FIRMWARE_TARGET: &str = "thumbv7em-none-eabihf";
+
+/// Magic of the test-vector blob (`firmware/src/source.rs`).
+const BLOB_MAGIC: &[u8; 8] = b"TLINPUT1";
+
+/// Arguments of `torchlet emulate`.
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// The model: a .tlm file or a zoo name (untrained).
+    #[arg(long, value_name = "FILE|ZOO-NAME", required_unless_present_any = ["size_report", "region"])]
+    pub model: Option<String>,
+    /// Load this model-region image as it is instead of exporting --model.
+    #[arg(long, value_name = "FILE")]
+    pub region: Option<PathBuf>,
+    /// The data set the inputs come from.
+    #[arg(long, value_enum, default_value = "digits")]
+    pub dataset: DatasetKind,
+    /// Where the data set is (not needed for digits).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The seed the model was trained with (it picks the digits' held-out images).
+    #[arg(long, default_value = "0")]
+    pub seed: u64,
+    /// Number of held-out inputs to classify on the firmware.
+    #[arg(long, value_name = "N", default_value = "100")]
+    pub count: usize,
+    /// The firmware folder (default: firmware/ of this repository).
+    #[arg(long, value_name = "DIR")]
+    pub firmware_dir: Option<PathBuf>,
+    /// Seconds the QEMU run may take.
+    #[arg(long, value_name = "S", default_value = "300")]
+    pub timeout: u64,
+    /// Print flash, RAM and arena of the firmware for digits-cnn and tutorial-cnn instead.
+    #[arg(long, conflicts_with_all = ["model", "region"])]
+    pub size_report: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Sizes and symbols of a firmware ELF.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Elf {
+    /// Flash-only bytes: vector table, code, read-only data (Berkeley `size`'s text).
+    pub text: u64,
+    /// Initialised RAM data (also stored in flash).
+    pub data: u64,
+    /// Zeroed RAM (the static arena lives here).
+    pub bss: u64,
+    /// Symbols: name, value (address), size.
+    pub symbols: Vec<(String, u64, u64)>,
+}
+
+impl Elf {
+    /// Flash used by the program: `text + data`.
+    pub fn flash(&self) -> u64 {
+        self.text + self.data
+    }
+
+    /// Static RAM: `data + bss` (the stack comes on top, from the end of RAM down).
+    pub fn ram(&self) -> u64 {
+        self.data + self.bss
+    }
+
+    /// Address of the symbol called exactly `name`.
+    pub fn symbol(&self, name: &str) -> Option<u64> {
+        self.symbols.iter().find(|s| s.0 == name).map(|s| s.1)
+    }
+
+    /// Size of the static arena: the object symbol whose (mangled) name holds `5ARENA`.
+    pub fn arena_size(&self) -> Option<u64> {
+        self.symbols
+            .iter()
+            .find(|s| s.0.contains("5ARENA") && s.2 > 0)
+            .map(|s| s.2)
+    }
+
+    /// Reads the section sizes and symbols of a little-endian 32-bit ELF.
+    ///
+    /// # Errors
+    /// A message naming `path` and what is not as expected.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Elf, String> {
+        let bad = |what: &str| format!("{}: not a 32-bit little-endian ELF file ({what})", path.display());
+        let u16_at = |at: usize| -> Result<u64, String> {
+            bytes
+                .get(at..at + 2)
+                .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])))
+                .ok_or_else(|| bad("truncated"))
+        };
+        let u32_at = |at: usize| -> Result<u64, String> {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .ok_or_else(|| bad("truncated"))
+        };
+        if bytes.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 1, 1][..]) {
+            return Err(bad("magic, class or byte order"));
+        }
+        let shoff = u32_at(0x20)? as usize;
+        let shentsize = u16_at(0x2E)? as usize;
+        let shnum = u16_at(0x30)? as usize;
+        if shentsize < 40 {
+            return Err(bad("section header size"));
+        }
+        let sh = |i: usize, field: usize| u32_at(shoff + i * shentsize + field);
+        let (mut text, mut data, mut bss) = (0, 0, 0);
+        let mut symbols = Vec::new();
+        for i in 0..shnum {
+            let (kind, flags, size) = (sh(i, 4)?, sh(i, 8)?, sh(i, 20)?);
+            const ALLOC: u64 = 2;
+            const WRITE: u64 = 1;
+            match kind {
+                8 if flags & ALLOC != 0 => bss += size,
+                1 if flags & ALLOC != 0 && flags & WRITE != 0 => data += size,
+                1 if flags & ALLOC != 0 => text += size,
+                2 => {
+                    let (off, link) = (sh(i, 16)? as usize, sh(i, 24)? as usize);
+                    let stroff = sh(link, 16)? as usize;
+                    for k in 0..size as usize / 16 {
+                        let e = off + k * 16;
+                        let name_at = stroff + u32_at(e)? as usize;
+                        let end = bytes[name_at.min(bytes.len())..]
+                            .iter()
+                            .position(|&b| b == 0)
+                            .ok_or_else(|| bad("symbol name"))?;
+                        let name = String::from_utf8_lossy(&bytes[name_at..name_at + end]).into_owned();
+                        symbols.push((name, u32_at(e + 4)?, u32_at(e + 8)?));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Elf {
+            text,
+            data,
+            bss,
+            symbols,
+        })
+    }
+}
+
+/// One firmware prediction line (`pred <i> <class> <score> <label|-> <cycles>`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FirmwarePrediction {
+    /// The predicted class.
+    pub class: usize,
+    /// Its output value.
+    pub score: f32,
+    /// The label the test vector carried.
+    pub label: Option<u32>,
+}
+
+/// What a run of the `classify` firmware under QEMU gave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FirmwareRun {
+    /// QEMU's exit status: the firmware's (`firmware/src/exit.rs`).
+    pub status: i32,
+    /// Everything the firmware printed.
+    pub stdout: String,
+    /// Its predictions, in input order.
+    pub predictions: Vec<FirmwarePrediction>,
+    /// Instructions of each inference, from the plugin (empty without the plugin).
+    pub instructions: Vec<u64>,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Fails with what to install when `qemu-system-arm` is missing.
+///
+/// # Errors
+/// A message saying what to install.
+pub fn check_qemu() -> Result<(), String> {
+    match Command::new("qemu-system-arm")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => {}
+        Err(_) => {
+            return Err("qemu-system-arm was not found on the PATH: install it (Debian/Ubuntu: \
+                        `apt-get install qemu-system-arm`, or tools/install-qemu.sh in this repository; \
+                        macOS: `brew install qemu`)"
+                .into())
+        }
+    }
+    Ok(())
+}
+
+/// Fails with what to install when the firmware's Rust target is missing.
+///
+/// # Errors
+/// A message saying what to install.
+pub fn check_target() -> Result<(), String> {
+    // Without rustup (a distribution's Rust), cargo itself says what is missing.
+    if let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() {
+        if out.status.success()
+            && !String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == FIRMWARE_TARGET)
+        {
+            return Err(format!(
+                "the Rust target {FIRMWARE_TARGET} is not installed: run `rustup target add {FIRMWARE_TARGET}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the firmware binary `bin` in `dir` (release) with `features` (none: the defaults) into
+/// `target_dir` (none: `dir/target`) and returns the ELF's path.
+///
+/// # Errors
+/// Cargo's error output.
+pub fn build_firmware(
+    dir: &Path,
+    bin: &str,
+    features: Option<&str>,
+    target_dir: Option<&Path>,
+) -> Result<PathBuf, String> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(["build", "--release", "--quiet", "--bin", bin]);
+    if let Some(f) = features {
+        cmd.args(["--no-default-features", "--features", f]);
+    }
+    let target = target_dir.map_or_else(|| dir.join("target"), Path::to_path_buf);
+    cmd.arg("--target-dir").arg(&target);
+    // A cargo running this command (cargo test, cargo run) must not configure the firmware's.
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTDOCFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run cargo in {} (is it on the PATH?): {e}", dir.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(30).collect();
+        return Err(format!(
+            "building the firmware ({} --bin {bin}) failed:\n{}",
+            dir.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(target.join(FIRMWARE_TARGET).join("release").join(bin))
+}
+
+/// Builds the instruction-count plugin (`tools/qemu-plugin/build.sh`) into `out` if it is
+/// missing or older than its source; `None` (no counts) if it cannot be built.
+pub fn build_plugin(out: &Path) -> Option<PathBuf> {
+    let root = repo_root().join("tools/qemu-plugin");
+    let src = root.join("insncount.c");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = matches!((modified(out), modified(&src)), (Some(o), Some(s)) if o >= s);
+    if !fresh {
+        let ok = Command::new("bash")
+            .arg(root.join("build.sh"))
+            .arg(out)
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return None;
+        }
+    }
+    out.exists().then(|| out.to_path_buf())
+}
+
+/// The test-vector blob the firmware's simulated sensor serves: `frames` (`n × frame_len`
+/// floats) with their labels.
+pub fn vector_blob(frames: &[f32], labels: &[u32], frame_len: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(16 + frames.len() * 4 + labels.len() * 4 + 4);
+    b.extend_from_slice(BLOB_MAGIC);
+    b.extend_from_slice(&(labels.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(frame_len as u32).to_le_bytes());
+    for (frame, label) in frames.chunks(frame_len.max(1)).zip(labels) {
+        b.extend_from_slice(&label.to_le_bytes());
+        for v in frame {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let crc = crc32(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Runs the firmware `elf` (a `firmware/` scenario) under QEMU (mps2-an386) with the `model`
+/// and `inputs` files, when given, loaded into their regions, counting instructions with
+/// `plugin` when given (`work`: a folder for the plugin's log).
+///
+/// # Errors
+/// QEMU that cannot start or that runs past `timeout`; a region address missing in the ELF.
+pub fn run_firmware(
+    elf_path: &Path,
+    elf: &Elf,
+    model: Option<&Path>,
+    inputs: Option<&Path>,
+    plugin: Option<&Path>,
+    work: &Path,
+    timeout: Duration,
+) -> Result<FirmwareRun, String> {
+    let addr = |name: &str| {
+        elf.symbol(name)
+            .ok_or_else(|| format!("{}: no symbol {name} (memory.x defines it)", elf_path.display()))
+    };
+    let log = work.join("insncount.log");
+    let mut cmd = Command::new("qemu-system-arm");
+    cmd.args([
+        "-machine",
+        "mps2-an386",
+        "-cpu",
+        "cortex-m4",
+        "-display",
+        "none",
+        "-serial",
+        "null",
+    ])
+    .args(["-monitor", "none", "-semihosting-config", "enable=on,target=native"]);
+    for (file, region) in [(model, "_model_start"), (inputs, "_inputs_start")] {
+        if let Some(f) = file {
+            cmd.arg("-device")
+                .arg(format!("loader,file={},addr={:#x}", f.display(), addr(region)?));
+        }
+    }
+    if let Some(p) = plugin {
+        let mark = addr("torchlet_inference_mark")?;
+        cmd.args(["-icount", "shift=0", "-plugin"])
+            .arg(format!("{},mark={mark:#x}", p.display()))
+            .args(["-d", "plugin", "-D"])
+            .arg(&log);
+    }
+    cmd.arg("-kernel").arg(elf_path);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu-system-arm: {e}"))?;
+    let mut stdout = child.stdout.take().ok_or("qemu-system-arm: no stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait().map_err(|e| format!("qemu-system-arm: {e}"))? {
+            Some(s) => break s,
+            None if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the firmware ran past --timeout {} s under qemu-system-arm",
+                    timeout.as_secs()
+                ));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let code = status.code().unwrap_or(-1);
+    if code != 0 && !stderr.trim().is_empty() && !stdout.contains("error:") {
+        return Err(format!(
+            "qemu-system-arm failed (exit status {code}): {}",
+            stderr.trim()
+        ));
+    }
+    let predictions = stdout
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                ["pred", _, class, score, label, _] => Some(FirmwarePrediction {
+                    class: class.parse().ok()?,
+                    score: score.parse().ok()?,
+                    label: label.parse().ok(),
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    let marks: Vec<u64> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("insncount: mark ")?
+                .split_once(" insns=")?
+                .1
+                .trim()
+                .parse()
+                .ok()
+        })
+        .collect();
+    let instructions = marks.chunks_exact(2).map(|p| p[1] - p[0]).collect();
+    Ok(FirmwareRun {
+        status: code,
+        stdout,
+        predictions,
+        instructions,
+    })
+}
+
+fn firmware_dir(args: &EmulateArgs) -> PathBuf {
+    args.firmware_dir
+        .clone()
+        .unwrap_or_else(|| repo_root().join("firmware"))
+}
+
+/// Runs `torchlet emulate`, printing the report (or one JSON object) to `out`.
+///
+/// # Errors
+/// A message for the user: tools to install, a model or data set that cannot be read, a
+/// firmware that refused the model (with its message and exit status), or predictions that
+/// differ from the host's.
+pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
+    check_target()?;
+    if args.size_report {
+        return size_report(args, out);
+    }
+    check_qemu()?;
+    if args.count == 0 {
+        return Err("--count must be at least 1".into());
+    }
+    let model = match &args.model {
+        Some(m) => Some(load_model(m)?),
+        None => None,
+    };
+    let dir = firmware_dir(args);
+    let elf_path = build_firmware(&dir, "classify", None, None)?;
+    let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    let elf = Elf::parse(&bytes, &elf_path)?;
+    let work = tempfile_dir()?;
+
+    // The region image: exported from --model, or --region as it is.
+    let region = work.join("model.bin");
+    let region_bytes = match (&args.region, &model) {
+        (Some(r), _) => std::fs::read(r).map_err(|e| format!("--region {}: {e}", r.display()))?,
+        (None, Some(m)) => region_image(m, MPS2_MODEL_REGION)?.0,
+        (None, None) => return Err("give --model FILE or --region FILE".into()),
+    };
+    std::fs::write(&region, &region_bytes).map_err(|e| format!("{}: {e}", region.display()))?;
+
+    // N held-out samples, as `torchlet train --seed` holds them out.
+    let input = model.as_ref().map_or(torchlet::Shape::chw(1, 8, 8), |m| m.input);
+    let data = load_data(args.dataset, args.data_dir.as_deref(), input, false, None, args.seed)?;
+    let n = args.count.min(data.test.len());
+    let (mut frames, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let (sample, label) = data.test.get(i)?;
+        frames.extend(sample.into_tensor("torchlet emulate")?.data);
+        labels.push(label);
+    }
+    let frame_len = frames.len() / n.max(1);
+    if let Some(m) = &model {
+        if frame_len != m.input.numel() {
+            return Err(format!(
+                "the {} samples have {frame_len} values, the model's input {:?} has {}",
+                args.dataset.name(),
+                m.input.dims(),
+                m.input.numel()
+            )
+            .into());
+        }
+    }
+    let inputs = work.join("inputs.bin");
+    std::fs::write(&inputs, vector_blob(&frames, &labels, frame_len))
+        .map_err(|e| format!("{}: {e}", inputs.display()))?;
+
+    let plugin = build_plugin(&dir.join("target").join("libinsncount.so"));
+    let run = run_firmware(
+        &elf_path,
+        &elf,
+        Some(&region),
+        Some(&inputs),
+        plugin.as_deref(),
+        &work,
+        Duration::from_secs(args.timeout),
+    )?;
+    let _ = std::fs::remove_dir_all(&work);
+    if run.status != 0 {
+        let msg = run
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("error: "))
+            .map(|l| l.rsplit_once(" (exit ").map_or(l, |(m, _)| m))
+            .unwrap_or("no message");
+        return Err(format!("the firmware refused to run: {msg} (exit status {})", run.status).into());
+    }
+    if run.predictions.len() != n {
+        return Err(format!(
+            "the firmware printed {} predictions for {n} inputs:\n{}",
+            run.predictions.len(),
+            run.stdout
+        )
+        .into());
+    }
+    let model = match model {
+        Some(m) => m,
+        None => {
+            let len = region_file_len(&region_bytes);
+            Model::from_bytes(
+                region_bytes[..len].to_vec(),
+                args.region.as_deref().unwrap_or(Path::new("region")),
+            )?
+        }
+    };
+    report(args, out, &model, &elf, &run, &frames, n)
+}
+
+/// The model file's length at the start of a region image (from its fixed header).
+fn region_file_len(image: &[u8]) -> usize {
+    let word = |at: usize| {
+        image
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    (word(16) + word(20) + 4).min(image.len())
+}
+
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("torchlet-emulate-{}-{}", std::process::id(), nanos()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn report(
+    args: &EmulateArgs,
+    out: &mut dyn Write,
+    model: &Model,
+    elf: &Elf,
+    run: &FirmwareRun,
+    frames: &[f32],
+    n: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let host = model.forward(frames)?;
+    let classes = host.len() / n.max(1);
+    let (mut agree, mut max_diff, mut correct) = (0usize, 0f32, 0usize);
+    for (row, p) in host.chunks(classes.max(1)).zip(&run.predictions) {
+        let c = argmax(row);
+        agree += usize::from(c == p.class);
+        max_diff = max_diff.max((row[p.class.min(row.len() - 1)] - p.score).abs());
+        correct += usize::from(p.label == Some(p.class as u32));
+    }
+    let agreement = agree as f64 / n as f64;
+    let arena = model.plan(1, Mode::Inference)?.arena_bytes();
+    let insns = (!run.instructions.is_empty())
+        .then(|| run.instructions.iter().sum::<u64>() as f64 / run.instructions.len() as f64);
+    if args.json {
+        let v = serde_json::json!({
+            "agreement": agreement,
+            "count": n,
+            "flash_bytes": elf.flash(),
+            "ram_bytes": elf.ram(),
+            "arena_bytes": arena,
+            "instructions_per_inference": insns.map(|x| x.round() as u64),
+            "text_bytes": elf.text,
+            "data_bytes": elf.data,
+            "bss_bytes": elf.bss,
+            "linked_arena_bytes": elf.arena_size(),
+            "firmware_accuracy": correct as f64 / n as f64,
+            "max_score_difference": max_diff,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        let mut s = String::new();
+        writeln!(
+            s,
+            "model: {} on the firmware (qemu-system-arm mps2-an386, Cortex-M4F)",
+            model.name
+        )?;
+        writeln!(
+            s,
+            "agreement with the host: {agree}/{n} ({:.1}%), largest score difference {max_diff:e}",
+            agreement * 100.0
+        )?;
+        writeln!(
+            s,
+            "accuracy on the firmware: {correct}/{n} held-out {}",
+            args.dataset.name()
+        )?;
+        writeln!(
+            s,
+            "firmware: flash {} bytes (.text {} + .data {}), RAM {} bytes (.data {} + .bss {}) + stack",
+            elf.flash(),
+            elf.text,
+            elf.data,
+            elf.ram(),
+            elf.data,
+            elf.bss
+        )?;
+        writeln!(
+            s,
+            "arena: {arena} bytes for this model (the firmware's static arena: {} bytes)",
+            elf.arena_size().unwrap_or(0)
+        )?;
+        match insns {
+            Some(x) => writeln!(
+                s,
+                "instructions per inference: {:.0} (min {}, max {}; QEMU TCG plugin, exact)",
+                x,
+                run.instructions.iter().min().unwrap_or(&0),
+                run.instructions.iter().max().unwrap_or(&0)
+            )?,
+            None => writeln!(
+                s,
+                "instructions per inference: n/a (the plugin could not be built: gcc missing?)"
+            )?,
+        }
+        out.write_all(s.as_bytes())?;
+    }
+    if agree != n {
+        return Err(format!("{} of {n} firmware predictions differ from the host's", n - agree).into());
+    }
+    Ok(())
+}
+
+/// One row of the size report.
+struct SizeRow {
+    model: &'static str,
+    elf: Elf,
+    plan_arena: usize,
+    model_bytes: usize,
+}
+
+fn size_report(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = firmware_dir(args);
+    let mut rows = Vec::new();
+    for (zoo, feature, target) in [
+        ("digits-cnn", "board-mps2-an386,arena-digits", "target"),
+        ("tutorial-cnn", "board-mps2-an386,arena-cifar10", "target/arena-cifar10"),
+    ] {
+        let elf_path = build_firmware(&dir, "classify", Some(feature), Some(&dir.join(target)))?;
+        let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+        let elf = Elf::parse(&bytes, &elf_path)?;
+        let model = Model::from_zoo(zoo, 0)?;
+        let plan_arena = model.plan(1, Mode::Inference)?.arena_bytes();
+        let model_bytes = region_image(&model, usize::MAX)?.0.len();
+        rows.push(SizeRow {
+            model: zoo,
+            elf,
+            plan_arena,
+            model_bytes,
+        });
+    }
+    if args.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "model": r.model,
+                    "text_bytes": r.elf.text,
+                    "data_bytes": r.elf.data,
+                    "bss_bytes": r.elf.bss,
+                    "flash_bytes": r.elf.flash(),
+                    "ram_bytes": r.elf.ram(),
+                    "arena_bytes": r.plan_arena,
+                    "linked_arena_bytes": r.elf.arena_size(),
+                    "model_region_bytes": r.model_bytes,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Array(v))?;
+    } else {
+        writeln!(
+            out,
+            "firmware `classify` (release, {FIRMWARE_TARGET}, board mps2-an386), bytes:\n\
+             {:<14}{:>9}{:>7}{:>9}{:>9}{:>9}{:>13}{:>15}{:>14}",
+            "model", ".text", ".data", ".bss", "flash", "RAM", "arena (plan)", "arena (linked)", "model region"
+        )?;
+        for r in &rows {
+            writeln!(
+                out,
+                "{:<14}{:>9}{:>7}{:>9}{:>9}{:>9}{:>13}{:>15}{:>14}",
+                r.model,
+                r.elf.text,
+                r.elf.data,
+                r.elf.bss,
+                r.elf.flash(),
+                r.elf.ram(),
+                r.plan_arena,
+                r.elf.arena_size().map_or("-".into(), |a| a.to_string()),
+                r.model_bytes
+            )?;
+        }
+        writeln!(
+            out,
+            "flash = .text + .data (the model region comes on top); RAM = .data + .bss (the stack comes on top)"
+        )?;
+    }
+    for r in &rows {
+        if r.elf.arena_size() != Some(r.plan_arena as u64) {
+            return Err(format!(
+                "{}: the linked arena ({:?} bytes) is not the plan's ({} bytes)",
+                r.model,
+                r.elf.arena_size(),
+                r.plan_arena
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
