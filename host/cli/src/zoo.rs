@@ -1,5 +1,5 @@
 //! The model zoo: architectures known by name, for `torchlet train --model NAME`,
-//! `torchlet inspect NAME` and [`crate::model::Model::from_zoo`].
+//! `torchlet inspect NAME` and [`Model::from_zoo`].
 //!
 //! Each entry is an architecture only: a zoo model's weights are PyTorch's default
 //! initialisation from a seed; trained weights live in `.tlm` files. Every entry is a `const`
@@ -28,6 +28,11 @@
 //!
 //! Adapted layer lists are built at run time and leaked (plans need `'static` layers): build
 //! models a few times per run, not in a loop.
+//!
+//! There is one way to build a zoo model, [`ZooModel::build`] ([`build`] looks the name up
+//! first, [`Model::from_zoo`] is `build` with the default [`ZooConfig`]), and one error for a
+//! name the zoo does not have, [`ZooError::Unknown`]. This module depends on [`crate::model`],
+//! never the other way round.
 
 use std::fmt;
 
@@ -460,7 +465,7 @@ pub fn names() -> String {
 }
 
 /// The zoo model `name` adapted to `config` and initialised from `seed` (PyTorch's default
-/// initialisation). With the default config it equals [`Model::from_zoo`]. The model's class
+/// initialisation). With the default config it is [`Model::from_zoo`]. The model's class
 /// names are the zoo's when the class count is the default, else empty.
 ///
 /// # Errors
@@ -469,6 +474,17 @@ pub fn names() -> String {
 pub fn build(name: &str, config: &ZooConfig, seed: u64) -> Result<Model, ZooError> {
     let z = find(name).ok_or_else(|| ZooError::Unknown { name: name.to_string() })?;
     z.build(config, seed)
+}
+
+impl Model {
+    /// The zoo model called `name` as the zoo defines it (input, classes), initialised from
+    /// `seed`: [`build`] with the default [`ZooConfig`].
+    ///
+    /// # Errors
+    /// [`ZooError::Unknown`] (listing the zoo) if the zoo has no such model.
+    pub fn from_zoo(name: &str, seed: u64) -> Result<Model, ZooError> {
+        build(name, &ZooConfig::default(), seed)
+    }
 }
 
 impl ZooModel {
@@ -666,5 +682,11 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("resnet18"));
+    }
+
+    #[test]
+    fn unknown_zoo_name_lists_the_zoo() {
+        let e = Model::from_zoo("resnet-9000", 0).unwrap_err().to_string();
+        assert!(e.contains("resnet-9000") && e.contains("tutorial-cnn"), "{e}");
     }
 }

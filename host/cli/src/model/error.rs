@@ -49,11 +49,6 @@ pub enum ModelError {
         /// The file's tensors that the model does not have.
         unexpected: Vec<String>,
     },
-    /// No model of this name in the zoo.
-    UnknownZoo {
-        /// The name asked for.
-        name: String,
-    },
     /// The model itself is invalid (does not plan, or its buffers have the wrong length).
     Model {
         /// The model's name.
@@ -116,11 +111,6 @@ impl fmt::Display for ModelError {
                 }
                 Ok(())
             }
-            ModelError::UnknownZoo { name } => write!(
-                f,
-                "no model named '{name}' in the zoo (expected one of: {})",
-                crate::zoo::names()
-            ),
             ModelError::Model { model, error } => write!(f, "model '{model}': {error}"),
         }
     }

@@ -95,15 +95,6 @@ impl Model {
         Ok(m)
     }
 
-    /// The zoo model called `name` ([`crate::zoo`]), initialised from `seed`.
-    ///
-    /// # Errors
-    /// [`ModelError::UnknownZoo`] if the zoo has no such model.
-    pub fn from_zoo(name: &str, seed: u64) -> Result<Model, ModelError> {
-        let z = crate::zoo::find(name).ok_or_else(|| ModelError::UnknownZoo { name: name.to_string() })?;
-        Model::new(z.name, z.layers, z.input, z.classes, seed)
-    }
-
     /// Plans the model for batches of up to `batch` samples (boxed: a plan of [`MAX_NODES`]
     /// nodes is large).
     ///
@@ -294,11 +285,5 @@ mod tests {
         let x: Vec<f32> = (0..2 * 64).map(|i| (i % 7) as f32 / 7.0).collect();
         assert_eq!(back.forward(&x).unwrap(), m.forward(&x).unwrap());
         assert_eq!(m.node_paths().unwrap(), ["0", "1", "2", "3", "4", "5", "6", "7"]);
-    }
-
-    #[test]
-    fn unknown_zoo_name_lists_the_zoo() {
-        let e = Model::from_zoo("resnet-9000", 0).unwrap_err().to_string();
-        assert!(e.contains("resnet-9000") && e.contains("tutorial-cnn"), "{e}");
     }
 }
