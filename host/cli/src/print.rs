@@ -438,4 +438,31 @@ mod tests {
             "Bilinear(\n  in1_features=4, in2_features=4, out_features=2, bias=True\n  (a): Sequential(\n    (0): Flatten(start_dim=1, end_dim=-1)\n  )\n  (b): Sequential(\n    (0): Flatten(start_dim=1, end_dim=-1)\n  )\n)"
         );
     }
+
+    /// The TensorBoard graph's info cards (`attr`) hold these lines when the host draws a model
+    /// (`train` passes `op_repr` to `add_graph`).
+    #[test]
+    fn tensorboard_graph_nodes_carry_the_print_line() {
+        use crate::summary::graph::graph_def;
+        use crate::summary::proto::attr_value::Value;
+        use torchlet::Shape;
+
+        static BODY: [Layer; 2] = [conv2d(8, 8, 3).padding(1), relu()];
+        static NET: [Layer; 5] = [
+            conv2d(3, 8, 3).padding(1).named("stem"),
+            residual(&BODY, &[]),
+            max_pool2d(2),
+            flatten(),
+            linear(8 * 4 * 4, 10),
+        ];
+        let g = graph_def(&NET, Shape::chw(3, 8, 8), &op_repr).unwrap();
+        assert_eq!(
+            g.node[1].attr["attr"].value,
+            Some(Value::S(
+                b"Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))".to_vec()
+            ))
+        );
+        // A merge has no print line of its own.
+        assert_eq!((g.node[4].op.as_str(), g.node[4].attr.get("attr")), ("Add", None));
+    }
 }
