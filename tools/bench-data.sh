@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The data-pipeline speed figures in one run: decoding and augmenting CIFAR-10 JPEGs
 # (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize, batch 64, shuffled)
-# with torchlet's DataLoader (host/examples/bench_data.rs) and torchvision's DataLoader
+# with torchlet's DataLoader (host/data/examples/bench_data.rs) and torchvision's DataLoader
 # (tools/bench_data_torchvision.py), on the same files, with 0, 1 and 2 workers; then the
 # ratios torchlet / torchvision.
 #   tools/bench-data.sh                 extracts ../shared/datasets/cifar10/train.tar.gz once
@@ -31,8 +31,8 @@ if [ -z "$root" ]; then
     root="$cache/train"
 fi
 
-echo "== building host/examples/bench_data.rs (release)"
-cargo build --release -p torchlet-host --example bench_data --quiet
+echo "== building host/data/examples/bench_data.rs (release)"
+cargo build --release -p torchlet-data --example bench_data --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/bench_data"
 
 # Both sides read the files from the page cache, not the disk.

@@ -4,7 +4,7 @@
 ImageFolder over the CIFAR-10 JPEGs, the tutorial's training augmentation
 (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize), and
 DataLoader(batch_size=64, shuffle=True, num_workers=0/1/2) over the same images as
-host/examples/bench_data.rs: every (len // images)-th file of the sorted folder.
+host/data/examples/bench_data.rs: every (len // images)-th file of the sorted folder.
 
 Prints a table and one `RESULT <workers> <images/s>` line per worker count.
 Needs torch and torchvision (pip install torchvision); not run in CI.

@@ -12,7 +12,7 @@ images/s (eval mode, `torch.inference_mode()`), latency in ms at batch 1; median
 random inputs uniform in [0, 1) and random labels. `--layout channels_last` converts the
 model and the input to `torch.channels_last`, PyTorch's fastest CPU layout for convolutions.
 
-The network is torchlet's zoo `tutorial-cnn` layer for layer (host/src/zoo.rs), the course's
+The network is torchlet's zoo `tutorial-cnn` layer for layer (host/cli/src/zoo.rs), the course's
 CIFAR-10 network: 145,578 parameters, checked below and against `torchlet bench`'s count by
 the report.
 

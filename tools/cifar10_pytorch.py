@@ -9,7 +9,7 @@ the recipe of `torchlet train --dataset cifar10 --augment`:
   an extracted folder), 45,000 training and 5,000 validation images;
 - transform: RandomCrop(32, padding=4) and RandomHorizontalFlip on the training images, then
   ToTensor (values in [0, 1]). No Normalize: `torchlet train` applies none to CIFAR-10
-  (host/src/cli/train.rs, `image_transform`: Resize, the augmentation, ToTensor);
+  (host/cli/src/cli/train.rs, `image_transform`: Resize, the augmentation, ToTensor);
   `--normalize` adds the usual CIFAR-10 mean and std if that changes;
 - CrossEntropyLoss, SGD(lr 0.01, momentum 0.9), batch 64, shuffled each epoch (last batch
   kept), 10 epochs, PyTorch's default initialisation from `--seed`;

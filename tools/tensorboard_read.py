@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads a TensorBoard log directory with TensorBoard's own reader and prints it as JSON.
 
-Used by host/tests/summary_tensorboard.rs to check that the event files torchlet's
+Used by host/cli/tests/summary_tensorboard.rs to check that the event files torchlet's
 SummaryWriter writes are what TensorBoard reads: every run under LOGDIR is loaded by
 tensorboard.backend.event_processing's EventMultiplexer (one EventAccumulator per run, keeping
 every event), and each scalar, image (PNG decoded by Pillow into pixels), histogram, text,

@@ -41,7 +41,7 @@ if [ -z "${FAST:-}" ]; then
      --target-dir target/stm32f405)
   # flash/RAM for digits-cnn and tutorial-cnn; fails unless the linked arena is the plan's.
   # (The firmware's QEMU tests -- predictions equal the host's, refusals, on-device training --
-  # are host/tests/firmware.rs, run with the test suite below.)
+  # are host/cli/tests/firmware.rs, run with the test suite below.)
   cargo run --quiet -p torchlet-host --bin torchlet -- emulate --size-report
 fi
 

@@ -7,7 +7,7 @@
 //! `tools/bench-data.sh` extracts the shared CIFAR-10 JPEGs and runs both.
 //!
 //! ```text
-//! cargo run --release -p torchlet-host --example bench_data -- path/to/train [--images 10000] [--workers 0,1,2]
+//! cargo run --release -p torchlet-data --example bench_data -- path/to/train [--images 10000] [--workers 0,1,2]
 //! ```
 
 use std::error::Error;
@@ -16,10 +16,10 @@ use std::time::Instant;
 
 use torchlet_data::image_folder::ImageFolder;
 use torchlet_data::loader::DataLoader;
-use torchlet_data::{Dataset, Subset};
 use torchlet_data::transforms::{
     Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToTensor, Transform, Transformed,
 };
+use torchlet_data::{Dataset, Subset};
 
 const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 const STD: [f32; 3] = [0.2470, 0.2435, 0.2616];

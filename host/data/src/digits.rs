@@ -135,10 +135,7 @@ impl crate::Dataset for Digits {
     }
     fn get(&self, index: usize) -> Result<(crate::Sample, crate::Label), crate::DataError> {
         let len = self.labels.len();
-        let label = *self
-            .labels
-            .get(index)
-            .ok_or(crate::DataError::Index { index, len })?;
+        let label = *self.labels.get(index).ok_or(crate::DataError::Index { index, len })?;
         let pixels = self
             .images
             .get(index * PIXELS..(index + 1) * PIXELS)

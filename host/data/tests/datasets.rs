@@ -15,12 +15,12 @@ use image::{DynamicImage, GenericImageView};
 use md5::Digest;
 use proptest::prelude::*;
 use torchlet_data::cifar::{self, Cifar10};
+use torchlet_data::digits::Digits;
 use torchlet_data::download::download;
 use torchlet_data::image_folder::ImageFolder;
 use torchlet_data::label_files::LabelFiles;
 use torchlet_data::mnist::{FashionMnist, Mnist};
 use torchlet_data::{DataError, Dataset, Sample};
-use torchlet_data::digits::Digits;
 
 const CIFAR_CLASSES: [&str; 10] = [
     "airplane",

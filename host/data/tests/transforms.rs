@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use image::DynamicImage;
 use proptest::prelude::*;
 use torchlet::Rng;
-use torchlet_data::{DataError, Dataset, Label, Sample, Tensor};
 use torchlet_data::transforms::*;
+use torchlet_data::{DataError, Dataset, Label, Sample, Tensor};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/transforms")
@@ -550,7 +550,7 @@ proptest! {
 }
 
 /// Throughput of the benchmark's augmentation on a decoded 32x32 image (no decoding), whole and
-/// step by step: `cargo test -p torchlet-host --test transforms -- --ignored --nocapture`.
+/// step by step: `cargo test -p torchlet-data --test transforms -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn cifar_augmentation_throughput() {

@@ -264,8 +264,8 @@ impl<D: Dataset> Dataset for Transformed<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Tensor;
     use crate::transforms::Lambda;
+    use crate::Tensor;
 
     fn add(v: f32) -> Box<dyn Transform> {
         Lambda::new(move |x| {
