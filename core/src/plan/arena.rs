@@ -1,6 +1,7 @@
 //! Lifetimes of the arena buffers and their placement (greedy first-fit, largest first).
 
 use super::*;
+use crate::ops::pool::UnpoolGeom;
 
 impl<const CAP: usize> Plan<CAP> {
     // ---- lifetimes ----
@@ -96,7 +97,7 @@ impl<const CAP: usize> Plan<CAP> {
                 }
                 k += 1;
             }
-            if let Exec::MaxUnpool { pool, .. } = n.exec {
+            if let Exec::MaxUnpool(UnpoolGeom { pool, .. }) = n.exec {
                 let pi = pool as usize;
                 if self.nodes[pi].extra.last < tf {
                     self.nodes[pi].extra.last = tf;
