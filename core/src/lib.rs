@@ -95,7 +95,7 @@ pub mod rng;
 pub mod shape;
 
 pub use error::{Buffer, Error, Result};
-pub use network::Network;
+pub use network::{NamedTensor, Network};
 pub use plan::{Mode, Plan};
 pub use rng::Rng;
 pub use shape::Shape;

@@ -34,6 +34,8 @@ pub struct Network<'a, const CAP: usize> {
     /// Batch size of the last completed forward pass (0: none, or consumed by a backward pass).
     last_n: usize,
     last_training: bool,
+    /// Batch size of the last completed backward pass (0: none since the last forward).
+    last_backward_n: usize,
     /// The matrix multiply of convolutions and linear layers.
     gemm: &'a dyn Gemm,
 }
@@ -79,6 +81,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             training,
             rng: Rng::new(0),
             last_n: 0,
+            last_backward_n: 0,
             last_training: training,
             gemm: &PORTABLE,
         })
@@ -122,6 +125,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             training: false,
             rng: Rng::new(0),
             last_n: 0,
+            last_backward_n: 0,
             last_training: false,
             gemm: &PORTABLE,
         })
@@ -168,6 +172,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             training: true,
             rng: Rng::new(0),
             last_n: 0,
+            last_backward_n: 0,
             last_training: true,
             gemm: &PORTABLE,
         })
@@ -265,17 +270,21 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
                     *v = rng.uniform(-bound, bound);
                 }
             }
-            if let Exec::BatchNorm(g) = node.exec {
-                if node.state_len > 0 {
-                    let s = &mut state[node.state_offset..node.state_offset + node.state_len];
-                    s[..g.c].fill(0.0);
-                    s[g.c..2 * g.c].fill(1.0);
-                    s[2 * g.c..].fill(0.0);
-                }
-            }
         }
+        self.plan.init_state(state)?;
         self.last_n = 0;
         Ok(())
+    }
+
+    /// PyTorch's `reset_running_stats()` on every BatchNorm: running mean 0, running variance 1,
+    /// `num_batches_tracked` 0. A zeroed state buffer has running variance 0, which in eval mode
+    /// divides by `sqrt(eps)`: call this (or [`Plan::init_state`] on the buffer) after loading
+    /// parameters without statistics. [`Network::init_params`] does it too.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
+    pub fn reset_running_stats(&mut self) -> Result<()> {
+        self.plan.init_state(self.state.get_mut()?)
     }
 
     /// All parameters, layer by layer (weight then bias), as PyTorch's `parameters()`.
@@ -360,8 +369,9 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             return Err(Error::NonFinite { what: "input" });
         }
         // Until this pass completes, there is no valid output (a failing layer leaves the arena
-        // half-overwritten).
+        // half-overwritten), and the last input gradient is overwritten.
         self.last_n = 0;
+        self.last_backward_n = 0;
         let input_slot = self.plan.input_slot();
         if input_slot.len > 0 {
             self.arena[input_slot.offset..input_slot.offset + x.len()].copy_from_slice(x);
@@ -396,6 +406,28 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         let last = &self.plan.nodes()[self.plan.len() - 1];
         let len = self.last_n * last.out_shape.numel();
         Ok(&self.arena[last.out.offset..last.out.offset + len])
+    }
+
+    /// The gradient of the last backward pass with respect to the network input, `[n, *input_shape]`
+    /// (PyTorch's `x.grad` after `x.requires_grad_()` and `loss.backward()`), for a plan made
+    /// with [`Plan::training_with_input_grad`]. Valid until the next forward pass.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for a plan without input gradients, or when no backward pass ran
+    /// since the last forward pass.
+    pub fn input_grad(&self) -> Result<&[f32]> {
+        if !self.plan.has_input_grad() {
+            return Err(Error::NotReady {
+                what: "a plan with input gradients (Plan::training_with_input_grad)",
+            });
+        }
+        if self.last_backward_n == 0 {
+            return Err(Error::NotReady {
+                what: "a backward pass after the last forward pass",
+            });
+        }
+        let slot = self.plan.input_grad_slot();
+        Ok(&self.arena[slot.offset..slot.offset + self.last_backward_n * self.plan.input_shape().numel()])
     }
 
     /// The value of `loss` on the last output, without gradients (`torch.no_grad()`).
@@ -461,6 +493,10 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
 
     fn backward_pass(&mut self) -> Result<()> {
         let n = self.last_n;
+        if self.plan.has_input_grad() {
+            let slot = self.plan.input_grad_slot();
+            self.arena[slot.offset..slot.offset + n * self.plan.input_shape().numel()].fill(0.0);
+        }
         for i in (0..self.plan.len()).rev() {
             backward_node(
                 self.gemm,
@@ -475,13 +511,16 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             )?;
         }
         // The activations were consumed: a second backward needs a new forward.
+        self.last_backward_n = n;
         self.last_n = 0;
         Ok(())
     }
 }
 
+mod named;
 mod node;
 
+pub use self::named::NamedTensor;
 use self::node::{backward_node, forward_node, prefix, split};
 
 /// Parameters or state: writable, or read-only (weights in flash).

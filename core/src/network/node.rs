@@ -139,7 +139,7 @@ pub(super) fn backward_node<const CAP: usize>(
     // Gradient destinations: the producers' gradient buffers; the input-gradient scratch for
     // kernels that always write one; the backward scratch for a second use of the same tensor.
     let grad_range = |p: u16| -> Range<usize> {
-        match (p == INPUT, node.joint_input_grad()) {
+        match (p == INPUT, node.joint_input_grad() || plan.has_input_grad()) {
             (true, true) => prefix(plan.input_grad_slot(), in_len(p)),
             (true, false) => 0..0,
             (false, _) => prefix(plan.nodes()[p as usize].grad, in_len(p)),
@@ -174,7 +174,11 @@ pub(super) fn backward_node<const CAP: usize>(
         ],
     )?;
     // A gradient buffer starts accumulating at its first writer's step; scratch always does.
-    let fresh = |p: u16| p == INPUT || plan.nodes()[p as usize].grad.first == t;
+    // The planned input gradient is zeroed once, before the backward pass.
+    let fresh = |p: u16| match p {
+        INPUT => !plan.has_input_grad(),
+        _ => plan.nodes()[p as usize].grad.first == t,
+    };
     if !gx.is_empty() && fresh(pa) {
         gx.fill(0.0);
     }

@@ -271,6 +271,7 @@ pub struct Plan<const CAP: usize> {
     peak_live: usize,
     input_slot: Slot,
     input_grad: Slot,
+    input_grad_wanted: bool,
 }
 
 /// Number of computing layers (plan nodes) in a model, containers expanded; use it as `CAP`.
@@ -347,6 +348,26 @@ impl<const CAP: usize> Plan<CAP> {
         }
     }
 
+    /// A training plan that also computes the gradient with respect to the network's input
+    /// (`x.requires_grad_()` in PyTorch): after [`crate::Network::backward`],
+    /// [`crate::Network::input_grad`] holds `d loss / d x`, for saliency maps, adversarial
+    /// examples or checking a layer from outside. The arena grows by one input batch at most.
+    /// Panics (a compile error in a `const`) if the model is invalid.
+    pub const fn training_with_input_grad(layers: &'static [Layer], input: Shape, batch: usize) -> Self {
+        match Self::try_new_with_input_grad(layers, input, batch) {
+            Ok(p) => p,
+            Err(e) => panic!("{}", e.const_message()),
+        }
+    }
+
+    /// [`Plan::training_with_input_grad`] for a model chosen at run time.
+    ///
+    /// # Errors
+    /// Those of [`Plan::try_new`].
+    pub const fn try_new_with_input_grad(layers: &'static [Layer], input: Shape, batch: usize) -> Result<Self> {
+        Self::build(layers, input, batch, Mode::Training, true)
+    }
+
     /// Plans `layers` for input samples of shape `input` and batches of up to `batch` samples.
     ///
     /// # Errors
@@ -355,6 +376,10 @@ impl<const CAP: usize> Plan<CAP> {
     /// `MaxUnpool`, [`Error::Capacity`] if the model has more than `CAP` computing layers,
     /// [`Error::BatchSize`] for a zero batch.
     pub const fn try_new(layers: &'static [Layer], input: Shape, batch: usize, mode: Mode) -> Result<Self> {
+        Self::build(layers, input, batch, mode, false)
+    }
+
+    const fn build(layers: &'static [Layer], input: Shape, batch: usize, mode: Mode, input_grad: bool) -> Result<Self> {
         if batch == 0 {
             return Err(Error::BatchSize {
                 max: usize::MAX,
@@ -392,6 +417,7 @@ impl<const CAP: usize> Plan<CAP> {
             peak_live: 0,
             input_slot: Slot::NONE,
             input_grad: Slot::NONE,
+            input_grad_wanted: input_grad,
         };
         let mut unpool = build::Unpool::NEW;
         ctry!(p.add_seq(layers, INPUT, input, &mut unpool));
@@ -458,9 +484,36 @@ impl<const CAP: usize> Plan<CAP> {
     pub const fn input_slot(&self) -> Slot {
         self.input_slot
     }
-    /// Scratch for the input gradient of a first layer that always computes one (may be empty).
+    /// The gradient with respect to the network input: planned for
+    /// [`Plan::training_with_input_grad`], else scratch for a first layer that always computes
+    /// one (BatchNorm, Bilinear), else empty.
     pub const fn input_grad_slot(&self) -> Slot {
         self.input_grad
+    }
+    /// Whether backward computes the gradient with respect to the network input
+    /// ([`Plan::training_with_input_grad`]).
+    pub const fn has_input_grad(&self) -> bool {
+        self.input_grad_wanted
+    }
+    /// Fills a state buffer with the initial values of every layer's non-trainable state, as
+    /// PyTorch's modules start: BatchNorm running mean 0, running variance 1,
+    /// `num_batches_tracked` 0. Parameters are not touched.
+    ///
+    /// # Errors
+    /// [`Error::BufferLength`] if `state` does not have [`Plan::state_len`] floats.
+    pub fn init_state(&self, state: &mut [f32]) -> Result<()> {
+        crate::error::check_len(crate::Buffer::State, self.state_len, state.len())?;
+        for node in self.nodes() {
+            if let Exec::BatchNorm(g) = node.exec {
+                let s = &mut state[node.state_offset..node.state_offset + node.state_len];
+                if s.len() == crate::ops::batchnorm::batch_norm_state_len(g.c) {
+                    s[..g.c].fill(0.0);
+                    s[g.c..2 * g.c].fill(1.0);
+                    s[2 * g.c..].fill(0.0);
+                }
+            }
+        }
+        Ok(())
     }
     /// Every arena slot of the plan (for tests and tools): outputs, gradients, extras,
     /// scratch, and the input slots; empty slots included.
