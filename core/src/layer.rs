@@ -32,7 +32,7 @@
 //! format version); never reorder, rename the meaning of, or remove one: the committed golden
 //! file `tests/fixtures/golden-v1.tlm` must keep loading.
 
-use crate::ops::geom::PaddingMode;
+pub use crate::ops::geom::PaddingMode;
 
 /// One element of a model: an operation or a container, with an optional name.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -71,6 +71,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// `?` for `const fn` (the planner's steps are `const fn`s, where `?` is not allowed yet).
+macro_rules! ctry {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        }
+    };
+}
+
 pub mod error;
 pub mod kernels;
 pub mod layer;
@@ -85,7 +95,7 @@ pub mod rng;
 pub mod shape;
 
 pub use error::{Buffer, Error, Result};
-pub use network::Network;
+pub use network::{NamedTensor, Network};
 pub use plan::{Mode, Plan};
 pub use rng::Rng;
 pub use shape::Shape;

@@ -39,6 +39,7 @@
 
 use torchlet::loss::CrossEntropyLoss;
 use torchlet::ops::geom::ConvGeom;
+use torchlet::ops::linear::LinearGeom;
 use torchlet::optim::Sgd;
 use torchlet::plan::{Exec, Mode, Node, Plan, INPUT};
 use torchlet::{Buffer, Shape};
@@ -700,9 +701,9 @@ fn supported(i: usize, node: &Node) -> Result<()> {
         | Exec::LeakyReLU(_)
         | Exec::Sigmoid
         | Exec::Tanh
-        | Exec::Linear { .. }
+        | Exec::Linear(_)
         | Exec::Copy => Ok(()),
-        Exec::Add | Exec::Concat { .. } | Exec::Bilinear { .. } => {
+        Exec::Add | Exec::Concat(_) | Exec::Bilinear(_) => {
             Err(unsupported("layers with two inputs (residual, concat, bilinear)"))
         }
         _ => Err(unsupported("no GPU kernel for this layer yet")),
@@ -770,12 +771,12 @@ fn node_passes(
             backward.push(Pass::new(dev, reduce, &[&partial, grads], batch));
             Pass::new(dev, spec(Kernel::ConvForward), &[x, params, y], batch)
         }
-        Exec::Linear {
+        Exec::Linear(LinearGeom {
             rows,
             in_f,
             out_f,
             bias,
-        } => {
+        }) => {
             let spec = |kernel| Spec::Linear {
                 kernel,
                 rows,

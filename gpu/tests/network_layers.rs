@@ -130,7 +130,7 @@ fn batch_norm_options_and_self_merges_match_cpu() {
     let merges: Vec<_> = plan
         .nodes()
         .iter()
-        .filter(|n| matches!(n.exec, Exec::Add | Exec::Concat { .. }))
+        .filter(|n| matches!(n.exec, Exec::Add | Exec::Concat(_)))
         .collect();
     assert_eq!(merges.len(), 2);
     assert!(merges.iter().all(|n| n.inputs[0] == n.inputs[1]), "{merges:?}");

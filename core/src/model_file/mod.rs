@@ -46,7 +46,7 @@ mod error;
 mod load;
 pub mod names;
 mod reader;
-mod tensors;
+pub(crate) mod tensors;
 mod train;
 mod tree;
 mod view;

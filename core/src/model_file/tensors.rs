@@ -159,8 +159,8 @@ pub(crate) fn node_tensors(node: &Node, mut f: impl FnMut(NodeTensor) -> Result<
             d(&dims[..2 + sd])
         }
         Exec::ConvTranspose(g) => d(&[g.c_in, g.c_out / g.groups.max(1), g.kernel[1], g.kernel[2]]),
-        Exec::Linear { in_f, out_f, .. } => d(&[out_f, in_f]),
-        Exec::Bilinear { in1, in2, out, .. } => d(&[out, in1, in2]),
+        Exec::Linear(g) => d(&[g.out_f, g.in_f]),
+        Exec::Bilinear(g) => d(&[g.out, g.in1, g.in2]),
         _ => d(&[node.weight_len]),
     };
     // Fall back to a flat shape if the planner's length ever disagrees with the shape.

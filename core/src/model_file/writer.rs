@@ -160,27 +160,7 @@ fn write<const CAP: usize>(
     };
 
     // The tensor table, placed.
-    let mut layout = Layout::default();
-    let mut tensors = 0usize;
-    for role in [Role::Parameter, Role::State] {
-        for_each_node(spec.layers, |i, _| {
-            node_tensors(node(i)?, |t| {
-                if t.role == role {
-                    layout
-                        .place(role.code(), t.numel)
-                        .ok_or_else(|| too_large(part::DATA_LENGTH, usize::MAX))?;
-                    tensors += 1;
-                }
-                Ok(())
-            })
-        })?;
-    }
-    for _ in opt_names {
-        layout
-            .place(Role::Optimizer.code(), params.len())
-            .ok_or_else(|| too_large(part::DATA_LENGTH, usize::MAX))?;
-        tensors += 1;
-    }
+    let (layout, tensors) = place_tensors(spec.layers, &node, opt_names.len(), params.len())?;
     let data_len = layout.cursor;
     let blocks = layout.blocks;
 
@@ -207,41 +187,7 @@ fn write<const CAP: usize>(
     if !state_dict {
         tree::emit(spec.layers, &tree, &mut sink).map_err(o)?;
     }
-    let mut place = Layout::default();
-    for role in [Role::Parameter, Role::State] {
-        for_each_node(spec.layers, |i, path| {
-            node_tensors(node(i)?, |t| {
-                if t.role != role {
-                    return Ok(());
-                }
-                let offset = place.place(role.code(), t.numel).unwrap_or(0);
-                let name = TensorName { path, suffix: t.suffix };
-                let rec = TensorRecordOut {
-                    name,
-                    role: role.code(),
-                    dtype: DTYPE_F32,
-                    shape: t.shape,
-                    offset: offset as u64,
-                    numel: t.numel as u64,
-                };
-                sink.record(&rec).map_err(o)
-            })
-        })?;
-    }
-    for name in opt_names {
-        let offset = place.place(Role::Optimizer.code(), params.len()).unwrap_or(0);
-        let shape = wire::Dims::new(&[params.len() as u64]).unwrap_or_default();
-        let name = OptName(name);
-        let rec = TensorRecordOut {
-            name,
-            role: Role::Optimizer.code(),
-            dtype: DTYPE_F32,
-            shape,
-            offset: offset as u64,
-            numel: params.len() as u64,
-        };
-        sink.record(&rec).map_err(o)?;
-    }
+    emit_tensor_records(spec.layers, &node, opt_names, params.len(), &mut sink)?;
     if let Some((t, _)) = train {
         sink.record(t).map_err(o)?;
     }
@@ -268,6 +214,91 @@ fn write<const CAP: usize>(
     debug_assert_eq!(sink.pos, data + data_len);
 
     let flags = if train.is_some() { FLAG_TRAIN } else { 0 } | if state_dict { FLAG_STATE_DICT } else { 0 };
+    if let Mode::Write(buf) = &mut sink.mode {
+        finish(buf, flags, header_len, data, data_len)?;
+    }
+    Ok(total)
+}
+
+/// Places every tensor of the model (parameters, then state, then `opt_tensors` optimizer
+/// tensors of `param_len` floats) in the data section; returns the layout and the tensor count.
+fn place_tensors<'n>(
+    layers: &[crate::layer::Layer],
+    node: &dyn Fn(usize) -> Result<&'n crate::plan::Node>,
+    opt_tensors: usize,
+    param_len: usize,
+) -> Result<(Layout, usize)> {
+    let mut layout = Layout::default();
+    let mut tensors = 0usize;
+    for role in [Role::Parameter, Role::State] {
+        for_each_node(layers, |i, _| {
+            node_tensors(node(i)?, |t| {
+                if t.role == role {
+                    layout
+                        .place(role.code(), t.numel)
+                        .ok_or_else(|| too_large(part::DATA_LENGTH, usize::MAX))?;
+                    tensors += 1;
+                }
+                Ok(())
+            })
+        })?;
+    }
+    for _ in 0..opt_tensors {
+        layout
+            .place(Role::Optimizer.code(), param_len)
+            .ok_or_else(|| too_large(part::DATA_LENGTH, usize::MAX))?;
+        tensors += 1;
+    }
+    Ok((layout, tensors))
+}
+
+/// Writes the tensor records, in the order and at the offsets of [`place_tensors`].
+fn emit_tensor_records<'n>(
+    layers: &[crate::layer::Layer],
+    node: &dyn Fn(usize) -> Result<&'n crate::plan::Node>,
+    opt_names: &[&str],
+    param_len: usize,
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    let mut place = Layout::default();
+    for role in [Role::Parameter, Role::State] {
+        for_each_node(layers, |i, path| {
+            node_tensors(node(i)?, |t| {
+                if t.role != role {
+                    return Ok(());
+                }
+                let offset = place.place(role.code(), t.numel).unwrap_or(0);
+                let name = TensorName { path, suffix: t.suffix };
+                let rec = TensorRecordOut {
+                    name,
+                    role: role.code(),
+                    dtype: DTYPE_F32,
+                    shape: t.shape,
+                    offset: offset as u64,
+                    numel: t.numel as u64,
+                };
+                sink.record(&rec).map_err(overflow)
+            })
+        })?;
+    }
+    for name in opt_names {
+        let offset = place.place(Role::Optimizer.code(), param_len).unwrap_or(0);
+        let shape = wire::Dims::new(&[param_len as u64]).unwrap_or_default();
+        let rec = TensorRecordOut {
+            name: OptName(name),
+            role: Role::Optimizer.code(),
+            dtype: DTYPE_F32,
+            shape,
+            offset: offset as u64,
+            numel: param_len as u64,
+        };
+        sink.record(&rec).map_err(overflow)?;
+    }
+    Ok(())
+}
+
+/// Writes the fixed header at the start of `buf` and the CRC after the data.
+fn finish(buf: &mut [u8], flags: u16, header_len: usize, data: usize, data_len: usize) -> Result<()> {
     let mut fixed = [0u8; FIXED];
     fixed[..8].copy_from_slice(&MAGIC);
     fixed[8..10].copy_from_slice(&VERSION.to_le_bytes());
@@ -276,16 +307,14 @@ fn write<const CAP: usize>(
     fixed[16..20].copy_from_slice(&(data as u32).to_le_bytes());
     fixed[20..24].copy_from_slice(&(data_len as u32).to_le_bytes());
     let end = data + data_len;
-    if let Mode::Write(buf) = &mut sink.mode {
-        buf.get_mut(..FIXED)
-            .ok_or(overflow(wire::Overflow))?
-            .copy_from_slice(&fixed);
-        let crc = super::crc::crc32(buf.get(..end).ok_or(overflow(wire::Overflow))?);
-        buf.get_mut(end..end + CRC_LEN)
-            .ok_or(overflow(wire::Overflow))?
-            .copy_from_slice(&crc.to_le_bytes());
-    }
-    Ok(total)
+    buf.get_mut(..FIXED)
+        .ok_or(overflow(wire::Overflow))?
+        .copy_from_slice(&fixed);
+    let crc = super::crc::crc32(buf.get(..end).ok_or(overflow(wire::Overflow))?);
+    buf.get_mut(end..end + CRC_LEN)
+        .ok_or(overflow(wire::Overflow))?
+        .copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// The name of an optimizer tensor: `optimizer.{name}`.

@@ -14,7 +14,10 @@
 //! At `x == 0` the ReLU and LeakyReLU derivatives are taken as the left one (`0` and
 //! `negative_slope`), as PyTorch does. NaN inputs propagate to the output.
 
+use super::io::Bwd;
+use crate::error::Result;
 use crate::math;
+use crate::plan::{Exec, Node};
 
 /// `nn.ReLU`: `y = max(0, x)` ([PyTorch docs](https://pytorch.org/docs/stable/generated/torch.nn.ReLU.html)).
 ///
@@ -114,6 +117,42 @@ pub fn tanh_backward_input(y: &[f32], gy: &[f32], gx: &mut [f32]) {
     debug_assert!(y.len() == gy.len() && gy.len() == gx.len());
     for ((gx, &gy), &y) in gx.iter_mut().zip(gy).zip(y) {
         *gx += gy * (1.0 - y * y);
+    }
+}
+
+// ---- the layers: planning and the network's backward (forward calls the kernels directly) ----
+
+/// Plans an elementwise activation: the output has the input's shape.
+pub(crate) const fn plan(exec: Exec, node: &mut Node) -> Result<()> {
+    node.exec = exec;
+    Ok(())
+}
+
+/// Backward of a ReLU node (reads its output).
+pub(crate) fn backward_relu(io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        relu_backward_input(io.y, io.gy, io.gx);
+    }
+}
+
+/// Backward of a LeakyReLU node (reads its input).
+pub(crate) fn backward_leaky_relu(negative_slope: f32, io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        leaky_relu_backward_input(negative_slope, io.x, io.gy, io.gx);
+    }
+}
+
+/// Backward of a Sigmoid node (reads its output).
+pub(crate) fn backward_sigmoid(io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        sigmoid_backward_input(io.y, io.gy, io.gx);
+    }
+}
+
+/// Backward of a Tanh node (reads its output).
+pub(crate) fn backward_tanh(io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        tanh_backward_input(io.y, io.gy, io.gx);
     }
 }
 

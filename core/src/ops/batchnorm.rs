@@ -25,7 +25,11 @@
 //! the variance accurate; PyTorch's CPU kernel accumulates in `f64`, the results agree to about
 //! `1e-6` relative for the batch sizes used in practice.
 
+use super::io::{Bwd, Fwd, State};
+use crate::error::{Error, Result};
+use crate::layer::BatchNorm;
 use crate::math;
+use crate::plan::{At, Exec, Node};
 
 /// Geometry and hyper-parameters of a BatchNorm layer over `[N, C, S]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,6 +49,33 @@ pub struct BnGeom {
     pub affine: bool,
     /// Whether `state` holds running statistics that training updates.
     pub track_running_stats: bool,
+}
+
+impl BnGeom {
+    /// Whether this pass normalises with batch statistics: in training, and always without
+    /// running statistics (as PyTorch).
+    pub const fn uses_batch_stats(&self, training: bool) -> bool {
+        training || !self.track_running_stats
+    }
+
+    /// PyTorch's "Expected more than 1 value per channel when training": batch statistics
+    /// over `n` samples need at least two values per channel. Every backend checks this rule
+    /// here before it runs the layer; `layer` and `op` name the layer in the error.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] with the number of values per channel found.
+    pub const fn check_batch(&self, n: usize, training: bool, layer: usize, op: &'static str) -> Result<()> {
+        if self.uses_batch_stats(training) && n * self.spatial < 2 {
+            return Err(Error::Shape {
+                layer,
+                op,
+                what: "batch statistics need more than 1 value per channel (batch x spatial size)",
+                expected: 2,
+                found: n * self.spatial,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Length of the BatchNorm state buffer for `c` channels: running mean `[C]`, running
@@ -271,6 +302,92 @@ fn channel_sums(g: &BnGeom, c: usize, mean: f32, invstd: f32, x: &[f32], gy: &[f
         }
     }
     (sum_gy, sum_gy_xhat)
+}
+
+// ---- the layer: planning and the network's forward and backward ----
+
+/// Plans `nn.BatchNorm1d/2d`: parameters when affine, running statistics in the state buffer
+/// when tracked, the saved batch statistics in `extra`.
+pub(crate) const fn plan(bn: &BatchNorm, at: At, node: &mut Node) -> Result<()> {
+    let s = node.in_shape;
+    let ok = if bn.dims == 1 {
+        s.rank() == 1 || s.rank() == 2
+    } else {
+        s.rank() == 3
+    };
+    if !ok {
+        return Err(at.err(
+            "input rank differs (BatchNorm1d: [C] or [C, L]; BatchNorm2d: [C, H, W])",
+            if bn.dims == 1 { 2 } else { 3 },
+            s.rank(),
+        ));
+    }
+    if bn.num_features != s.channels() {
+        return Err(at.err(
+            "num_features differs from the channels of its input",
+            bn.num_features,
+            s.channels(),
+        ));
+    }
+    if bn.eps.is_nan() || bn.eps <= 0.0 {
+        return Err(Error::InvalidArgument {
+            name: "eps",
+            expected: "must be positive",
+        });
+    }
+    let c = bn.num_features;
+    node.exec = Exec::BatchNorm(BnGeom {
+        n: at.batch,
+        c,
+        spatial: s.numel() / c,
+        eps: bn.eps,
+        momentum: bn.momentum,
+        affine: bn.affine,
+        track_running_stats: bn.track_running_stats,
+    });
+    if bn.affine {
+        node.weight_len = c;
+        node.bias_len = c;
+    }
+    if bn.track_running_stats {
+        node.state_len = batch_norm_state_len(c);
+    }
+    node.extra.len = 2 * c;
+    Ok(())
+}
+
+/// The network's forward pass of a BatchNorm node: batch statistics (updating the running ones
+/// in training) or the running statistics.
+///
+/// # Errors
+/// [`BnGeom::check_batch`]'s; [`Error::NotReady`] when training would update read-only state.
+pub(crate) fn forward(mut g: BnGeom, io: &mut Fwd<'_>) -> Result<()> {
+    g.n = io.n;
+    g.check_batch(io.n, io.training, io.layer, io.op)?;
+    if io.training && g.track_running_stats {
+        let State::Mut(state) = &mut io.state else {
+            return Err(Error::NotReady {
+                what: "writable weights (these are read-only)",
+            });
+        };
+        batch_norm_forward_train(&g, io.x, io.w, io.bias, state, io.extra, io.y);
+    } else if !g.track_running_stats {
+        batch_norm_forward_train(&g, io.x, io.w, io.bias, &mut [], io.extra, io.y);
+    } else {
+        batch_norm_forward_eval(&g, io.x, io.w, io.bias, io.state.get(), io.y);
+    }
+    Ok(())
+}
+
+/// The network's backward pass of a BatchNorm node (input, weight and bias gradients in one
+/// call, so the network gives a destination even for the network input).
+pub(crate) fn backward(mut g: BnGeom, io: &mut Bwd<'_>) {
+    g.n = io.n;
+    if g.uses_batch_stats(io.training) {
+        batch_norm_backward_train(&g, io.x, io.w, io.extra, io.gy, io.gx, io.gw, io.gbias);
+    } else {
+        batch_norm_backward_eval(&g, io.x, io.w, io.state, io.gy, io.gx, io.gw, io.gbias);
+    }
 }
 
 #[cfg(test)]

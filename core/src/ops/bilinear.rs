@@ -8,6 +8,28 @@
 //! (empty slice when there is none). The cost is `rows * out * in1 * in2` multiply-adds for the
 //! forward pass and each of the two backward passes.
 
+use super::io::{acc, Bwd, Fwd};
+use crate::error::Result;
+use crate::layer::Bilinear;
+use crate::plan::{At, Exec, Node};
+use crate::shape::Shape;
+
+/// `nn.Bilinear` applied to `rows` rows of each sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BilinearGeom {
+    /// Rows per sample.
+    pub rows: usize,
+    /// Features of the first input.
+    pub in1: usize,
+    /// Features of the second input.
+    pub in2: usize,
+    /// Output features.
+    pub out: usize,
+    /// Whether there is a bias `[out]` after the weight.
+    pub bias: bool,
+}
+
 /// Forward: `y[r, o] = sum_i x1[r, i] * (sum_j w[o, i, j] * x2[r, j]) + b[o]`.
 ///
 /// - `x1`: first input `[rows, in1]`.
@@ -123,5 +145,69 @@ pub fn bilinear_backward_weight(
                 }
             }
         }
+    }
+}
+
+// ---- the layer: planning and the network's forward and backward ----
+
+/// Plans `nn.Bilinear` over the two branch outputs `sa` (the node's `in_shape`) and `sb`
+/// (`in_shape2`); `same` when both branches are the same tensor, so backward needs scratch for
+/// the second gradient.
+pub(crate) const fn plan(b: &Bilinear, at: At, node: &mut Node, same: bool) -> Result<()> {
+    let (sa, sb): (Shape, Shape) = (node.in_shape, node.in_shape2);
+    if sa.last() != b.in1_features {
+        return Err(at.err(
+            "in1_features differs from the last dim of the first branch",
+            b.in1_features,
+            sa.last(),
+        ));
+    }
+    if sb.last() != b.in2_features {
+        return Err(at.err(
+            "in2_features differs from the last dim of the second branch",
+            b.in2_features,
+            sb.last(),
+        ));
+    }
+    let rows = sa.numel() / b.in1_features;
+    if sb.numel() / b.in2_features != rows {
+        return Err(at.err(
+            "both branches must have the same number of rows",
+            rows,
+            sb.numel() / b.in2_features,
+        ));
+    }
+    if b.out_features == 0 {
+        return Err(at.err("out_features must be positive", 1, 0));
+    }
+    node.exec = Exec::Bilinear(BilinearGeom {
+        rows,
+        in1: b.in1_features,
+        in2: b.in2_features,
+        out: b.out_features,
+        bias: b.bias,
+    });
+    node.weight_len = b.out_features * b.in1_features * b.in2_features;
+    node.bias_len = if b.bias { b.out_features } else { 0 };
+    node.out_shape = sa.with_last(b.out_features);
+    if same {
+        node.work_bwd.len = at.batch * sb.numel();
+    }
+    Ok(())
+}
+
+/// The network's forward pass of a bilinear node.
+pub(crate) fn forward(g: BilinearGeom, io: &mut Fwd<'_>) {
+    bilinear_forward(io.n * g.rows, g.in1, g.in2, g.out, io.x, io.x2, io.w, io.bias, io.y);
+}
+
+/// The network's backward pass of a bilinear node: both input gradients in one call (so the
+/// network gives a destination even for the network input), then the weight gradient.
+pub(crate) fn backward(g: BilinearGeom, io: &mut Bwd<'_>) {
+    let rows = io.n * g.rows;
+    bilinear_backward_input(rows, g.in1, g.in2, g.out, io.x, io.x2, io.w, io.gy, io.gx, io.gx2);
+    bilinear_backward_weight(rows, g.in1, g.in2, g.out, io.x, io.x2, io.gy, io.gw, io.gbias);
+    if io.same {
+        acc(io.gx, io.gx2);
     }
 }

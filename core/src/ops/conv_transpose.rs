@@ -22,7 +22,12 @@
 
 use super::conv::{backward_input_into, backward_weight_into, bias_grad, conv_workspace_len, fill_bias, forward_into};
 use super::geom::{ConvGeom, PaddingMode};
+use super::io::{Bwd, Fwd};
+use crate::error::Result;
 use crate::kernels::{Gemm, Portable};
+use crate::layer::ConvTranspose;
+use crate::plan::{At, Exec, Node};
+use crate::shape::Shape;
 
 /// The convolution whose input gradient this transposed convolution is: from `g.output`
 /// (`C_out` channels) to `g.input` (`C_in` channels), with weight `[C_in, C_out / groups, k]`.
@@ -144,6 +149,89 @@ pub fn conv_transpose_backward_weight_with(
         bias_grad(g.n, g.c_out, g.out_spatial(), gy, gb);
     }
     backward_weight_into(gemm, &dual(g), gy, x, gw, work);
+}
+
+// ---- the layer: planning and the network's forward and backward ----
+
+/// Plans `nn.ConvTranspose2d` on the node's input shape: PyTorch's checks and output size
+/// `(in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1`.
+pub(crate) const fn plan(c: &ConvTranspose, at: At, node: &mut Node) -> Result<()> {
+    let s = node.in_shape;
+    ctry!(at.rank(&s, 3));
+    if c.in_channels != s.channels() {
+        return Err(at.err(
+            "in_channels differs from the channels of its input",
+            c.in_channels,
+            s.channels(),
+        ));
+    }
+    if c.groups == 0 || c.in_channels % c.groups != 0 || c.out_channels == 0 || c.out_channels % c.groups != 0 {
+        return Err(at.err(
+            "in_channels and out_channels must be positive multiples of groups",
+            c.groups,
+            c.in_channels,
+        ));
+    }
+    let inp = s.spatial3();
+    let mut out = [1usize; 3];
+    let mut d = 0;
+    while d < 3 {
+        let (k, st, dil, p, op) = (
+            c.kernel_size[d],
+            c.stride[d],
+            c.dilation[d],
+            c.padding[d],
+            c.output_padding[d],
+        );
+        if k == 0 || st == 0 || dil == 0 {
+            return Err(at.err("kernel_size, stride and dilation must be positive", 1, 0));
+        }
+        if op >= st && op >= dil {
+            return Err(at.err("output_padding must be smaller than stride or dilation", st, op));
+        }
+        let full = (inp[d] - 1) * st + dil * (k - 1) + op + 1;
+        if full <= 2 * p {
+            return Err(at.err("padding removes the whole output", full, 2 * p));
+        }
+        out[d] = full - 2 * p;
+        d += 1;
+    }
+    let g = ConvGeom {
+        n: at.batch,
+        c_in: c.in_channels,
+        c_out: c.out_channels,
+        groups: c.groups,
+        input: inp,
+        output: out,
+        kernel: c.kernel_size,
+        stride: c.stride,
+        dilation: c.dilation,
+        pad: c.padding,
+        mode: PaddingMode::Zeros,
+        bias: c.bias,
+    };
+    node.exec = Exec::ConvTranspose(g);
+    node.weight_len = c.in_channels * (c.out_channels / c.groups) * g.kernel_volume();
+    node.bias_len = if c.bias { c.out_channels } else { 0 };
+    node.out_shape = Shape::with_spatial3(3, c.out_channels, out);
+    node.work_fwd.len = conv_transpose_workspace_len(&g);
+    node.work_bwd.len = conv_transpose_workspace_len(&g);
+    Ok(())
+}
+
+/// The network's forward pass of a transposed-convolution node.
+pub(crate) fn forward(mut g: ConvGeom, io: &mut Fwd<'_>) {
+    g.n = io.n;
+    conv_transpose_forward_with(io.gemm, &g, io.x, io.w, io.bias, io.y, io.work);
+}
+
+/// The network's backward pass of a transposed-convolution node.
+pub(crate) fn backward(mut g: ConvGeom, io: &mut Bwd<'_>) {
+    g.n = io.n;
+    if io.has_gx() {
+        conv_transpose_backward_input_with(io.gemm, &g, io.w, io.gy, io.gx, io.work);
+    }
+    conv_transpose_backward_weight_with(io.gemm, &g, io.x, io.gy, io.gw, io.gbias, io.work);
 }
 
 #[cfg(test)]

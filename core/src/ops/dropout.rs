@@ -9,6 +9,9 @@
 //! The random numbers come from [`crate::Rng`], not PyTorch's generator: the same seed
 //! drops other elements than `torch.manual_seed` would, with the same distribution.
 
+use super::io::{acc, Bwd, Fwd};
+use crate::error::{Error, Result};
+use crate::plan::{At, Exec, Node};
 use crate::Rng;
 
 /// Inverted dropout: `mask[i] = 0` with probability `p`, else `1 / (1 - p)`;
@@ -40,6 +43,42 @@ pub fn dropout_backward_input(mask: &[f32], gy: &[f32], gx: &mut [f32]) {
     debug_assert!(mask.len() == gy.len() && gy.len() == gx.len());
     for ((gx, &gy), &m) in gx.iter_mut().zip(gy).zip(mask) {
         *gx += gy * m;
+    }
+}
+
+// ---- the layer: planning and the network's forward and backward ----
+
+/// Plans `nn.Dropout(p)`: the mask lives in `extra` (training).
+pub(crate) const fn plan(p: f32, at: At, node: &mut Node) -> Result<()> {
+    if p.is_nan() || p < 0.0 || p > 1.0 {
+        return Err(Error::InvalidArgument {
+            name: "p",
+            expected: "dropout probability must be in [0, 1]",
+        });
+    }
+    node.exec = Exec::Dropout(p);
+    node.extra.len = at.batch * node.in_shape.numel();
+    Ok(())
+}
+
+/// The network's forward pass of a dropout node: a fresh mask in training, the identity in eval.
+pub(crate) fn forward(p: f32, io: &mut Fwd<'_>) {
+    if io.training {
+        let len = io.y.len();
+        dropout_forward(p, io.rng, io.x, io.y, &mut io.extra[..len]);
+    } else {
+        io.y.copy_from_slice(io.x);
+    }
+}
+
+/// The network's backward pass of a dropout node.
+pub(crate) fn backward(io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        if io.training {
+            dropout_backward_input(&io.extra[..io.gy.len()], io.gy, io.gx);
+        } else {
+            acc(io.gx, io.gy);
+        }
     }
 }
 

@@ -8,7 +8,25 @@
 //! The weight is `[out_f, in_f]` as PyTorch stores it; the transposes of the three passes are
 //! strided views, so nothing is copied.
 
+use super::io::{Bwd, Fwd};
+use crate::error::Result;
 use crate::kernels::{Gemm, MatRef, Portable};
+use crate::layer::Linear;
+use crate::plan::{At, Exec, Node};
+
+/// A linear layer applied to `rows` rows of each sample (the dims before the last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LinearGeom {
+    /// Rows per sample (1 for `[N, in_f]`).
+    pub rows: usize,
+    /// Input features.
+    pub in_f: usize,
+    /// Output features.
+    pub out_f: usize,
+    /// Whether there is a bias `[out_f]` after the weight.
+    pub bias: bool,
+}
 
 /// Forward: `y = x · w^T + b`.
 ///
@@ -136,4 +154,43 @@ pub fn linear_backward_weight_with(
             }
         }
     }
+}
+
+// ---- the layer: planning and the network's forward and backward ----
+
+/// Plans `nn.Linear` / `nn.LazyLinear` (`in_features == 0` takes the input's last dim).
+pub(crate) const fn plan(l: &Linear, at: At, node: &mut Node) -> Result<()> {
+    let s = node.in_shape;
+    let last = s.last();
+    let in_f = if l.in_features == 0 { last } else { l.in_features };
+    if in_f != last {
+        return Err(at.err("in_features differs from the last dim of its input", in_f, last));
+    }
+    if l.out_features == 0 {
+        return Err(at.err("out_features must be positive", 1, 0));
+    }
+    node.exec = Exec::Linear(LinearGeom {
+        rows: s.numel() / last,
+        in_f,
+        out_f: l.out_features,
+        bias: l.bias,
+    });
+    node.weight_len = in_f * l.out_features;
+    node.bias_len = if l.bias { l.out_features } else { 0 };
+    node.out_shape = s.with_last(l.out_features);
+    Ok(())
+}
+
+/// The network's forward pass of a linear node.
+pub(crate) fn forward(g: LinearGeom, io: &mut Fwd<'_>) {
+    linear_forward_with(io.gemm, io.n * g.rows, g.in_f, g.out_f, io.x, io.w, io.bias, io.y);
+}
+
+/// The network's backward pass of a linear node.
+pub(crate) fn backward(g: LinearGeom, io: &mut Bwd<'_>) {
+    let rows = io.n * g.rows;
+    if io.has_gx() {
+        linear_backward_input_with(io.gemm, rows, g.in_f, g.out_f, io.w, io.gy, io.gx);
+    }
+    linear_backward_weight_with(io.gemm, rows, g.in_f, g.out_f, io.x, io.gy, io.gw, io.gbias);
 }

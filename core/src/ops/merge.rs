@@ -4,6 +4,20 @@
 //! `nn.Bilinear`, the third way [`crate::layer::Merge`] combines branches, has its own file,
 //! [`super::bilinear`], since it has parameters.
 
+use super::io::{acc, Bwd, Fwd};
+use crate::error::Result;
+use crate::plan::{At, Exec, Node};
+
+/// Channel concatenation: the per-sample lengths of the two inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConcatGeom {
+    /// Floats per sample of the first input (`C_a * S`).
+    pub a: usize,
+    /// Floats per sample of the second input (`C_b * S`).
+    pub b: usize,
+}
+
 /// Residual sum: `y = a + b` elementwise.
 ///
 /// - `a`, `b`: the branch outputs, same shape `[*]`.
@@ -62,6 +76,81 @@ pub fn concat_backward_input(n: usize, a_len: usize, b_len: usize, gy: &[f32], g
         }
         for (gb, &g) in gb[s * b_len..(s + 1) * b_len].iter_mut().zip(&g[a_len..]) {
             *gb += g;
+        }
+    }
+}
+
+// ---- the merges: planning and the network's forward and backward ----
+
+/// Plans a residual sum of the branch outputs `in_shape` and `in_shape2`: equal shapes.
+pub(crate) const fn plan_add(at: At, node: &mut Node) -> Result<()> {
+    let (sa, sb) = (node.in_shape, node.in_shape2);
+    if !sa.const_eq(&sb) {
+        if sa.rank() != sb.rank() {
+            return Err(at.err("both branches must have the same rank", sa.rank(), sb.rank()));
+        }
+        return Err(at.err(
+            "both branches must have the same number of elements per sample",
+            sa.numel(),
+            sb.numel(),
+        ));
+    }
+    node.exec = Exec::Add;
+    node.out_shape = sa;
+    Ok(())
+}
+
+/// Plans a channel concatenation of the branch outputs: equal rank and spatial size.
+pub(crate) const fn plan_concat(at: At, node: &mut Node) -> Result<()> {
+    let (sa, sb) = (node.in_shape, node.in_shape2);
+    if sa.rank() != sb.rank() {
+        return Err(at.err("both branches must have the same rank", sa.rank(), sb.rank()));
+    }
+    if sa.numel() / sa.channels() != sb.numel() / sb.channels() {
+        return Err(at.err(
+            "both branches must have the same spatial size",
+            sa.numel() / sa.channels(),
+            sb.numel() / sb.channels(),
+        ));
+    }
+    node.exec = Exec::Concat(ConcatGeom {
+        a: sa.numel(),
+        b: sb.numel(),
+    });
+    node.out_shape = sa.with_channels(sa.channels() + sb.channels());
+    Ok(())
+}
+
+/// The network's backward pass of a residual sum; both gradients land in `gx` when both
+/// branches are the same tensor.
+pub(crate) fn backward_add(io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        acc(io.gx, io.gy);
+    }
+    if io.same {
+        acc(io.gx, io.gy);
+    } else if !io.gx2.is_empty() {
+        acc(io.gx2, io.gy);
+    }
+}
+
+/// The network's forward pass of a concatenation.
+pub(crate) fn forward_concat(g: ConcatGeom, io: &mut Fwd<'_>) {
+    concat_forward(io.n, g.a, g.b, io.x, io.x2, io.y);
+}
+
+/// The network's backward pass of a concatenation.
+pub(crate) fn backward_concat(g: ConcatGeom, io: &mut Bwd<'_>) {
+    let (la, lb) = (g.a, g.b);
+    for s in 0..io.n {
+        let gy = &io.gy[s * (la + lb)..(s + 1) * (la + lb)];
+        if io.has_gx() {
+            acc(&mut io.gx[s * la..(s + 1) * la], &gy[..la]);
+        }
+        if io.same {
+            acc(&mut io.gx[s * la..(s + 1) * la], &gy[la..]);
+        } else if !io.gx2.is_empty() {
+            acc(&mut io.gx2[s * lb..(s + 1) * lb], &gy[la..]);
         }
     }
 }

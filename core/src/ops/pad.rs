@@ -9,7 +9,28 @@
 //! `padding` is `(left, right, top, bottom)`, as PyTorch's padding tuple. The planner checks
 //! PyTorch's limits (reflect: each padding smaller than its dim; circular: not larger).
 
+use super::io::{Bwd, Fwd};
+use crate::error::Result;
+use crate::layer::Pad2d;
 use crate::ops::geom::PaddingMode;
+use crate::plan::{At, Exec, Node};
+use crate::shape::Shape;
+
+/// Geometry of a 2-d pad over `[N, C, H, W]` (the batch comes with each call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PadGeom {
+    /// Channels.
+    pub c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// `(left, right, top, bottom)`.
+    pub padding: [usize; 4],
+    /// What the padding reads.
+    pub mode: PaddingMode,
+}
 
 /// Output spatial size `[H + top + bottom, W + left + right]` of a 2-d pad.
 #[inline]
@@ -90,6 +111,64 @@ pub fn pad2d_backward_input(
                 }
             }
         }
+    }
+}
+
+// ---- the layer: planning and the network's forward and backward ----
+
+/// Plans `nn.ZeroPad2d` and its siblings, with PyTorch's limits (reflect: padding smaller than
+/// the dim; circular: not larger).
+pub(crate) const fn plan(p: &Pad2d, at: At, node: &mut Node) -> Result<()> {
+    let s = node.in_shape;
+    if s.rank() != 3 {
+        return Err(at.err("input must be [C, H, W] (rank 3)", 3, s.rank()));
+    }
+    let (h, w) = (s.dim(1), s.dim(2));
+    let (limit_w, limit_h) = (pad_limit(p.mode, w), pad_limit(p.mode, h));
+    if p.padding[0] > limit_w || p.padding[1] > limit_w {
+        return Err(at.err(
+            "left/right padding too large for the input width",
+            limit_w,
+            p.padding[0],
+        ));
+    }
+    if p.padding[2] > limit_h || p.padding[3] > limit_h {
+        return Err(at.err(
+            "top/bottom padding too large for the input height",
+            limit_h,
+            p.padding[2],
+        ));
+    }
+    node.exec = Exec::Pad2d(PadGeom {
+        c: s.channels(),
+        h,
+        w,
+        padding: p.padding,
+        mode: p.mode,
+    });
+    let (oh, ow) = padded(h, w, p.padding);
+    node.out_shape = Shape::chw(s.channels(), oh, ow);
+    Ok(())
+}
+
+/// The most padding `mode` allows on a dim of size `n`.
+const fn pad_limit(mode: PaddingMode, n: usize) -> usize {
+    match mode {
+        PaddingMode::Reflect => n - 1,
+        PaddingMode::Circular => n,
+        PaddingMode::Zeros | PaddingMode::Replicate => usize::MAX,
+    }
+}
+
+/// The network's forward pass of a pad node.
+pub(crate) fn forward(g: PadGeom, io: &mut Fwd<'_>) {
+    pad2d_forward(io.n, g.c, g.h, g.w, g.padding, g.mode, io.x, io.y);
+}
+
+/// The network's backward pass of a pad node.
+pub(crate) fn backward(g: PadGeom, io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        pad2d_backward_input(io.n, g.c, g.h, g.w, g.padding, g.mode, io.gy, io.gx);
     }
 }
 

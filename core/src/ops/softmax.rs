@@ -9,7 +9,23 @@
 //! large logits do not overflow. Prefer `LogSoftmax` followed by `NLLLoss` (or a fused cross
 //! entropy) over `Softmax` followed by a logarithm: it keeps precision for small probabilities.
 
+use super::io::{Bwd, Fwd};
+use crate::error::Result;
 use crate::math;
+use crate::plan::{At, Exec, Node};
+
+/// A sample viewed as `[outer, axis, inner]` around the softmax dim (the batch multiplies
+/// `outer` at run time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SoftmaxGeom {
+    /// Product of the sample's dims before the softmax dim.
+    pub outer: usize,
+    /// Size of the softmax dim.
+    pub axis: usize,
+    /// Product of the dims after it.
+    pub inner: usize,
+}
 
 /// Index of element `a` of the line `(o, i)` in a `[outer, axis, inner]` tensor.
 #[inline(always)]
@@ -122,6 +138,68 @@ pub fn log_softmax_backward_input(outer: usize, axis: usize, inner: usize, y: &[
                 gx[k] += gy[k] - math::exp(y[k]) * sum;
             }
         }
+    }
+}
+
+// ---- the layers: planning and the network's forward and backward ----
+
+/// Plans `nn.Softmax(dim)` (`log == false`) or `nn.LogSoftmax(dim)`; `dim` counts the batch as
+/// 0, negative counts from the end.
+pub(crate) const fn plan(dim: i8, log: bool, at: At, node: &mut Node) -> Result<()> {
+    let s = node.in_shape;
+    let full = s.rank() as i32 + 1;
+    let d = if (dim as i32) < 0 {
+        dim as i32 + full
+    } else {
+        dim as i32
+    };
+    if d < 1 || d >= full {
+        return Err(at.err(
+            "dim must be a non-batch dim (1..rank)",
+            1,
+            if d < 0 { 0 } else { d as usize },
+        ));
+    }
+    let d = d as usize - 1;
+    let (mut outer, mut inner, mut k) = (1, 1, 0);
+    while k < s.rank() {
+        if k < d {
+            outer *= s.dim(k);
+        } else if k > d {
+            inner *= s.dim(k);
+        }
+        k += 1;
+    }
+    let g = SoftmaxGeom {
+        outer,
+        axis: s.dim(d),
+        inner,
+    };
+    node.exec = if log { Exec::LogSoftmax(g) } else { Exec::Softmax(g) };
+    Ok(())
+}
+
+/// The network's forward pass of a softmax node.
+pub(crate) fn forward(g: SoftmaxGeom, io: &mut Fwd<'_>) {
+    softmax_forward(io.n * g.outer, g.axis, g.inner, io.x, io.y);
+}
+
+/// The network's backward pass of a softmax node (reads its output).
+pub(crate) fn backward(g: SoftmaxGeom, io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        softmax_backward_input(io.n * g.outer, g.axis, g.inner, io.y, io.gy, io.gx);
+    }
+}
+
+/// The network's forward pass of a log-softmax node.
+pub(crate) fn forward_log(g: SoftmaxGeom, io: &mut Fwd<'_>) {
+    log_softmax_forward(io.n * g.outer, g.axis, g.inner, io.x, io.y);
+}
+
+/// The network's backward pass of a log-softmax node (reads its output).
+pub(crate) fn backward_log(g: SoftmaxGeom, io: &mut Bwd<'_>) {
+    if io.has_gx() {
+        log_softmax_backward_input(io.n * g.outer, g.axis, g.inner, io.y, io.gy, io.gx);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Lifetimes of the arena buffers and their placement (greedy first-fit, largest first).
 
 use super::*;
+use crate::ops::pool::UnpoolGeom;
 
 impl<const CAP: usize> Plan<CAP> {
     // ---- lifetimes ----
@@ -72,7 +73,7 @@ impl<const CAP: usize> Plan<CAP> {
             let mut k = 0;
             while k < 2 {
                 let p = n.inputs[k];
-                let is_merge = matches!(n.exec, Exec::Add | Exec::Concat { .. } | Exec::Bilinear { .. });
+                let is_merge = matches!(n.exec, Exec::Add | Exec::Concat(_) | Exec::Bilinear(_));
                 if k == 1 && !is_merge {
                     break;
                 }
@@ -96,7 +97,7 @@ impl<const CAP: usize> Plan<CAP> {
                 }
                 k += 1;
             }
-            if let Exec::MaxUnpool { pool, .. } = n.exec {
+            if let Exec::MaxUnpool(UnpoolGeom { pool, .. }) = n.exec {
                 let pi = pool as usize;
                 if self.nodes[pi].extra.last < tf {
                     self.nodes[pi].extra.last = tf;
@@ -112,12 +113,17 @@ impl<const CAP: usize> Plan<CAP> {
                 last: input_last,
             };
         }
+        if training && self.input_grad_wanted {
+            input_grad_len = self.batch * self.input.numel();
+        }
         if input_grad_len > 0 {
-            // Scratch destination for kernels that always write an input gradient.
+            // The input gradient, or scratch for kernels that always write one; it lives from
+            // the loss to the end of backward, so it is still there when backward returns.
             self.input_grad = Slot {
                 offset: 0,
                 len: input_grad_len,
-                first: (l + 2) as u16,
+                // The planned input gradient is zeroed at the loss step, before backward.
+                first: if self.input_grad_wanted { loss_t } else { (l + 2) as u16 },
                 last: (2 * l + 1) as u16,
             };
         }

@@ -44,7 +44,13 @@
 use crate::error::{Error, Result};
 use crate::layer::{Kind, Layer};
 use crate::ops::batchnorm::BnGeom;
-use crate::ops::geom::{ConvGeom, PaddingMode, PoolGeom};
+use crate::ops::bilinear::BilinearGeom;
+use crate::ops::geom::{ConvGeom, PoolGeom};
+use crate::ops::linear::LinearGeom;
+use crate::ops::merge::ConcatGeom;
+use crate::ops::pad::PadGeom;
+use crate::ops::pool::{AdaptiveGeom, UnpoolGeom};
+use crate::ops::softmax::SoftmaxGeom;
 use crate::shape::Shape;
 
 /// A node index meaning "the network's input".
@@ -101,9 +107,13 @@ impl Slot {
 }
 
 /// What a node computes, with its geometry resolved for the plan's batch size.
+///
+/// Each variant carries the geometry type of its op family (in [`crate::ops`]); the family's
+/// file plans it, runs it forward and backward. The GPU crate builds its kernels from the same
+/// geometry types, and matches over this enum exhaustively, so a new variant is a compile error
+/// wherever a backend lacks it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[allow(missing_docs)]
 pub enum Exec {
     /// Convolution (1-d, 2-d or 3-d).
     Conv(ConvGeom),
@@ -114,74 +124,37 @@ pub enum Exec {
     /// Average pooling.
     AvgPool(PoolGeom),
     /// Adaptive average pooling.
-    AdaptiveAvgPool {
-        c: usize,
-        input: [usize; 3],
-        output: [usize; 3],
-    },
+    AdaptiveAvgPool(AdaptiveGeom),
     /// Adaptive max pooling; indices in `extra`.
-    AdaptiveMaxPool {
-        c: usize,
-        input: [usize; 3],
-        output: [usize; 3],
-    },
-    /// Max unpooling with the indices of node `pool`.
-    MaxUnpool {
-        c: usize,
-        in_spatial: usize,
-        out_spatial: usize,
-        pool: u16,
-    },
+    AdaptiveMaxPool(AdaptiveGeom),
+    /// Max unpooling with the indices of an earlier max-pool node.
+    MaxUnpool(UnpoolGeom),
     /// 2-d padding.
-    Pad2d {
-        c: usize,
-        h: usize,
-        w: usize,
-        padding: [usize; 4],
-        mode: PaddingMode,
-    },
+    Pad2d(PadGeom),
+    /// `nn.ReLU`.
     ReLU,
+    /// `nn.LeakyReLU(negative_slope)`.
     LeakyReLU(f32),
+    /// `nn.Sigmoid`.
     Sigmoid,
+    /// `nn.Tanh`.
     Tanh,
     /// Softmax over `axis` of a sample viewed as `[outer, axis, inner]`.
-    Softmax {
-        outer: usize,
-        axis: usize,
-        inner: usize,
-    },
+    Softmax(SoftmaxGeom),
     /// Log-softmax, same view.
-    LogSoftmax {
-        outer: usize,
-        axis: usize,
-        inner: usize,
-    },
+    LogSoftmax(SoftmaxGeom),
     /// Batch normalisation; saved statistics in `extra` (training).
     BatchNorm(BnGeom),
-    /// Inverted dropout; the mask in `extra` (training).
+    /// Inverted dropout with probability `p`; the mask in `extra` (training).
     Dropout(f32),
     /// `Linear` applied to `rows` rows of each sample.
-    Linear {
-        rows: usize,
-        in_f: usize,
-        out_f: usize,
-        bias: bool,
-    },
+    Linear(LinearGeom),
     /// `Bilinear` applied to `rows` rows of each sample.
-    Bilinear {
-        rows: usize,
-        in1: usize,
-        in2: usize,
-        out: usize,
-        bias: bool,
-    },
+    Bilinear(BilinearGeom),
     /// Elementwise sum of the two inputs.
     Add,
-    /// Channel concatenation; `a` and `b` are the per-sample lengths of the inputs.
-    Concat {
-        a: usize,
-        b: usize,
-    },
+    /// Channel concatenation of the two inputs.
+    Concat(ConcatGeom),
     /// A copy (Identity, Flatten).
     Copy,
 }
@@ -227,7 +200,7 @@ pub struct Node {
 }
 
 impl Node {
-    const EMPTY: Node = Node {
+    pub(crate) const EMPTY: Node = Node {
         exec: Exec::Copy,
         op_name: "",
         name: "",
@@ -258,8 +231,8 @@ impl Node {
             self.exec,
             Exec::Conv(_)
                 | Exec::ConvTranspose(_)
-                | Exec::Linear { .. }
-                | Exec::Bilinear { .. }
+                | Exec::Linear(_)
+                | Exec::Bilinear(_)
                 | Exec::BatchNorm(_)
                 | Exec::LeakyReLU(_)
         )
@@ -269,14 +242,14 @@ impl Node {
     pub const fn keeps_output(&self) -> bool {
         matches!(
             self.exec,
-            Exec::ReLU | Exec::Sigmoid | Exec::Tanh | Exec::Softmax { .. } | Exec::LogSoftmax { .. }
+            Exec::ReLU | Exec::Sigmoid | Exec::Tanh | Exec::Softmax(_) | Exec::LogSoftmax(_)
         )
     }
 
     /// Whether backward writes the gradient of both inputs in one kernel call, so it needs a
     /// destination even for the network input.
-    const fn joint_input_grad(&self) -> bool {
-        matches!(self.exec, Exec::BatchNorm(_) | Exec::Bilinear { .. })
+    pub(crate) const fn joint_input_grad(&self) -> bool {
+        matches!(self.exec, Exec::BatchNorm(_) | Exec::Bilinear(_))
     }
 }
 
@@ -298,16 +271,7 @@ pub struct Plan<const CAP: usize> {
     peak_live: usize,
     input_slot: Slot,
     input_grad: Slot,
-}
-
-/// `?` for `const fn`.
-macro_rules! ctry {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Err(e),
-        }
-    };
+    input_grad_wanted: bool,
 }
 
 /// Number of computing layers (plan nodes) in a model, containers expanded; use it as `CAP`.
@@ -323,6 +287,34 @@ pub const fn node_count(layers: &[Layer]) -> usize {
         i += 1;
     }
     n
+}
+
+/// Where a layer is being planned: its index, PyTorch's class name and the plan's batch size.
+/// The op families' planning steps take it to size their buffers and to name the layer in
+/// their errors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct At {
+    /// Index of the node being planned.
+    pub layer: usize,
+    /// PyTorch's class name of the layer.
+    pub op: &'static str,
+    /// The plan's batch size.
+    pub batch: usize,
+}
+
+impl At {
+    /// An [`Error::Shape`] for this layer.
+    pub(crate) const fn err(&self, what: &'static str, expected: usize, found: usize) -> Error {
+        shape_err(self.layer, self.op, what, expected, found)
+    }
+
+    /// [`Self::err`] when the input's rank is not `expected` (channels + spatial dims).
+    pub(crate) const fn rank(&self, s: &Shape, expected: usize) -> Result<()> {
+        if s.rank() != expected {
+            return Err(self.err("input rank (channels + spatial dims) differs", expected, s.rank()));
+        }
+        Ok(())
+    }
 }
 
 const fn shape_err(layer: usize, op: &'static str, what: &'static str, expected: usize, found: usize) -> Error {
@@ -356,6 +348,26 @@ impl<const CAP: usize> Plan<CAP> {
         }
     }
 
+    /// A training plan that also computes the gradient with respect to the network's input
+    /// (`x.requires_grad_()` in PyTorch): after [`crate::Network::backward`],
+    /// [`crate::Network::input_grad`] holds `d loss / d x`, for saliency maps, adversarial
+    /// examples or checking a layer from outside. The arena grows by one input batch at most.
+    /// Panics (a compile error in a `const`) if the model is invalid.
+    pub const fn training_with_input_grad(layers: &'static [Layer], input: Shape, batch: usize) -> Self {
+        match Self::try_new_with_input_grad(layers, input, batch) {
+            Ok(p) => p,
+            Err(e) => panic!("{}", e.const_message()),
+        }
+    }
+
+    /// [`Plan::training_with_input_grad`] for a model chosen at run time.
+    ///
+    /// # Errors
+    /// Those of [`Plan::try_new`].
+    pub const fn try_new_with_input_grad(layers: &'static [Layer], input: Shape, batch: usize) -> Result<Self> {
+        Self::build(layers, input, batch, Mode::Training, true)
+    }
+
     /// Plans `layers` for input samples of shape `input` and batches of up to `batch` samples.
     ///
     /// # Errors
@@ -364,6 +376,10 @@ impl<const CAP: usize> Plan<CAP> {
     /// `MaxUnpool`, [`Error::Capacity`] if the model has more than `CAP` computing layers,
     /// [`Error::BatchSize`] for a zero batch.
     pub const fn try_new(layers: &'static [Layer], input: Shape, batch: usize, mode: Mode) -> Result<Self> {
+        Self::build(layers, input, batch, mode, false)
+    }
+
+    const fn build(layers: &'static [Layer], input: Shape, batch: usize, mode: Mode, input_grad: bool) -> Result<Self> {
         if batch == 0 {
             return Err(Error::BatchSize {
                 max: usize::MAX,
@@ -401,10 +417,10 @@ impl<const CAP: usize> Plan<CAP> {
             peak_live: 0,
             input_slot: Slot::NONE,
             input_grad: Slot::NONE,
+            input_grad_wanted: input_grad,
         };
-        let mut unpool_stack = [INPUT; 16];
-        let mut depth = 0usize;
-        ctry!(p.add_seq(layers, INPUT, input, &mut unpool_stack, &mut depth));
+        let mut unpool = build::Unpool::NEW;
+        ctry!(p.add_seq(layers, INPUT, input, &mut unpool));
         p.lifetimes();
         p.place();
         Ok(p)
@@ -468,9 +484,36 @@ impl<const CAP: usize> Plan<CAP> {
     pub const fn input_slot(&self) -> Slot {
         self.input_slot
     }
-    /// Scratch for the input gradient of a first layer that always computes one (may be empty).
+    /// The gradient with respect to the network input: planned for
+    /// [`Plan::training_with_input_grad`], else scratch for a first layer that always computes
+    /// one (BatchNorm, Bilinear), else empty.
     pub const fn input_grad_slot(&self) -> Slot {
         self.input_grad
+    }
+    /// Whether backward computes the gradient with respect to the network input
+    /// ([`Plan::training_with_input_grad`]).
+    pub const fn has_input_grad(&self) -> bool {
+        self.input_grad_wanted
+    }
+    /// Fills a state buffer with the initial values of every layer's non-trainable state, as
+    /// PyTorch's modules start: BatchNorm running mean 0, running variance 1,
+    /// `num_batches_tracked` 0. Parameters are not touched.
+    ///
+    /// # Errors
+    /// [`Error::BufferLength`] if `state` does not have [`Plan::state_len`] floats.
+    pub fn init_state(&self, state: &mut [f32]) -> Result<()> {
+        crate::error::check_len(crate::Buffer::State, self.state_len, state.len())?;
+        for node in self.nodes() {
+            if let Exec::BatchNorm(g) = node.exec {
+                let s = &mut state[node.state_offset..node.state_offset + node.state_len];
+                if s.len() == crate::ops::batchnorm::batch_norm_state_len(g.c) {
+                    s[..g.c].fill(0.0);
+                    s[g.c..2 * g.c].fill(1.0);
+                    s[2 * g.c..].fill(0.0);
+                }
+            }
+        }
+        Ok(())
     }
     /// Every arena slot of the plan (for tests and tools): outputs, gradients, extras,
     /// scratch, and the input slots; empty slots included.

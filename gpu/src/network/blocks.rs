@@ -22,6 +22,8 @@
 //!   every contribution, one dispatch after the other (no atomics).
 
 use torchlet::ops::batchnorm::{batch_norm_state_len, BnGeom};
+use torchlet::ops::merge::ConcatGeom;
+use torchlet::ops::pool::AdaptiveGeom;
 use torchlet::plan::{Exec, Node, Plan, INPUT};
 use torchlet::Buffer;
 
@@ -77,10 +79,10 @@ pub(super) fn supported(node: &Node) -> Option<Result<()>> {
         Exec::BatchNorm(_)
         | Exec::Dropout(_)
         | Exec::AvgPool(_)
-        | Exec::AdaptiveAvgPool { .. }
-        | Exec::AdaptiveMaxPool { .. }
+        | Exec::AdaptiveAvgPool(_)
+        | Exec::AdaptiveMaxPool(_)
         | Exec::Add
-        | Exec::Concat { .. } => Some(Ok(())),
+        | Exec::Concat(_) => Some(Ok(())),
         _ => None,
     }
 }
@@ -230,7 +232,8 @@ impl Blocks {
                     backward.push(pass(spec(Kernel::AvgPoolBackwardInput), &[gx, gy]));
                 }
             }
-            Exec::AdaptiveAvgPool { c, input, output } | Exec::AdaptiveMaxPool { c, input, output } => {
+            Exec::AdaptiveAvgPool(AdaptiveGeom { c, input, output })
+            | Exec::AdaptiveMaxPool(AdaptiveGeom { c, input, output }) => {
                 let spec = |kernel| BlockSpec::Adaptive {
                     kernel,
                     c,
@@ -239,7 +242,7 @@ impl Blocks {
                     x: 0,
                     y: 0,
                 };
-                if matches!(node.exec, Exec::AdaptiveAvgPool { .. }) {
+                if matches!(node.exec, Exec::AdaptiveAvgPool(_)) {
                     forward.push(pass(spec(Kernel::AdaptiveAvgPoolForward), &[x, y]));
                     if let Some(gx) = gx {
                         backward.push(pass(spec(Kernel::AdaptiveAvgPoolBackwardInput), &[gx, gy]));
@@ -252,10 +255,10 @@ impl Blocks {
                     }
                 }
             }
-            Exec::Add | Exec::Concat { .. } => {
+            Exec::Add | Exec::Concat(_) => {
                 let (x2, gx2) = producer(node.inputs[1], input, outs, node_grads);
                 let (a, b, fwd, bwd) = match node.exec {
-                    Exec::Concat { a, b } => (a, b, Kernel::ConcatForward, Kernel::ConcatBackwardInput),
+                    Exec::Concat(ConcatGeom { a, b }) => (a, b, Kernel::ConcatForward, Kernel::ConcatBackwardInput),
                     _ => (per_sample, per_sample, Kernel::AddForward, Kernel::AddBackwardInput),
                 };
                 let spec = |kernel, second| BlockSpec::Merge {

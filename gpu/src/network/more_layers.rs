@@ -9,7 +9,11 @@
 //! input's gradient back onto the layer's input gradient. That scratch gradient is cleared with
 //! the layers' output gradients before every step.
 
+use torchlet::ops::bilinear::BilinearGeom;
 use torchlet::ops::geom::PaddingMode;
+use torchlet::ops::pad::PadGeom;
+use torchlet::ops::pool::UnpoolGeom;
+use torchlet::ops::softmax::SoftmaxGeom;
 use torchlet::plan::{Exec, Node};
 
 use super::{node_passes, producer, NodePasses};
@@ -38,11 +42,9 @@ pub(super) struct Layers {
 /// `Some(answer)` when node `i` is one of this module's layers, `None` otherwise.
 pub(super) fn supported(i: usize, node: &Node) -> Option<Result<()>> {
     match node.exec {
-        Exec::Softmax { .. }
-        | Exec::LogSoftmax { .. }
-        | Exec::Pad2d { .. }
-        | Exec::MaxUnpool { .. }
-        | Exec::Bilinear { .. } => Some(Ok(())),
+        Exec::Softmax(_) | Exec::LogSoftmax(_) | Exec::Pad2d(_) | Exec::MaxUnpool(_) | Exec::Bilinear(_) => {
+            Some(Ok(()))
+        }
         Exec::Conv(g) if g.mode != PaddingMode::Zeros => Some(Ok(())),
         Exec::ConvTranspose(g) => Some(check_conv_transpose(i, node.op_name, &g)),
         _ => None,
@@ -80,8 +82,9 @@ impl Layers {
         let mut forward = Vec::new();
         let mut backward = Vec::new();
         match node.exec {
-            Exec::Softmax { outer, axis, inner } | Exec::LogSoftmax { outer, axis, inner } => {
-                let (fwd, bwd) = if matches!(node.exec, Exec::Softmax { .. }) {
+            Exec::Softmax(SoftmaxGeom { outer, axis, inner })
+            | Exec::LogSoftmax(SoftmaxGeom { outer, axis, inner }) => {
+                let (fwd, bwd) = if matches!(node.exec, Exec::Softmax(_)) {
                     (Kernel::SoftmaxForward, Kernel::SoftmaxBackwardInput)
                 } else {
                     (Kernel::LogSoftmaxForward, Kernel::LogSoftmaxBackwardInput)
@@ -100,13 +103,13 @@ impl Layers {
                     backward.push(pass(spec(bwd), &[gx, y, gy]));
                 }
             }
-            Exec::Pad2d {
+            Exec::Pad2d(PadGeom {
                 c,
                 h,
                 w: width,
                 padding,
                 mode,
-            } => {
+            }) => {
                 let [input, output, front] = pad2d_dims(h, width, padding);
                 let spec = |kernel| LayerSpec::Pad {
                     kernel,
@@ -172,12 +175,12 @@ impl Layers {
                 }
                 backward.push(pass(spec(Kernel::ConvTransposeBackwardWeight), &[x, grads, gy]));
             }
-            Exec::MaxUnpool {
+            Exec::MaxUnpool(UnpoolGeom {
                 c,
                 in_spatial,
                 out_spatial,
                 pool,
-            } => {
+            }) => {
                 let indices = self
                     .indices
                     .get(pool as usize)
@@ -200,13 +203,13 @@ impl Layers {
                     backward.push(pass(spec(Kernel::MaxUnpoolBackwardInput), &[gx, indices, gy]));
                 }
             }
-            Exec::Bilinear {
+            Exec::Bilinear(BilinearGeom {
                 rows,
                 in1,
                 in2,
                 out,
                 bias,
-            } => {
+            }) => {
                 let (x2, gx2) = producer(node.inputs[1], input, outs, node_grads);
                 let spec = |kernel, which| LayerSpec::Bilinear {
                     kernel,

@@ -16,7 +16,22 @@
 //! kernels (`aten/src/ATen/native/cpu/MaxPoolKernel.cpp`, `AvgPoolKernel.cpp`,
 //! `AdaptiveAvgPoolKernel.cpp`, `AdaptiveMaxPoolKernel.cpp`).
 
-use crate::ops::geom::PoolGeom;
+pub(crate) mod adaptive;
+pub(crate) mod unpool;
+
+pub(crate) use self::adaptive::plan as plan_adaptive;
+pub use self::adaptive::*;
+pub use self::unpool::*;
+pub(crate) use self::unpool::{plan as plan_unpool, NO_POOL};
+
+#[cfg(test)]
+use self::adaptive::adaptive_range;
+use super::io::{Bwd, Fwd};
+use crate::error::Result;
+use crate::layer::{AvgPool, MaxPool};
+use crate::ops::geom::{window_out, PoolGeom};
+use crate::plan::{At, Exec, Node};
+use crate::shape::Shape;
 
 /// Stores an argmax index in an `f32` slot, as its bit pattern: `f32::from_bits(i as u32)`.
 ///
@@ -71,13 +86,6 @@ fn avg_range(o: usize, input: usize, kernel: usize, stride: usize, pad: usize) -
     // `max(first)` keeps the range well-formed even for a window past the input.
     let last = (end.min(input as isize)).max(first as isize) as usize;
     (first, last, padded_len)
-}
-
-/// The window `[floor(i * input / output), ceil((i + 1) * input / output))` of adaptive pooling
-/// output `i` along one dim.
-#[inline]
-fn adaptive_range(i: usize, input: usize, output: usize) -> (usize, usize) {
-    (i * input / output, ((i + 1) * input).div_ceil(output))
 }
 
 /// Max pooling (`nn.MaxPool1d/2d/3d`, <https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html>).
@@ -211,7 +219,14 @@ pub fn max_pool_backward_input(g: &PoolGeom, indices: &[f32], gy: &[f32], gx: &m
 }
 
 /// `gx[p, indices[p, o]] += gy[p, o]` for every plane `p`, skipping indices `>= in_plane`.
-fn scatter_indices(planes: usize, out_plane: usize, in_plane: usize, indices: &[f32], gy: &[f32], gx: &mut [f32]) {
+pub(super) fn scatter_indices(
+    planes: usize,
+    out_plane: usize,
+    in_plane: usize,
+    indices: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
     debug_assert_eq!(indices.len(), planes * out_plane);
     debug_assert_eq!(gy.len(), planes * out_plane);
     debug_assert_eq!(gx.len(), planes * in_plane);
@@ -326,226 +341,111 @@ pub fn avg_pool_backward_input(g: &PoolGeom, gy: &[f32], gx: &mut [f32]) {
     }
 }
 
-/// Adaptive average pooling (`nn.AdaptiveAvgPool1d/2d`, <https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveAvgPool2d.html>).
-///
-/// - `x: [N, C, D, H, W]` with `input = [D, H, W]`;
-/// - `y: [N, C, oD, oH, oW]` with `output = [oD, oH, oW]` (each at least 1): the mean over the
-///   window `[floor(i * in / out), ceil((i + 1) * in / out))` in each dim. Windows overlap when
-///   `out` does not divide `in` (7 -> 3 gives `[0, 3)`, `[2, 5)`, `[4, 7)`).
-pub fn adaptive_avg_pool_forward(n: usize, c: usize, input: [usize; 3], output: [usize; 3], x: &[f32], y: &mut [f32]) {
-    let [id, ih, iw] = input;
-    let [od, oh, ow] = output;
-    let (in_plane, out_plane) = (id * ih * iw, od * oh * ow);
-    debug_assert_eq!(x.len(), n * c * in_plane);
-    debug_assert_eq!(y.len(), n * c * out_plane);
-    for p in 0..n * c {
-        let xp = &x[p * in_plane..(p + 1) * in_plane];
-        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
-        let mut o = 0;
-        for z in 0..od {
-            let (d0, d1) = adaptive_range(z, id, od);
-            for r in 0..oh {
-                let (h0, h1) = adaptive_range(r, ih, oh);
-                for s in 0..ow {
-                    let (w0, w1) = adaptive_range(s, iw, ow);
-                    let mut sum = 0.0f32;
-                    for d in d0..d1 {
-                        for h in h0..h1 {
-                            let row = (d * ih + h) * iw;
-                            for &v in &xp[row + w0..row + w1] {
-                                sum += v;
-                            }
-                        }
-                    }
-                    yp[o] = sum / ((d1 - d0) * (h1 - h0) * (w1 - w0)) as f32;
-                    o += 1;
-                }
-            }
+// ---- the layers: planning and the network's forward and backward ----
+
+/// Plans `nn.MaxPool1d/2d/3d`: the window geometry, the output shape, and `extra` for the
+/// argmax indices (which backward, and a later `MaxUnpool`, read).
+pub(crate) const fn plan_max(p: &MaxPool, at: At, node: &mut Node) -> Result<()> {
+    let s = node.in_shape;
+    ctry!(at.rank(&s, p.dims as usize + 1));
+    let g = ctry!(window(
+        at,
+        s,
+        p.kernel_size,
+        p.stride,
+        p.padding,
+        p.dilation,
+        p.ceil_mode
+    ));
+    node.exec = Exec::MaxPool(g);
+    node.out_shape = Shape::with_spatial3(s.rank(), s.channels(), g.output);
+    node.extra.len = at.batch * node.out_shape.numel();
+    Ok(())
+}
+
+/// Plans `nn.AvgPool1d/2d/3d`.
+pub(crate) const fn plan_avg(p: &AvgPool, at: At, node: &mut Node) -> Result<()> {
+    let s = node.in_shape;
+    ctry!(at.rank(&s, p.dims as usize + 1));
+    let mut g = ctry!(window(at, s, p.kernel_size, p.stride, p.padding, [1; 3], p.ceil_mode));
+    g.count_include_pad = p.count_include_pad;
+    node.exec = Exec::AvgPool(g);
+    node.out_shape = Shape::with_spatial3(s.rank(), s.channels(), g.output);
+    Ok(())
+}
+
+/// The window geometry of a pooling layer on input `s`, with PyTorch's checks (padding at most
+/// half the window, a window that fits the padded input).
+const fn window(
+    at: At,
+    s: Shape,
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    pad: [usize; 3],
+    dilation: [usize; 3],
+    ceil: bool,
+) -> Result<PoolGeom> {
+    let input = s.spatial3();
+    let mut output = [1usize; 3];
+    let mut d = 0;
+    while d < 3 {
+        if kernel[d] == 0 || stride[d] == 0 || dilation[d] == 0 {
+            return Err(at.err("kernel_size, stride and dilation must be positive", 1, 0));
         }
+        if pad[d] > kernel[d] / 2 {
+            return Err(at.err("padding must be at most half the kernel size", kernel[d] / 2, pad[d]));
+        }
+        output[d] = match window_out(input[d], kernel[d], stride[d], pad[d], pad[d], dilation[d], ceil) {
+            Some(o) => o,
+            None => {
+                return Err(at.err(
+                    "input (with padding) is smaller than the window",
+                    dilation[d] * (kernel[d] - 1) + 1,
+                    input[d] + 2 * pad[d],
+                ))
+            }
+        };
+        d += 1;
+    }
+    Ok(PoolGeom {
+        n: at.batch,
+        c: s.channels(),
+        input,
+        output,
+        kernel,
+        stride,
+        dilation,
+        pad,
+        count_include_pad: true,
+    })
+}
+
+/// The network's forward pass of a max-pool node (indices into `extra`).
+pub(crate) fn forward_max(mut g: PoolGeom, io: &mut Fwd<'_>) {
+    g.n = io.n;
+    let len = io.y.len();
+    max_pool_forward(&g, io.x, io.y, &mut io.extra[..len]);
+}
+
+/// The network's backward pass of a max-pool node.
+pub(crate) fn backward_max(mut g: PoolGeom, io: &mut Bwd<'_>) {
+    g.n = io.n;
+    if io.has_gx() {
+        max_pool_backward_input(&g, &io.extra[..io.gy.len()], io.gy, io.gx);
     }
 }
 
-/// Gradient of [`adaptive_avg_pool_forward`] with respect to its input: every position of
-/// output `o`'s window receives `gy[o] / window size`.
-///
-/// - `gy: [N, C, oD, oH, oW]`;
-/// - `gx: [N, C, D, H, W]`, accumulated.
-pub fn adaptive_avg_pool_backward_input(
-    n: usize,
-    c: usize,
-    input: [usize; 3],
-    output: [usize; 3],
-    gy: &[f32],
-    gx: &mut [f32],
-) {
-    let [id, ih, iw] = input;
-    let [od, oh, ow] = output;
-    let (in_plane, out_plane) = (id * ih * iw, od * oh * ow);
-    debug_assert_eq!(gy.len(), n * c * out_plane);
-    debug_assert_eq!(gx.len(), n * c * in_plane);
-    for p in 0..n * c {
-        let gyp = &gy[p * out_plane..(p + 1) * out_plane];
-        let gxp = &mut gx[p * in_plane..(p + 1) * in_plane];
-        let mut o = 0;
-        for z in 0..od {
-            let (d0, d1) = adaptive_range(z, id, od);
-            for r in 0..oh {
-                let (h0, h1) = adaptive_range(r, ih, oh);
-                for s in 0..ow {
-                    let (w0, w1) = adaptive_range(s, iw, ow);
-                    let share = gyp[o] / ((d1 - d0) * (h1 - h0) * (w1 - w0)) as f32;
-                    for d in d0..d1 {
-                        for h in h0..h1 {
-                            let row = (d * ih + h) * iw;
-                            for v in &mut gxp[row + w0..row + w1] {
-                                *v += share;
-                            }
-                        }
-                    }
-                    o += 1;
-                }
-            }
-        }
-    }
+/// The network's forward pass of an average-pool node.
+pub(crate) fn forward_avg(mut g: PoolGeom, io: &mut Fwd<'_>) {
+    g.n = io.n;
+    avg_pool_forward(&g, io.x, io.y);
 }
 
-/// Adaptive max pooling (`nn.AdaptiveMaxPool1d/2d`, <https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveMaxPool2d.html>).
-///
-/// - `x: [N, C, D, H, W]` with `input = [D, H, W]`;
-/// - `y: [N, C, oD, oH, oW]` with `output = [oD, oH, oW]`: the maximum over the window
-///   `[floor(i * in / out), ceil((i + 1) * in / out))` in each dim;
-/// - `indices: [N, C, oD, oH, oW]`: flat argmax within the input plane, as
-///   [`max_pool_forward`] (same tie and NaN rules, same [`encode_index`] encoding).
-pub fn adaptive_max_pool_forward(
-    n: usize,
-    c: usize,
-    input: [usize; 3],
-    output: [usize; 3],
-    x: &[f32],
-    y: &mut [f32],
-    indices: &mut [f32],
-) {
-    let [id, ih, iw] = input;
-    let [od, oh, ow] = output;
-    let (in_plane, out_plane) = (id * ih * iw, od * oh * ow);
-    debug_assert_eq!(x.len(), n * c * in_plane);
-    debug_assert_eq!(y.len(), n * c * out_plane);
-    debug_assert_eq!(indices.len(), y.len());
-    for p in 0..n * c {
-        let xp = &x[p * in_plane..(p + 1) * in_plane];
-        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
-        let ip = &mut indices[p * out_plane..(p + 1) * out_plane];
-        let mut o = 0;
-        for z in 0..od {
-            let (d0, d1) = adaptive_range(z, id, od);
-            for r in 0..oh {
-                let (h0, h1) = adaptive_range(r, ih, oh);
-                for s in 0..ow {
-                    let (w0, w1) = adaptive_range(s, iw, ow);
-                    let mut best = f32::NEG_INFINITY;
-                    let mut best_at = (d0 * ih + h0) * iw + w0;
-                    for d in d0..d1 {
-                        for h in h0..h1 {
-                            for w in w0..w1 {
-                                let at = (d * ih + h) * iw + w;
-                                let v = xp[at];
-                                if v > best || v.is_nan() {
-                                    best = v;
-                                    best_at = at;
-                                }
-                            }
-                        }
-                    }
-                    yp[o] = best;
-                    ip[o] = encode_index(best_at);
-                    o += 1;
-                }
-            }
-        }
-    }
-}
-
-/// Gradient of [`adaptive_max_pool_forward`] with respect to its input:
-/// `gx[n, c, indices[n, c, o]] += gy[n, c, o]`.
-///
-/// - `indices, gy: [N, C, oD, oH, oW]`;
-/// - `gx: [N, C, D, H, W]`, accumulated.
-pub fn adaptive_max_pool_backward_input(
-    n: usize,
-    c: usize,
-    input: [usize; 3],
-    output: [usize; 3],
-    indices: &[f32],
-    gy: &[f32],
-    gx: &mut [f32],
-) {
-    let in_plane = input[0] * input[1] * input[2];
-    let out_plane = output[0] * output[1] * output[2];
-    scatter_indices(n * c, out_plane, in_plane, indices, gy, gx);
-}
-
-/// Max unpooling (`nn.MaxUnpool2d`, <https://pytorch.org/docs/stable/generated/torch.nn.MaxUnpool2d.html>):
-/// puts every value back where its max pool found it.
-///
-/// - `x: [N, C, in_spatial]`: the pooled values;
-/// - `indices: [N, C, in_spatial]`: the pool's indices ([`encode_index`] encoding), each a flat
-///   position in an output plane;
-/// - `y: [N, C, out_spatial]`: zero, then `y[n, c, indices[n, c, i]] = x[n, c, i]`. When two
-///   indices coincide the later one wins, as PyTorch's CPU kernel; an index `>= out_spatial` is
-///   skipped (PyTorch raises an error).
-pub fn max_unpool_forward(
-    n: usize,
-    c: usize,
-    in_spatial: usize,
-    out_spatial: usize,
-    x: &[f32],
-    indices: &[f32],
-    y: &mut [f32],
-) {
-    debug_assert_eq!(x.len(), n * c * in_spatial);
-    debug_assert_eq!(indices.len(), x.len());
-    debug_assert_eq!(y.len(), n * c * out_spatial);
-    y.fill(0.0);
-    for p in 0..n * c {
-        let yp = &mut y[p * out_spatial..(p + 1) * out_spatial];
-        let range = p * in_spatial..(p + 1) * in_spatial;
-        for (&i, &v) in indices[range.clone()].iter().zip(&x[range]) {
-            if let Some(slot) = yp.get_mut(decode_index(i)) {
-                *slot = v;
-            }
-        }
-    }
-}
-
-/// Gradient of [`max_unpool_forward`] with respect to its input:
-/// `gx[n, c, i] += gy[n, c, indices[n, c, i]]` (nothing for a skipped index).
-///
-/// - `indices: [N, C, in_spatial]`;
-/// - `gy: [N, C, out_spatial]`;
-/// - `gx: [N, C, in_spatial]`, accumulated.
-///
-/// With duplicate indices every duplicate receives the gradient, as PyTorch's autograd does
-/// (its backward is a gather).
-pub fn max_unpool_backward_input(
-    n: usize,
-    c: usize,
-    in_spatial: usize,
-    out_spatial: usize,
-    indices: &[f32],
-    gy: &[f32],
-    gx: &mut [f32],
-) {
-    debug_assert_eq!(indices.len(), n * c * in_spatial);
-    debug_assert_eq!(gy.len(), n * c * out_spatial);
-    debug_assert_eq!(gx.len(), indices.len());
-    for p in 0..n * c {
-        let gyp = &gy[p * out_spatial..(p + 1) * out_spatial];
-        let range = p * in_spatial..(p + 1) * in_spatial;
-        for (&i, g) in indices[range.clone()].iter().zip(&mut gx[range]) {
-            if let Some(&v) = gyp.get(decode_index(i)) {
-                *g += v;
-            }
-        }
+/// The network's backward pass of an average-pool node.
+pub(crate) fn backward_avg(mut g: PoolGeom, io: &mut Bwd<'_>) {
+    g.n = io.n;
+    if io.has_gx() {
+        avg_pool_backward_input(&g, io.gy, io.gx);
     }
 }
 

@@ -15,17 +15,11 @@
 //! | `optimizer.step()` | [`Network::step`] |
 //! | `optimizer.zero_grad()` | [`Network::zero_grad`] |
 
-use core::ops::Range;
-
 use crate::error::{check_len, Buffer, Error, Result};
 use crate::kernels::{Gemm, PORTABLE};
 use crate::loss::Loss;
-use crate::ops::{
-    activation::*, batchnorm::*, bilinear::*, conv::*, conv_transpose::*, dropout::*, linear::*, merge::*, pad::*,
-    pool::*, softmax::*,
-};
 use crate::optim::Optimizer;
-use crate::plan::{Exec, Mode, Node, Plan, Slot, INPUT};
+use crate::plan::{Exec, Mode, Plan};
 use crate::rng::Rng;
 
 /// A model ready to run: a plan plus the memory it runs in. See the [module docs](self).
@@ -40,6 +34,8 @@ pub struct Network<'a, const CAP: usize> {
     /// Batch size of the last completed forward pass (0: none, or consumed by a backward pass).
     last_n: usize,
     last_training: bool,
+    /// Batch size of the last completed backward pass (0: none since the last forward).
+    last_backward_n: usize,
     /// The matrix multiply of convolutions and linear layers.
     gemm: &'a dyn Gemm,
 }
@@ -85,6 +81,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             training,
             rng: Rng::new(0),
             last_n: 0,
+            last_backward_n: 0,
             last_training: training,
             gemm: &PORTABLE,
         })
@@ -128,6 +125,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             training: false,
             rng: Rng::new(0),
             last_n: 0,
+            last_backward_n: 0,
             last_training: false,
             gemm: &PORTABLE,
         })
@@ -174,6 +172,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             training: true,
             rng: Rng::new(0),
             last_n: 0,
+            last_backward_n: 0,
             last_training: true,
             gemm: &PORTABLE,
         })
@@ -256,8 +255,8 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             let fan_in = match node.exec {
                 Exec::Conv(g) => (g.c_in / g.groups) * g.kernel_volume(),
                 Exec::ConvTranspose(g) => (g.c_out / g.groups) * g.kernel_volume(),
-                Exec::Linear { in_f, .. } => in_f,
-                Exec::Bilinear { in1, .. } => in1,
+                Exec::Linear(g) => g.in_f,
+                Exec::Bilinear(g) => g.in1,
                 Exec::BatchNorm(_) => {
                     w.fill(1.0);
                     b.fill(0.0);
@@ -271,17 +270,21 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
                     *v = rng.uniform(-bound, bound);
                 }
             }
-            if let Exec::BatchNorm(g) = node.exec {
-                if node.state_len > 0 {
-                    let s = &mut state[node.state_offset..node.state_offset + node.state_len];
-                    s[..g.c].fill(0.0);
-                    s[g.c..2 * g.c].fill(1.0);
-                    s[2 * g.c..].fill(0.0);
-                }
-            }
         }
+        self.plan.init_state(state)?;
         self.last_n = 0;
         Ok(())
+    }
+
+    /// PyTorch's `reset_running_stats()` on every BatchNorm: running mean 0, running variance 1,
+    /// `num_batches_tracked` 0. A zeroed state buffer has running variance 0, which in eval mode
+    /// divides by `sqrt(eps)`: call this (or [`Plan::init_state`] on the buffer) after loading
+    /// parameters without statistics. [`Network::init_params`] does it too.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for read-only weights ([`Network::with_weights`]).
+    pub fn reset_running_stats(&mut self) -> Result<()> {
+        self.plan.init_state(self.state.get_mut()?)
     }
 
     /// All parameters, layer by layer (weight then bias), as PyTorch's `parameters()`.
@@ -366,8 +369,9 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             return Err(Error::NonFinite { what: "input" });
         }
         // Until this pass completes, there is no valid output (a failing layer leaves the arena
-        // half-overwritten).
+        // half-overwritten), and the last input gradient is overwritten.
         self.last_n = 0;
+        self.last_backward_n = 0;
         let input_slot = self.plan.input_slot();
         if input_slot.len > 0 {
             self.arena[input_slot.offset..input_slot.offset + x.len()].copy_from_slice(x);
@@ -402,6 +406,28 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
         let last = &self.plan.nodes()[self.plan.len() - 1];
         let len = self.last_n * last.out_shape.numel();
         Ok(&self.arena[last.out.offset..last.out.offset + len])
+    }
+
+    /// The gradient of the last backward pass with respect to the network input, `[n, *input_shape]`
+    /// (PyTorch's `x.grad` after `x.requires_grad_()` and `loss.backward()`), for a plan made
+    /// with [`Plan::training_with_input_grad`]. Valid until the next forward pass.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] for a plan without input gradients, or when no backward pass ran
+    /// since the last forward pass.
+    pub fn input_grad(&self) -> Result<&[f32]> {
+        if !self.plan.has_input_grad() {
+            return Err(Error::NotReady {
+                what: "a plan with input gradients (Plan::training_with_input_grad)",
+            });
+        }
+        if self.last_backward_n == 0 {
+            return Err(Error::NotReady {
+                what: "a backward pass after the last forward pass",
+            });
+        }
+        let slot = self.plan.input_grad_slot();
+        Ok(&self.arena[slot.offset..slot.offset + self.last_backward_n * self.plan.input_shape().numel()])
     }
 
     /// The value of `loss` on the last output, without gradients (`torch.no_grad()`).
@@ -467,6 +493,10 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
 
     fn backward_pass(&mut self) -> Result<()> {
         let n = self.last_n;
+        if self.plan.has_input_grad() {
+            let slot = self.plan.input_grad_slot();
+            self.arena[slot.offset..slot.offset + n * self.plan.input_shape().numel()].fill(0.0);
+        }
         for i in (0..self.plan.len()).rev() {
             backward_node(
                 self.gemm,
@@ -481,10 +511,17 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
             )?;
         }
         // The activations were consumed: a second backward needs a new forward.
+        self.last_backward_n = n;
         self.last_n = 0;
         Ok(())
     }
 }
+
+mod named;
+mod node;
+
+pub use self::named::NamedTensor;
+use self::node::{backward_node, forward_node, prefix, split};
 
 /// Parameters or state: writable, or read-only (weights in flash).
 enum Weights<'a> {
@@ -507,430 +544,4 @@ impl Weights<'_> {
             }),
         }
     }
-}
-
-/// The first `len` floats of a slot, as an arena range.
-fn prefix(s: Slot, len: usize) -> Range<usize> {
-    s.offset..s.offset + len.min(s.len)
-}
-
-/// Splits the arena into `K` disjoint mutable slices; empty ranges are allowed anywhere.
-fn split<const K: usize>(arena: &mut [f32], ranges: [Range<usize>; K]) -> Result<[&mut [f32]; K]> {
-    let mut order = [0usize; K];
-    for (k, o) in order.iter_mut().enumerate() {
-        *o = k;
-    }
-    order.sort_unstable_by_key(|&k| ranges[k].start);
-    let mut out: [&mut [f32]; K] = core::array::from_fn(|_| <&mut [f32]>::default());
-    let mut rest: &mut [f32] = arena;
-    let mut cursor = 0usize;
-    for &k in &order {
-        let r = &ranges[k];
-        if r.is_empty() {
-            continue;
-        }
-        if r.start < cursor || r.end - cursor > rest.len() {
-            return Err(Error::Structure {
-                what: "internal: arena slots overlap or exceed the arena",
-            });
-        }
-        let tail = core::mem::take(&mut rest);
-        let (_, tail) = tail.split_at_mut(r.start - cursor);
-        let (mid, tail) = tail.split_at_mut(r.len());
-        out[k] = mid;
-        rest = tail;
-        cursor = r.end;
-    }
-    Ok(out)
-}
-
-/// `dst += src`.
-fn acc(dst: &mut [f32], src: &[f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += *s;
-    }
-}
-
-fn producer_out<const CAP: usize>(plan: &Plan<CAP>, p: u16, n: usize) -> Range<usize> {
-    if p == INPUT {
-        prefix(plan.input_slot(), n * plan.input_shape().numel())
-    } else {
-        let node = &plan.nodes()[p as usize];
-        prefix(node.out, n * node.out_shape.numel())
-    }
-}
-
-fn is_merge(node: &Node) -> bool {
-    matches!(node.exec, Exec::Add | Exec::Concat { .. } | Exec::Bilinear { .. })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn forward_node<const CAP: usize>(
-    gemm: &dyn Gemm,
-    plan: &Plan<CAP>,
-    i: usize,
-    n: usize,
-    x: &[f32],
-    training: bool,
-    rng: &mut Rng,
-    params: &[f32],
-    state: &mut Weights<'_>,
-    arena: &mut [f32],
-) -> Result<()> {
-    let node = &plan.nodes()[i];
-    let out_len = n * node.out_shape.numel();
-    let ext = |p: u16| p == INPUT;
-    let ra = if ext(node.inputs[0]) {
-        0..0
-    } else {
-        producer_out(plan, node.inputs[0], n)
-    };
-    let two = is_merge(node);
-    let same = two && node.inputs[1] == node.inputs[0];
-    let rb = if !two || same || ext(node.inputs[1]) {
-        0..0
-    } else {
-        producer_out(plan, node.inputs[1], n)
-    };
-    let rpool = match node.exec {
-        Exec::MaxUnpool { pool, .. } => plan.nodes()[pool as usize].extra.range(),
-        _ => 0..0,
-    };
-    let [y, extra, work, a_m, b_m, pool_idx] = split(
-        arena,
-        [
-            prefix(node.out, out_len),
-            node.extra.range(),
-            node.work_fwd.range(),
-            ra,
-            rb,
-            rpool,
-        ],
-    )?;
-    let a: &[f32] = if ext(node.inputs[0]) { x } else { a_m };
-    let b: &[f32] = if !two {
-        &[]
-    } else if same {
-        a
-    } else if ext(node.inputs[1]) {
-        x
-    } else {
-        b_m
-    };
-    let p = &params[node.param_offset..node.param_offset + node.param_len()];
-    let (w, bias) = p.split_at(node.weight_len);
-    match node.exec {
-        Exec::Conv(mut g) => {
-            g.n = n;
-            conv_forward_with(gemm, &g, a, w, bias, y, work);
-        }
-        Exec::ConvTranspose(mut g) => {
-            g.n = n;
-            conv_transpose_forward_with(gemm, &g, a, w, bias, y, work);
-        }
-        Exec::MaxPool(mut g) => {
-            g.n = n;
-            let idx_len = n * node.out_shape.numel();
-            max_pool_forward(&g, a, y, &mut extra[..idx_len]);
-        }
-        Exec::AvgPool(mut g) => {
-            g.n = n;
-            avg_pool_forward(&g, a, y);
-        }
-        Exec::AdaptiveAvgPool { c, input, output } => adaptive_avg_pool_forward(n, c, input, output, a, y),
-        Exec::AdaptiveMaxPool { c, input, output } => {
-            let idx_len = n * node.out_shape.numel();
-            adaptive_max_pool_forward(n, c, input, output, a, y, &mut extra[..idx_len]);
-        }
-        Exec::MaxUnpool {
-            c,
-            in_spatial,
-            out_spatial,
-            ..
-        } => max_unpool_forward(n, c, in_spatial, out_spatial, a, &pool_idx[..n * c * in_spatial], y),
-        Exec::Pad2d { c, h, w, padding, mode } => pad2d_forward(n, c, h, w, padding, mode, a, y),
-        Exec::ReLU => relu_forward(a, y),
-        Exec::LeakyReLU(s) => leaky_relu_forward(s, a, y),
-        Exec::Sigmoid => sigmoid_forward(a, y),
-        Exec::Tanh => tanh_forward(a, y),
-        Exec::Softmax { outer, axis, inner } => softmax_forward(n * outer, axis, inner, a, y),
-        Exec::LogSoftmax { outer, axis, inner } => log_softmax_forward(n * outer, axis, inner, a, y),
-        Exec::BatchNorm(mut g) => {
-            g.n = n;
-            let range = node.state_offset..node.state_offset + node.state_len;
-            if (training || !g.track_running_stats) && n * g.spatial < 2 {
-                // As PyTorch: "Expected more than 1 value per channel when training".
-                return Err(Error::Shape {
-                    layer: i,
-                    op: node.op_name,
-                    what: "batch statistics need more than 1 value per channel (batch x spatial size)",
-                    expected: 2,
-                    found: n * g.spatial,
-                });
-            }
-            if training && g.track_running_stats {
-                batch_norm_forward_train(&g, a, w, bias, &mut state.get_mut()?[range], extra, y);
-            } else if !g.track_running_stats {
-                batch_norm_forward_train(&g, a, w, bias, &mut [], extra, y);
-            } else {
-                batch_norm_forward_eval(&g, a, w, bias, &state.get()[range], y);
-            }
-        }
-        Exec::Dropout(p) => {
-            if training {
-                dropout_forward(p, rng, a, y, &mut extra[..out_len]);
-            } else {
-                y.copy_from_slice(a);
-            }
-        }
-        Exec::Linear { rows, in_f, out_f, .. } => linear_forward_with(gemm, n * rows, in_f, out_f, a, w, bias, y),
-        Exec::Bilinear {
-            rows, in1, in2, out, ..
-        } => bilinear_forward(n * rows, in1, in2, out, a, b, w, bias, y),
-        Exec::Add => add_forward(a, b, y),
-        Exec::Concat { a: la, b: lb } => concat_forward(n, la, lb, a, b, y),
-        Exec::Copy => y.copy_from_slice(a),
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn backward_node<const CAP: usize>(
-    gemm: &dyn Gemm,
-    plan: &Plan<CAP>,
-    i: usize,
-    n: usize,
-    training: bool,
-    params: &[f32],
-    grads: &mut [f32],
-    state: &[f32],
-    arena: &mut [f32],
-) -> Result<()> {
-    let node = &plan.nodes()[i];
-    let t = (2 * plan.len() + 1 - i) as u16;
-    let out_len = n * node.out_shape.numel();
-    let two = is_merge(node);
-    let (pa, pb) = (node.inputs[0], if two { node.inputs[1] } else { INPUT });
-    let same = two && pa == pb;
-    let joint = matches!(node.exec, Exec::BatchNorm(_) | Exec::Bilinear { .. });
-    let in_len = |p: u16| {
-        if p == INPUT {
-            n * plan.input_shape().numel()
-        } else {
-            n * plan.nodes()[p as usize].out_shape.numel()
-        }
-    };
-    // Gradient destinations: the producers' gradient buffers; the input-gradient scratch for
-    // kernels that always write one; the backward scratch for a second use of the same tensor.
-    let grad_range = |p: u16| -> Range<usize> {
-        if p == INPUT {
-            if joint {
-                prefix(plan.input_grad_slot(), in_len(p))
-            } else {
-                0..0
-            }
-        } else {
-            prefix(plan.nodes()[p as usize].grad, in_len(p))
-        }
-    };
-    let rga = grad_range(pa);
-    let rgb = if !two {
-        0..0
-    } else if same {
-        prefix(node.work_bwd, in_len(pb))
-    } else {
-        grad_range(pb)
-    };
-    let keeps_in = node.keeps_input();
-    let rxa = if keeps_in { producer_out(plan, pa, n) } else { 0..0 };
-    let rxb = if keeps_in && two && !same {
-        producer_out(plan, pb, n)
-    } else {
-        0..0
-    };
-    let ry = if node.keeps_output() {
-        prefix(node.out, out_len)
-    } else {
-        0..0
-    };
-    let rwork = if same { 0..0 } else { node.work_bwd.range() };
-    let rpool = match node.exec {
-        Exec::MaxUnpool { pool, .. } => plan.nodes()[pool as usize].extra.range(),
-        _ => 0..0,
-    };
-    let [gy, ga, gb, xa, xb, y, extra, work, pool_idx] = split(
-        arena,
-        [
-            prefix(node.grad, out_len),
-            rga,
-            rgb,
-            rxa,
-            rxb,
-            ry,
-            node.extra.range(),
-            rwork,
-            rpool,
-        ],
-    )?;
-    // A gradient buffer starts accumulating at its first writer's step; scratch always does.
-    let fresh = |p: u16| p == INPUT || plan.nodes()[p as usize].grad.first == t;
-    if !ga.is_empty() && fresh(pa) {
-        ga.fill(0.0);
-    }
-    if !gb.is_empty() && (same || fresh(pb)) {
-        gb.fill(0.0);
-    }
-    let xb: &[f32] = if same { xa } else { xb };
-    let has_ga = !ga.is_empty();
-    let p = &params[node.param_offset..node.param_offset + node.param_len()];
-    let (w, _) = p.split_at(node.weight_len);
-    let gp = &mut grads[node.param_offset..node.param_offset + node.param_len()];
-    let (gw, gbias) = gp.split_at_mut(node.weight_len);
-    let gy: &[f32] = gy;
-    match node.exec {
-        Exec::Conv(mut g) => {
-            g.n = n;
-            if has_ga {
-                conv_backward_input_with(gemm, &g, w, gy, ga, work);
-            }
-            conv_backward_weight_with(gemm, &g, xa, gy, gw, gbias, work);
-        }
-        Exec::ConvTranspose(mut g) => {
-            g.n = n;
-            if has_ga {
-                conv_transpose_backward_input_with(gemm, &g, w, gy, ga, work);
-            }
-            conv_transpose_backward_weight_with(gemm, &g, xa, gy, gw, gbias, work);
-        }
-        Exec::MaxPool(mut g) => {
-            g.n = n;
-            if has_ga {
-                max_pool_backward_input(&g, &extra[..out_len], gy, ga);
-            }
-        }
-        Exec::AvgPool(mut g) => {
-            g.n = n;
-            if has_ga {
-                avg_pool_backward_input(&g, gy, ga);
-            }
-        }
-        Exec::AdaptiveAvgPool { c, input, output } => {
-            if has_ga {
-                adaptive_avg_pool_backward_input(n, c, input, output, gy, ga);
-            }
-        }
-        Exec::AdaptiveMaxPool { c, input, output } => {
-            if has_ga {
-                adaptive_max_pool_backward_input(n, c, input, output, &extra[..out_len], gy, ga);
-            }
-        }
-        Exec::MaxUnpool {
-            c,
-            in_spatial,
-            out_spatial,
-            ..
-        } => {
-            if has_ga {
-                max_unpool_backward_input(n, c, in_spatial, out_spatial, &pool_idx[..n * c * in_spatial], gy, ga);
-            }
-        }
-        Exec::Pad2d { c, h, w, padding, mode } => {
-            if has_ga {
-                pad2d_backward_input(n, c, h, w, padding, mode, gy, ga);
-            }
-        }
-        Exec::ReLU => {
-            if has_ga {
-                relu_backward_input(y, gy, ga);
-            }
-        }
-        Exec::LeakyReLU(s) => {
-            if has_ga {
-                leaky_relu_backward_input(s, xa, gy, ga);
-            }
-        }
-        Exec::Sigmoid => {
-            if has_ga {
-                sigmoid_backward_input(y, gy, ga);
-            }
-        }
-        Exec::Tanh => {
-            if has_ga {
-                tanh_backward_input(y, gy, ga);
-            }
-        }
-        Exec::Softmax { outer, axis, inner } => {
-            if has_ga {
-                softmax_backward_input(n * outer, axis, inner, y, gy, ga);
-            }
-        }
-        Exec::LogSoftmax { outer, axis, inner } => {
-            if has_ga {
-                log_softmax_backward_input(n * outer, axis, inner, y, gy, ga);
-            }
-        }
-        Exec::BatchNorm(mut g) => {
-            g.n = n;
-            if training || !g.track_running_stats {
-                batch_norm_backward_train(&g, xa, w, extra, gy, ga, gw, gbias);
-            } else {
-                let st = &state[node.state_offset..node.state_offset + node.state_len];
-                batch_norm_backward_eval(&g, xa, w, st, gy, ga, gw, gbias);
-            }
-        }
-        Exec::Dropout(_) => {
-            if has_ga {
-                if training {
-                    dropout_backward_input(&extra[..out_len], gy, ga);
-                } else {
-                    acc(ga, gy);
-                }
-            }
-        }
-        Exec::Linear { rows, in_f, out_f, .. } => {
-            if has_ga {
-                linear_backward_input_with(gemm, n * rows, in_f, out_f, w, gy, ga);
-            }
-            linear_backward_weight_with(gemm, n * rows, in_f, out_f, xa, gy, gw, gbias);
-        }
-        Exec::Bilinear {
-            rows, in1, in2, out, ..
-        } => {
-            bilinear_backward_input(n * rows, in1, in2, out, xa, xb, w, gy, ga, gb);
-            bilinear_backward_weight(n * rows, in1, in2, out, xa, xb, gy, gw, gbias);
-            if same {
-                acc(ga, gb);
-            }
-        }
-        Exec::Add => {
-            if has_ga {
-                acc(ga, gy);
-            }
-            if same {
-                acc(ga, gy);
-            } else if !gb.is_empty() {
-                acc(gb, gy);
-            }
-        }
-        Exec::Concat { a: la, b: lb } => {
-            let step = la + lb;
-            for s in 0..n {
-                let g = &gy[s * step..(s + 1) * step];
-                if has_ga {
-                    acc(&mut ga[s * la..(s + 1) * la], &g[..la]);
-                }
-                if same {
-                    acc(&mut ga[s * la..(s + 1) * la], &g[la..]);
-                } else if !gb.is_empty() {
-                    acc(&mut gb[s * lb..(s + 1) * lb], &g[la..]);
-                }
-            }
-        }
-        Exec::Copy => {
-            if has_ga {
-                acc(ga, gy);
-            }
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,299 @@
+//! One node's pass: cut its buffers from the arena ([`Fwd`], [`Bwd`]) and hand them to its op
+//! family, one line per [`Exec`] variant. What a layer computes lives in its family's file in
+//! [`crate::ops`]; this file only knows where the buffers are.
+
+use core::ops::Range;
+
+use super::Weights;
+use crate::error::{Error, Result};
+use crate::kernels::Gemm;
+use crate::ops::io::{Bwd, Fwd, State};
+use crate::ops::{
+    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, softmax,
+};
+use crate::plan::{Exec, Node, Plan, Slot, INPUT};
+use crate::rng::Rng;
+
+/// Runs node `i` forward on a batch of `n` samples (`x`: the network input).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward_node<const CAP: usize>(
+    gemm: &dyn Gemm,
+    plan: &Plan<CAP>,
+    i: usize,
+    n: usize,
+    x: &[f32],
+    training: bool,
+    rng: &mut Rng,
+    params: &[f32],
+    state: &mut Weights<'_>,
+    arena: &mut [f32],
+) -> Result<()> {
+    let node = &plan.nodes()[i];
+    let two = is_merge(node);
+    let same = two && node.inputs[1] == node.inputs[0];
+    let input = |p: u16, wanted: bool| {
+        if !wanted || p == INPUT {
+            0..0
+        } else {
+            producer_out(plan, p, n)
+        }
+    };
+    let [y, extra, work, a_m, b_m, pool_indices] = split(
+        arena,
+        [
+            prefix(node.out, n * node.out_shape.numel()),
+            node.extra.range(),
+            node.work_fwd.range(),
+            input(node.inputs[0], true),
+            input(node.inputs[1], two && !same),
+            pool_slot(plan, node),
+        ],
+    )?;
+    let a: &[f32] = if node.inputs[0] == INPUT { x } else { a_m };
+    let b: &[f32] = match (two, same, node.inputs[1] == INPUT) {
+        (false, _, _) => &[],
+        (true, true, _) => a,
+        (true, false, true) => x,
+        (true, false, false) => b_m,
+    };
+    let (w, bias) = params[node.param_offset..node.param_offset + node.param_len()].split_at(node.weight_len);
+    let st = node.state_offset..node.state_offset + node.state_len;
+    let state = match state {
+        Weights::Mut(s) => State::Mut(&mut s[st]),
+        Weights::Ref(s) => State::Ref(&s[st]),
+    };
+    let mut io = Fwd {
+        layer: i,
+        op: node.op_name,
+        gemm,
+        n,
+        training,
+        x: a,
+        x2: b,
+        w,
+        bias,
+        y,
+        extra,
+        work,
+        pool_indices,
+        rng,
+        state,
+    };
+    forward_exec(node.exec, &mut io)
+}
+
+/// The forward pass of each kind of node.
+fn forward_exec(exec: Exec, io: &mut Fwd<'_>) -> Result<()> {
+    match exec {
+        Exec::Conv(g) => conv::forward(g, io),
+        Exec::ConvTranspose(g) => conv_transpose::forward(g, io),
+        Exec::MaxPool(g) => pool::forward_max(g, io),
+        Exec::AvgPool(g) => pool::forward_avg(g, io),
+        Exec::AdaptiveAvgPool(g) => pool::adaptive::forward_avg(g, io),
+        Exec::AdaptiveMaxPool(g) => pool::adaptive::forward_max(g, io),
+        Exec::MaxUnpool(g) => pool::unpool::forward(g, io),
+        Exec::Pad2d(g) => pad::forward(g, io),
+        Exec::ReLU => activation::relu_forward(io.x, io.y),
+        Exec::LeakyReLU(s) => activation::leaky_relu_forward(s, io.x, io.y),
+        Exec::Sigmoid => activation::sigmoid_forward(io.x, io.y),
+        Exec::Tanh => activation::tanh_forward(io.x, io.y),
+        Exec::Softmax(g) => softmax::forward(g, io),
+        Exec::LogSoftmax(g) => softmax::forward_log(g, io),
+        Exec::BatchNorm(g) => batchnorm::forward(g, io)?,
+        Exec::Dropout(p) => dropout::forward(p, io),
+        Exec::Linear(g) => linear::forward(g, io),
+        Exec::Bilinear(g) => bilinear::forward(g, io),
+        Exec::Add => merge::add_forward(io.x, io.x2, io.y),
+        Exec::Concat(g) => merge::forward_concat(g, io),
+        Exec::Copy => reshape::forward(io),
+    }
+    Ok(())
+}
+
+/// Runs node `i` backward for the `n` samples of the last forward pass.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward_node<const CAP: usize>(
+    gemm: &dyn Gemm,
+    plan: &Plan<CAP>,
+    i: usize,
+    n: usize,
+    training: bool,
+    params: &[f32],
+    grads: &mut [f32],
+    state: &[f32],
+    arena: &mut [f32],
+) -> Result<()> {
+    let node = &plan.nodes()[i];
+    let t = (2 * plan.len() + 1 - i) as u16;
+    let two = is_merge(node);
+    let (pa, pb) = (node.inputs[0], if two { node.inputs[1] } else { INPUT });
+    let same = two && pa == pb;
+    let in_len = |p: u16| {
+        n * if p == INPUT {
+            plan.input_shape()
+        } else {
+            plan.nodes()[p as usize].out_shape
+        }
+        .numel()
+    };
+    // Gradient destinations: the producers' gradient buffers; the input-gradient scratch for
+    // kernels that always write one; the backward scratch for a second use of the same tensor.
+    let grad_range = |p: u16| -> Range<usize> {
+        match (p == INPUT, node.joint_input_grad() || plan.has_input_grad()) {
+            (true, true) => prefix(plan.input_grad_slot(), in_len(p)),
+            (true, false) => 0..0,
+            (false, _) => prefix(plan.nodes()[p as usize].grad, in_len(p)),
+        }
+    };
+    let rgb = match (two, same) {
+        (false, _) => 0..0,
+        (true, true) => prefix(node.work_bwd, in_len(pb)),
+        (true, false) => grad_range(pb),
+    };
+    let keeps_in = node.keeps_input();
+    let [gy, gx, gx2, xa, xb, y, extra, work, pool_indices] = split(
+        arena,
+        [
+            prefix(node.grad, n * node.out_shape.numel()),
+            grad_range(pa),
+            rgb,
+            if keeps_in { producer_out(plan, pa, n) } else { 0..0 },
+            if keeps_in && two && !same {
+                producer_out(plan, pb, n)
+            } else {
+                0..0
+            },
+            if node.keeps_output() {
+                prefix(node.out, n * node.out_shape.numel())
+            } else {
+                0..0
+            },
+            node.extra.range(),
+            if same { 0..0 } else { node.work_bwd.range() },
+            pool_slot(plan, node),
+        ],
+    )?;
+    // A gradient buffer starts accumulating at its first writer's step; scratch always does.
+    // The planned input gradient is zeroed once, before the backward pass.
+    let fresh = |p: u16| match p {
+        INPUT => !plan.has_input_grad(),
+        _ => plan.nodes()[p as usize].grad.first == t,
+    };
+    if !gx.is_empty() && fresh(pa) {
+        gx.fill(0.0);
+    }
+    if !gx2.is_empty() && (same || fresh(pb)) {
+        gx2.fill(0.0);
+    }
+    let params = &params[node.param_offset..node.param_offset + node.param_len()];
+    let (gw, gbias) = grads[node.param_offset..node.param_offset + node.param_len()].split_at_mut(node.weight_len);
+    let mut io = Bwd {
+        gemm,
+        n,
+        training,
+        gy,
+        gx,
+        gx2,
+        same,
+        x: xa,
+        x2: if same { &[] } else { xb },
+        y,
+        w: &params[..node.weight_len],
+        gw,
+        gbias,
+        extra,
+        work,
+        pool_indices,
+        state: &state[node.state_offset..node.state_offset + node.state_len],
+    };
+    if same {
+        io.x2 = io.x;
+    }
+    backward_exec(node.exec, &mut io);
+    Ok(())
+}
+
+/// The backward pass of each kind of node.
+fn backward_exec(exec: Exec, io: &mut Bwd<'_>) {
+    match exec {
+        Exec::Conv(g) => conv::backward(g, io),
+        Exec::ConvTranspose(g) => conv_transpose::backward(g, io),
+        Exec::MaxPool(g) => pool::backward_max(g, io),
+        Exec::AvgPool(g) => pool::backward_avg(g, io),
+        Exec::AdaptiveAvgPool(g) => pool::adaptive::backward_avg(g, io),
+        Exec::AdaptiveMaxPool(g) => pool::adaptive::backward_max(g, io),
+        Exec::MaxUnpool(g) => pool::unpool::backward(g, io),
+        Exec::Pad2d(g) => pad::backward(g, io),
+        Exec::ReLU => activation::backward_relu(io),
+        Exec::LeakyReLU(s) => activation::backward_leaky_relu(s, io),
+        Exec::Sigmoid => activation::backward_sigmoid(io),
+        Exec::Tanh => activation::backward_tanh(io),
+        Exec::Softmax(g) => softmax::backward(g, io),
+        Exec::LogSoftmax(g) => softmax::backward_log(g, io),
+        Exec::BatchNorm(g) => batchnorm::backward(g, io),
+        Exec::Dropout(_) => dropout::backward(io),
+        Exec::Linear(g) => linear::backward(g, io),
+        Exec::Bilinear(g) => bilinear::backward(g, io),
+        Exec::Add => merge::backward_add(io),
+        Exec::Concat(g) => merge::backward_concat(g, io),
+        Exec::Copy => reshape::backward(io),
+    }
+}
+
+/// Whether the node reads two inputs.
+fn is_merge(node: &Node) -> bool {
+    matches!(node.exec, Exec::Add | Exec::Concat(_) | Exec::Bilinear(_))
+}
+
+/// MaxUnpool: the arena range of its max pool's indices.
+fn pool_slot<const CAP: usize>(plan: &Plan<CAP>, node: &Node) -> Range<usize> {
+    match node.exec {
+        Exec::MaxUnpool(g) => plan.nodes()[g.pool as usize].extra.range(),
+        _ => 0..0,
+    }
+}
+
+/// The first `len` floats of a slot, as an arena range.
+pub(super) fn prefix(s: Slot, len: usize) -> Range<usize> {
+    s.offset..s.offset + len.min(s.len)
+}
+
+/// Splits the arena into `K` disjoint mutable slices; empty ranges are allowed anywhere.
+pub(super) fn split<const K: usize>(arena: &mut [f32], ranges: [Range<usize>; K]) -> Result<[&mut [f32]; K]> {
+    let mut order = [0usize; K];
+    for (k, o) in order.iter_mut().enumerate() {
+        *o = k;
+    }
+    order.sort_unstable_by_key(|&k| ranges[k].start);
+    let mut out: [&mut [f32]; K] = core::array::from_fn(|_| <&mut [f32]>::default());
+    let mut rest: &mut [f32] = arena;
+    let mut cursor = 0usize;
+    for &k in &order {
+        let r = &ranges[k];
+        if r.is_empty() {
+            continue;
+        }
+        if r.start < cursor || r.end - cursor > rest.len() {
+            return Err(Error::Structure {
+                what: "internal: arena slots overlap or exceed the arena",
+            });
+        }
+        let tail = core::mem::take(&mut rest);
+        let (_, tail) = tail.split_at_mut(r.start - cursor);
+        let (mid, tail) = tail.split_at_mut(r.len());
+        out[k] = mid;
+        rest = tail;
+        cursor = r.end;
+    }
+    Ok(out)
+}
+
+/// The arena range of producer `p`'s output (the input copy for the network input).
+fn producer_out<const CAP: usize>(plan: &Plan<CAP>, p: u16, n: usize) -> Range<usize> {
+    if p == INPUT {
+        prefix(plan.input_slot(), n * plan.input_shape().numel())
+    } else {
+        let node = &plan.nodes()[p as usize];
+        prefix(node.out, n * node.out_shape.numel())
+    }
+}
