@@ -16,437 +16,181 @@
 //!   as a 2-d grid when more than 65,535 workgroups are needed; the tiled convolutions and the
 //!   reductions use workgroups of 256 ([`Kernel::workgroup_size`]);
 //! - `tile_gemm.wgsl` is not a kernel: it holds the 64 x 64 tile product the three convolution
-//!   shaders share, and [`Kernel::source`] puts it in front of each of them;
+//!   shaders share, and [`Kernel::source`] puts it in front of each of them (as
+//!   `elementwise_loss.wgsl` in front of the four elementwise losses);
 //! - backward passes accumulate (`+=`) into gradients, as the core's kernels do; a
 //!   convolution's weight gradient is split over chunks of samples into partial sums that
 //!   `reduce_partials.wgsl` then adds, so each invocation's loop stays short.
 //!
 //! Pipelines use wgpu's automatic layout, so a shader declares only the bindings it uses;
 //! [`Kernel::bindings`] lists them in order.
+//!
+//! ## Adding a kernel
+//!
+//! Each kernel is named once, as one row of the table at the bottom of this file: its
+//! variant, its `.wgsl` file (and the shared file put in front of it, if any), the Rust
+//! uniform struct its binding 0 holds, its storage bindings and its workgroup size. The enum,
+//! [`Kernel::ALL`], [`Kernel::source`], [`Kernel::bindings`] and [`Kernel::workgroup_size`] are
+//! generated from that row. The uniform struct is declared with `uniform!` next to the op
+//! family that fills it (`ops/<family>.rs`), field for field as the shader's `struct`; the test
+//! `uniforms_and_bindings_match_the_shaders` checks every row against its shader.
 
-/// Every compute kernel of the crate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    /// `conv_forward.wgsl`.
-    ConvForward,
-    /// `conv_backward_input.wgsl`.
-    ConvBackwardInput,
-    /// `conv_backward_weight.wgsl` (weight and bias, per-chunk partial sums).
-    ConvBackwardWeight,
-    /// `reduce_partials.wgsl` (adds the partial sums into the gradients).
-    ReducePartials,
-    /// `linear_forward.wgsl`.
-    LinearForward,
-    /// `linear_backward_input.wgsl`.
-    LinearBackwardInput,
-    /// `linear_backward_weight.wgsl` (weight and bias).
-    LinearBackwardWeight,
-    /// `relu_forward.wgsl`.
-    ReluForward,
-    /// `relu_backward_input.wgsl`.
-    ReluBackwardInput,
-    /// `leaky_relu_forward.wgsl`.
-    LeakyReluForward,
-    /// `leaky_relu_backward_input.wgsl`.
-    LeakyReluBackwardInput,
-    /// `sigmoid_forward.wgsl`.
-    SigmoidForward,
-    /// `sigmoid_backward_input.wgsl`.
-    SigmoidBackwardInput,
-    /// `tanh_forward.wgsl`.
-    TanhForward,
-    /// `tanh_backward_input.wgsl`.
-    TanhBackwardInput,
-    /// `max_pool_forward.wgsl`.
-    MaxPoolForward,
-    /// `max_pool_backward_input.wgsl`.
-    MaxPoolBackwardInput,
-    /// `copy_forward.wgsl` (Flatten, Identity).
-    CopyForward,
-    /// `copy_backward_input.wgsl`.
-    CopyBackwardInput,
-    /// `cross_entropy.wgsl` (loss, gradient and correct count in one dispatch).
-    CrossEntropy,
-    /// `sgd_step.wgsl`.
-    SgdStep,
-    /// `batch_norm_forward_train.wgsl` (the statistics, and a second dispatch counting the batch).
-    BatchNormForwardTrain,
-    /// `batch_norm_forward_eval.wgsl`.
-    BatchNormForwardEval,
-    /// `batch_norm_backward_train.wgsl` (input, weight and bias gradients).
-    BatchNormBackwardTrain,
-    /// `batch_norm_backward_eval.wgsl` (input, weight and bias gradients).
-    BatchNormBackwardEval,
-    /// `dropout_forward.wgsl` (mask drawn on the GPU).
-    DropoutForward,
-    /// `dropout_backward_input.wgsl`.
-    DropoutBackwardInput,
-    /// `avg_pool_forward.wgsl`.
-    AvgPoolForward,
-    /// `avg_pool_backward_input.wgsl`.
-    AvgPoolBackwardInput,
-    /// `adaptive_avg_pool_forward.wgsl`.
-    AdaptiveAvgPoolForward,
-    /// `adaptive_avg_pool_backward_input.wgsl`.
-    AdaptiveAvgPoolBackwardInput,
-    /// `adaptive_max_pool_forward.wgsl`.
-    AdaptiveMaxPoolForward,
-    /// `adaptive_max_pool_backward_input.wgsl`.
-    AdaptiveMaxPoolBackwardInput,
-    /// `add_forward.wgsl`.
-    AddForward,
-    /// `add_backward_input.wgsl` (one input per dispatch).
-    AddBackwardInput,
-    /// `concat_forward.wgsl`.
-    ConcatForward,
-    /// `concat_backward_input.wgsl` (one input per dispatch).
-    ConcatBackwardInput,
-    /// `softmax_forward.wgsl`.
-    SoftmaxForward,
-    /// `softmax_backward_input.wgsl`.
-    SoftmaxBackwardInput,
-    /// `log_softmax_forward.wgsl`.
-    LogSoftmaxForward,
-    /// `log_softmax_backward_input.wgsl`.
-    LogSoftmaxBackwardInput,
-    /// `pad_forward.wgsl` (Pad2d, and the padded input of a convolution with padding_mode reflect, replicate or circular).
-    PadForward,
-    /// `pad_backward_input.wgsl`.
-    PadBackwardInput,
-    /// `conv_transpose_forward.wgsl`.
-    ConvTransposeForward,
-    /// `conv_transpose_backward_input.wgsl`.
-    ConvTransposeBackwardInput,
-    /// `conv_transpose_backward_weight.wgsl` (weight and bias).
-    ConvTransposeBackwardWeight,
-    /// `max_unpool_forward.wgsl`.
-    MaxUnpoolForward,
-    /// `max_unpool_backward_input.wgsl`.
-    MaxUnpoolBackwardInput,
-    /// `bilinear_forward.wgsl`.
-    BilinearForward,
-    /// `bilinear_backward_input.wgsl` (one input per dispatch).
-    BilinearBackwardInput,
-    /// `bilinear_backward_weight.wgsl` (weight and bias).
-    BilinearBackwardWeight,
-    /// `adam_step.wgsl` (Adam, AdamW, AMSGrad).
-    AdamStep,
-    /// `nll_loss.wgsl` (loss, gradient and correct count in one dispatch).
-    NllLoss,
-    /// `elementwise_loss.wgsl` + `mse_loss.wgsl`.
-    MseLoss,
-    /// `elementwise_loss.wgsl` + `l1_loss.wgsl`.
-    L1Loss,
-    /// `elementwise_loss.wgsl` + `bce_loss.wgsl`.
-    BceLoss,
-    /// `elementwise_loss.wgsl` + `bce_with_logits_loss.wgsl`.
-    BceWithLogitsLoss,
+/// One field of a uniform struct: its name, byte offset and byte size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The field's name, as in the WGSL struct.
+    pub name: &'static str,
+    /// Byte offset in the struct.
+    pub offset: usize,
+    /// Byte size.
+    pub size: usize,
 }
 
-impl Kernel {
-    /// All kernels, in declaration order.
-    pub const ALL: [Kernel; 57] = [
-        Kernel::ConvForward,
-        Kernel::ConvBackwardInput,
-        Kernel::ConvBackwardWeight,
-        Kernel::ReducePartials,
-        Kernel::LinearForward,
-        Kernel::LinearBackwardInput,
-        Kernel::LinearBackwardWeight,
-        Kernel::ReluForward,
-        Kernel::ReluBackwardInput,
-        Kernel::LeakyReluForward,
-        Kernel::LeakyReluBackwardInput,
-        Kernel::SigmoidForward,
-        Kernel::SigmoidBackwardInput,
-        Kernel::TanhForward,
-        Kernel::TanhBackwardInput,
-        Kernel::MaxPoolForward,
-        Kernel::MaxPoolBackwardInput,
-        Kernel::CopyForward,
-        Kernel::CopyBackwardInput,
-        Kernel::CrossEntropy,
-        Kernel::SgdStep,
-        Kernel::BatchNormForwardTrain,
-        Kernel::BatchNormForwardEval,
-        Kernel::BatchNormBackwardTrain,
-        Kernel::BatchNormBackwardEval,
-        Kernel::DropoutForward,
-        Kernel::DropoutBackwardInput,
-        Kernel::AvgPoolForward,
-        Kernel::AvgPoolBackwardInput,
-        Kernel::AdaptiveAvgPoolForward,
-        Kernel::AdaptiveAvgPoolBackwardInput,
-        Kernel::AdaptiveMaxPoolForward,
-        Kernel::AdaptiveMaxPoolBackwardInput,
-        Kernel::AddForward,
-        Kernel::AddBackwardInput,
-        Kernel::ConcatForward,
-        Kernel::ConcatBackwardInput,
-        Kernel::SoftmaxForward,
-        Kernel::SoftmaxBackwardInput,
-        Kernel::LogSoftmaxForward,
-        Kernel::LogSoftmaxBackwardInput,
-        Kernel::PadForward,
-        Kernel::PadBackwardInput,
-        Kernel::ConvTransposeForward,
-        Kernel::ConvTransposeBackwardInput,
-        Kernel::ConvTransposeBackwardWeight,
-        Kernel::MaxUnpoolForward,
-        Kernel::MaxUnpoolBackwardInput,
-        Kernel::BilinearForward,
-        Kernel::BilinearBackwardInput,
-        Kernel::BilinearBackwardWeight,
-        Kernel::AdamStep,
-        Kernel::NllLoss,
-        Kernel::MseLoss,
-        Kernel::L1Loss,
-        Kernel::BceLoss,
-        Kernel::BceWithLogitsLoss,
-    ];
+/// A `#[repr(C)]` uniform struct whose layout mirrors a WGSL `struct` (declared with
+/// `uniform!`).
+pub trait Uniform: bytemuck::Pod {
+    /// The fields in declaration order.
+    const FIELDS: &'static [Field];
+}
 
-    /// The shader's file name and WGSL source.
-    pub const fn source(self) -> (&'static str, &'static str) {
-        match self {
-            Kernel::ConvForward => (
-                "conv_forward.wgsl",
-                concat!(
-                    include_str!("shaders/tile_gemm.wgsl"),
-                    include_str!("shaders/conv_forward.wgsl")
-                ),
-            ),
-            Kernel::ConvBackwardInput => (
-                "conv_backward_input.wgsl",
-                concat!(
-                    include_str!("shaders/tile_gemm.wgsl"),
-                    include_str!("shaders/conv_backward_input.wgsl")
-                ),
-            ),
-            Kernel::ConvBackwardWeight => (
-                "conv_backward_weight.wgsl",
-                concat!(
-                    include_str!("shaders/tile_gemm.wgsl"),
-                    include_str!("shaders/conv_backward_weight.wgsl")
-                ),
-            ),
-            Kernel::ReducePartials => ("reduce_partials.wgsl", include_str!("shaders/reduce_partials.wgsl")),
-            Kernel::LinearForward => ("linear_forward.wgsl", include_str!("shaders/linear_forward.wgsl")),
-            Kernel::LinearBackwardInput => (
-                "linear_backward_input.wgsl",
-                include_str!("shaders/linear_backward_input.wgsl"),
-            ),
-            Kernel::LinearBackwardWeight => (
-                "linear_backward_weight.wgsl",
-                include_str!("shaders/linear_backward_weight.wgsl"),
-            ),
-            Kernel::ReluForward => ("relu_forward.wgsl", include_str!("shaders/relu_forward.wgsl")),
-            Kernel::ReluBackwardInput => (
-                "relu_backward_input.wgsl",
-                include_str!("shaders/relu_backward_input.wgsl"),
-            ),
-            Kernel::LeakyReluForward => (
-                "leaky_relu_forward.wgsl",
-                include_str!("shaders/leaky_relu_forward.wgsl"),
-            ),
-            Kernel::LeakyReluBackwardInput => (
-                "leaky_relu_backward_input.wgsl",
-                include_str!("shaders/leaky_relu_backward_input.wgsl"),
-            ),
-            Kernel::SigmoidForward => ("sigmoid_forward.wgsl", include_str!("shaders/sigmoid_forward.wgsl")),
-            Kernel::SigmoidBackwardInput => (
-                "sigmoid_backward_input.wgsl",
-                include_str!("shaders/sigmoid_backward_input.wgsl"),
-            ),
-            Kernel::TanhForward => ("tanh_forward.wgsl", include_str!("shaders/tanh_forward.wgsl")),
-            Kernel::TanhBackwardInput => (
-                "tanh_backward_input.wgsl",
-                include_str!("shaders/tanh_backward_input.wgsl"),
-            ),
-            Kernel::MaxPoolForward => ("max_pool_forward.wgsl", include_str!("shaders/max_pool_forward.wgsl")),
-            Kernel::MaxPoolBackwardInput => (
-                "max_pool_backward_input.wgsl",
-                include_str!("shaders/max_pool_backward_input.wgsl"),
-            ),
-            Kernel::CopyForward => ("copy_forward.wgsl", include_str!("shaders/copy_forward.wgsl")),
-            Kernel::CopyBackwardInput => (
-                "copy_backward_input.wgsl",
-                include_str!("shaders/copy_backward_input.wgsl"),
-            ),
-            Kernel::CrossEntropy => ("cross_entropy.wgsl", include_str!("shaders/cross_entropy.wgsl")),
-            Kernel::SgdStep => ("sgd_step.wgsl", include_str!("shaders/sgd_step.wgsl")),
-            Kernel::BatchNormForwardTrain => (
-                "batch_norm_forward_train.wgsl",
-                include_str!("shaders/batch_norm_forward_train.wgsl"),
-            ),
-            Kernel::BatchNormForwardEval => (
-                "batch_norm_forward_eval.wgsl",
-                include_str!("shaders/batch_norm_forward_eval.wgsl"),
-            ),
-            Kernel::BatchNormBackwardTrain => (
-                "batch_norm_backward_train.wgsl",
-                include_str!("shaders/batch_norm_backward_train.wgsl"),
-            ),
-            Kernel::BatchNormBackwardEval => (
-                "batch_norm_backward_eval.wgsl",
-                include_str!("shaders/batch_norm_backward_eval.wgsl"),
-            ),
-            Kernel::DropoutForward => ("dropout_forward.wgsl", include_str!("shaders/dropout_forward.wgsl")),
-            Kernel::DropoutBackwardInput => (
-                "dropout_backward_input.wgsl",
-                include_str!("shaders/dropout_backward_input.wgsl"),
-            ),
-            Kernel::AvgPoolForward => ("avg_pool_forward.wgsl", include_str!("shaders/avg_pool_forward.wgsl")),
-            Kernel::AvgPoolBackwardInput => (
-                "avg_pool_backward_input.wgsl",
-                include_str!("shaders/avg_pool_backward_input.wgsl"),
-            ),
-            Kernel::AdaptiveAvgPoolForward => (
-                "adaptive_avg_pool_forward.wgsl",
-                include_str!("shaders/adaptive_avg_pool_forward.wgsl"),
-            ),
-            Kernel::AdaptiveAvgPoolBackwardInput => (
-                "adaptive_avg_pool_backward_input.wgsl",
-                include_str!("shaders/adaptive_avg_pool_backward_input.wgsl"),
-            ),
-            Kernel::AdaptiveMaxPoolForward => (
-                "adaptive_max_pool_forward.wgsl",
-                include_str!("shaders/adaptive_max_pool_forward.wgsl"),
-            ),
-            Kernel::AdaptiveMaxPoolBackwardInput => (
-                "adaptive_max_pool_backward_input.wgsl",
-                include_str!("shaders/adaptive_max_pool_backward_input.wgsl"),
-            ),
-            Kernel::AddForward => ("add_forward.wgsl", include_str!("shaders/add_forward.wgsl")),
-            Kernel::AddBackwardInput => (
-                "add_backward_input.wgsl",
-                include_str!("shaders/add_backward_input.wgsl"),
-            ),
-            Kernel::ConcatForward => ("concat_forward.wgsl", include_str!("shaders/concat_forward.wgsl")),
-            Kernel::ConcatBackwardInput => (
-                "concat_backward_input.wgsl",
-                include_str!("shaders/concat_backward_input.wgsl"),
-            ),
-            Kernel::AdamStep => ("adam_step.wgsl", include_str!("shaders/adam_step.wgsl")),
-            Kernel::NllLoss => ("nll_loss.wgsl", include_str!("shaders/nll_loss.wgsl")),
-            Kernel::MseLoss => (
-                "mse_loss.wgsl",
-                concat!(
-                    include_str!("shaders/elementwise_loss.wgsl"),
-                    include_str!("shaders/mse_loss.wgsl")
-                ),
-            ),
-            Kernel::L1Loss => (
-                "l1_loss.wgsl",
-                concat!(
-                    include_str!("shaders/elementwise_loss.wgsl"),
-                    include_str!("shaders/l1_loss.wgsl")
-                ),
-            ),
-            Kernel::BceLoss => (
-                "bce_loss.wgsl",
-                concat!(
-                    include_str!("shaders/elementwise_loss.wgsl"),
-                    include_str!("shaders/bce_loss.wgsl")
-                ),
-            ),
-            Kernel::BceWithLogitsLoss => (
-                "bce_with_logits_loss.wgsl",
-                concat!(
-                    include_str!("shaders/elementwise_loss.wgsl"),
-                    include_str!("shaders/bce_with_logits_loss.wgsl")
-                ),
-            ),
-            Kernel::SoftmaxForward => ("softmax_forward.wgsl", include_str!("shaders/softmax_forward.wgsl")),
-            Kernel::SoftmaxBackwardInput => (
-                "softmax_backward_input.wgsl",
-                include_str!("shaders/softmax_backward_input.wgsl"),
-            ),
-            Kernel::LogSoftmaxForward => (
-                "log_softmax_forward.wgsl",
-                include_str!("shaders/log_softmax_forward.wgsl"),
-            ),
-            Kernel::LogSoftmaxBackwardInput => (
-                "log_softmax_backward_input.wgsl",
-                include_str!("shaders/log_softmax_backward_input.wgsl"),
-            ),
-            Kernel::PadForward => ("pad_forward.wgsl", include_str!("shaders/pad_forward.wgsl")),
-            Kernel::PadBackwardInput => (
-                "pad_backward_input.wgsl",
-                include_str!("shaders/pad_backward_input.wgsl"),
-            ),
-            Kernel::ConvTransposeForward => (
-                "conv_transpose_forward.wgsl",
-                include_str!("shaders/conv_transpose_forward.wgsl"),
-            ),
-            Kernel::ConvTransposeBackwardInput => (
-                "conv_transpose_backward_input.wgsl",
-                include_str!("shaders/conv_transpose_backward_input.wgsl"),
-            ),
-            Kernel::ConvTransposeBackwardWeight => (
-                "conv_transpose_backward_weight.wgsl",
-                include_str!("shaders/conv_transpose_backward_weight.wgsl"),
-            ),
-            Kernel::MaxUnpoolForward => (
-                "max_unpool_forward.wgsl",
-                include_str!("shaders/max_unpool_forward.wgsl"),
-            ),
-            Kernel::MaxUnpoolBackwardInput => (
-                "max_unpool_backward_input.wgsl",
-                include_str!("shaders/max_unpool_backward_input.wgsl"),
-            ),
-            Kernel::BilinearForward => ("bilinear_forward.wgsl", include_str!("shaders/bilinear_forward.wgsl")),
-            Kernel::BilinearBackwardInput => (
-                "bilinear_backward_input.wgsl",
-                include_str!("shaders/bilinear_backward_input.wgsl"),
-            ),
-            Kernel::BilinearBackwardWeight => (
-                "bilinear_backward_weight.wgsl",
-                include_str!("shaders/bilinear_backward_weight.wgsl"),
-            ),
+/// Declares a uniform struct: `#[repr(C)]`, [`bytemuck::Pod`], and its [`Uniform::FIELDS`]
+/// (names, offsets and sizes, for the layout test against the shader's declaration).
+macro_rules! uniform {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+        $vis struct $name {
+            $($(#[$fm])* pub $field: $ty,)*
         }
-    }
 
-    /// The storage bindings the shader declares, in binding order (binding 0, the uniform, is
-    /// not listed).
-    pub const fn bindings(self) -> &'static [u32] {
-        match self {
-            Kernel::ReluForward
-            | Kernel::LeakyReluForward
-            | Kernel::SigmoidForward
-            | Kernel::TanhForward
-            | Kernel::CopyForward
-            | Kernel::CopyBackwardInput => &[1, 3],
-            Kernel::SgdStep | Kernel::AdamStep => &[1, 2, 3, 4],
-            Kernel::CrossEntropy | Kernel::NllLoss | Kernel::BceWithLogitsLoss => &[1, 2, 3, 4, 5, 6],
-            Kernel::MseLoss | Kernel::L1Loss | Kernel::BceLoss => &[1, 2, 3, 4, 5],
-            Kernel::ConvBackwardWeight => &[1, 3, 4],
-            Kernel::ReducePartials => &[1, 2],
-            Kernel::BatchNormForwardTrain | Kernel::BatchNormForwardEval => &[1, 2, 3, 4],
-            Kernel::BatchNormBackwardTrain | Kernel::BatchNormBackwardEval => &[1, 2, 3, 4, 5, 6],
-            Kernel::AvgPoolForward
-            | Kernel::AvgPoolBackwardInput
-            | Kernel::AdaptiveAvgPoolForward
-            | Kernel::AdaptiveAvgPoolBackwardInput
-            | Kernel::AddBackwardInput
-            | Kernel::ConcatBackwardInput => &[1, 3],
-            Kernel::SoftmaxForward | Kernel::LogSoftmaxForward | Kernel::PadForward | Kernel::PadBackwardInput => {
-                &[1, 3]
+        impl $crate::kernels::Uniform for $name {
+            const FIELDS: &'static [$crate::kernels::Field] = &[$($crate::kernels::Field {
+                name: stringify!($field),
+                offset: core::mem::offset_of!($name, $field),
+                size: core::mem::size_of::<$ty>(),
+            }),*];
+        }
+    };
+}
+
+pub(crate) use uniform;
+
+/// Builds [`Kernel`] and its per-kernel facts from one table (see the module docs).
+macro_rules! kernels {
+    ($($name:ident: $file:literal $(after $pre:literal)?, $uniform:ty, [$($b:literal),*], $wg:literal, $doc:literal;)*) => {
+        /// Every compute kernel of the crate: one row of the table in `kernels.rs` each.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Kernel {
+            $(#[doc = concat!("`", $file, "`", $doc)] $name,)*
+        }
+
+        impl Kernel {
+            /// Number of kernels.
+            pub const COUNT: usize = [$(stringify!($name)),*].len();
+
+            /// All kernels, in declaration order.
+            pub const ALL: [Kernel; Kernel::COUNT] = [$(Kernel::$name),*];
+
+            /// The shader's file name and WGSL source (with the shared file in front of it).
+            pub const fn source(self) -> (&'static str, &'static str) {
+                match self {
+                    $(Kernel::$name => (
+                        $file,
+                        concat!($(include_str!(concat!("shaders/", $pre)),)? include_str!(concat!("shaders/", $file))),
+                    ),)*
+                }
             }
-            Kernel::BilinearForward | Kernel::BilinearBackwardInput | Kernel::BilinearBackwardWeight => &[1, 2, 3, 4],
-            _ => &[1, 2, 3],
-        }
-    }
 
-    /// Invocations per workgroup of a 1-d dispatch (the cross-entropy kernel runs one
-    /// workgroup of 256 whatever the batch).
-    pub const fn workgroup_size(self) -> u32 {
-        match self {
-            Kernel::NllLoss | Kernel::MseLoss | Kernel::L1Loss | Kernel::BceLoss | Kernel::BceWithLogitsLoss => 256,
-            Kernel::CrossEntropy | Kernel::ConvForward | Kernel::ConvBackwardInput | Kernel::ConvBackwardWeight => 256,
-            Kernel::BatchNormForwardTrain | Kernel::BatchNormBackwardTrain | Kernel::BatchNormBackwardEval => 256,
-            _ => 64,
+            /// The storage bindings the shader declares, in binding order (binding 0, the
+            /// uniform, is not listed).
+            pub const fn bindings(self) -> &'static [u32] {
+                match self {
+                    $(Kernel::$name => &[$($b),*],)*
+                }
+            }
+
+            /// Invocations per workgroup of a 1-d dispatch (the loss kernels run one
+            /// workgroup of 256 whatever the batch).
+            pub const fn workgroup_size(self) -> u32 {
+                match self {
+                    $(Kernel::$name => $wg,)*
+                }
+            }
+
+            /// The byte size and fields of the Rust uniform struct bound at binding 0.
+            pub fn uniform_layout(self) -> (usize, &'static [Field]) {
+                match self {
+                    $(Kernel::$name => (core::mem::size_of::<$uniform>(), <$uniform as Uniform>::FIELDS),)*
+                }
+            }
         }
-    }
+    };
+}
+
+use crate::ops::{
+    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, loss, merge, optim, pad, pool, softmax,
+};
+
+kernels! {
+    // variant: file (after shared file), uniform struct, storage bindings, workgroup size, doc;
+    ConvForward: "conv_forward.wgsl" after "tile_gemm.wgsl", conv::Conv, [1, 2, 3], 256, "";
+    ConvBackwardInput: "conv_backward_input.wgsl" after "tile_gemm.wgsl", conv::Conv, [1, 2, 3], 256, "";
+    ConvBackwardWeight: "conv_backward_weight.wgsl" after "tile_gemm.wgsl", conv::Conv, [1, 3, 4], 256, " (weight and bias, per-chunk partial sums).";
+    ReducePartials: "reduce_partials.wgsl", conv::Reduce, [1, 2], 64, " (adds the partial sums into the gradients).";
+    LinearForward: "linear_forward.wgsl", linear::Linear, [1, 2, 3], 64, "";
+    LinearBackwardInput: "linear_backward_input.wgsl", linear::Linear, [1, 2, 3], 64, "";
+    LinearBackwardWeight: "linear_backward_weight.wgsl", linear::Linear, [1, 2, 3], 64, " (weight and bias).";
+    ReluForward: "relu_forward.wgsl", activation::Elementwise, [1, 3], 64, "";
+    ReluBackwardInput: "relu_backward_input.wgsl", activation::Elementwise, [1, 2, 3], 64, "";
+    LeakyReluForward: "leaky_relu_forward.wgsl", activation::Elementwise, [1, 3], 64, "";
+    LeakyReluBackwardInput: "leaky_relu_backward_input.wgsl", activation::Elementwise, [1, 2, 3], 64, "";
+    SigmoidForward: "sigmoid_forward.wgsl", activation::Elementwise, [1, 3], 64, "";
+    SigmoidBackwardInput: "sigmoid_backward_input.wgsl", activation::Elementwise, [1, 2, 3], 64, "";
+    TanhForward: "tanh_forward.wgsl", activation::Elementwise, [1, 3], 64, "";
+    TanhBackwardInput: "tanh_backward_input.wgsl", activation::Elementwise, [1, 2, 3], 64, "";
+    MaxPoolForward: "max_pool_forward.wgsl", pool::Pool, [1, 2, 3], 64, "";
+    MaxPoolBackwardInput: "max_pool_backward_input.wgsl", pool::Pool, [1, 2, 3], 64, "";
+    CopyForward: "copy_forward.wgsl", activation::Elementwise, [1, 3], 64, " (Flatten, Identity).";
+    CopyBackwardInput: "copy_backward_input.wgsl", activation::Elementwise, [1, 3], 64, "";
+    CrossEntropy: "cross_entropy.wgsl", loss::ClassLoss, [1, 2, 3, 4, 5, 6], 256, " (loss, gradient and correct count in one dispatch).";
+    SgdStep: "sgd_step.wgsl", optim::Sgd, [1, 2, 3, 4], 64, "";
+    BatchNormForwardTrain: "batch_norm_forward_train.wgsl", batchnorm::Bn, [1, 2, 3, 4], 256, " (the statistics, and a second dispatch counting the batch).";
+    BatchNormForwardEval: "batch_norm_forward_eval.wgsl", batchnorm::Bn, [1, 2, 3, 4], 64, "";
+    BatchNormBackwardTrain: "batch_norm_backward_train.wgsl", batchnorm::Bn, [1, 2, 3, 4, 5, 6], 256, " (input, weight and bias gradients).";
+    BatchNormBackwardEval: "batch_norm_backward_eval.wgsl", batchnorm::Bn, [1, 2, 3, 4, 5, 6], 256, " (input, weight and bias gradients).";
+    DropoutForward: "dropout_forward.wgsl", dropout::Dropout, [1, 2, 3], 64, " (mask drawn on the GPU).";
+    DropoutBackwardInput: "dropout_backward_input.wgsl", dropout::Dropout, [1, 2, 3], 64, "";
+    AvgPoolForward: "avg_pool_forward.wgsl", pool::AvgPool, [1, 3], 64, "";
+    AvgPoolBackwardInput: "avg_pool_backward_input.wgsl", pool::AvgPool, [1, 3], 64, "";
+    AdaptiveAvgPoolForward: "adaptive_avg_pool_forward.wgsl", pool::Adaptive, [1, 3], 64, "";
+    AdaptiveAvgPoolBackwardInput: "adaptive_avg_pool_backward_input.wgsl", pool::Adaptive, [1, 3], 64, "";
+    AdaptiveMaxPoolForward: "adaptive_max_pool_forward.wgsl", pool::Adaptive, [1, 2, 3], 64, "";
+    AdaptiveMaxPoolBackwardInput: "adaptive_max_pool_backward_input.wgsl", pool::Adaptive, [1, 2, 3], 64, "";
+    AddForward: "add_forward.wgsl", merge::Merge, [1, 2, 3], 64, "";
+    AddBackwardInput: "add_backward_input.wgsl", merge::Merge, [1, 3], 64, " (one input per dispatch).";
+    ConcatForward: "concat_forward.wgsl", merge::Merge, [1, 2, 3], 64, "";
+    ConcatBackwardInput: "concat_backward_input.wgsl", merge::Merge, [1, 3], 64, " (one input per dispatch).";
+    SoftmaxForward: "softmax_forward.wgsl", softmax::Softmax, [1, 3], 64, "";
+    SoftmaxBackwardInput: "softmax_backward_input.wgsl", softmax::Softmax, [1, 2, 3], 64, "";
+    LogSoftmaxForward: "log_softmax_forward.wgsl", softmax::Softmax, [1, 3], 64, "";
+    LogSoftmaxBackwardInput: "log_softmax_backward_input.wgsl", softmax::Softmax, [1, 2, 3], 64, "";
+    PadForward: "pad_forward.wgsl", pad::Pad, [1, 3], 64, " (Pad2d, and the padded input of a convolution with padding_mode reflect, replicate or circular).";
+    PadBackwardInput: "pad_backward_input.wgsl", pad::Pad, [1, 3], 64, "";
+    ConvTransposeForward: "conv_transpose_forward.wgsl", conv_transpose::ConvT, [1, 2, 3], 64, "";
+    ConvTransposeBackwardInput: "conv_transpose_backward_input.wgsl", conv_transpose::ConvT, [1, 2, 3], 64, "";
+    ConvTransposeBackwardWeight: "conv_transpose_backward_weight.wgsl", conv_transpose::ConvT, [1, 2, 3], 64, " (weight and bias).";
+    MaxUnpoolForward: "max_unpool_forward.wgsl", pool::Unpool, [1, 2, 3], 64, "";
+    MaxUnpoolBackwardInput: "max_unpool_backward_input.wgsl", pool::Unpool, [1, 2, 3], 64, "";
+    BilinearForward: "bilinear_forward.wgsl", bilinear::Bilinear, [1, 2, 3, 4], 64, "";
+    BilinearBackwardInput: "bilinear_backward_input.wgsl", bilinear::Bilinear, [1, 2, 3, 4], 64, " (one input per dispatch).";
+    BilinearBackwardWeight: "bilinear_backward_weight.wgsl", bilinear::Bilinear, [1, 2, 3, 4], 64, " (weight and bias).";
+    AdamStep: "adam_step.wgsl", optim::Adam, [1, 2, 3, 4], 64, " (Adam, AdamW, AMSGrad).";
+    NllLoss: "nll_loss.wgsl", loss::ClassLoss, [1, 2, 3, 4, 5, 6], 256, " (loss, gradient and correct count in one dispatch).";
+    MseLoss: "mse_loss.wgsl" after "elementwise_loss.wgsl", loss::ElementwiseLoss, [1, 2, 3, 4, 5], 256, "";
+    L1Loss: "l1_loss.wgsl" after "elementwise_loss.wgsl", loss::ElementwiseLoss, [1, 2, 3, 4, 5], 256, "";
+    BceLoss: "bce_loss.wgsl" after "elementwise_loss.wgsl", loss::ElementwiseLoss, [1, 2, 3, 4, 5], 256, "";
+    BceWithLogitsLoss: "bce_with_logits_loss.wgsl" after "elementwise_loss.wgsl", loss::ElementwiseLoss, [1, 2, 3, 4, 5, 6], 256, "";
 }
 
 /// The compiled pipeline of every [`Kernel`].
@@ -483,5 +227,79 @@ impl Kernels {
     pub(crate) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
         // ALL lists every variant in declaration order, so the discriminant is the index.
         &self.pipelines[k as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields `(name, byte size)` of WGSL struct `name` in `src` (scalars and `vec4`s).
+    fn wgsl_struct(src: &str, name: &str) -> Vec<(String, usize)> {
+        let start = src
+            .find(&format!("struct {name} {{"))
+            .unwrap_or_else(|| panic!("no struct {name}"));
+        let body = &src[start..];
+        let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
+        body.split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                let (field, ty) = f.split_once(':').unwrap_or_else(|| panic!("field {f:?} of {name}"));
+                let size = match ty.trim() {
+                    "u32" | "i32" | "f32" => 4,
+                    "vec4<u32>" | "vec4<f32>" => 16,
+                    other => panic!("{name}.{field}: type {other} not handled by this test"),
+                };
+                (field.trim().to_string(), size)
+            })
+            .collect()
+    }
+
+    /// The type name after `var<uniform> p:` and the storage bindings of `src`.
+    fn wgsl_bindings(src: &str) -> (String, Vec<u32>) {
+        let mut uniform = String::new();
+        let mut storage = Vec::new();
+        for line in src.lines() {
+            let Some(rest) = line.trim().strip_prefix("@group(0) @binding(") else {
+                continue;
+            };
+            let (b, decl) = rest.split_once(')').unwrap();
+            let b: u32 = b.parse().unwrap();
+            if decl.contains("var<uniform>") {
+                assert_eq!(b, 0, "the uniform is binding 0");
+                uniform = decl.split(':').nth(1).unwrap().trim().trim_end_matches(';').to_string();
+            } else {
+                storage.push(b);
+            }
+        }
+        (uniform, storage)
+    }
+
+    #[test]
+    fn uniforms_and_bindings_match_the_shaders() {
+        for k in Kernel::ALL {
+            let (file, src) = k.source();
+            let (name, storage) = wgsl_bindings(src);
+            assert_eq!(storage, k.bindings(), "{file}: bindings");
+            let wgsl = wgsl_struct(src, &name);
+            let (size, fields) = k.uniform_layout();
+            let rust: Vec<(String, usize)> = fields.iter().map(|f| (f.name.to_string(), f.size)).collect();
+            assert_eq!(rust, wgsl, "{file}: fields of struct {name} (name, size) in order");
+            let mut offset = 0;
+            for f in fields {
+                assert_eq!(f.offset, offset, "{file}: {name}.{} offset", f.name);
+                offset += f.size;
+            }
+            assert_eq!(size, offset, "{file}: {name} has padding the shader does not declare");
+            assert!(size.is_multiple_of(16), "{file}: {name} is not whole 16-byte rows");
+        }
+    }
+
+    #[test]
+    fn every_kernel_is_listed_once_in_order() {
+        for (i, k) in Kernel::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 struct Elementwise {
     x_off: u32, y_off: u32, aux_off: u32, total: u32,
+    slope: f32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Elementwise;

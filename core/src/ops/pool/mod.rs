@@ -72,6 +72,27 @@ fn dilated_range(
     (first as usize, end.max(0) as usize, dilation)
 }
 
+/// Whether some max-pooling window of `g` holds no input position: with dilation and padding
+/// a window can fall entirely between input positions or in the padding (for example `W = 1`,
+/// kernel 2, dilation 2, padding 1 reads positions -1 and 1 only). Its argmax index is then
+/// PyTorch's initial one, which aliases a position outside the window, so a backward pass that
+/// gathers each input position's own windows misses it; a backend runs a scatter instead.
+pub fn has_empty_window(g: &PoolGeom) -> bool {
+    let mut d = 0;
+    while d < 3 {
+        let mut o = 0;
+        while o < g.output[d] {
+            let (first, end, _) = dilated_range(o, g.input[d], g.kernel[d], g.stride[d], g.dilation[d], g.pad[d]);
+            if first >= end {
+                return true;
+            }
+            o += 1;
+        }
+        d += 1;
+    }
+    false
+}
+
 /// The positions `[start, end)` of output `o` of an average-pooling window along one dim, and
 /// the window's extent counted with the padding (PyTorch's `pool_size` factor for this dim).
 ///

@@ -33,24 +33,38 @@
 //! A batch smaller than the plan's (the last one of an epoch) rewrites the uniforms of every
 //! dispatch once, and again when the full size returns.
 //!
-//! Every layer the core plans has a kernel here; a layer without one (a later core's) would
-//! give [`Error::Unsupported`] naming the layer index and PyTorch's name for it, when the
-//! network is built.
+//! Each node's passes are built by its op family's file (`network/conv.rs`, `pool.rs`, ...,
+//! named as the core's `ops/*`), forward and backward side by side, from one exhaustive match
+//! over [`Exec`] with one line per variant (`node_passes`): a layer a later core adds does
+//! not compile here until it has an arm. Every layer the core plans has a kernel today; an arm
+//! may instead return [`Error::Unsupported`] naming the layer index and PyTorch's name, when
+//! the network is built (a transposed convolution with a padding mode other than zeros does).
 
 use torchlet::loss::CrossEntropyLoss;
-use torchlet::ops::geom::ConvGeom;
-use torchlet::ops::linear::LinearGeom;
+use torchlet::ops::merge::ConcatGeom;
 use torchlet::optim::Sgd;
 use torchlet::plan::{Exec, Mode, Node, Plan, INPUT};
 use torchlet::{Buffer, Shape};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::Kernel;
-mod blocks;
-mod more_layers;
+use crate::ops::activation::Activation;
+use crate::ops::optim::SgdSpec;
+use crate::ops::{GpuLoss, GpuOptimizer, Pass, Spec, Target};
 
-use crate::ops::{check_conv, conv_weight_chunk, conv_weight_elems, GpuLoss, GpuOptimizer, Pass, Spec, Target};
+mod activation;
+mod batchnorm;
+mod bilinear;
+mod conv;
+mod conv_transpose;
+mod dropout;
+mod linear;
+mod merge;
+mod pad;
+mod pool;
+mod reshape;
+mod softmax;
+mod train_eval;
 
 /// What one training or evaluation step brought back from the GPU.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -93,8 +107,8 @@ pub struct GpuNetwork {
     aux_values: Vec<f32>,
     outs: Vec<wgpu::Buffer>,
     node_grads: Vec<wgpu::Buffer>,
-    /// BatchNorm, Dropout, average and adaptive pooling, merges: state and eval passes.
-    blocks: blocks::Blocks,
+    /// BatchNorm and Dropout: state and eval passes.
+    modes: train_eval::Modes,
     forward: Vec<Pass>,
     backward: Vec<Pass>,
     loss_pass: Pass,
@@ -105,12 +119,12 @@ pub struct GpuNetwork {
     n: usize,
 }
 
-/// The dispatches of one node, forward and backward.
+/// The dispatches of one node: forward in order, backward in order (input gradients first,
+/// then weight gradients).
+#[derive(Default)]
 struct NodePasses {
-    forward: Pass,
+    forward: Vec<Pass>,
     backward: Vec<Pass>,
-    /// A max-pooling node's indices, for a later MaxUnpool (`more_layers`).
-    indices: Option<wgpu::Buffer>,
 }
 
 fn length(buffer: Buffer, expected: usize, found: usize) -> Error {
@@ -142,9 +156,6 @@ impl GpuNetwork {
             return Err(length(Buffer::Params, plan.param_len(), params.len()));
         }
         let nodes: Vec<Node> = plan.nodes().to_vec();
-        for (i, node) in nodes.iter().enumerate() {
-            supported(i, node)?;
-        }
         let batch = plan.batch();
         let in_len = plan.input_shape().numel();
         let out_len = plan.output_shape().numel();
@@ -169,43 +180,31 @@ impl GpuNetwork {
             outs.push(dev.storage(&format!("layer {i} ({}) output", node.op_name), len)?);
             node_grads.push(dev.storage(&format!("layer {i} ({}) output gradient", node.op_name), len)?);
         }
+        let mut modes = train_eval::Modes::new(dev, plan)?;
+        let mut build = Build {
+            dev,
+            batch,
+            input: &input,
+            outs: &outs,
+            node_grads: &node_grads,
+            params: &params_buf,
+            grads: &grads,
+            modes: &mut modes,
+            indices: vec![None; nodes.len()],
+            scratch: Vec::new(),
+            at: 0,
+        };
         let mut forward = Vec::with_capacity(nodes.len());
-        let mut backward = Vec::new();
-        let mut layers = more_layers::Layers::default();
-        let mut blocks = blocks::Blocks::new(dev, plan)?;
+        let mut backward = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
-            let at = forward.len();
-            let block = blocks.node_passes(dev, i, node, batch, &input, &outs, &node_grads, &params_buf, &grads, at)?;
-            if let Some(bp) = block {
-                forward.extend(bp.forward);
-                backward.push(bp.backward);
-                continue;
-            }
-            let built = layers.node_passes(dev, i, node, batch, &input, &outs, &node_grads, &params_buf, &grads)?;
-            if let Some(lp) = built {
-                forward.extend(lp.forward);
-                backward.push(lp.backward);
-                continue;
-            }
-            let (x, gx) = producer(node.inputs[0], &input, &outs, &node_grads);
-            let np = node_passes(
-                dev,
-                i,
-                node,
-                batch,
-                x,
-                gx,
-                &outs[i],
-                &node_grads[i],
-                &params_buf,
-                &grads,
-            )?;
-            layers.keep(i, &np);
-            forward.push(np.forward);
+            build.at = forward.len();
+            let np = node_passes(&mut build, i, node)?;
+            forward.extend(np.forward);
             backward.push(np.backward);
         }
         // Scratch gradients (padded convolution inputs) are cleared with the layers' own.
-        node_grads.extend(layers.scratch);
+        let scratch = std::mem::take(&mut build.scratch);
+        node_grads.extend(scratch);
         // Backward runs the nodes in reverse order.
         let backward: Vec<Pass> = backward.into_iter().rev().flatten().collect();
         let last = nodes.len() - 1;
@@ -217,7 +216,7 @@ impl GpuNetwork {
         );
         let opt_pass = Pass::new(
             dev,
-            Spec::Sgd {
+            SgdSpec {
                 len: plan.param_len(),
                 sgd: Sgd::new(0.0),
                 first: true,
@@ -249,7 +248,7 @@ impl GpuNetwork {
             aux_values,
             outs,
             node_grads,
-            blocks,
+            modes,
             forward,
             backward,
             loss_pass,
@@ -321,7 +320,7 @@ impl GpuNetwork {
                 p.update(&self.dev, p.spec(), n);
             }
             self.loss_pass.update(&self.dev, self.loss_pass.spec(), n);
-            self.blocks.update(&self.dev, n);
+            self.modes.update(&self.dev, n);
             self.n = n;
         }
         Ok(n)
@@ -430,7 +429,7 @@ impl GpuNetwork {
         loss.check_config()?;
         let n = self.upload(images, Some((loss, target)))?;
         self.set_loss(loss)?;
-        self.blocks.prepare_train(&self.dev, &mut self.forward, n)?;
+        self.modes.prepare_train(&self.dev, &mut self.forward, n)?;
         let steps = optimizer.steps();
         let spec = optimizer.count_step(self.param_len)?;
         if let Err(e) = self.ensure_state(optimizer.state_len(self.param_len)) {
@@ -519,11 +518,11 @@ impl GpuNetwork {
         loss.check_config()?;
         let n = self.upload(images, Some((loss, target)))?;
         self.set_loss(loss)?;
-        self.blocks.prepare_eval(n)?;
+        self.modes.prepare_eval(n)?;
         let mut enc = self.dev.wgpu_device().create_command_encoder(&Default::default());
         {
             let mut cpass = enc.begin_compute_pass(&Default::default());
-            self.blocks.encode_eval(&self.dev, &self.forward, &mut cpass);
+            self.modes.encode_eval(&self.dev, &self.forward, &mut cpass);
             // Writes the last layer's output gradient too, which nothing reads before the next
             // training step clears it.
             self.loss_pass.encode(&self.dev, &mut cpass);
@@ -556,13 +555,13 @@ impl GpuNetwork {
     /// [`Error::Core`] for a wrong batch length or a non-finite input; wgpu errors.
     pub fn forward(&mut self, images: &[f32]) -> Result<Vec<f32>> {
         let n = self.upload(images, None)?;
-        self.blocks.prepare_eval(n)?;
+        self.modes.prepare_eval(n)?;
         let last = self.nodes.len() - 1;
         let len = n * self.out_len;
         let mut enc = self.dev.wgpu_device().create_command_encoder(&Default::default());
         {
             let mut cpass = enc.begin_compute_pass(&Default::default());
-            self.blocks.encode_eval(&self.dev, &self.forward, &mut cpass);
+            self.modes.encode_eval(&self.dev, &self.forward, &mut cpass);
         }
         enc.copy_buffer_to_buffer(&self.outs[last], 0, &self.out_staging, 0, len as u64 * 4);
         self.dev.queue().submit([enc.finish()]);
@@ -681,196 +680,81 @@ fn producer<'a>(
     }
 }
 
-/// Whether the GPU runs node `i`; the error names the layer.
-fn supported(i: usize, node: &Node) -> Result<()> {
-    let unsupported = |what| Error::Unsupported {
-        layer: i,
-        op: node.op_name,
-        what,
-    };
-    if let Some(answer) = more_layers::supported(i, node) {
-        return answer;
+/// What the family builders share while the network is built: the device, the buffers every
+/// node binds, and what one node leaves for later ones.
+struct Build<'a> {
+    dev: &'a Device,
+    batch: usize,
+    input: &'a wgpu::Buffer,
+    outs: &'a [wgpu::Buffer],
+    node_grads: &'a [wgpu::Buffer],
+    params: &'a wgpu::Buffer,
+    grads: &'a wgpu::Buffer,
+    /// BatchNorm and Dropout register their train/eval passes and state here.
+    modes: &'a mut train_eval::Modes,
+    /// Each max-pooling node's indices, for a later MaxUnpool.
+    indices: Vec<Option<wgpu::Buffer>>,
+    /// Gradients of padded convolution inputs: cleared before every step.
+    scratch: Vec<wgpu::Buffer>,
+    /// Where the node being built starts in the forward list.
+    at: usize,
+}
+
+impl<'a> Build<'a> {
+    /// A pass for the plan's batch.
+    fn pass(&self, spec: impl Into<Spec>, buffers: &[&wgpu::Buffer]) -> Pass {
+        Pass::new(self.dev, spec, buffers, self.batch)
     }
-    if let Some(answer) = blocks::supported(node) {
-        return answer;
+
+    /// The output and output gradient of producer `p` (the batch and no gradient for [`INPUT`]).
+    fn producer(&self, p: u16) -> (&'a wgpu::Buffer, Option<&'a wgpu::Buffer>) {
+        producer(p, self.input, self.outs, self.node_grads)
     }
-    match node.exec {
-        Exec::Conv(g) => check_conv(i, node.op_name, &g),
-        Exec::MaxPool(_)
-        | Exec::ReLU
-        | Exec::LeakyReLU(_)
-        | Exec::Sigmoid
-        | Exec::Tanh
-        | Exec::Linear(_)
-        | Exec::Copy => Ok(()),
-        Exec::Add | Exec::Concat(_) | Exec::Bilinear(_) => {
-            Err(unsupported("layers with two inputs (residual, concat, bilinear)"))
-        }
-        _ => Err(unsupported("no GPU kernel for this layer yet")),
+
+    /// Node `i`'s output and output gradient.
+    fn output(&self, i: usize) -> (&'a wgpu::Buffer, &'a wgpu::Buffer) {
+        (&self.outs[i], &self.node_grads[i])
+    }
+
+    /// A buffer of `len` floats named after node `i`.
+    fn storage(&self, i: usize, node: &Node, what: &str, len: usize) -> Result<wgpu::Buffer> {
+        self.dev.storage(&format!("layer {i} ({}) {what}", node.op_name), len)
     }
 }
 
-/// The forward dispatch of node `i` and its backward dispatches (input gradient first, when
-/// the producer needs one, then weight gradients).
-#[allow(clippy::too_many_arguments)]
-fn node_passes(
-    dev: &Device,
-    i: usize,
-    node: &Node,
-    batch: usize,
-    x: &wgpu::Buffer,
-    gx: Option<&wgpu::Buffer>,
-    y: &wgpu::Buffer,
-    gy: &wgpu::Buffer,
-    params: &wgpu::Buffer,
-    grads: &wgpu::Buffer,
-) -> Result<NodePasses> {
-    let w = node.param_offset;
-    let b = node.param_offset + node.weight_len;
+/// The passes of node `i`: one line per layer of the core, each in its op family's file.
+fn node_passes(b: &mut Build<'_>, i: usize, node: &Node) -> Result<NodePasses> {
     let per_sample = node.out_shape.numel();
-    let mut backward = Vec::new();
-    let mut saved_indices = None;
-    let forward = match node.exec {
-        Exec::Conv(g) => {
-            let elems = conv_weight_elems(&g);
-            let chunk = conv_weight_chunk(batch, elems);
-            let spec = |kernel| Spec::Conv {
-                kernel,
-                g: ConvGeom { n: 0, ..g },
-                x: 0,
-                w,
-                b,
-                y: 0,
-                chunk,
-            };
-            if let Some(gx) = gx {
-                backward.push(Pass::new(
-                    dev,
-                    spec(Kernel::ConvBackwardInput),
-                    &[gx, params, gy],
-                    batch,
-                ));
-            }
-            let partial = dev.storage(
-                &format!("layer {i} ({}) weight-gradient partial sums", node.op_name),
-                batch.div_ceil(chunk) * elems,
-            )?;
-            backward.push(Pass::new(
-                dev,
-                spec(Kernel::ConvBackwardWeight),
-                &[x, gy, &partial],
-                batch,
-            ));
-            let reduce = Spec::Reduce {
-                elems,
-                split: node.weight_len,
-                w,
-                b,
-                chunk,
-            };
-            backward.push(Pass::new(dev, reduce, &[&partial, grads], batch));
-            Pass::new(dev, spec(Kernel::ConvForward), &[x, params, y], batch)
-        }
-        Exec::Linear(LinearGeom {
-            rows,
-            in_f,
-            out_f,
-            bias,
-        }) => {
-            let spec = |kernel| Spec::Linear {
-                kernel,
-                rows,
-                in_f,
-                out_f,
-                bias,
-                x: 0,
-                w,
-                b,
-                y: 0,
-            };
-            if let Some(gx) = gx {
-                backward.push(Pass::new(
-                    dev,
-                    spec(Kernel::LinearBackwardInput),
-                    &[gx, params, gy],
-                    batch,
-                ));
-            }
-            backward.push(Pass::new(
-                dev,
-                spec(Kernel::LinearBackwardWeight),
-                &[x, grads, gy],
-                batch,
-            ));
-            Pass::new(dev, spec(Kernel::LinearForward), &[x, params, y], batch)
-        }
-        Exec::MaxPool(g) => {
-            let indices = dev.storage(&format!("layer {i} (MaxPool) indices"), batch * per_sample)?;
-            if let Some(gx) = gx {
-                let spec = Spec::Pool {
-                    kernel: Kernel::MaxPoolBackwardInput,
-                    g,
-                    x: 0,
-                    y: 0,
-                };
-                backward.push(Pass::new(dev, spec, &[gx, &indices, gy], batch));
-            }
-            let spec = Spec::Pool {
-                kernel: Kernel::MaxPoolForward,
-                g,
-                x: 0,
-                y: 0,
-            };
-            saved_indices = Some(indices.clone());
-            Pass::new(dev, spec, &[x, &indices, y], batch)
-        }
-        Exec::ReLU | Exec::LeakyReLU(_) | Exec::Sigmoid | Exec::Tanh => {
-            let (fwd, bwd, slope) = match node.exec {
-                Exec::LeakyReLU(s) => (Kernel::LeakyReluForward, Kernel::LeakyReluBackwardInput, s),
-                Exec::Sigmoid => (Kernel::SigmoidForward, Kernel::SigmoidBackwardInput, 0.0),
-                Exec::Tanh => (Kernel::TanhForward, Kernel::TanhBackwardInput, 0.0),
-                _ => (Kernel::ReluForward, Kernel::ReluBackwardInput, 0.0),
-            };
-            let spec = |kernel| Spec::Elementwise {
-                kernel,
-                per_sample,
-                x: 0,
-                y: 0,
-                aux: 0,
-                slope,
-            };
-            if let Some(gx) = gx {
-                // LeakyReLU's backward reads its input, the others their output.
-                let saved = if matches!(node.exec, Exec::LeakyReLU(_)) { x } else { y };
-                backward.push(Pass::new(dev, spec(bwd), &[gx, saved, gy], batch));
-            }
-            Pass::new(dev, spec(fwd), &[x, y], batch)
-        }
-        Exec::Copy => {
-            let spec = |kernel| Spec::Elementwise {
-                kernel,
-                per_sample,
-                x: 0,
-                y: 0,
-                aux: 0,
-                slope: 0.0,
-            };
-            if let Some(gx) = gx {
-                backward.push(Pass::new(dev, spec(Kernel::CopyBackwardInput), &[gx, gy], batch));
-            }
-            Pass::new(dev, spec(Kernel::CopyForward), &[x, y], batch)
-        }
-        _ => {
-            return Err(Error::Unsupported {
-                layer: i,
-                op: node.op_name,
-                what: "no GPU kernel for this layer yet",
-            })
-        }
-    };
-    Ok(NodePasses {
-        forward,
-        backward,
-        indices: saved_indices,
-    })
+    match node.exec {
+        Exec::Conv(g) => conv::passes(b, i, node, g),
+        Exec::ConvTranspose(g) => conv_transpose::passes(b, i, node, g),
+        Exec::MaxPool(g) => pool::max_pool(b, i, node, g),
+        Exec::AvgPool(g) => pool::avg_pool(b, i, node, g),
+        Exec::AdaptiveAvgPool(g) => pool::adaptive_avg_pool(b, i, node, g),
+        Exec::AdaptiveMaxPool(g) => pool::adaptive_max_pool(b, i, node, g),
+        Exec::MaxUnpool(g) => pool::max_unpool(b, i, node, g),
+        Exec::Pad2d(g) => pad::passes(b, i, node, g),
+        Exec::ReLU => activation::passes(b, i, node, Activation::RELU),
+        Exec::LeakyReLU(slope) => activation::passes(b, i, node, Activation::leaky_relu(slope)),
+        Exec::Sigmoid => activation::passes(b, i, node, Activation::SIGMOID),
+        Exec::Tanh => activation::passes(b, i, node, Activation::TANH),
+        Exec::Softmax(g) => softmax::passes(b, i, node, g, softmax::SOFTMAX),
+        Exec::LogSoftmax(g) => softmax::passes(b, i, node, g, softmax::LOG_SOFTMAX),
+        Exec::BatchNorm(g) => batchnorm::passes(b, i, node, g),
+        Exec::Dropout(p) => dropout::passes(b, i, node, p),
+        Exec::Linear(g) => linear::passes(b, i, node, g),
+        Exec::Bilinear(g) => bilinear::passes(b, i, node, g),
+        Exec::Add => merge::passes(
+            b,
+            i,
+            node,
+            ConcatGeom {
+                a: per_sample,
+                b: per_sample,
+            },
+            merge::ADD,
+        ),
+        Exec::Concat(g) => merge::passes(b, i, node, g, merge::CONCAT),
+        Exec::Copy => reshape::passes(b, i, node),
+    }
 }

@@ -1,14 +1,11 @@
-//! Every loss and optimiser of the core on the GPU: the dispatch specs [`crate::GpuNetwork`]
-//! records, and host-slice wrappers that mirror the core's `forward`, `backward`,
-//! `loss_and_grad` and `step` for the tests.
+//! Every loss of the core on the GPU (`torchlet::loss`): the dispatch specs
+//! [`crate::GpuNetwork`] records, and host-slice wrappers that mirror the core's `forward`,
+//! `backward` and `loss_and_grad` for the tests.
 //!
 //! - [`GpuLoss`] names a loss of `torchlet::loss` with its configuration (reduction, class
 //!   weights, `ignore_index`, label smoothing, `pos_weight`); [`Target`] is what it is compared
 //!   with: class indices for `CrossEntropyLoss` and `NLLLoss`, float values of the input's shape
 //!   for `MSELoss`, `L1Loss`, `BCELoss` and `BCEWithLogitsLoss`.
-//! - [`GpuOptimizer`] is `&mut Sgd` or `&mut Adam` (Adam, AdamW, AMSGrad); the step count stays
-//!   in the core's value, the state (momentum, Adam's moments) on the GPU in the core's layout
-//!   (`optimizer.state_len(param_len)` floats).
 //!
 //! Inputs are validated on the host with the core's rules and errors (lengths, labels, weights,
 //! hyper-parameters) before anything is uploaded. The loss kernels run one workgroup of 256
@@ -17,13 +14,113 @@
 //! gradient and correct count in one dispatch, sums added in a fixed order.
 
 use torchlet::loss::{BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, Reduction};
-use torchlet::optim::{Adam, Optimizer, Sgd};
 use torchlet::{Buffer, Shape};
 
-use super::{check_len, submit, Pass, Spec};
+use super::{bytes, check_len, submit, w32, Dispatch, Pass, Spec};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::Kernel;
+use crate::kernels::{uniform, Kernel};
+
+uniform! {
+    /// `struct CrossEntropy` of `cross_entropy.wgsl` and `struct Nll` of `nll_loss.wgsl`.
+    pub(crate) struct ClassLoss {
+        n: u32, c: u32, s: u32, x_off: u32, y_off: u32, smoothing: f32, reduction: u32, up_mode: u32,
+        per_element: u32, ignore: u32, has_ignore: u32, _pad0: u32,
+    }
+}
+
+uniform! {
+    /// `struct ElementwiseLoss` of `elementwise_loss.wgsl`.
+    pub(crate) struct ElementwiseLoss {
+        len: u32, x_off: u32, g_off: u32, reduction: u32, up_mode: u32, per_element: u32, last: u32, _pad0: u32,
+    }
+}
+
+/// A class loss ([`Kernel::CrossEntropy`] or [`Kernel::NllLoss`]) over `[n, c, s]` inputs at
+/// `x`, gradient at `y`; `reduction`: 0 none, 1 mean, 2 sum; `up_mode`: 0 an upstream gradient
+/// of ones, 1 a scalar one, 2 one per position; `per_element`: write each position's loss
+/// instead of the reduced loss and the correct count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ClassLossSpec {
+    pub(crate) kernel: Kernel,
+    pub(crate) c: usize,
+    pub(crate) s: usize,
+    pub(crate) x: usize,
+    pub(crate) y: usize,
+    pub(crate) smoothing: f32,
+    pub(crate) reduction: u32,
+    pub(crate) up_mode: u32,
+    pub(crate) per_element: bool,
+    pub(crate) ignore: Option<u32>,
+}
+
+impl Dispatch for ClassLossSpec {
+    fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    fn invocations(&self, _n: usize) -> usize {
+        LOSS_WORKGROUP
+    }
+
+    fn uniform(&self, n: usize, _total: u32) -> Vec<u8> {
+        bytes(ClassLoss {
+            n: w32(n),
+            c: w32(self.c),
+            s: w32(self.s),
+            x_off: w32(self.x),
+            y_off: w32(self.y),
+            smoothing: self.smoothing,
+            reduction: self.reduction,
+            up_mode: self.up_mode,
+            per_element: u32::from(self.per_element),
+            ignore: self.ignore.unwrap_or(0),
+            has_ignore: u32::from(self.ignore.is_some()),
+            _pad0: 0,
+        })
+    }
+}
+
+/// An elementwise loss (MSE, L1, BCE, BCE with logits) over `per_sample` elements per sample
+/// at `x`, gradient at `y`; `last`: the sample's last dim (`pos_weight`'s length); the other
+/// fields as [`ClassLossSpec`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ElementwiseLossSpec {
+    pub(crate) kernel: Kernel,
+    pub(crate) per_sample: usize,
+    pub(crate) x: usize,
+    pub(crate) y: usize,
+    pub(crate) last: usize,
+    pub(crate) reduction: u32,
+    pub(crate) up_mode: u32,
+    pub(crate) per_element: bool,
+}
+
+impl Dispatch for ElementwiseLossSpec {
+    fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    fn invocations(&self, _n: usize) -> usize {
+        LOSS_WORKGROUP
+    }
+
+    fn uniform(&self, n: usize, _total: u32) -> Vec<u8> {
+        bytes(ElementwiseLoss {
+            len: w32(n * self.per_sample),
+            x_off: w32(self.x),
+            g_off: w32(self.y),
+            reduction: self.reduction,
+            up_mode: self.up_mode,
+            per_element: u32::from(self.per_element),
+            last: w32(self.last.max(1)),
+            _pad0: 0,
+        })
+    }
+}
+
+/// The loss kernels run one workgroup of this many invocations, whatever the batch.
+const LOSS_WORKGROUP: usize = 256;
 
 /// A loss of the core, configured, as the GPU runs it: the value, the gradient with respect
 /// to the input and, for class losses, the correct count, in one dispatch.
@@ -227,7 +324,7 @@ impl<'w> GpuLoss<'w> {
     }
 
     /// The dispatch of this loss over samples of shape `sample`: input at `x`, gradient at `y`;
-    /// `up_mode` and `per_element` as [`Spec::ClassLoss`].
+    /// `up_mode` and `per_element` as [`ClassLossSpec`].
     pub(crate) fn spec(&self, sample: Shape, x: usize, y: usize, up_mode: u32, per_element: bool) -> Spec {
         let reduction = reduction_code(self.reduction());
         match self {
@@ -238,7 +335,7 @@ impl<'w> GpuLoss<'w> {
                     GpuLoss::Nll(l) => (0.0, l.ignore_index),
                     _ => (0.0, None),
                 };
-                Spec::ClassLoss {
+                ClassLossSpec {
                     kernel: self.kernel(),
                     c,
                     s,
@@ -250,8 +347,9 @@ impl<'w> GpuLoss<'w> {
                     per_element,
                     ignore,
                 }
+                .into()
             }
-            _ => Spec::ElementwiseLoss {
+            _ => ElementwiseLossSpec {
                 kernel: self.kernel(),
                 per_sample: sample.numel(),
                 x,
@@ -260,107 +358,12 @@ impl<'w> GpuLoss<'w> {
                 reduction,
                 up_mode,
                 per_element,
-            },
-        }
-    }
-}
-
-/// The optimiser of a GPU training step: the core's value, whose step count it advances; the
-/// state lives on the GPU.
-#[derive(Debug)]
-pub enum GpuOptimizer<'o> {
-    /// `torch.optim.SGD` (momentum, dampening, Nesterov, weight decay).
-    Sgd(&'o mut Sgd),
-    /// `torch.optim.Adam` / `AdamW` (coupled or decoupled weight decay, AMSGrad).
-    Adam(&'o mut Adam),
-}
-
-impl<'o> From<&'o mut Sgd> for GpuOptimizer<'o> {
-    fn from(o: &'o mut Sgd) -> Self {
-        GpuOptimizer::Sgd(o)
-    }
-}
-
-impl<'o> From<&'o mut Adam> for GpuOptimizer<'o> {
-    fn from(o: &'o mut Adam) -> Self {
-        GpuOptimizer::Adam(o)
-    }
-}
-
-impl GpuOptimizer<'_> {
-    /// Floats of state for `n_params` parameters ([`Optimizer::state_len`]).
-    pub fn state_len(&self, n_params: usize) -> usize {
-        match self {
-            GpuOptimizer::Sgd(o) => o.state_len(n_params),
-            GpuOptimizer::Adam(o) => o.state_len(n_params),
-        }
-    }
-
-    /// Steps taken ([`Optimizer::steps`]).
-    pub fn steps(&self) -> u64 {
-        match self {
-            GpuOptimizer::Sgd(o) => o.steps(),
-            GpuOptimizer::Adam(o) => o.steps(),
-        }
-    }
-
-    /// Restores the step count ([`Optimizer::set_steps`]).
-    pub fn set_steps(&mut self, steps: u64) {
-        match self {
-            GpuOptimizer::Sgd(o) => o.set_steps(steps),
-            GpuOptimizer::Adam(o) => o.set_steps(steps),
-        }
-    }
-
-    /// Validates the hyper-parameters with the core's own rules and counts the step (the core's
-    /// `step` on zero parameters does exactly that and nothing else), returning the dispatch of
-    /// the update of `len` parameters.
-    pub(crate) fn count_step(&mut self, len: usize) -> Result<Spec> {
-        match self {
-            GpuOptimizer::Sgd(sgd) => {
-                let first = sgd.steps() == 0;
-                sgd.step(&mut [], &[], &mut [])?;
-                Ok(Spec::Sgd { len, sgd: **sgd, first })
             }
-            GpuOptimizer::Adam(adam) => {
-                adam.step(&mut [], &[], &mut [])?;
-                Ok(Spec::Adam {
-                    len,
-                    adam: **adam,
-                    t: adam.steps(),
-                })
-            }
+            .into(),
         }
     }
 }
 
-/// The uniform of `adam_step.wgsl` for step `t` (from 1): the bias corrections and the
-/// decoupled decay in `f64`, rounded to `f32`, as the core computes them.
-pub(crate) fn adam_words(len: usize, adam: &Adam, t: u64) -> Vec<u32> {
-    let t = t as f64;
-    let (beta1, beta2) = adam.betas;
-    let bias_correction1 = 1.0 - f64::from(beta1).powf(t);
-    let bias_correction2 = 1.0 - f64::from(beta2).powf(t);
-    let step_size = (f64::from(adam.lr) / bias_correction1) as f32;
-    let bc2_sqrt = bias_correction2.sqrt() as f32;
-    let decay = (1.0 - f64::from(adam.lr) * f64::from(adam.weight_decay)) as f32;
-    vec![
-        u32::try_from(len).unwrap_or(u32::MAX),
-        u32::from(adam.amsgrad),
-        u32::from(adam.decoupled_weight_decay),
-        0,
-        step_size.to_bits(),
-        bc2_sqrt.to_bits(),
-        decay.to_bits(),
-        adam.weight_decay.to_bits(),
-        beta1.to_bits(),
-        beta2.to_bits(),
-        adam.eps.to_bits(),
-        0,
-    ]
-}
-
-/// The input checks of a loss wrapper: length, and BCELoss's probabilities.
 fn check_input(loss: &GpuLoss<'_>, input: &[f32], n: usize, sample: Shape) -> Result<()> {
     loss.check_config()?;
     check_len(Buffer::Input, n * sample.numel(), input.len())?;
@@ -532,26 +535,4 @@ pub fn cross_entropy(
         Target::Classes(labels),
         grad,
     )
-}
-
-/// GPU [`Adam`] step, as [`Optimizer::step`]: updates `params` from `grads` and the state
-/// `state` (`adam.state_len(params.len())` floats: `[exp_avg | exp_avg_sq]`, then
-/// `max_exp_avg_sq` with AMSGrad), and counts the step in `adam`.
-///
-/// # Errors
-/// [`Error::Core`] for an invalid hyper-parameter (the core's checks, nothing modified) or
-/// wrong lengths; wgpu errors.
-pub fn adam_step(dev: &Device, adam: &mut Adam, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-    check_len(Buffer::Grads, params.len(), grads.len())?;
-    check_len(Buffer::OptimizerState, adam.state_len(params.len()), state.len())?;
-    let spec = GpuOptimizer::Adam(adam).count_step(params.len())?;
-    let pb = dev.storage_with("params", params)?;
-    let gb = dev.storage_with("grads", grads)?;
-    let sb = dev.storage_with("adam state", state)?;
-    let lb = dev.storage_with("loss", &[0.0f32])?;
-    let pass = Pass::new(dev, spec, &[&pb, &gb, &sb, &lb], 1);
-    submit(dev, &[&pass], "running adam_step")?;
-    params.copy_from_slice(&dev.read::<f32>(&pb, 0, params.len())?);
-    state.copy_from_slice(&dev.read::<f32>(&sb, 0, state.len())?);
-    Ok(())
 }
