@@ -16,6 +16,8 @@
 //!   It checks buffer lengths once in [`Network::new`] and never panics afterwards.
 //! - [`ops`]: the kernels, forward and backward side by side, one file per layer family;
 //!   [`kernels`]: the cache-blocked matrix multiply they share.
+//! - [`zoo`]: the model zoo's architectures as `const` layer lists (the course's CIFAR-10 CNN,
+//!   LeNet-5, VGG, ResNet), shared by the host, the GPU tests and the firmware.
 //! - [`loss`] and [`optim`]: PyTorch's losses (with reductions) and optimisers (SGD with
 //!   momentum and Nesterov, Adam, AdamW), with optimiser state in caller-owned buffers, and
 //!   the StepLR and cosine schedules.
@@ -93,6 +95,7 @@ pub mod optim;
 pub mod plan;
 pub mod rng;
 pub mod shape;
+pub mod zoo;
 
 pub use error::{Buffer, Error, Result};
 pub use network::{NamedTensor, Network};

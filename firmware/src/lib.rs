@@ -71,42 +71,16 @@ pub const BATCH: usize = 8;
 /// The training plan of [`DIGITS_CNN`], computed by the compiler.
 pub const TRAIN_PLAN: Plan<8> = Plan::training(&DIGITS_CNN, Shape::chw(1, 8, 8), BATCH);
 
-/// The zoo's `digits-cnn` (host `torchlet_host::zoo::DIGITS_CNN`, 6,090 parameters): what
-/// `torchlet train` trains by default.
-pub const ZOO_DIGITS_CNN: [Layer; 8] = [
-    conv2d(1, 16, 3).padding(1),
-    relu(),
-    max_pool2d(2),
-    conv2d(16, 32, 3).padding(1),
-    relu(),
-    max_pool2d(2),
-    flatten(),
-    linear(32 * 2 * 2, 10),
-];
-
-/// The zoo's `tutorial-cnn`: the PyTorch course's CIFAR-10 network (145,578 parameters).
-pub const ZOO_TUTORIAL_CNN: [Layer; 9] = [
-    conv2d(3, 32, 5).padding(2),
-    max_pool2d(2),
-    conv2d(32, 32, 5).padding(2),
-    max_pool2d(2),
-    conv2d(32, 64, 5).padding(2),
-    max_pool2d(2),
-    flatten(),
-    linear(1024, 64),
-    linear(64, 10),
-];
-
 /// The inference plan (batch 1) the static arena of `classify` is sized for: the zoo's
 /// digits-cnn (feature `arena-digits`, the default) or tutorial-cnn (feature `arena-cifar10`).
 /// A model in the region whose plan needs more is refused at boot ([`BootError::ArenaTooSmall`]).
 #[cfg(not(feature = "arena-cifar10"))]
-pub const ARENA_PLAN: Plan<9> = Plan::inference(&ZOO_DIGITS_CNN, Shape::chw(1, 8, 8), 1);
+pub const ARENA_PLAN: Plan<9> = Plan::inference(&torchlet::zoo::DIGITS_CNN, Shape::chw(1, 8, 8), 1);
 /// The inference plan (batch 1) the static arena of `classify` is sized for: the zoo's
 /// digits-cnn (feature `arena-digits`, the default) or tutorial-cnn (feature `arena-cifar10`).
 /// A model in the region whose plan needs more is refused at boot ([`BootError::ArenaTooSmall`]).
 #[cfg(feature = "arena-cifar10")]
-pub const ARENA_PLAN: Plan<9> = Plan::inference(&ZOO_TUTORIAL_CNN, Shape::chw(3, 32, 32), 1);
+pub const ARENA_PLAN: Plan<9> = Plan::inference(&torchlet::zoo::TUTORIAL_CNN, Shape::chw(3, 32, 32), 1);
 
 /// Floats in the static arena of `classify`: `ARENA_PLAN.arena_len()`.
 pub const ARENA_LEN: usize = ARENA_PLAN.arena_len();
