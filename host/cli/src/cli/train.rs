@@ -28,7 +28,7 @@ use crate::data::{random_split, Dataset, Subset};
 use crate::digits::Digits;
 use crate::model::{Checkpoint, Model};
 use crate::train::gpu::{choose, Compute};
-use crate::train::{fit_on, OptimizerKind, SchedulerKind, TrainConfig};
+use crate::train::{fit_on, OptimizerKind, SchedulerKind, TrainConfig, TrainError};
 use crate::transforms::{with_transform, Compose, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform};
 use crate::zoo::ZooConfig;
 
@@ -508,7 +508,8 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         cfg.batch_size,
         cfg.lr,
     )?;
-    let outcome = fit_on(&mut model, train, data.test, &cfg, &choice.compute, resume, out)?;
+    let outcome =
+        fit_on(&mut model, train, data.test, &cfg, &choice.compute, resume, out).map_err(TrainError::into_report)?;
     if let Some(path) = &outcome.interrupted {
         writeln!(
             out,

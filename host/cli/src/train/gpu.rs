@@ -16,7 +16,7 @@
 //! starts, and a run never starts on a device that cannot finish it.
 //!
 //! During training the GPU holds the parameters and the optimizer state (SGD's momentum, Adam's
-//! moments, in the core's layout); [`copy_back`] brings them
+//! moments, in the core's layout); [`copy_to_host`] brings them
 //! into the CPU network's buffers (the core's layout, so the same `.tlm` file) before every
 //! checkpoint, histogram and on Ctrl-C. If the copy fails (a lost device), nothing is saved,
 //! so the last checkpoint on disk stays the last good one.
@@ -84,6 +84,49 @@ pub fn selection_name(s: Selection) -> &'static str {
     }
 }
 
+/// Why `--device gpu` cannot run a model ([`choose`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// No adapter, or one that fails to open.
+    #[error("--device {flag}: {error}")]
+    Open {
+        /// `gpu` or `auto`.
+        flag: &'static str,
+        /// What wgpu said.
+        error: torchlet_gpu::Error,
+    },
+    /// The GPU cannot run the model.
+    #[error("--device gpu: {refusal} (on {adapter}); use --device cpu")]
+    Refused {
+        /// Why (boxed: a planner's or the GPU's error is large).
+        refusal: Box<Refusal>,
+        /// The adapter's name.
+        adapter: String,
+    },
+}
+
+/// Why a GPU cannot run a model: the middle of [`DeviceError::Refused`]'s message, and of the
+/// line `--device auto` prints when it falls back to the CPU.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The model does not plan for training.
+    #[error("model {model} cannot be planned for training: {error}")]
+    Plan {
+        /// The model's name.
+        model: String,
+        /// The planner's error.
+        error: crate::model::ModelError,
+    },
+    /// `torchlet-gpu` refuses the network (a layer without a kernel, memory).
+    #[error("model {model}: {error}")]
+    Network {
+        /// The model's name.
+        model: String,
+        /// The GPU's error.
+        error: torchlet_gpu::Error,
+    },
+}
+
 /// Opens the device `selection` asks for and checks that it runs `model`: see the
 /// [module docs](self). `optimizer` is the command's, when it trains; every
 /// [`OptimizerKind`] runs on the GPU, so it decides nothing.
@@ -93,7 +136,7 @@ pub fn selection_name(s: Selection) -> &'static str {
 /// or the first layer the GPU cannot run, each naming the flag. Under `auto` these fall back
 /// to the CPU instead, except a hardware adapter that exists but fails to open, which is
 /// reported.
-pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKind>) -> Result<Choice, String> {
+pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKind>) -> Result<Choice, DeviceError> {
     // SGD, Adam and AdamW all run on the GPU (torchlet-gpu's sgd_step and adam_step shaders).
     let _ = optimizer;
     let cpu = |reason: String| Choice {
@@ -105,14 +148,14 @@ pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKi
     let dev = match selection.resolve() {
         Ok(Resolved::Cpu { reason }) => return Ok(cpu(reason)),
         Ok(Resolved::Gpu(dev)) => dev,
-        Err(e) => return Err(format!("--device {flag}: {e}")),
+        Err(error) => return Err(DeviceError::Open { flag, error }),
     };
-    let refuse = |why: String| -> Result<Choice, String> {
+    let refuse = |why: Refusal| -> Result<Choice, DeviceError> {
         if strict {
-            Err(format!(
-                "--device gpu: {why} (on {}); use --device cpu",
-                dev.adapter().name
-            ))
+            Err(DeviceError::Refused {
+                refusal: Box::new(why),
+                adapter: dev.adapter().name.clone(),
+            })
         } else {
             Ok(cpu(format!(
                 "--device auto: the GPU {} cannot run this: {why}",
@@ -122,15 +165,57 @@ pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKi
     };
     let plan = match model.plan(1, Mode::Training) {
         Ok(p) => p,
-        Err(e) => return refuse(format!("model {} cannot be planned for training: {e}", model.name)),
+        Err(error) => {
+            return refuse(Refusal::Plan {
+                model: model.name.clone(),
+                error,
+            })
+        }
     };
-    if let Err(e) = GpuNetwork::new(&dev, &*plan, &model.params) {
-        return refuse(format!("model {}: {e}", model.name));
+    if let Err(error) = GpuNetwork::new(&dev, &*plan, &model.params) {
+        return refuse(Refusal::Network {
+            model: model.name.clone(),
+            error,
+        });
     }
     Ok(Choice {
         description: format!("gpu: {}", dev.adapter()),
         compute: Compute::Gpu(dev),
     })
+}
+
+/// Why [`copy_to_host`] failed; the CPU network is then unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyBackError {
+    /// Reading a buffer back failed (a lost device).
+    #[error("copying the model back from the GPU: {0}")]
+    Read(torchlet_gpu::Error),
+    /// The GPU holds another number of BatchNorm statistics than the CPU network.
+    #[error("copying the model back from the GPU: {found} BatchNorm statistics, expected {expected}")]
+    StateLength {
+        /// On the GPU.
+        found: usize,
+        /// On the CPU.
+        expected: usize,
+    },
+    /// The GPU holds another number of parameters or optimizer state values.
+    #[error(
+        "copying the model back from the GPU: {params} parameters and {optimizer_state} optimizer state values, \
+         expected {expected_params} and {expected_optimizer_state}"
+    )]
+    Lengths {
+        /// Parameters on the GPU.
+        params: usize,
+        /// Optimizer state values on the GPU.
+        optimizer_state: usize,
+        /// Parameters on the CPU.
+        expected_params: usize,
+        /// Optimizer state values on the CPU.
+        expected_optimizer_state: usize,
+    },
+    /// The CPU network refused the write.
+    #[error(transparent)]
+    Network(#[from] torchlet::Error),
 }
 
 /// Copies the GPU's parameters and BatchNorm running statistics into `net` and its optimizer
@@ -140,36 +225,56 @@ pub fn choose(selection: Selection, model: &Model, optimizer: Option<OptimizerKi
 /// # Errors
 /// The GPU's error (a lost device, a failed read-back); `net` and `opt_state` are then
 /// unchanged, so nothing half-copied is ever saved.
-pub fn copy_back(gpu: &GpuNetwork, net: &mut HostNetwork<'_>, opt_state: &mut [f32]) -> Result<(), String> {
-    let what = |e: torchlet_gpu::Error| format!("copying the model back from the GPU: {e}");
-    let params = gpu.params().map_err(what)?;
-    let running = gpu.state().map_err(what)?;
+pub fn copy_to_host(gpu: &GpuNetwork, net: &mut HostNetwork<'_>, opt_state: &mut [f32]) -> Result<(), CopyBackError> {
+    let params = gpu.params().map_err(CopyBackError::Read)?;
+    let running = gpu.state().map_err(CopyBackError::Read)?;
     if running.len() != net.state().len() {
-        return Err(format!(
-            "copying the model back from the GPU: {} BatchNorm statistics, expected {}",
-            running.len(),
-            net.state().len()
-        ));
+        return Err(CopyBackError::StateLength {
+            found: running.len(),
+            expected: net.state().len(),
+        });
     }
     let state = if opt_state.is_empty() {
         Vec::new()
     } else {
-        gpu.optimizer_state().map_err(what)?
+        gpu.optimizer_state().map_err(CopyBackError::Read)?
     };
-    let dst = net.params_mut().map_err(|e| e.to_string())?;
+    let dst = net.params_mut()?;
     if dst.len() != params.len() || state.len() != opt_state.len() {
-        return Err(format!(
-            "copying the model back from the GPU: {} parameters and {} optimizer state values, expected {} and {}",
-            params.len(),
-            state.len(),
-            dst.len(),
-            opt_state.len()
-        ));
+        return Err(CopyBackError::Lengths {
+            params: params.len(),
+            optimizer_state: state.len(),
+            expected_params: dst.len(),
+            expected_optimizer_state: opt_state.len(),
+        });
     }
     dst.copy_from_slice(&params);
     opt_state.copy_from_slice(&state);
-    net.state_mut().map_err(|e| e.to_string())?.copy_from_slice(&running);
+    net.state_mut()?.copy_from_slice(&running);
     Ok(())
+}
+
+/// Why [`cross_entropy_sum`] cannot score a batch.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LogitsError {
+    /// Not one row of `classes` logits per sample.
+    #[error("the GPU returned {logits} logits for {samples} samples of {classes} classes")]
+    Count {
+        /// Logits returned.
+        logits: usize,
+        /// Samples in the batch.
+        samples: usize,
+        /// Classes per sample.
+        classes: usize,
+    },
+    /// A label of no class.
+    #[error("label {label} out of range for {classes} classes")]
+    Label {
+        /// The label.
+        label: usize,
+        /// Classes per sample.
+        classes: usize,
+    },
 }
 
 /// The mean cross-entropy of `logits` (`[n, classes]`) against `labels` (`[n]`), summed over
@@ -178,19 +283,19 @@ pub fn copy_back(gpu: &GpuNetwork, net: &mut HostNetwork<'_>, opt_state: &mut [f
 ///
 /// # Errors
 /// A label out of range, or `logits` not `labels.len()` rows.
-pub fn cross_entropy_sum(logits: &[f32], classes: usize, labels: &[u32]) -> Result<f64, String> {
+pub fn cross_entropy_sum(logits: &[f32], classes: usize, labels: &[u32]) -> Result<f64, LogitsError> {
     if classes == 0 || logits.len() != classes * labels.len() {
-        return Err(format!(
-            "the GPU returned {} logits for {} samples of {classes} classes",
-            logits.len(),
-            labels.len()
-        ));
+        return Err(LogitsError::Count {
+            logits: logits.len(),
+            samples: labels.len(),
+            classes,
+        });
     }
     let mut total = 0.0f64;
     for (row, &l) in logits.chunks(classes).zip(labels) {
         let l = l as usize;
         if l >= classes {
-            return Err(format!("label {l} out of range for {classes} classes"));
+            return Err(LogitsError::Label { label: l, classes });
         }
         let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
         let lse = max + row.iter().map(|&v| (f64::from(v) - max).exp()).sum::<f64>().ln();

@@ -21,27 +21,42 @@
 //! optimizer state (momentum, Adam's moments) stay on the GPU and are copied back before every
 //! save (see [`gpu`]).
 
-pub mod gpu;
-pub mod parallel;
+//!
+//! # Layout
+//!
+//! - this file: the settings ([`TrainConfig`]), what a run returns ([`Outcome`]) and the two
+//!   entry points, which set a run up and pick its backend;
+//! - [`error`]: [`TrainError`], every way a run fails, with the messages users read;
+//! - `backend`: the `Backend` trait (train a batch, evaluate a batch, copy the weights to the
+//!   CPU) and its three implementations: one CPU thread, data-parallel CPU threads, the GPU;
+//! - `run`: the epoch loop, once for every backend (progress bar, TensorBoard, checkpoints,
+//!   early stopping, NaN stop, Ctrl-C);
+//! - `optimizer`: the optimizer of a run, the learning-rate schedule, and resuming;
+//! - [`parallel`]: data-parallel training and inference on CPU threads;
+//! - [`gpu`]: `--device`, and copying a GPU's weights back.
 
-use std::error::Error;
+mod backend;
+pub mod error;
+pub mod gpu;
+mod optimizer;
+pub mod parallel;
+mod run;
+
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
-use torchlet::loss::CrossEntropyLoss;
-use torchlet::optim::{Adam, CosineAnnealingLr, LrScheduler, Optimizer, Sgd, StepLr};
-use torchlet::{Mode, Network, Rng};
+use torchlet::{Mode, Network};
 
-use torchlet_gpu::{GpuLoss, GpuNetwork, GpuOptimizer, Target};
-
+use self::backend::{GpuTrainer, HostState, SingleThread};
+pub use self::error::{KeptCheckpoint, TrainError};
 use self::gpu::Compute;
-use crate::data::loader::DataLoader;
+use self::optimizer::Start;
+use self::parallel::DataParallel;
+use self::run::{ModelInfo, Run};
 use crate::data::Dataset;
 use crate::model::{Checkpoint, Model};
-use crate::summary::{DataFormat, SummaryWriter};
 
 // `add_graph` plans the model with the TensorBoard crate's node bound: every model this crate
 // can plan must fit it.
@@ -138,79 +153,13 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
-/// The optimizer of a run, whichever kind it is.
-enum Opt {
-    Sgd(Sgd),
-    Adam(Adam),
-}
-
-impl Opt {
-    fn new(cfg: &TrainConfig) -> Opt {
-        match cfg.optimizer {
-            OptimizerKind::Sgd => Opt::Sgd(
-                Sgd::new(cfg.lr)
-                    .momentum(cfg.momentum)
-                    .weight_decay(cfg.weight_decay)
-                    .nesterov(cfg.nesterov),
-            ),
-            OptimizerKind::Adam => Opt::Adam(Adam::new(cfg.lr).weight_decay(cfg.weight_decay)),
-            OptimizerKind::AdamW => Opt::Adam(Adam::adamw(cfg.lr).weight_decay(cfg.weight_decay)),
-        }
-    }
-
-    fn state_len(&self, n: usize) -> usize {
-        match self {
-            Opt::Sgd(o) => o.state_len(n),
-            Opt::Adam(o) => o.state_len(n),
-        }
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        match self {
-            Opt::Sgd(o) => o.set_lr(lr),
-            Opt::Adam(o) => o.set_lr(lr),
-        }
-    }
-
-    fn step(&mut self, net: &mut Network<'_, { crate::model::MAX_NODES }>, state: &mut [f32]) -> torchlet::Result<()> {
-        match self {
-            Opt::Sgd(o) => net.step(o, state),
-            Opt::Adam(o) => net.step(o, state),
-        }
-    }
-
-    /// The optimizer of a GPU step (the state stays on the GPU).
-    fn gpu(&mut self) -> GpuOptimizer<'_> {
-        match self {
-            Opt::Sgd(o) => GpuOptimizer::Sgd(o),
-            Opt::Adam(o) => GpuOptimizer::Adam(o),
-        }
-    }
-
-    fn checkpoint(&self, model: Model, state: &[f32], epoch: u32, step: u64, rng: Rng) -> Checkpoint {
-        match self {
-            Opt::Sgd(o) => Checkpoint::new(model, o, state, epoch, step, rng),
-            Opt::Adam(o) => Checkpoint::new(model, o, state, epoch, step, rng),
-        }
-    }
-}
-
-/// Which checkpoint a run that fails during `epoch` (from 0) leaves, for the message.
-fn kept_after(cfg: &TrainConfig, epoch: usize) -> String {
-    if epoch == 0 {
-        "no epoch finished, so no checkpoint was saved".to_string()
-    } else {
-        format!("the last good checkpoint is {}", cfg.out.join("last.tlm").display())
-    }
-}
-
 /// The environment variable that injects a GPU fault, for testing what a run does when the
 /// device goes away: `lose-at-step:N` loses the device (as a driver reset would) just before
 /// training step `N` (counted from 0 over the whole run).
 pub const GPU_FAULT: &str = "TORCHLET_GPU_FAULT";
 
 /// The step [`GPU_FAULT`] asks to lose the device at, if it is set.
-fn gpu_fault() -> Result<Option<u64>, String> {
+fn gpu_fault() -> Result<Option<u64>, TrainError> {
     let Some(v) = std::env::var_os(GPU_FAULT) else {
         return Ok(None);
     };
@@ -218,7 +167,7 @@ fn gpu_fault() -> Result<Option<u64>, String> {
     v.strip_prefix("lose-at-step:")
         .and_then(|n| n.parse().ok())
         .map(Some)
-        .ok_or_else(|| format!("{GPU_FAULT}: expected lose-at-step:N (N a step number), found {v:?}"))
+        .ok_or_else(|| TrainError::GpuFaultSyntax(v.into_owned()))
 }
 
 /// Index of the largest value of `row` (the first one on ties).
@@ -233,8 +182,9 @@ pub fn argmax(row: &[f32]) -> usize {
 /// per epoch to `out` and returns how the run went; `model` ends with the last weights.
 ///
 /// # Errors
-/// A message for the user: a loading or planning error, a file that cannot be written, or a
-/// loss that is not finite (naming the epoch and step; the last checkpoint is kept).
+/// A [`TrainError`] whose message is for the user: a loading or planning error, a file that
+/// cannot be written, or a loss that is not finite (naming the epoch and step; the last
+/// checkpoint is kept).
 pub fn fit(
     model: &mut Model,
     train: Box<dyn Dataset>,
@@ -242,7 +192,7 @@ pub fn fit(
     cfg: &TrainConfig,
     resume: Option<Checkpoint>,
     out: &mut dyn Write,
-) -> Result<Outcome, Box<dyn Error>> {
+) -> Result<Outcome, TrainError> {
     fit_on(model, train, test, cfg, &Compute::Cpu, resume, out)
 }
 
@@ -261,280 +211,57 @@ pub fn fit_on(
     compute: &Compute,
     resume: Option<Checkpoint>,
     out: &mut dyn Write,
-) -> Result<Outcome, Box<dyn Error>> {
-    if cfg.batch_size == 0 {
-        return Err("--batch-size must be at least 1".into());
-    }
-    if train.is_empty() {
-        return Err("the training set is empty".into());
-    }
-    std::fs::create_dir_all(&cfg.out).map_err(|e| format!("{}: {e}", cfg.out.display()))?;
-    let mut opt = Opt::new(cfg);
-    let (mut first_epoch, mut step, mut best) = (0usize, 0u64, f64::NEG_INFINITY);
-    let mut opt_state = vec![0.0; opt.state_len(model.params.len())];
-    let mut rng = Rng::new(cfg.seed);
-    if let Some(ckpt) = resume {
-        if ckpt.model.layers != model.layers || ckpt.model.input != model.input {
-            return Err("the checkpoint's architecture differs from the model being trained".into());
-        }
-        *model = ckpt.model.clone();
-        opt = match (cfg.optimizer, ckpt.train.optimizer.sgd(), ckpt.train.optimizer.adam()) {
-            (OptimizerKind::Sgd, Some(o), _) => Opt::Sgd(o),
-            (OptimizerKind::Adam, _, Some(o)) if !o.decoupled_weight_decay => Opt::Adam(o),
-            (OptimizerKind::AdamW, _, Some(o)) if o.decoupled_weight_decay => Opt::Adam(o),
-            _ => return Err("the checkpoint was trained with another optimizer than --optimizer".into()),
-        };
-        let steps = ckpt.train.optimizer_steps;
-        match &mut opt {
-            Opt::Sgd(o) => o.set_steps(steps),
-            Opt::Adam(o) => o.set_steps(steps),
-        }
-        opt_state = ckpt.optimizer_state.clone();
-        first_epoch = ckpt.train.epoch as usize;
-        step = ckpt.train.step;
-        rng = ckpt.rng();
-        if ckpt.train.best_metric.is_finite() {
-            best = f64::from(ckpt.train.best_metric);
-        }
-    }
-    let base_lr = cfg.lr;
+) -> Result<Outcome, TrainError> {
+    check_run(cfg, &*train)?;
+    let start = Start::new(cfg, model, resume)?;
     // On a GPU the CPU network only holds the weights to save: one thread, no workers.
     let threads = if compute.gpu().is_some() { 1 } else { cfg.threads };
-    let mut dp = parallel::DataParallel::new(model, cfg.batch_size, threads, cfg.seed)?;
+    let mut dp = DataParallel::new(model, cfg.batch_size, threads, cfg.seed)?;
     // With several threads the main network only steps: it is planned for one slice.
     let plan = model.plan(dp.main_batch(), Mode::Training)?;
     let mut grads = vec![0.0; plan.param_len()];
-    let mut arena = crate::mem::zeros(
-        plan.arena_len(),
-        &format!("the training arena for batch {}", dp.main_batch()),
-    )?;
-    // Histograms are tagged with PyTorch's state-dict names ("features.0.weight").
-    let paths = model.node_paths()?;
-    let (name, layers, input, classes) = (model.name.clone(), model.layers, model.input, model.classes.clone());
+    let what = format!("the training arena for batch {}", dp.main_batch());
+    let mut arena = crate::mem::zeros(plan.arena_len(), &what)?;
+    let info = ModelInfo::of(model)?;
+    let Start {
+        optimizer,
+        optimizer_state,
+        rng,
+        position,
+    } = start;
     let mut net = Network::new(&plan, &mut model.params, &mut grads, &mut model.state, &mut arena)?;
     // The fastest matrix multiply of this CPU (the data-parallel workers use it too).
     net.set_gemm(crate::kernels::best());
     net.set_rng(rng);
-    let loss_fn = CrossEntropyLoss::new();
     let lose_at = gpu_fault()?;
+    let mut host = HostState {
+        net,
+        optimizer,
+        optimizer_state,
+    };
     // The GPU's copy of the network, from the initial or resumed weights and momentum.
-    let mut gpu_net = match compute.gpu() {
+    let gpu = match compute.gpu() {
+        Some(dev) => Some(GpuTrainer::new(dev, &plan, &host, cfg.seed, lose_at)?),
         None => None,
-        Some(dev) => {
-            let mut g = GpuNetwork::new(dev, &*plan, net.params())?;
-            g.set_optimizer_state(&opt_state)?;
-            g.set_state(net.state())?;
-            g.seed_dropout(cfg.seed);
-            Some(g)
-        }
     };
-    let train_loader = DataLoader::new(train)
-        .batch_size(cfg.batch_size)
-        .shuffle(true)
-        .num_workers(cfg.workers)
-        .seed(cfg.seed);
-    let test_loader = DataLoader::new(test)
-        .batch_size(cfg.batch_size)
-        .num_workers(cfg.workers);
-    let mut writer = SummaryWriter::new(&cfg.logdir)?;
-    if step == 0 {
-        writer.add_graph(layers, input, &crate::print::op_repr)?;
+    let run = Run::new(cfg, (train, test), info, position, out)?;
+    match gpu {
+        Some(mut gpu) => run.fit(&mut gpu, &mut host),
+        None if dp.threads() == 1 => run.fit(&mut SingleThread, &mut host),
+        None => run.fit(&mut dp, &mut host),
     }
-    let snapshot = |net: &Network<'_, { crate::model::MAX_NODES }>| Model {
-        name: name.clone(),
-        layers,
-        input,
-        classes: classes.clone(),
-        params: net.params().to_vec(),
-        state: net.state().to_vec(),
-    };
-    let start = Instant::now();
-    let mut reports = Vec::new();
-    let mut since_best = 0usize;
-    for epoch in first_epoch..cfg.epochs {
-        let lr = match cfg.scheduler {
-            SchedulerKind::None => base_lr,
-            SchedulerKind::Step => StepLr::new((cfg.epochs / 3).max(1)).lr_at(base_lr, epoch),
-            SchedulerKind::Cosine => CosineAnnealingLr::new(cfg.epochs).lr_at(base_lr, epoch),
-        };
-        opt.set_lr(lr);
-        net.train()?;
-        let bar = if cfg.progress {
-            indicatif::ProgressBar::new(train_loader.len() as u64)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} loss {msg} {per_sec} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
-        let (mut total, mut seen) = (0.0f64, 0usize);
-        // A checkpoint saved mid-epoch (Ctrl-C) resumes after the batches it had done: the
-        // epoch's batches depend only on the seed and the epoch, so skip that many.
-        let per_epoch = train_loader.len() as u64;
-        let done = step.saturating_sub(epoch as u64 * per_epoch);
-        let skip = if epoch == first_epoch && done < per_epoch {
-            done as usize
-        } else {
-            0
-        };
-        bar.set_position(skip as u64);
-        for batch in train_loader.epoch(epoch as u64)?.skip(skip) {
-            if cfg.interrupt.as_ref().is_some_and(|i| i.load(Ordering::SeqCst)) {
-                bar.finish_and_clear();
-                if let Some(g) = &gpu_net {
-                    gpu::copy_back(g, &mut net, &mut opt_state)
-                        .map_err(|e| format!("Ctrl-C: {e}; {}", kept_after(cfg, epoch)))?;
-                }
-                let mut ckpt = opt.checkpoint(snapshot(&net), &opt_state, epoch as u32, step, net.rng());
-                ckpt.train.best_metric = best as f32;
-                let path = cfg.out.join("interrupted.tlm");
-                ckpt.save(&path)?;
-                writer.close()?;
-                return Ok(Outcome {
-                    epochs: reports,
-                    interrupted: Some(path),
-                });
-            }
-            let batch = batch?;
-            if let (Some(g), true) = (&gpu_net, lose_at == Some(step)) {
-                g.device().simulate_loss(&format!("{GPU_FAULT}=lose-at-step:{step}"));
-            }
-            let result = match (&mut gpu_net, &mut opt) {
-                (Some(g), opt) => match g.step(
-                    &batch.images,
-                    Target::Classes(&batch.labels),
-                    &GpuLoss::CrossEntropy(loss_fn),
-                    opt.gpu(),
-                ) {
-                    Ok(stats) => Ok(stats.loss),
-                    Err(torchlet_gpu::Error::Core(e @ torchlet::Error::NonFinite { .. })) => Err(e),
-                    Err(e) => {
-                        bar.finish_and_clear();
-                        return Err(format!(
-                            "training on the GPU failed at epoch {} step {step}: {e}; stopping; {}",
-                            epoch + 1,
-                            kept_after(cfg, epoch)
-                        )
-                        .into());
-                    }
-                },
-                (None, _) => {
-                    net.zero_grad();
-                    dp.backward(&mut net, &loss_fn, &batch.images, &batch.labels, step)
-                }
-            };
-            let loss = match result {
-                Ok(loss) if loss.is_finite() => loss,
-                Ok(_) | Err(torchlet::Error::NonFinite { .. }) => {
-                    bar.finish_and_clear();
-                    return Err(format!(
-                        "the training loss is not finite (NaN or infinite) at epoch {} step {step}: \
-                         stopping; {} (try a smaller --lr)",
-                        epoch + 1,
-                        kept_after(cfg, epoch)
-                    )
-                    .into());
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if gpu_net.is_none() {
-                opt.step(&mut net, &mut opt_state)?;
-            }
-            if step == 0 {
-                let s = batch.shape;
-                writer.add_images("inputs", &batch.images, &s, DataFormat::Nchw, 0)?;
-            }
-            if step % cfg.log_every.max(1) as u64 == 0 {
-                writer.add_scalar("Loss/train", loss, step as i64)?;
-            }
-            step += 1;
-            total += f64::from(loss) * batch.len() as f64;
-            seen += batch.len();
-            bar.set_message(format!("{:.4}", total / seen as f64));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        net.eval();
-        let (mut test_total, mut correct, mut tested) = (0.0f64, 0usize, 0usize);
-        for batch in test_loader.epoch(0)? {
-            let batch = batch?;
-            let (sum, right) = match &mut gpu_net {
-                Some(g) => {
-                    let s = g.evaluate(&batch.images, &batch.labels, &loss_fn).map_err(|e| {
-                        format!(
-                            "testing on the GPU after epoch {} failed: {e}; {}",
-                            epoch + 1,
-                            kept_after(cfg, epoch)
-                        )
-                    })?;
-                    (f64::from(s.loss) * s.n as f64, s.correct as usize)
-                }
-                None => dp.evaluate(&mut net, &loss_fn, &batch.images, &batch.labels)?,
-            };
-            test_total += sum;
-            correct += right;
-            tested += batch.len();
-        }
-        let report = EpochReport {
-            epoch: epoch + 1,
-            train_loss: total / seen.max(1) as f64,
-            test_loss: test_total / tested.max(1) as f64,
-            accuracy: correct as f64 / tested.max(1) as f64,
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        // From here on the CPU network is saved and logged: bring the GPU's weights over first.
-        // A failed copy (a lost device) returns before anything is written.
-        if let Some(g) = &gpu_net {
-            gpu::copy_back(g, &mut net, &mut opt_state)
-                .map_err(|e| format!("after epoch {}: {e}; {}", report.epoch, kept_after(cfg, epoch)))?;
-        }
-        let e = report.epoch as i64;
-        writer.add_scalar("Loss/test", report.test_loss as f32, e)?;
-        writer.add_scalar("Accuracy/test", report.accuracy as f32, e)?;
-        for (path, node) in paths.iter().zip(plan.nodes()).filter(|(_, n)| n.weight_len > 0) {
-            let w = &net.params()[node.param_offset..node.param_offset + node.weight_len];
-            writer.add_histogram(&format!("{path}.weight"), w, e)?;
-        }
-        writer.flush()?;
-        let improved = report.accuracy > best;
-        if improved {
-            best = report.accuracy;
-            since_best = 0;
-        } else {
-            since_best += 1;
-        }
-        let mut ckpt = opt.checkpoint(snapshot(&net), &opt_state, report.epoch as u32, step, net.rng());
-        ckpt.train.best_metric = best as f32;
-        ckpt.save(&cfg.out.join(format!("epoch-{}.tlm", report.epoch)))?;
-        if improved {
-            ckpt.save(&cfg.out.join("best.tlm"))?;
-        }
-        ckpt.save(&cfg.out.join("last.tlm"))?;
-        writeln!(
-            out,
-            "epoch {:>2}/{}  train loss {:.4}  test loss {:.4}  accuracy {:.1}% ({correct}/{tested})  [{:.1} s]{}",
-            report.epoch,
-            cfg.epochs,
-            report.train_loss,
-            report.test_loss,
-            100.0 * report.accuracy,
-            report.seconds,
-            if improved { "  *best" } else { "" }
-        )?;
-        reports.push(report);
-        if cfg.patience.is_some_and(|p| since_best >= p) {
-            writeln!(out, "early stop: no better accuracy for {since_best} epochs")?;
-            break;
-        }
+}
+
+/// Checks what a run cannot start without and creates `cfg.out`.
+fn check_run(cfg: &TrainConfig, train: &dyn Dataset) -> Result<(), TrainError> {
+    if cfg.batch_size == 0 {
+        return Err(TrainError::ZeroBatch);
     }
-    writer.close()?;
-    Ok(Outcome {
-        epochs: reports,
-        interrupted: None,
+    if train.is_empty() {
+        return Err(TrainError::EmptyTrainingSet);
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|error| TrainError::OutputDir {
+        path: cfg.out.clone(),
+        error,
     })
 }

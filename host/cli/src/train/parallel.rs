@@ -49,18 +49,65 @@ pub const MAX_THREADS: usize = 256;
 /// The training network of a host model.
 pub type HostNetwork<'a> = Network<'a, MAX_NODES>;
 
-/// Checks a thread count given with `--threads`.
+/// Why [`DataParallel`] or [`ParallelInference`] cannot be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum ParallelError {
+    /// A thread count outside `1..=`[`MAX_THREADS`].
+    #[error("--threads must be between 1 and {MAX_THREADS}, found {0}")]
+    Threads(usize),
+    /// A batch of 0 samples.
+    #[error("--batch-size must be at least 1")]
+    ZeroBatch,
+    /// The model does not plan for the slice.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// A thread's arena does not fit in memory.
+    #[error(transparent)]
+    Memory(#[from] crate::mem::OutOfMemory),
+    /// The thread pool did not start.
+    #[error("cannot start {threads} {purpose} threads: {error}")]
+    ThreadPool {
+        /// How many threads were asked for.
+        threads: usize,
+        /// `"training"` or `"inference"`.
+        purpose: &'static str,
+        /// What rayon said.
+        error: rayon::ThreadPoolBuildError,
+    },
+}
+
+/// `threads` if it is in `1..=`[`MAX_THREADS`].
 ///
 /// # Errors
-/// A message naming the flag and the accepted range for 0 or more than [`MAX_THREADS`].
-pub fn check_threads(threads: usize) -> Result<usize, String> {
+/// [`ParallelError::Threads`] otherwise.
+fn threads_in_range(threads: usize) -> Result<usize, ParallelError> {
     if (1..=MAX_THREADS).contains(&threads) {
         Ok(threads)
     } else {
-        Err(format!(
-            "--threads must be between 1 and {MAX_THREADS}, found {threads}"
-        ))
+        Err(ParallelError::Threads(threads))
     }
+}
+
+/// Checks a thread count given with `--threads`.
+///
+/// # Errors
+/// A message naming the flag and the accepted range for 0 or more than [`MAX_THREADS`]
+/// ([`ParallelError::Threads`]'s).
+pub fn check_threads(threads: usize) -> Result<usize, String> {
+    threads_in_range(threads).map_err(|e| e.to_string())
+}
+
+/// A thread pool of `threads` named `torchlet-<tag>-<i>`.
+fn thread_pool(threads: usize, tag: &'static str, purpose: &'static str) -> Result<rayon::ThreadPool, ParallelError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("torchlet-{tag}-{i}"))
+        .build()
+        .map_err(|error| ParallelError::ThreadPool {
+            threads,
+            purpose,
+            error,
+        })
 }
 
 /// Parses `--threads`: a whole number from 1 to [`MAX_THREADS`] (a clap value parser).
@@ -183,17 +230,12 @@ impl DataParallel {
     /// one thread nothing is allocated and the main network runs alone.
     ///
     /// # Errors
-    /// A message for a thread count outside `1..=`[`MAX_THREADS`], a zero batch, a model that
-    /// does not plan, or a thread pool that cannot start.
-    pub fn new(
-        model: &Model,
-        batch: usize,
-        threads: usize,
-        seed: u64,
-    ) -> Result<DataParallel, Box<dyn std::error::Error>> {
-        check_threads(threads)?;
+    /// A [`ParallelError`] for a thread count outside `1..=`[`MAX_THREADS`], a zero batch, a
+    /// model that does not plan, an arena too large, or a thread pool that cannot start.
+    pub fn new(model: &Model, batch: usize, threads: usize, seed: u64) -> Result<DataParallel, ParallelError> {
+        threads_in_range(threads)?;
         if batch == 0 {
-            return Err("--batch-size must be at least 1".into());
+            return Err(ParallelError::ZeroBatch);
         }
         let mut dp = DataParallel {
             // More threads than samples would idle.
@@ -226,15 +268,9 @@ impl DataParallel {
                     result: Ok((0.0, 0)),
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, ParallelError>>()?;
         dp.plan = Some(plan);
-        dp.pool = Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("torchlet-dp-{i}"))
-                .build()
-                .map_err(|e| format!("cannot start {threads} training threads: {e}"))?,
-        );
+        dp.pool = Some(thread_pool(threads, "dp", "training")?);
         Ok(dp)
     }
 
@@ -352,8 +388,7 @@ impl DataParallel {
         step: u64,
     ) -> torchlet::Result<f32> {
         if self.threads == 1 {
-            net.forward(x)?;
-            return net.backward(loss, labels);
+            return backward_serial(net, loss, x, labels);
         }
         let sample = net.plan().input_shape().numel();
         let (len, mean) = self.weighting(loss, x, labels, sample)?;
@@ -417,14 +452,7 @@ impl DataParallel {
         labels: &[u32],
     ) -> torchlet::Result<(f64, usize)> {
         if self.threads == 1 {
-            let outputs = net.plan().output_shape().numel().max(1);
-            let correct = count_correct(net.forward(x)?, outputs, labels);
-            let l = net.loss(loss, labels)?;
-            let total = match loss.reduction {
-                Reduction::Mean => f64::from(l) * labels.len() as f64,
-                _ => f64::from(l),
-            };
-            return Ok((total, correct));
+            return evaluate_serial(net, loss, x, labels);
         }
         let sample = net.plan().input_shape().numel();
         let (len, _) = self.weighting(loss, x, labels, sample)?;
@@ -445,6 +473,41 @@ impl DataParallel {
         }
         Ok((total, correct))
     }
+}
+
+/// [`DataParallel::backward`] on the calling thread: `net`'s own forward and backward.
+///
+/// # Errors
+/// The network's.
+pub(crate) fn backward_serial(
+    net: &mut HostNetwork<'_>,
+    loss: &CrossEntropyLoss<'_>,
+    x: &[f32],
+    labels: &[u32],
+) -> torchlet::Result<f32> {
+    net.forward(x)?;
+    net.backward(loss, labels)
+}
+
+/// [`DataParallel::evaluate`] on the calling thread: the summed loss and the correct
+/// predictions of `net`'s own forward pass.
+///
+/// # Errors
+/// The network's.
+pub(crate) fn evaluate_serial(
+    net: &mut HostNetwork<'_>,
+    loss: &CrossEntropyLoss<'_>,
+    x: &[f32],
+    labels: &[u32],
+) -> torchlet::Result<(f64, usize)> {
+    let outputs = net.plan().output_shape().numel().max(1);
+    let correct = count_correct(net.forward(x)?, outputs, labels);
+    let l = net.loss(loss, labels)?;
+    let total = match loss.reduction {
+        Reduction::Mean => f64::from(l) * labels.len() as f64,
+        _ => f64::from(l),
+    };
+    Ok((total, correct))
 }
 
 /// Data-parallel inference (eval mode, no gradients) over CPU threads, each with an inference
@@ -468,21 +531,15 @@ impl ParallelInference {
     ///
     /// # Errors
     /// As [`DataParallel::new`].
-    pub fn new(model: &Model, batch: usize, threads: usize) -> Result<ParallelInference, Box<dyn std::error::Error>> {
-        check_threads(threads)?;
+    pub fn new(model: &Model, batch: usize, threads: usize) -> Result<ParallelInference, ParallelError> {
+        threads_in_range(threads)?;
         if batch == 0 {
-            return Err("--batch-size must be at least 1".into());
+            return Err(ParallelError::ZeroBatch);
         }
         let threads = threads.min(batch);
         let plan = model.plan(batch.div_ceil(threads), Mode::Inference)?;
         let pool = if threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .thread_name(|i| format!("torchlet-infer-{i}"))
-                    .build()
-                    .map_err(|e| format!("cannot start {threads} inference threads: {e}"))?,
-            )
+            Some(thread_pool(threads, "infer", "inference")?)
         } else {
             None
         };
@@ -491,7 +548,7 @@ impl ParallelInference {
             batch,
             arenas: (0..threads)
                 .map(|_| crate::mem::zeros(plan.arena_len(), &format!("the inference arena for batch {batch}")))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, _>>()?,
             results: (0..threads).map(|_| Ok(())).collect(),
             plan,
             pool,

@@ -1,0 +1,158 @@
+//! [`TrainError`], everything [`fit`](super::fit) can fail with, and [`KeptCheckpoint`], the
+//! clause every mid-run failure ends with. Each variant's message is the sentence `torchlet
+//! train` prints after `error: `; wrapped errors (a model file, the data, TensorBoard, the
+//! network) print as they are.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::data::DataError;
+use crate::model::ModelError;
+use crate::summary::SummaryError;
+
+use super::gpu::CopyBackError;
+use super::parallel::ParallelError;
+use super::GPU_FAULT;
+
+/// Which checkpoint a run that failed mid-way leaves on disk, for the end of its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptCheckpoint {
+    /// `out/last.tlm`, or `None` when no epoch of this run (or of the one it resumed) finished.
+    pub last: Option<PathBuf>,
+}
+
+impl KeptCheckpoint {
+    /// What a run writing to `out` leaves when it fails during `epoch` (from 0).
+    pub fn after(out: &std::path::Path, epoch: usize) -> KeptCheckpoint {
+        KeptCheckpoint {
+            last: (epoch > 0).then(|| out.join("last.tlm")),
+        }
+    }
+}
+
+impl fmt::Display for KeptCheckpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.last {
+            None => f.write_str("no epoch finished, so no checkpoint was saved"),
+            Some(p) => write!(f, "the last good checkpoint is {}", p.display()),
+        }
+    }
+}
+
+/// Why a training run stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// `--batch-size 0`.
+    #[error("--batch-size must be at least 1")]
+    ZeroBatch,
+    /// The training set has no samples.
+    #[error("the training set is empty")]
+    EmptyTrainingSet,
+    /// The output folder cannot be created.
+    #[error("{}: {error}", path.display())]
+    OutputDir {
+        /// The folder (`--out`).
+        path: PathBuf,
+        /// What the file system said.
+        error: io::Error,
+    },
+    /// `--resume` names a checkpoint of another architecture.
+    #[error("the checkpoint's architecture differs from the model being trained")]
+    ArchitectureMismatch,
+    /// `--resume` names a checkpoint trained with another optimizer.
+    #[error("the checkpoint was trained with another optimizer than --optimizer")]
+    OptimizerMismatch,
+    /// [`GPU_FAULT`] is set to something other than `lose-at-step:N`.
+    #[error("{GPU_FAULT}: expected lose-at-step:N (N a step number), found {0:?}")]
+    GpuFaultSyntax(String),
+    /// The training loss became NaN or infinite.
+    #[error(
+        "the training loss is not finite (NaN or infinite) at epoch {epoch} step {step}: \
+         stopping; {kept} (try a smaller --lr)"
+    )]
+    NonFiniteLoss {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The training step, from 0 over the whole run.
+        step: u64,
+        /// The checkpoint left on disk.
+        kept: KeptCheckpoint,
+    },
+    /// A training step on the GPU failed (a lost device, out of memory).
+    #[error("training on the GPU failed at epoch {epoch} step {step}: {error}; stopping; {kept}")]
+    GpuTrainStep {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The training step, from 0 over the whole run.
+        step: u64,
+        /// The GPU's error.
+        error: torchlet_gpu::Error,
+        /// The checkpoint left on disk.
+        kept: KeptCheckpoint,
+    },
+    /// Testing on the GPU after an epoch failed.
+    #[error("testing on the GPU after epoch {epoch} failed: {error}; {kept}")]
+    GpuTest {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The GPU's error.
+        error: torchlet_gpu::Error,
+        /// The checkpoint left on disk.
+        kept: KeptCheckpoint,
+    },
+    /// Copying the GPU's weights to the CPU after an epoch failed; nothing was saved.
+    #[error("after epoch {epoch}: {error}; {kept}")]
+    CopyAfterEpoch {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// What failed.
+        error: CopyBackError,
+        /// The checkpoint left on disk.
+        kept: KeptCheckpoint,
+    },
+    /// Copying the GPU's weights to the CPU on Ctrl-C failed; nothing was saved.
+    #[error("Ctrl-C: {error}; {kept}")]
+    CopyOnInterrupt {
+        /// What failed.
+        error: CopyBackError,
+        /// The checkpoint left on disk.
+        kept: KeptCheckpoint,
+    },
+    /// Preparing the CPU threads failed (`--threads`, memory, the thread pool).
+    #[error(transparent)]
+    Parallel(#[from] ParallelError),
+    /// The training arena does not fit in memory.
+    #[error(transparent)]
+    Memory(#[from] crate::mem::OutOfMemory),
+    /// Planning the model, or saving a checkpoint.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Loading a batch.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Writing the TensorBoard log.
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    /// The network on the CPU (forward, backward, the optimiser step).
+    #[error(transparent)]
+    Network(#[from] torchlet::Error),
+    /// Setting up the network on the GPU.
+    #[error(transparent)]
+    Gpu(#[from] torchlet_gpu::Error),
+    /// Writing an epoch's line to the output.
+    #[error(transparent)]
+    Write(#[from] io::Error),
+}
+
+impl TrainError {
+    /// `self` as the command line reports it: a failed write to the output stays a bare
+    /// [`io::Error`], so that `main` can tell a closed pipe (`torchlet train | head`) from a
+    /// failure.
+    pub fn into_report(self) -> Box<dyn std::error::Error> {
+        match self {
+            TrainError::Write(e) => Box::new(e),
+            e => Box::new(e),
+        }
+    }
+}
