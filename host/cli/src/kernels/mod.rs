@@ -112,21 +112,30 @@ pub fn available() -> Vec<&'static dyn Gemm> {
     out
 }
 
+/// Why [`by_name`] has no provider for a name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    /// A name of no provider.
+    #[error("unknown kernel `{0}`: expected one of auto, avx2, packed, portable")]
+    Unknown(String),
+    /// A provider this CPU cannot run (`avx2` without AVX2 and FMA).
+    #[error("kernel `{0}`: this CPU has no AVX2 and FMA")]
+    Unsupported(String),
+}
+
 /// The provider called `name`: `portable`, `packed`, `avx2` (also `avx2+fma`), or `auto` for
 /// the fastest this CPU runs.
 ///
 /// # Errors
-/// A message naming the kernel and the accepted names if `name` is unknown, or if this CPU
-/// cannot run it (`avx2` without AVX2 and FMA).
-pub fn by_name(name: &str) -> Result<&'static dyn Gemm, String> {
+/// [`KernelError::Unknown`] naming the accepted names if `name` is unknown;
+/// [`KernelError::Unsupported`] if this CPU cannot run it (`avx2` without AVX2 and FMA).
+pub fn by_name(name: &str) -> Result<&'static dyn Gemm, KernelError> {
     match name {
         "auto" | "" => Ok(auto()),
         "portable" => Ok(&PORTABLE),
         "packed" => Ok(&PACKED),
-        "avx2" | "avx2+fma" => avx2().ok_or_else(|| format!("kernel `{name}`: this CPU has no AVX2 and FMA")),
-        _ => Err(format!(
-            "unknown kernel `{name}`: expected one of auto, avx2, packed, portable"
-        )),
+        "avx2" | "avx2+fma" => avx2().ok_or_else(|| KernelError::Unsupported(name.to_string())),
+        _ => Err(KernelError::Unknown(name.to_string())),
     }
 }
 
@@ -255,7 +264,7 @@ mod tests {
     fn names_select_providers_and_unknown_names_are_refused() {
         assert_eq!(by_name("portable").map(|k| k.name()), Ok("portable"));
         assert_eq!(by_name("packed").map(|k| k.name()), Ok("packed"));
-        let err = by_name("sse9").err().unwrap_or_default();
+        let err = by_name("sse9").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("sse9") && err.contains("portable"), "{err}");
         assert!(!describe().is_empty());
     }

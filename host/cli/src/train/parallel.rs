@@ -10,7 +10,7 @@
 //! each weighted by `slice_len / batch_len`, since each is the gradient of its slice's *mean*
 //! loss; the loss is reduced likewise. The caller then takes one optimiser step on the main
 //! network. So, with a fixed seed, the weights do not depend on the thread count beyond the
-//! order of floating-point sums (tested in `host/tests/parallel.rs`), except for:
+//! order of floating-point sums (tested in `host/cli/tests/parallel.rs`), except for:
 //!
 //! - **BatchNorm** normalises each slice with the slice's own statistics, as
 //!   `DistributedDataParallel` without `SyncBatchNorm` does; a slice then needs at least 2
