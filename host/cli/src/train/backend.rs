@@ -54,6 +54,21 @@ fn finite(loss: torchlet::Result<f32>) -> Result<f32, BatchError> {
     }
 }
 
+/// The end of a CPU training step: checks the `loss` of the backward pass, then takes the
+/// optimiser's step on `host` (none for a non-finite loss).
+fn optimise(host: &mut HostState<'_>, loss: torchlet::Result<f32>) -> Result<f32, BatchError> {
+    let loss = finite(loss)?;
+    let HostState {
+        net,
+        optimizer,
+        optimizer_state,
+    } = host;
+    optimizer
+        .optimizer_step(net, optimizer_state)
+        .map_err(BatchError::Cpu)?;
+    Ok(loss)
+}
+
 /// What trains the network, one batch at a time.
 pub(crate) trait Backend {
     /// One training step on `batch`: forward, backward and the optimiser's step; returns the
@@ -76,16 +91,8 @@ pub(crate) struct SingleThread;
 impl Backend for SingleThread {
     fn train_batch(&mut self, host: &mut HostState<'_>, batch: &Batch, _step: u64) -> Result<f32, BatchError> {
         host.net.zero_grad();
-        let loss = finite(backward_serial(&mut host.net, &LOSS, &batch.images, &batch.labels))?;
-        let HostState {
-            net,
-            optimizer,
-            optimizer_state,
-        } = host;
-        optimizer
-            .optimizer_step(net, optimizer_state)
-            .map_err(BatchError::Cpu)?;
-        Ok(loss)
+        let loss = backward_serial(&mut host.net, &LOSS, &batch.images, &batch.labels);
+        optimise(host, loss)
     }
 
     fn evaluate_batch(&mut self, host: &mut HostState<'_>, batch: &Batch) -> Result<(f64, usize), BatchError> {
@@ -100,16 +107,8 @@ impl Backend for SingleThread {
 impl Backend for DataParallel {
     fn train_batch(&mut self, host: &mut HostState<'_>, batch: &Batch, step: u64) -> Result<f32, BatchError> {
         host.net.zero_grad();
-        let loss = finite(self.backward(&mut host.net, &LOSS, &batch.images, &batch.labels, step))?;
-        let HostState {
-            net,
-            optimizer,
-            optimizer_state,
-        } = host;
-        optimizer
-            .optimizer_step(net, optimizer_state)
-            .map_err(BatchError::Cpu)?;
-        Ok(loss)
+        let loss = self.backward(&mut host.net, &LOSS, &batch.images, &batch.labels, step);
+        optimise(host, loss)
     }
 
     fn evaluate_batch(&mut self, host: &mut HostState<'_>, batch: &Batch) -> Result<(f64, usize), BatchError> {

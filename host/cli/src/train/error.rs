@@ -156,3 +156,79 @@ impl TrainError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sentences users read, as `fit_on` wrote them with `format!` before the errors had
+    /// types.
+    #[test]
+    fn messages_are_the_sentences_users_read() {
+        let out = std::path::Path::new("runs/a");
+        let last = out.join("last.tlm");
+        assert_eq!(
+            KeptCheckpoint::after(out, 0).to_string(),
+            "no epoch finished, so no checkpoint was saved"
+        );
+        let kept = KeptCheckpoint::after(out, 2);
+        assert_eq!(
+            kept.to_string(),
+            format!("the last good checkpoint is {}", last.display())
+        );
+        let nan = TrainError::NonFiniteLoss {
+            epoch: 3,
+            step: 41,
+            kept: kept.clone(),
+        };
+        assert_eq!(
+            nan.to_string(),
+            format!(
+                "the training loss is not finite (NaN or infinite) at epoch 3 step 41: stopping; \
+                 the last good checkpoint is {} (try a smaller --lr)",
+                last.display()
+            )
+        );
+        let copy = TrainError::CopyAfterEpoch {
+            epoch: 3,
+            error: CopyBackError::StateLength { found: 1, expected: 2 },
+            kept,
+        };
+        assert_eq!(
+            copy.to_string(),
+            format!(
+                "after epoch 3: copying the model back from the GPU: 1 BatchNorm statistics, expected 2; \
+                 the last good checkpoint is {}",
+                last.display()
+            )
+        );
+        let lengths = CopyBackError::Lengths {
+            params: 1,
+            optimizer_state: 2,
+            expected_params: 3,
+            expected_optimizer_state: 4,
+        };
+        assert_eq!(
+            lengths.to_string(),
+            "copying the model back from the GPU: 1 parameters and 2 optimizer state values, expected 3 and 4"
+        );
+        assert_eq!(
+            TrainError::GpuFaultSyntax("soon".into()).to_string(),
+            "TORCHLET_GPU_FAULT: expected lose-at-step:N (N a step number), found \"soon\""
+        );
+        let dir = TrainError::OutputDir {
+            path: out.to_path_buf(),
+            error: io::Error::new(io::ErrorKind::PermissionDenied, "denied"),
+        };
+        assert_eq!(dir.to_string(), format!("{}: denied", out.display()));
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_as_the_bare_io_error() {
+        let e = TrainError::Write(io::Error::new(io::ErrorKind::BrokenPipe, "pipe")).into_report();
+        assert_eq!(
+            e.downcast_ref::<io::Error>().map(io::Error::kind),
+            Some(io::ErrorKind::BrokenPipe)
+        );
+    }
+}
