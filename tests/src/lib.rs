@@ -7,6 +7,9 @@
 
 use std::path::PathBuf;
 
+pub mod backend;
+pub mod problem;
+
 /// Path of a committed fixture file in `tests/fixtures/`.
 pub fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
@@ -89,4 +92,44 @@ pub fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
 /// finite-difference checks (its gradient with respect to `y` is `w`).
 pub fn weighted_sum(w: &[f32], y: &[f32]) -> f64 {
     w.iter().zip(y).map(|(&a, &b)| a as f64 * b as f64).sum()
+}
+
+/// Checks a backend's result against a reference: `|got - want| <= 1e-4 |want| + atol` element
+/// by element, where `atol` is `1e-5` times the largest magnitude in `want` (at least 1e-6),
+/// since sums of terms of both signs can land near zero. Equal values pass (infinities too).
+pub fn check_backend(what: &str, got: &[f32], want: &[f32]) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{what}: got {} values, expected {}", got.len(), want.len()));
+    }
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    let atol = (1e-5 * scale).max(1e-6);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        if !(g == w || (g - w).abs() <= 1e-4 * w.abs() + atol) {
+            return Err(format!("{what}[{i}]: got {g}, expected {w} (diff {:e})", (g - w).abs()));
+        }
+    }
+    Ok(())
+}
+
+/// The exact gradient of `sum(gy * f(x))` for a **linear** `f` (a convolution without bias, a
+/// pooling average): `gx[i] = sum_j gy[j] f(e_i)[j]`, in f64, one call of `f` per input element.
+/// A reference for backward passes with no rounding noise from finite differences.
+pub fn linear_adjoint(len: usize, gy: &[f32], f: impl Fn(&[f32]) -> Vec<f32>) -> Vec<f32> {
+    let mut e = vec![0.0f32; len];
+    (0..len)
+        .map(|i| {
+            e[i] = 1.0;
+            let col = f(&e);
+            e[i] = 0.0;
+            weighted_sum(gy, &col) as f32
+        })
+        .collect()
+}
+
+/// `base + delta` elementwise: what an accumulating (`+=`) backward pass should leave.
+pub fn plus(base: &[f32], delta: &[f32]) -> Vec<f32> {
+    base.iter().zip(delta).map(|(a, b)| a + b).collect()
 }

@@ -1,4 +1,6 @@
-//! Convolution and transposed-convolution kernels: forward against naive direct loop nests
+//! Convolution and transposed-convolution kernels on every backend (`test_device!`: the CPU's
+//! portable kernels and the GPU's shaders, one test body each, geometry from
+//! `torchlet_tests::problem::conv`): forward against naive direct loop nests
 //! (explicit padding, as PyTorch does it), every gradient against central finite differences,
 //! and the tricky configurations against PyTorch (`tests/fixtures/conv.json`).
 
@@ -9,19 +11,17 @@ use torchlet::ops::conv_transpose::{
     conv_transpose_backward_input, conv_transpose_backward_weight, conv_transpose_forward, conv_transpose_workspace_len,
 };
 use torchlet::ops::geom::{ConvGeom, PaddingMode};
-use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, weighted_sum};
+use torchlet_tests::backend::{check_cases, Backend};
+use torchlet_tests::problem::conv::*;
+use torchlet_tests::{
+    assert_close, check_backend, check_close, floats, linear_adjoint, load_fixture, numeric_grad, plus, rand_vec,
+    test_device, weighted_sum,
+};
 
 /// Finite-difference step and tolerances for f32 kernels.
 const H: f32 = 1e-2;
 const RTOL: f32 = 1e-2;
 const ATOL: f32 = 1e-3;
-
-const MODES: [PaddingMode; 4] = [
-    PaddingMode::Zeros,
-    PaddingMode::Reflect,
-    PaddingMode::Replicate,
-    PaddingMode::Circular,
-];
 
 fn ok(r: Result<(), String>) -> Result<(), TestCaseError> {
     r.map_err(TestCaseError::fail)
@@ -37,149 +37,8 @@ fn scratch(len: usize) -> Vec<f32> {
     vec![f32::NAN; len]
 }
 
-/// Elements of a transposed convolution's weight `[C_in, C_out / groups, k...]`.
-fn ct_weight_len(g: &ConvGeom) -> usize {
-    g.c_in * (g.c_out / g.groups) * g.kernel.iter().product::<usize>()
-}
-
 // ---------------------------------------------------------------------------------------------
-// Reference convolution: pad explicitly (as torch.nn.functional.pad), then a direct loop nest.
-
-/// Index into the unpadded input for padded coordinate `i` (may be negative), written from
-/// PyTorch's definitions of the padding modes.
-fn source(mode: PaddingMode, i: isize, n: usize) -> Option<usize> {
-    let n = n as isize;
-    let j = match mode {
-        _ if (0..n).contains(&i) => i,
-        PaddingMode::Zeros => return None,
-        // "d c b | a b c d | c b a": mirror about the edge element.
-        PaddingMode::Reflect if i < 0 => -i,
-        PaddingMode::Reflect => 2 * (n - 1) - i,
-        PaddingMode::Replicate => i.clamp(0, n - 1),
-        PaddingMode::Circular => ((i % n) + n) % n,
-    };
-    assert!((0..n).contains(&j), "reference padding out of its valid range");
-    Some(j as usize)
-}
-
-fn conv_reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-    let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
-    let [id, ih, iw] = g.input;
-    let [od, oh, ow] = g.output;
-    let [kd, kh, kw] = g.kernel;
-    let at = |d: usize, o: usize, k: usize| (o * g.stride[d] + k * g.dilation[d]) as isize - g.pad[d] as isize;
-    let mut y = vec![0.0f32; g.n * g.c_out * od * oh * ow];
-    for n in 0..g.n {
-        for o in 0..g.c_out {
-            let grp = o / cout_g;
-            for (z, yy, xx) in (0..od).flat_map(|z| (0..oh).flat_map(move |yy| (0..ow).map(move |xx| (z, yy, xx)))) {
-                let mut acc = if g.bias { b[o] as f64 } else { 0.0 };
-                for c in 0..cin_g {
-                    let ci = grp * cin_g + c;
-                    for (a, bb, cc) in
-                        (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc))))
-                    {
-                        let (Some(sd), Some(sh), Some(sw)) = (
-                            source(g.mode, at(0, z, a), id),
-                            source(g.mode, at(1, yy, bb), ih),
-                            source(g.mode, at(2, xx, cc), iw),
-                        ) else {
-                            continue;
-                        };
-                        let xv = x[(((n * g.c_in + ci) * id + sd) * ih + sh) * iw + sw];
-                        let wv = w[(((o * cin_g + c) * kd + a) * kh + bb) * kw + cc];
-                        acc += xv as f64 * wv as f64;
-                    }
-                }
-                y[(((n * g.c_out + o) * od + z) * oh + yy) * ow + xx] = acc as f32;
-            }
-        }
-    }
-    y
-}
-
-/// Reference convolution gradients `(gx, gw, gb)` of `sum(gy * y)`: the same loop nest as
-/// [`conv_reference`], accumulating instead of reading.
-fn conv_grad_reference(g: &ConvGeom, x: &[f32], w: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
-    let [id, ih, iw] = g.input;
-    let [od, oh, ow] = g.output;
-    let [kd, kh, kw] = g.kernel;
-    let at = |d: usize, o: usize, k: usize| (o * g.stride[d] + k * g.dilation[d]) as isize - g.pad[d] as isize;
-    let (mut gx, mut gw, mut gb) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()], vec![0.0f64; g.c_out]);
-    for n in 0..g.n {
-        for o in 0..g.c_out {
-            let grp = o / cout_g;
-            for (z, yy, xx) in (0..od).flat_map(|z| (0..oh).flat_map(move |yy| (0..ow).map(move |xx| (z, yy, xx)))) {
-                let gv = gy[(((n * g.c_out + o) * od + z) * oh + yy) * ow + xx] as f64;
-                gb[o] += gv;
-                for c in 0..cin_g {
-                    let ci = grp * cin_g + c;
-                    for (a, bb, cc) in
-                        (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc))))
-                    {
-                        let (Some(sd), Some(sh), Some(sw)) = (
-                            source(g.mode, at(0, z, a), id),
-                            source(g.mode, at(1, yy, bb), ih),
-                            source(g.mode, at(2, xx, cc), iw),
-                        ) else {
-                            continue;
-                        };
-                        let xi = (((n * g.c_in + ci) * id + sd) * ih + sh) * iw + sw;
-                        let wi = (((o * cin_g + c) * kd + a) * kh + bb) * kw + cc;
-                        gx[xi] += w[wi] as f64 * gv;
-                        gw[wi] += x[xi] as f64 * gv;
-                    }
-                }
-            }
-        }
-    }
-    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
-    (f(gx), f(gw), if g.bias { f(gb) } else { Vec::new() })
-}
-
-/// Reference transposed convolution: every input element scatters `x · w` into the output.
-fn conv_transpose_reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-    let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
-    let [id, ih, iw] = g.input;
-    let [od, oh, ow] = g.output;
-    let [kd, kh, kw] = g.kernel;
-    let to = |d: usize, i: usize, k: usize| (i * g.stride[d] + k * g.dilation[d]) as isize - g.pad[d] as isize;
-    let inside = |v: isize, n: usize| (0..n as isize).contains(&v).then_some(v as usize);
-    let mut y = vec![0.0f64; g.n * g.c_out * od * oh * ow];
-    for n in 0..g.n {
-        for c in 0..g.c_in {
-            let grp = c / cin_g;
-            for (z, yy, xx) in (0..id).flat_map(|z| (0..ih).flat_map(move |yy| (0..iw).map(move |xx| (z, yy, xx)))) {
-                let xv = x[(((n * g.c_in + c) * id + z) * ih + yy) * iw + xx] as f64;
-                for oc in 0..cout_g {
-                    let o = grp * cout_g + oc;
-                    for (a, bb, cc) in
-                        (0..kd).flat_map(|a| (0..kh).flat_map(move |bb| (0..kw).map(move |cc| (a, bb, cc))))
-                    {
-                        let (Some(pd), Some(ph), Some(pw)) = (
-                            inside(to(0, z, a), od),
-                            inside(to(1, yy, bb), oh),
-                            inside(to(2, xx, cc), ow),
-                        ) else {
-                            continue;
-                        };
-                        let wv = w[(((c * cout_g + oc) * kd + a) * kh + bb) * kw + cc] as f64;
-                        y[(((n * g.c_out + o) * od + pd) * oh + ph) * ow + pw] += xv * wv;
-                    }
-                }
-            }
-        }
-    }
-    let sp = od * oh * ow;
-    y.iter()
-        .enumerate()
-        .map(|(i, &v)| (if g.bias { v + b[i / sp % g.c_out] as f64 } else { v }) as f32)
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Strategies: only valid geometry.
+// Cases: the shared geometry (`torchlet_tests::problem::conv`) with random tensors.
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -188,13 +47,6 @@ struct Case {
     w: Vec<f32>,
     b: Vec<f32>,
     gy: Vec<f32>,
-}
-
-/// One spatial dim's raw draw: (kernel, stride, dilation, padding, input size).
-type Dim = (usize, usize, usize, usize, usize);
-
-fn dim() -> impl Strategy<Value = Dim> {
-    (1usize..=3, 1usize..=2, 1usize..=2, 0usize..=2, 1usize..=5)
 }
 
 fn with_tensors(g: ConvGeom, w_len: usize) -> impl Strategy<Value = Case> {
@@ -211,98 +63,116 @@ fn with_tensors(g: ConvGeom, w_len: usize) -> impl Strategy<Value = Case> {
 }
 
 fn conv_case() -> impl Strategy<Value = Case> {
-    (
-        1usize..=3,
-        [dim(), dim(), dim()],
-        1usize..=3,
-        1usize..=2,
-        1usize..=2,
-        1usize..=2,
-        0usize..4,
-        any::<bool>(),
-    )
-        .prop_map(|(dims, raw, groups, cin_g, cout_g, n, mode, bias)| {
-            let mode = MODES[mode];
-            let mut g = ConvGeom {
-                n,
-                c_in: groups * cin_g,
-                c_out: groups * cout_g,
-                groups,
-                input: [1; 3],
-                output: [1; 3],
-                kernel: [1; 3],
-                stride: [1; 3],
-                dilation: [1; 3],
-                pad: [0; 3],
-                mode,
-                bias,
-            };
-            for (d, &(k, s, dil, p, in_raw)) in raw.iter().enumerate().skip(3 - dims) {
-                let span = dil * (k - 1) + 1;
-                // Large enough for one window, and (reflect, circular) larger than the padding.
-                let min_in = span
-                    .saturating_sub(2 * p)
-                    .max(if mode == PaddingMode::Zeros { 1 } else { p + 1 });
-                let input = in_raw.min(if dims == 3 { 3 } else { 5 }).max(min_in);
-                g.kernel[d] = k;
-                g.stride[d] = s;
-                g.dilation[d] = dil;
-                g.pad[d] = p;
-                g.input[d] = input;
-                g.output[d] = (input + 2 * p - span) / s + 1;
-            }
-            g
-        })
-        .prop_flat_map(|g| with_tensors(g, g.weight_len()))
+    conv_geom().prop_flat_map(|g| with_tensors(g, g.weight_len()))
 }
 
 fn conv_transpose_case() -> impl Strategy<Value = Case> {
-    let ct_dim = (1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, 1usize..=4, 0usize..3);
-    (
-        1usize..=3,
-        [ct_dim.clone(), ct_dim.clone(), ct_dim],
-        1usize..=2,
-        1usize..=2,
-        1usize..=3,
-        1usize..=2,
-        any::<bool>(),
-    )
-        .prop_map(|(dims, raw, groups, cin_g, cout_g, n, bias)| {
-            let mut g = ConvGeom {
-                n,
-                c_in: groups * cin_g,
-                c_out: groups * cout_g,
-                groups,
-                input: [1; 3],
-                output: [1; 3],
-                kernel: [1; 3],
-                stride: [1; 3],
-                dilation: [1; 3],
-                pad: [0; 3],
-                mode: PaddingMode::Zeros,
-                bias,
-            };
-            for (d, &(k, s, dil, p, input, op_raw)) in raw.iter().enumerate().skip(3 - dims) {
-                let input = input.min(if dims == 3 { 3 } else { 4 });
-                // PyTorch: output_padding must be smaller than either stride or dilation.
-                let op = op_raw % s.max(dil);
-                let full = (input - 1) * s + dil * (k - 1) + op;
-                // The output must not be empty: 2 * padding <= full.
-                let p = p.min(full / 2);
-                g.kernel[d] = k;
-                g.stride[d] = s;
-                g.dilation[d] = dil;
-                g.pad[d] = p;
-                g.input[d] = input;
-                g.output[d] = full - 2 * p + 1;
-            }
-            g
-        })
-        .prop_flat_map(|g| with_tensors(g, ct_weight_len(&g)))
+    conv_transpose_geom().prop_flat_map(|g| with_tensors(g, ct_weight_len(&g)))
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checks
+// One body per op, on every backend (`test_device!`): forward and every gradient against the
+// references, gradients accumulated onto random prefilled values.
+
+/// Random tensors of a convolution problem from `seed`: `(x, w, b, gy)`.
+fn tensors(g: &ConvGeom, w_len: usize, seed: u64) -> [Vec<f32>; 4] {
+    let b_len = if g.bias { g.c_out } else { 0 };
+    [
+        rand_vec(g.n * g.c_in * g.in_spatial(), seed),
+        rand_vec(w_len, seed ^ 1),
+        rand_vec(b_len, seed ^ 2),
+        rand_vec(g.n * g.c_out * g.out_spatial(), seed ^ 3),
+    ]
+}
+
+/// A convolution on `backend` against [`conv_reference`] and [`conv_grad_reference`].
+fn conv_problem(backend: &dyn Backend, g: &ConvGeom, seed: u64) -> Result<(), String> {
+    let [x, w, b, gy] = tensors(g, g.weight_len(), seed);
+    let mut y = vec![f32::NAN; gy.len()];
+    backend.conv_forward(g, &x, &w, &b, &mut y)?;
+    check_backend("conv y", &y, &conv_reference(g, &x, &w, &b))?;
+    let (rgx, rgw, rgb) = conv_grad_reference(g, &x, &w, &gy);
+    let (gx0, gw0, gb0) = (
+        rand_vec(x.len(), seed ^ 4),
+        rand_vec(w.len(), seed ^ 5),
+        rand_vec(b.len(), seed ^ 6),
+    );
+    let (mut gx, mut gw, mut gb) = (gx0.clone(), gw0.clone(), gb0.clone());
+    backend.conv_backward_input(g, &w, &gy, &mut gx)?;
+    check_backend("conv gx", &gx, &plus(&gx0, &rgx))?;
+    backend.conv_backward_weight(g, &x, &gy, &mut gw, &mut gb)?;
+    check_backend("conv gw", &gw, &plus(&gw0, &rgw))?;
+    check_backend("conv gb", &gb, &plus(&gb0, &rgb))
+}
+
+fn conv_matches_reference(backend: &dyn Backend) {
+    check_cases(backend, (conv_geom(), any::<u64>()), |b, (g, seed)| {
+        conv_problem(b, &g, seed)
+    });
+}
+test_device!(conv_on_every_backend, conv_matches_reference);
+
+/// The tutorial network's first convolution at batch 2: 3 -> 32 channels, 5x5, padding 2, 32x32.
+fn conv_tutorial_layer(backend: &dyn Backend) {
+    let g = ConvGeom {
+        n: 2,
+        c_in: 3,
+        c_out: 32,
+        groups: 1,
+        input: [1, 32, 32],
+        output: [1, 32, 32],
+        kernel: [1, 5, 5],
+        stride: [1; 3],
+        dilation: [1; 3],
+        pad: [0, 2, 2],
+        mode: PaddingMode::Zeros,
+        bias: true,
+    };
+    conv_problem(backend, &g, 11).unwrap();
+}
+test_device!(conv_tutorial_layer_on_every_backend, conv_tutorial_layer);
+
+/// A transposed convolution on `backend` against [`conv_transpose_reference`]; its gradients
+/// against the exact adjoints of that (linear) reference.
+fn conv_transpose_problem(backend: &dyn Backend, g: &ConvGeom, seed: u64) -> Result<(), String> {
+    let [x, w, b, gy] = tensors(g, ct_weight_len(g), seed);
+    let mut y = vec![f32::NAN; gy.len()];
+    backend.conv_transpose_forward(g, &x, &w, &b, &mut y)?;
+    check_backend("conv_transpose y", &y, &conv_transpose_reference(g, &x, &w, &b))?;
+    let nobias = ConvGeom { bias: false, ..*g };
+    let rgx = linear_adjoint(x.len(), &gy, |xe| conv_transpose_reference(&nobias, xe, &w, &[]));
+    let rgw = linear_adjoint(w.len(), &gy, |we| conv_transpose_reference(&nobias, &x, we, &[]));
+    let sp = g.out_spatial();
+    let rgb: Vec<f32> = (0..b.len())
+        .map(|o| {
+            (0..g.n)
+                .flat_map(|n| &gy[(n * g.c_out + o) * sp..(n * g.c_out + o + 1) * sp])
+                .sum()
+        })
+        .collect();
+    let (gx0, gw0, gb0) = (
+        rand_vec(x.len(), seed ^ 4),
+        rand_vec(w.len(), seed ^ 5),
+        rand_vec(b.len(), seed ^ 6),
+    );
+    let (mut gx, mut gw, mut gb) = (gx0.clone(), gw0.clone(), gb0.clone());
+    backend.conv_transpose_backward_input(g, &w, &gy, &mut gx)?;
+    check_backend("conv_transpose gx", &gx, &plus(&gx0, &rgx))?;
+    backend.conv_transpose_backward_weight(g, &x, &gy, &mut gw, &mut gb)?;
+    check_backend("conv_transpose gw", &gw, &plus(&gw0, &rgw))?;
+    check_backend("conv_transpose gb", &gb, &plus(&gb0, &rgb))
+}
+
+fn conv_transpose_matches_reference(backend: &dyn Backend) {
+    check_cases(backend, (conv_transpose_geom(), any::<u64>()), |b, (g, seed)| {
+        conv_transpose_problem(b, &g, seed)
+    });
+}
+test_device!(conv_transpose_on_every_backend, conv_transpose_matches_reference);
+
+// ---------------------------------------------------------------------------------------------
+// CPU kernels against finite differences (the references above check the values; these check
+// that backward is the derivative of forward, on the portable kernels)
 
 fn check_conv(c: &Case) -> Result<(), TestCaseError> {
     let g = &c.g;

@@ -1,4 +1,5 @@
-//! Pooling kernels (`torchlet::ops::pool`): PyTorch fixtures for the tricky cases, property tests
+//! Pooling kernels (`torchlet::ops::pool`) on every backend (`test_device!`: CPU and GPU, one
+//! body per op, geometry from `torchlet_tests::problem::pool`): PyTorch fixtures for the tricky cases, property tests
 //! against naive loop-nest references over valid geometry, and finite-difference gradients.
 //!
 //! Fixtures: `tools/fixtures/pool.py` -> `tests/fixtures/pool.json` (PyTorch, float32, CPU).
@@ -10,7 +11,12 @@ use proptest::prelude::*;
 use serde_json::Value;
 use torchlet::ops::geom::{window_out, PoolGeom};
 use torchlet::ops::pool::*;
-use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, rand_vec, weighted_sum};
+use torchlet_tests::backend::{check_cases, Backend};
+use torchlet_tests::problem::pool::*;
+use torchlet_tests::{
+    assert_close, check_backend, check_close, floats, linear_adjoint, load_fixture, numeric_grad, plus, rand_vec,
+    test_device, weighted_sum,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Fixture helpers
@@ -206,183 +212,125 @@ fn unpool_fixture_has_duplicate_indices() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Naive references, written directly from PyTorch's documented definitions
+// One body per op, on every backend (`test_device!`): values and indices against the naive
+// references of `torchlet_tests::problem::pool`, gradients (accumulated onto random prefilled
+// values) against the exact adjoint or scatter of the reference.
 // ---------------------------------------------------------------------------------------------
 
-/// Every output index `(plane, [od, oh, ow], flat)` in row-major order.
-fn outputs(planes: usize, out: [usize; 3]) -> impl Iterator<Item = (usize, [usize; 3], usize)> {
-    let per = out[0] * out[1] * out[2];
-    (0..planes * per).map(move |flat| {
-        let (p, r) = (flat / per, flat % per);
-        (p, [r / (out[1] * out[2]), r / out[2] % out[1], r % out[2]], flat)
-    })
-}
-
-/// The input positions of a dilated window along one dim: `o * s - p + k * d` for `k < kernel`,
-/// keeping those inside `[0, input)`.
-fn window_positions(o: usize, input: usize, kernel: usize, s: usize, d: usize, p: usize) -> Vec<usize> {
-    (0..kernel)
-        .map(|k| (o * s + k * d) as isize - p as isize)
-        .filter(|&i| i >= 0 && (i as usize) < input)
-        .map(|i| i as usize)
-        .collect()
-}
-
-/// Max pool: `(y, argmax)`; the first maximum in scan order wins; `None` for an empty window.
-fn ref_max_pool(g: &PoolGeom, x: &[f32]) -> Vec<Option<(f32, usize)>> {
-    let [_, ih, iw] = g.input;
-    outputs(g.n * g.c, g.output)
-        .map(|(p, o, _)| {
-            let pos: Vec<Vec<usize>> = (0..3)
-                .map(|d| window_positions(o[d], g.input[d], g.kernel[d], g.stride[d], g.dilation[d], g.pad[d]))
-                .collect();
-            let mut best: Option<(f32, usize)> = None;
-            for &a in &pos[0] {
-                for &b in &pos[1] {
-                    for &c in &pos[2] {
-                        let at = (a * ih + b) * iw + c;
-                        let v = x[p * g.in_spatial() + at];
-                        if best.is_none_or(|(m, _)| v > m) {
-                            best = Some((v, at));
-                        }
-                    }
-                }
-            }
-            best
-        })
-        .collect()
-}
-
-/// Avg pool with PyTorch's divisor: positions `o * s - p + k`, `k < kernel`; those before
-/// `input + pad` count in `pool_size`, those inside the input are summed (and counted when
-/// `count_include_pad` is false).
-fn ref_avg_pool(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
-    let [_, ih, iw] = g.input;
-    outputs(g.n * g.c, g.output)
-        .map(|(p, o, _)| {
-            let mut pool_size = 1usize;
-            let mut real: Vec<Vec<usize>> = Vec::new();
-            for d in 0..3 {
-                let pos: Vec<isize> = (0..g.kernel[d])
-                    .map(|k| (o[d] * g.stride[d] + k) as isize - g.pad[d] as isize)
-                    .collect();
-                pool_size *= pos.iter().filter(|&&i| i < (g.input[d] + g.pad[d]) as isize).count();
-                real.push(
-                    pos.iter()
-                        .filter(|&&i| i >= 0 && (i as usize) < g.input[d])
-                        .map(|&i| i as usize)
-                        .collect(),
-                );
-            }
-            let mut sum = 0.0f64;
-            let mut count = 0usize;
-            for &a in &real[0] {
-                for &b in &real[1] {
-                    for &c in &real[2] {
-                        sum += x[p * g.in_spatial() + (a * ih + b) * iw + c] as f64;
-                        count += 1;
-                    }
-                }
-            }
-            let divisor = if g.count_include_pad { pool_size } else { count };
-            (sum / divisor as f64) as f32
-        })
-        .collect()
-}
-
-/// Adaptive window of output `i`: `[floor(i * in / out), ceil((i + 1) * in / out))`, in floats.
-fn adaptive_window(i: usize, input: usize, output: usize) -> std::ops::Range<usize> {
-    let start = (i as f64 * input as f64 / output as f64).floor() as usize;
-    let end = ((i + 1) as f64 * input as f64 / output as f64).ceil() as usize;
-    start..end
-}
-
-/// Adaptive pools: `(mean, max, argmax)` of each window.
-fn ref_adaptive(n: usize, c: usize, input: [usize; 3], output: [usize; 3], x: &[f32]) -> Vec<(f32, f32, usize)> {
-    let in_sp = input.iter().product::<usize>();
-    outputs(n * c, output)
-        .map(|(p, o, _)| {
-            let (mut sum, mut count, mut best, mut at) = (0.0f64, 0usize, f32::NEG_INFINITY, usize::MAX);
-            for a in adaptive_window(o[0], input[0], output[0]) {
-                for b in adaptive_window(o[1], input[1], output[1]) {
-                    for c in adaptive_window(o[2], input[2], output[2]) {
-                        let i = (a * input[1] + b) * input[2] + c;
-                        let v = x[p * in_sp + i];
-                        sum += v as f64;
-                        count += 1;
-                        if at == usize::MAX || v > best {
-                            (best, at) = (v, i);
-                        }
-                    }
-                }
-            }
-            ((sum / count as f64) as f32, best, at)
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Strategies: valid geometry only
-// ---------------------------------------------------------------------------------------------
-
-/// Per-dim parameters `(input, kernel, stride, dilation, pad draw)`.
-type DimDraw = (usize, usize, usize, usize, usize);
-
-/// Builds a pool geometry from draws, as PyTorch validates it: `pad <= kernel / 2`, the output
-/// at least 1. Max pools additionally need every window to touch the input (see
-/// `max_pool_window_without_input_matches_pytorch_and_backward_skips_it` in the kernel's unit
-/// tests for the other case).
-fn build_geom(
-    dims: usize,
-    n: usize,
-    c: usize,
-    draws: [DimDraw; 3],
-    ceil: bool,
-    cip: bool,
-    max: bool,
-) -> Option<PoolGeom> {
-    let mut g = PoolGeom {
-        n,
-        c,
-        input: [1; 3],
-        output: [1; 3],
-        kernel: [1; 3],
-        stride: [1; 3],
-        dilation: [1; 3],
-        pad: [0; 3],
-        count_include_pad: cip,
-    };
-    for d in 3 - dims..3 {
-        let (input, kernel, stride, dilation, pad) = draws[d];
-        g.input[d] = input;
-        g.kernel[d] = kernel;
-        g.stride[d] = stride;
-        g.dilation[d] = if max { dilation } else { 1 };
-        g.pad[d] = pad % (kernel / 2 + 1);
-        g.output[d] = window_out(input, kernel, stride, g.pad[d], g.pad[d], g.dilation[d], ceil)?;
-        if max
-            && (0..g.output[d]).any(|o| window_positions(o, input, kernel, stride, g.dilation[d], g.pad[d]).is_empty())
-        {
-            return None;
-        }
+/// `gx0` plus `gy` scattered to `indices` plane by plane: a max pool's input gradient.
+fn scatter(gx0: &[f32], planes: usize, in_sp: usize, indices: &[usize], gy: &[f32]) -> Vec<f32> {
+    let mut gx = gx0.to_vec();
+    let out_sp = gy.len() / planes;
+    for (o, (&i, &g)) in indices.iter().zip(gy).enumerate() {
+        gx[(o / out_sp) * in_sp + i] += g;
     }
-    Some(g)
+    gx
 }
 
-fn pool_geom(max: bool) -> impl Strategy<Value = PoolGeom> {
-    let dim = |max_in: usize| (1..=max_in, 1..=4usize, 1..=3usize, 1..=2usize, 0..=2usize);
-    (
-        1..=3usize,
-        1..=2usize,
-        1..=2usize,
-        [dim(4), dim(5), dim(6)],
-        any::<bool>(),
-        any::<bool>(),
+fn max_pool_problem(backend: &dyn Backend, g: &PoolGeom, seed: u64) -> Result<(), String> {
+    let (in_len, out_len) = (g.n * g.c * g.in_spatial(), g.n * g.c * g.out_spatial());
+    let x = distinct(in_len, seed, 0.05);
+    let (mut y, mut idx) = (vec![f32::NAN; out_len], vec![u32::MAX; out_len]);
+    backend.max_pool_forward(g, &x, &mut y, &mut idx)?;
+    let reference: Vec<(f32, usize)> = ref_max_pool(g, &x).into_iter().map(Option::unwrap).collect();
+    check_backend("max_pool y", &y, &reference.iter().map(|r| r.0).collect::<Vec<_>>())?;
+    let want: Vec<usize> = reference.iter().map(|r| r.1).collect();
+    if idx.iter().map(|&i| i as usize).ne(want.iter().copied()) {
+        return Err(format!("max_pool indices: got {idx:?}, expected {want:?}"));
+    }
+    let (gy, gx0) = (rand_vec(out_len, seed ^ 1), rand_vec(in_len, seed ^ 2));
+    let mut gx = gx0.clone();
+    backend.max_pool_backward_input(g, &idx, &gy, &mut gx)?;
+    check_backend(
+        "max_pool gx",
+        &gx,
+        &scatter(&gx0, g.n * g.c, g.in_spatial(), &want, &gy),
     )
-        .prop_filter_map("invalid pool geometry", move |(dims, n, c, draws, ceil, cip)| {
-            build_geom(dims, n, c, draws, ceil, cip, max)
-        })
 }
+
+fn max_pool_matches_reference(backend: &dyn Backend) {
+    check_cases(backend, (pool_geom(true), any::<u64>()), |b, (g, seed)| {
+        max_pool_problem(b, &g, seed)
+    });
+}
+test_device!(max_pool_on_every_backend, max_pool_matches_reference);
+
+fn avg_pool_problem(backend: &dyn Backend, g: &PoolGeom, seed: u64) -> Result<(), String> {
+    let (in_len, out_len) = (g.n * g.c * g.in_spatial(), g.n * g.c * g.out_spatial());
+    let x = rand_vec(in_len, seed);
+    let mut y = vec![f32::NAN; out_len];
+    backend.avg_pool_forward(g, &x, &mut y)?;
+    check_backend("avg_pool y", &y, &ref_avg_pool(g, &x))?;
+    let (gy, gx0) = (rand_vec(out_len, seed ^ 1), rand_vec(in_len, seed ^ 2));
+    let mut gx = gx0.clone();
+    backend.avg_pool_backward_input(g, &gy, &mut gx)?;
+    let want = linear_adjoint(in_len, &gy, |xe| ref_avg_pool(g, xe));
+    check_backend("avg_pool gx", &gx, &plus(&gx0, &want))
+}
+
+fn avg_pool_matches_reference(backend: &dyn Backend) {
+    check_cases(backend, (pool_geom(false), any::<u64>()), |b, (g, seed)| {
+        avg_pool_problem(b, &g, seed)
+    });
+}
+test_device!(avg_pool_on_every_backend, avg_pool_matches_reference);
+
+/// With `ties`, the input holds few distinct values, so windows hold ties and the first
+/// maximum in scan order must win.
+fn adaptive_problem(backend: &dyn Backend, n: usize, g: &AdaptiveGeom, seed: u64, ties: bool) -> Result<(), String> {
+    let (in_len, out_len) = (n * g.c * g.in_spatial(), n * g.c * g.out_spatial());
+    let x = if ties {
+        rand_vec(in_len, seed).iter().map(|v| (v * 2.0).round() / 2.0).collect()
+    } else {
+        distinct(in_len, seed, 0.05)
+    };
+    let reference = ref_adaptive(n, g.c, g.input, g.output, &x);
+    let mut y = vec![f32::NAN; out_len];
+    backend.adaptive_avg_pool_forward(n, g, &x, &mut y)?;
+    check_backend(
+        "adaptive_avg_pool y",
+        &y,
+        &reference.iter().map(|r| r.0).collect::<Vec<_>>(),
+    )?;
+    let (gy, gx0) = (rand_vec(out_len, seed ^ 1), rand_vec(in_len, seed ^ 2));
+    let mut gx = gx0.clone();
+    backend.adaptive_avg_pool_backward_input(n, g, &gy, &mut gx)?;
+    let want = linear_adjoint(in_len, &gy, |xe| {
+        ref_adaptive(n, g.c, g.input, g.output, xe)
+            .iter()
+            .map(|r| r.0)
+            .collect()
+    });
+    check_backend("adaptive_avg_pool gx", &gx, &plus(&gx0, &want))?;
+
+    let mut idx = vec![u32::MAX; out_len];
+    backend.adaptive_max_pool_forward(n, g, &x, &mut y, &mut idx)?;
+    check_backend(
+        "adaptive_max_pool y",
+        &y,
+        &reference.iter().map(|r| r.1).collect::<Vec<_>>(),
+    )?;
+    let want: Vec<usize> = reference.iter().map(|r| r.2).collect();
+    if idx.iter().map(|&i| i as usize).ne(want.iter().copied()) {
+        return Err(format!("adaptive_max_pool indices: got {idx:?}, expected {want:?}"));
+    }
+    let mut gx = gx0.clone();
+    backend.adaptive_max_pool_backward_input(n, g, &idx, &gy, &mut gx)?;
+    check_backend(
+        "adaptive_max_pool gx",
+        &gx,
+        &scatter(&gx0, n * g.c, g.in_spatial(), &want, &gy),
+    )
+}
+
+fn adaptive_pools_match_reference(backend: &dyn Backend) {
+    check_cases(
+        backend,
+        (adaptive_geom(), any::<u64>(), any::<bool>()),
+        |b, ((n, g), seed, ties)| adaptive_problem(b, n, &g, seed, ties),
+    );
+}
+test_device!(adaptive_pools_on_every_backend, adaptive_pools_match_reference);
 
 /// `len` distinct values, `spacing` apart, in a random order (so argmaxes are unique and stay
 /// put under finite-difference steps smaller than `spacing / 2`).
