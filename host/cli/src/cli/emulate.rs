@@ -40,8 +40,9 @@ use clap::Args;
 use torchlet::model_file::crc32;
 use torchlet::Mode;
 
+use super::dataset::load_data;
 use super::export::{load_model, region_image, MPS2_MODEL_REGION};
-use super::train::{load_data, DatasetKind};
+use super::train::DatasetKind;
 use crate::model::Model;
 use crate::train::argmax;
 

@@ -19,7 +19,8 @@ use clap::{Args, ValueEnum};
 use torchlet::loss::CrossEntropyLoss;
 use torchlet::{Mode, Network};
 
-use super::train::{load_data, DatasetKind};
+use super::dataset::load_data;
+use super::train::DatasetKind;
 use crate::data::loader::DataLoader;
 use crate::data::{Dataset, Label};
 use crate::model::Model;
@@ -201,7 +202,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
         Split::Test => data.test,
         Split::Train => data.train,
     };
-    super::train::check_fit(&model, &*part, 0)?;
+    super::dataset::check_fit(&model, &*part, 0)?;
     let n = part.len();
     let mapped = Transformed::new(part).target_transform(move |l| map.get(l as usize).copied().unwrap_or(l));
     let choice = choose(args.device, &model, None)?;
