@@ -148,7 +148,7 @@ pub fn extra_repr(op: &Op) -> String {
             if a.dims == 1 {
                 format!("output_size={}", a.output_size[2])
             } else {
-                format!("output_size={}", tuple(&a.output_size, 2))
+                format!("output_size={}", tuple(&a.output_size, a.dims as usize))
             }
         }
         Op::MaxUnpool(u) => format!(
