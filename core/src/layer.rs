@@ -217,6 +217,19 @@ pub struct Pad2d {
     pub padding: [usize; 4],
 }
 
+/// `nn.ZeroPad1d/2d/3d`, `nn.ReflectionPad1d/2d/3d`, `nn.ReplicationPad1d/2d/3d`,
+/// `nn.CircularPad1d/2d/3d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pad {
+    /// 1, 2 or 3.
+    pub dims: u8,
+    /// What the padding reads.
+    pub mode: PaddingMode,
+    /// `(left, right, top, bottom, front, back)`: PyTorch's padding tuple, last dim first, with
+    /// zeros for the dims the layer does not have.
+    pub padding: [usize; 6],
+}
+
 /// `nn.BatchNorm1d/2d/3d`.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchNorm {
@@ -286,6 +299,9 @@ pub enum Op {
     Identity,
     /// `nn.Flatten()` (start_dim 1, end_dim -1).
     Flatten,
+    /// `nn.ZeroPad1d/2d/3d`, `ReflectionPad1d/2d/3d`, `ReplicationPad1d/2d/3d`,
+    /// `CircularPad1d/2d/3d`.
+    Pad(Pad),
 }
 
 impl Op {
@@ -346,6 +362,7 @@ impl Op {
             }
             Op::Identity => "Identity",
             Op::Flatten => "Flatten",
+            Op::Pad(p) => nd::pad_name(p),
         }
     }
 }

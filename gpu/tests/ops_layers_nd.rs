@@ -75,3 +75,28 @@ fn adaptive_pools3d_match_cpu() {
     static MAX: [Layer; 4] = [conv3d(2, 3, 2), adaptive_max_pool3d(3, 2, 4), flatten(), linear(72, 10)];
     train_both(&dev, &MAX, Shape::cdhw(2, 5, 4, 6), 2, 2);
 }
+
+#[test]
+fn pads1d_and_3d_match_cpu() {
+    let Some(dev) = device() else { return };
+    static P3: [Layer; 7] = [
+        conv3d(2, 2, 1),
+        reflection_pad3d([1, 2, 0, 1, 2, 1]),
+        replication_pad3d([2, 1, 1, 0, 1, 2]),
+        circular_pad3d([1, 1, 2, 0, 0, 2]),
+        zero_pad3d([1, 0, 2, 1, 0, 1]),
+        flatten(),
+        linear(2 * 12 * 11 * 13, 10),
+    ];
+    train_both(&dev, &P3, Shape::cdhw(2, 3, 4, 4), 2, 2);
+    static P1: [Layer; 7] = [
+        conv1d(2, 3, 1),
+        reflection_pad1d([2, 1]),
+        replication_pad1d([3, 1]),
+        circular_pad1d([1, 2]),
+        zero_pad1d([1, 2]),
+        flatten(),
+        linear(3 * 18, 10),
+    ];
+    train_both(&dev, &P1, Shape::cl(2, 5), 2, 2);
+}

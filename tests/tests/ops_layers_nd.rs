@@ -21,8 +21,24 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
     static BN3D: [Layer; 1] = [batch_norm3d(3)];
     static AVG3D: [Layer; 1] = [adaptive_avg_pool3d(2, 3, 2)];
     static MAX3D: [Layer; 1] = [adaptive_max_pool3d(2, 2, 3)];
+    static ZP1: [Layer; 1] = [zero_pad1d([1, 2])];
+    static RFP1: [Layer; 1] = [reflection_pad1d([2, 1])];
+    static RPP1: [Layer; 1] = [replication_pad1d([3, 1])];
+    static CP1: [Layer; 1] = [circular_pad1d([1, 2])];
+    static ZP3: [Layer; 1] = [zero_pad3d([1, 0, 2, 1, 0, 1])];
+    static RFP3: [Layer; 1] = [reflection_pad3d([1, 2, 0, 1, 2, 1])];
+    static RPP3: [Layer; 1] = [replication_pad3d([2, 1, 1, 0, 1, 2])];
+    static CP3: [Layer; 1] = [circular_pad3d([1, 1, 2, 0, 0, 2])];
     Some(match name {
         "batch_norm3d_train" | "batch_norm3d_eval" => &BN3D,
+        "zero_pad1d" => &ZP1,
+        "reflection_pad1d" => &RFP1,
+        "replication_pad1d" => &RPP1,
+        "circular_pad1d" => &CP1,
+        "zero_pad3d" => &ZP3,
+        "reflection_pad3d" => &RFP3,
+        "replication_pad3d" => &RPP3,
+        "circular_pad3d" => &CP3,
         "adaptive_avg_pool3d" => &AVG3D,
         "adaptive_max_pool3d" => &MAX3D,
         _ => return None,
@@ -35,6 +51,14 @@ const CASES: &[&str] = &[
     "batch_norm3d_eval",
     "adaptive_avg_pool3d",
     "adaptive_max_pool3d",
+    "zero_pad1d",
+    "reflection_pad1d",
+    "replication_pad1d",
+    "circular_pad1d",
+    "zero_pad3d",
+    "reflection_pad3d",
+    "replication_pad3d",
+    "circular_pad3d",
 ];
 
 fn shape_of(dims: &[usize]) -> Shape {
@@ -178,10 +202,75 @@ proptest! {
     }
 }
 
+/// A padding mode drawn from all four.
+fn mode() -> impl Strategy<Value = PaddingMode> {
+    prop_oneof![
+        Just(PaddingMode::Zeros),
+        Just(PaddingMode::Reflect),
+        Just(PaddingMode::Replicate),
+        Just(PaddingMode::Circular)
+    ]
+}
+
+/// Clamps each padding to what `mode` allows on its dim (`input` is `[D, H, W]`).
+fn fit(mode: PaddingMode, input: [usize; 3], mut p: [usize; 6]) -> [usize; 6] {
+    for (k, v) in p.iter_mut().enumerate() {
+        let n = input[2 - k / 2];
+        *v = match mode {
+            PaddingMode::Reflect => (*v).min(n - 1),
+            PaddingMode::Circular => (*v).min(n),
+            _ => *v,
+        };
+    }
+    p
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn pad1d_and_pad3d_input_grad(
+        three in any::<bool>(), d in 1usize..4, h in 1usize..4, w in 1usize..5,
+        p in proptest::array::uniform6(0usize..3), mode in mode(), seed in 0u64..1000,
+    ) {
+        let (l, input) = if three {
+            let p = fit(mode, [d, h, w], p);
+            let l = match mode {
+                PaddingMode::Zeros => zero_pad3d(p),
+                PaddingMode::Reflect => reflection_pad3d(p),
+                PaddingMode::Replicate => replication_pad3d(p),
+                PaddingMode::Circular => circular_pad3d(p),
+            };
+            (l, Shape::cdhw(2, d, h, w))
+        } else {
+            let p = fit(mode, [1, 1, w], [p[0], p[1], 0, 0, 0, 0]);
+            let q = [p[0], p[1]];
+            let l = match mode {
+                PaddingMode::Zeros => zero_pad1d(q),
+                PaddingMode::Reflect => reflection_pad1d(q),
+                PaddingMode::Replicate => replication_pad1d(q),
+                PaddingMode::Circular => circular_pad1d(q),
+            };
+            (l, Shape::cl(2, w))
+        };
+        check_input_grad(leak(vec![l]), input, 2, seed, false)?;
+    }
+}
+
+#[test]
+fn pad_limits_are_pytorchs() {
+    static TOO_DEEP: [Layer; 1] = [reflection_pad3d([0, 0, 0, 0, 2, 0])];
+    let e = Plan::<CAP>::try_new(&TOO_DEEP, Shape::cdhw(1, 2, 3, 3), 1, Mode::Inference).unwrap_err();
+    assert!(e.to_string().contains("front/back padding too large"), "{e}");
+    static RANK: [Layer; 1] = [zero_pad1d([1, 1])];
+    assert!(Plan::<CAP>::try_new(&RANK, Shape::chw(1, 2, 3), 1, Mode::Inference).is_err());
+}
+
 // ---- a model of the new layers: a training step and a model-file round trip ----
 
-static BLOCK: [Layer; 6] = [
-    conv3d(2, 4, 3).padding(1),
+static BLOCK: [Layer; 7] = [
+    reflection_pad3d([1, 1, 1, 1, 1, 1]),
+    conv3d(2, 4, 3),
     batch_norm3d(4),
     relu(),
     adaptive_avg_pool3d(2, 2, 2),

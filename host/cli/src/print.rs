@@ -158,6 +158,10 @@ pub fn extra_repr(op: &Op) -> String {
             tuple(&u.padding, 2)
         ),
         Op::Pad2d(p) => tuple(&p.padding, 4),
+        Op::Pad(p) => {
+            let items: Vec<String> = p.padding[..2 * p.dims as usize].iter().map(usize::to_string).collect();
+            format!("({})", items.join(", "))
+        }
         Op::LeakyReLU(slope) => format!("negative_slope={}", py_float(*slope)),
         Op::Softmax(dim) | Op::LogSoftmax(dim) => format!("dim={dim}"),
         Op::BatchNorm(b) => format!(
