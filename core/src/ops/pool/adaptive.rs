@@ -128,7 +128,7 @@ pub fn adaptive_avg_pool_backward_input(
 /// - `y: [N, C, oD, oH, oW]` with `output = [oD, oH, oW]`: the maximum over the window
 ///   `[floor(i * in / out), ceil((i + 1) * in / out))` in each dim;
 /// - `indices: [N, C, oD, oH, oW]`: flat argmax within the input plane, as
-///   [`max_pool_forward`] (same tie and NaN rules, same [`encode_index`] encoding).
+///   [`max_pool_forward`](super::max_pool_forward) (same tie and NaN rules, same [`encode_index`](super::encode_index) encoding).
 pub fn adaptive_max_pool_forward(
     n: usize,
     c: usize,
