@@ -34,6 +34,9 @@
 
 pub use crate::ops::geom::PaddingMode;
 
+mod nd;
+pub use nd::*;
+
 /// One element of a model: an operation or a container, with an optional name.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layer {
@@ -184,12 +187,12 @@ pub struct AvgPool {
     pub count_include_pad: bool,
 }
 
-/// `nn.AdaptiveAvgPool1d/2d` and `nn.AdaptiveMaxPool1d/2d`.
+/// `nn.AdaptiveAvgPool1d/2d/3d` and `nn.AdaptiveMaxPool1d/2d/3d`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Adaptive {
-    /// 1 or 2.
+    /// 1, 2 or 3.
     pub dims: u8,
-    /// Output size `[1, H, W]` (or `[1, 1, L]`).
+    /// Output size `[D, H, W]` (`[1, H, W]` for 2-d, `[1, 1, L]` for 1-d).
     pub output_size: [usize; 3],
 }
 
@@ -214,10 +217,23 @@ pub struct Pad2d {
     pub padding: [usize; 4],
 }
 
-/// `nn.BatchNorm1d/2d`.
+/// `nn.ZeroPad1d/2d/3d`, `nn.ReflectionPad1d/2d/3d`, `nn.ReplicationPad1d/2d/3d`,
+/// `nn.CircularPad1d/2d/3d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pad {
+    /// 1, 2 or 3.
+    pub dims: u8,
+    /// What the padding reads.
+    pub mode: PaddingMode,
+    /// `(left, right, top, bottom, front, back)`: PyTorch's padding tuple, last dim first, with
+    /// zeros for the dims the layer does not have.
+    pub padding: [usize; 6],
+}
+
+/// `nn.BatchNorm1d/2d/3d`.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchNorm {
-    /// 1 (`[N, C]` or `[N, C, L]`) or 2 (`[N, C, H, W]`).
+    /// 1 (`[N, C]` or `[N, C, L]`), 2 (`[N, C, H, W]`) or 3 (`[N, C, D, H, W]`).
     pub dims: u8,
     /// Channels `C`.
     pub num_features: usize,
@@ -255,9 +271,9 @@ pub enum Op {
     MaxUnpool(MaxUnpool),
     /// `nn.AvgPool1d/2d/3d`.
     AvgPool(AvgPool),
-    /// `nn.AdaptiveAvgPool1d/2d`.
+    /// `nn.AdaptiveAvgPool1d/2d/3d`.
     AdaptiveAvgPool(Adaptive),
-    /// `nn.AdaptiveMaxPool1d/2d`.
+    /// `nn.AdaptiveMaxPool1d/2d/3d`.
     AdaptiveMaxPool(Adaptive),
     /// `nn.ZeroPad2d` / `ReflectionPad2d` / `ReplicationPad2d`.
     Pad2d(Pad2d),
@@ -273,7 +289,7 @@ pub enum Op {
     Softmax(i8),
     /// `nn.LogSoftmax(dim)`.
     LogSoftmax(i8),
-    /// `nn.BatchNorm1d/2d`.
+    /// `nn.BatchNorm1d/2d/3d`.
     BatchNorm(BatchNorm),
     /// `nn.Dropout(p)`: inverted dropout in training, identity in eval.
     Dropout(f32),
@@ -283,6 +299,9 @@ pub enum Op {
     Identity,
     /// `nn.Flatten()` (start_dim 1, end_dim -1).
     Flatten,
+    /// `nn.ZeroPad1d/2d/3d`, `ReflectionPad1d/2d/3d`, `ReplicationPad1d/2d/3d`,
+    /// `CircularPad1d/2d/3d`.
+    Pad(Pad),
 }
 
 impl Op {
@@ -308,11 +327,13 @@ impl Op {
             },
             Op::AdaptiveAvgPool(p) => match p.dims {
                 1 => "AdaptiveAvgPool1d",
-                _ => "AdaptiveAvgPool2d",
+                2 => "AdaptiveAvgPool2d",
+                _ => "AdaptiveAvgPool3d",
             },
             Op::AdaptiveMaxPool(p) => match p.dims {
                 1 => "AdaptiveMaxPool1d",
-                _ => "AdaptiveMaxPool2d",
+                2 => "AdaptiveMaxPool2d",
+                _ => "AdaptiveMaxPool3d",
             },
             Op::Pad2d(p) => match p.mode {
                 PaddingMode::Zeros => "ZeroPad2d",
@@ -328,7 +349,8 @@ impl Op {
             Op::LogSoftmax(_) => "LogSoftmax",
             Op::BatchNorm(b) => match b.dims {
                 1 => "BatchNorm1d",
-                _ => "BatchNorm2d",
+                2 => "BatchNorm2d",
+                _ => "BatchNorm3d",
             },
             Op::Dropout(_) => "Dropout",
             Op::Linear(l) => {
@@ -340,6 +362,7 @@ impl Op {
             }
             Op::Identity => "Identity",
             Op::Flatten => "Flatten",
+            Op::Pad(p) => nd::pad_name(p),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! | `ConvTranspose2d` | `weight`, `bias` | `[in, out / groups, kH, kW]`, `[out]` |
 //! | `Linear` | `weight`, `bias` | `[out, in]`, `[out]` |
 //! | `Bilinear` | `weight`, `bias` | `[out, in1, in2]`, `[out]` |
-//! | `BatchNorm1d/2d` | `weight`, `bias` (affine) | `[C]`, `[C]` |
+//! | `BatchNorm1d/2d/3d` | `weight`, `bias` (affine) | `[C]`, `[C]` |
 //! | | `running_mean`, `running_var`, `num_batches_tracked` (state) | `[C]`, `[C]`, `[]` |
 
 use super::error::{part, FileError};

@@ -1,7 +1,7 @@
-//! `nn.BatchNorm1d` and `nn.BatchNorm2d`: per-channel normalisation over the batch.
+//! `nn.BatchNorm1d`, `nn.BatchNorm2d` and `nn.BatchNorm3d`: per-channel normalisation over the batch.
 //!
 //! Every input is viewed as `[N, C, S]`, where `S` is the product of the spatial dims
-//! (`1` for `[N, C]`, `L` for `[N, C, L]`, `H * W` for `[N, C, H, W]`). Each channel `c` is
+//! (`1` for `[N, C]`, `L` for `[N, C, L]`, `H * W` for `[N, C, H, W]`, `D * H * W` for `[N, C, D, H, W]`). Each channel `c` is
 //! normalised over its `N * S` values:
 //!
 //! `y = (x - mean[c]) / sqrt(var[c] + eps) * weight[c] + bias[c]`
@@ -306,19 +306,19 @@ fn channel_sums(g: &BnGeom, c: usize, mean: f32, invstd: f32, x: &[f32], gy: &[f
 
 // ---- the layer: planning and the network's forward and backward ----
 
-/// Plans `nn.BatchNorm1d/2d`: parameters when affine, running statistics in the state buffer
+/// Plans `nn.BatchNorm1d/2d/3d`: parameters when affine, running statistics in the state buffer
 /// when tracked, the saved batch statistics in `extra`.
 pub(crate) const fn plan(bn: &BatchNorm, at: At, node: &mut Node) -> Result<()> {
     let s = node.in_shape;
     let ok = if bn.dims == 1 {
         s.rank() == 1 || s.rank() == 2
     } else {
-        s.rank() == 3
+        s.rank() == bn.dims as usize + 1
     };
     if !ok {
         return Err(at.err(
-            "input rank differs (BatchNorm1d: [C] or [C, L]; BatchNorm2d: [C, H, W])",
-            if bn.dims == 1 { 2 } else { 3 },
+            "input rank differs (BatchNorm1d: [C] or [C, L]; BatchNorm2d: [C, H, W]; BatchNorm3d: [C, D, H, W])",
+            if bn.dims == 1 { 2 } else { bn.dims as usize + 1 },
             s.rank(),
         ));
     }

@@ -1,51 +1,152 @@
-//! Explicit 2-d padding layers: `nn.ZeroPad2d`, `nn.ReflectionPad2d`, `nn.ReplicationPad2d` and
-//! `nn.CircularPad2d`.
+//! Explicit padding layers: `nn.ZeroPad1d/2d/3d`, `nn.ReflectionPad1d/2d/3d`,
+//! `nn.ReplicationPad1d/2d/3d` and `nn.CircularPad1d/2d/3d`.
 //!
 //! Use these when padding is a layer of its own (for example reflection padding before a
 //! convolution with `padding=0`). A convolution's own `padding` / `padding_mode` does not go
 //! through here: the convolution kernels read the padded positions directly, with the same
 //! [`PaddingMode::map`].
 //!
-//! `padding` is `(left, right, top, bottom)`, as PyTorch's padding tuple. The planner checks
-//! PyTorch's limits (reflect: each padding smaller than its dim; circular: not larger).
+//! `padding` is PyTorch's padding tuple, last dim first: `(left, right)` for 1-d,
+//! `(left, right, top, bottom)` for 2-d, `(left, right, top, bottom, front, back)` for 3-d.
+//! Every layer runs as a 3-d pad over `[N, C, D, H, W]` (lower dims keep size 1 and padding 0
+//! in front). The planner checks PyTorch's limits (reflect: each padding smaller than its dim;
+//! circular: not larger).
 
 use super::io::{Bwd, Fwd};
 use crate::error::Result;
-use crate::layer::Pad2d;
+use crate::layer::{Pad, Pad2d};
 use crate::ops::geom::PaddingMode;
 use crate::plan::{At, Exec, Node};
 use crate::shape::Shape;
 
-/// Geometry of a 2-d pad over `[N, C, H, W]` (the batch comes with each call).
+/// Geometry of a pad over `[N, C, D, H, W]` (the batch comes with each call), for every
+/// padding layer (1-d and 2-d ones have `D = 1`, and `H = 1` for 1-d, with zero padding there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PadGeom {
     /// Channels.
     pub c: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// `(left, right, top, bottom)`.
-    pub padding: [usize; 4],
+    /// Input spatial dims `[D, H, W]`.
+    pub input: [usize; 3],
+    /// `(left, right, top, bottom, front, back)`, as PyTorch's 3-d padding tuple.
+    pub padding: [usize; 6],
     /// What the padding reads.
     pub mode: PaddingMode,
 }
 
-/// Output spatial size `[H + top + bottom, W + left + right]` of a 2-d pad.
+impl PadGeom {
+    /// Output spatial dims `[D + front + back, H + top + bottom, W + left + right]`.
+    pub const fn output(&self) -> [usize; 3] {
+        padded3(self.input, self.padding)
+    }
+    /// Padding before each dim `[front, top, left]`.
+    pub const fn front(&self) -> [usize; 3] {
+        [self.padding[4], self.padding[2], self.padding[0]]
+    }
+}
+
+/// Output spatial dims of a 3-d pad.
 #[inline]
-const fn padded(h: usize, w: usize, [left, right, top, bottom]: [usize; 4]) -> (usize, usize) {
-    (h + top + bottom, w + left + right)
+const fn padded3([d, h, w]: [usize; 3], p: [usize; 6]) -> [usize; 3] {
+    [d + p[4] + p[5], h + p[2] + p[3], w + p[0] + p[1]]
+}
+
+/// A 2-d padding tuple as a 3-d one (no depth padding).
+const fn as3(p: [usize; 4]) -> [usize; 6] {
+    [p[0], p[1], p[2], p[3], 0, 0]
+}
+
+/// Padding over 1 to 3 spatial dims (<https://pytorch.org/docs/stable/generated/torch.nn.ReflectionPad3d.html>
+/// and its siblings).
+///
+/// - `x: [N, C, D, H, W]` with `input = [D, H, W]`;
+/// - `y: [N, C, D + front + back, H + top + bottom, W + left + right]` with
+///   `padding = [left, right, top, bottom, front, back]`:
+///   `y[n, c, a, i, j] = x[n, c, map(a - front, D), map(i - top, H), map(j - left, W)]`, or 0
+///   where `mode` maps to nothing ([`PaddingMode::Zeros`] outside the input). `map` is
+///   [`PaddingMode::map`]: reflect mirrors without repeating the edge, replicate repeats the
+///   edge, circular wraps around.
+#[allow(clippy::too_many_arguments)]
+pub fn pad_forward(
+    n: usize,
+    c: usize,
+    input: [usize; 3],
+    padding: [usize; 6],
+    mode: PaddingMode,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let [d, h, w] = input;
+    let [od, oh, ow] = padded3(input, padding);
+    let (in_plane, out_plane) = (d * h * w, od * oh * ow);
+    debug_assert_eq!(x.len(), n * c * in_plane);
+    debug_assert_eq!(y.len(), n * c * out_plane);
+    for p in 0..n * c {
+        let xp = &x[p * in_plane..(p + 1) * in_plane];
+        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
+        for a in 0..od {
+            let slab = mode.map(a as isize - padding[4] as isize, d);
+            for i in 0..oh {
+                let row = mode.map(i as isize - padding[2] as isize, h);
+                for j in 0..ow {
+                    let col = mode.map(j as isize - padding[0] as isize, w);
+                    yp[(a * oh + i) * ow + j] = match (slab, row, col) {
+                        (Some(z), Some(r), Some(s)) => xp[(z * h + r) * w + s],
+                        _ => 0.0,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of [`pad_forward`] with respect to its input: every output position sends its
+/// gradient to the input position it was read from (so with reflect, replicate or circular an
+/// edge can receive several).
+///
+/// - `gy: [N, C, D + front + back, H + top + bottom, W + left + right]`;
+/// - `gx: [N, C, D, H, W]`, accumulated.
+#[allow(clippy::too_many_arguments)]
+pub fn pad_backward_input(
+    n: usize,
+    c: usize,
+    input: [usize; 3],
+    padding: [usize; 6],
+    mode: PaddingMode,
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    let [d, h, w] = input;
+    let [od, oh, ow] = padded3(input, padding);
+    let (in_plane, out_plane) = (d * h * w, od * oh * ow);
+    debug_assert_eq!(gy.len(), n * c * out_plane);
+    debug_assert_eq!(gx.len(), n * c * in_plane);
+    for p in 0..n * c {
+        let gyp = &gy[p * out_plane..(p + 1) * out_plane];
+        let gxp = &mut gx[p * in_plane..(p + 1) * in_plane];
+        for a in 0..od {
+            let Some(z) = mode.map(a as isize - padding[4] as isize, d) else {
+                continue;
+            };
+            for i in 0..oh {
+                let Some(r) = mode.map(i as isize - padding[2] as isize, h) else {
+                    continue;
+                };
+                for j in 0..ow {
+                    if let Some(s) = mode.map(j as isize - padding[0] as isize, w) {
+                        gxp[(z * h + r) * w + s] += gyp[(a * oh + i) * ow + j];
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// 2-d padding (<https://pytorch.org/docs/stable/generated/torch.nn.ReflectionPad2d.html> and
-/// its siblings).
+/// its siblings): [`pad_forward`] with `D = 1`.
 ///
 /// - `x: [N, C, H, W]`;
-/// - `y: [N, C, H + top + bottom, W + left + right]` with `padding = [left, right, top, bottom]`:
-///   `y[n, c, i, j] = x[n, c, map(i - top, H), map(j - left, W)]`, or 0 where `mode` maps to
-///   nothing ([`PaddingMode::Zeros`] outside the input). `map` is [`PaddingMode::map`]: reflect
-///   mirrors without repeating the edge, replicate repeats the edge, circular wraps around.
+/// - `y: [N, C, H + top + bottom, W + left + right]` with `padding = [left, right, top, bottom]`.
 #[allow(clippy::too_many_arguments)]
 pub fn pad2d_forward(
     n: usize,
@@ -57,29 +158,10 @@ pub fn pad2d_forward(
     x: &[f32],
     y: &mut [f32],
 ) {
-    let (oh, ow) = padded(h, w, padding);
-    let [left, _, top, _] = padding;
-    debug_assert_eq!(x.len(), n * c * h * w);
-    debug_assert_eq!(y.len(), n * c * oh * ow);
-    for p in 0..n * c {
-        let xp = &x[p * h * w..(p + 1) * h * w];
-        let yp = &mut y[p * oh * ow..(p + 1) * oh * ow];
-        for i in 0..oh {
-            let row = mode.map(i as isize - top as isize, h);
-            for j in 0..ow {
-                let col = mode.map(j as isize - left as isize, w);
-                yp[i * ow + j] = match (row, col) {
-                    (Some(r), Some(s)) => xp[r * w + s],
-                    _ => 0.0,
-                };
-            }
-        }
-    }
+    pad_forward(n, c, [1, h, w], as3(padding), mode, x, y);
 }
 
-/// Gradient of [`pad2d_forward`] with respect to its input: every output position sends its
-/// gradient to the input position it was read from, `gx[n, c, map(i - top), map(j - left)] += gy[n, c, i, j]`
-/// (so with reflect, replicate or circular an edge can receive several).
+/// Gradient of [`pad2d_forward`] with respect to its input ([`pad_backward_input`] with `D = 1`).
 ///
 /// - `gy: [N, C, H + top + bottom, W + left + right]`;
 /// - `gx: [N, C, H, W]`, accumulated.
@@ -94,60 +176,61 @@ pub fn pad2d_backward_input(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    let (oh, ow) = padded(h, w, padding);
-    let [left, _, top, _] = padding;
-    debug_assert_eq!(gy.len(), n * c * oh * ow);
-    debug_assert_eq!(gx.len(), n * c * h * w);
-    for p in 0..n * c {
-        let gyp = &gy[p * oh * ow..(p + 1) * oh * ow];
-        let gxp = &mut gx[p * h * w..(p + 1) * h * w];
-        for i in 0..oh {
-            let Some(r) = mode.map(i as isize - top as isize, h) else {
-                continue;
-            };
-            for j in 0..ow {
-                if let Some(s) = mode.map(j as isize - left as isize, w) {
-                    gxp[r * w + s] += gyp[i * ow + j];
-                }
-            }
-        }
-    }
+    pad_backward_input(n, c, [1, h, w], as3(padding), mode, gy, gx);
 }
 
-// ---- the layer: planning and the network's forward and backward ----
+// ---- the layers: planning and the network's forward and backward ----
 
-/// Plans `nn.ZeroPad2d` and its siblings, with PyTorch's limits (reflect: padding smaller than
-/// the dim; circular: not larger).
-pub(crate) const fn plan(p: &Pad2d, at: At, node: &mut Node) -> Result<()> {
+/// Plans `nn.ZeroPad2d` and its siblings (the `Pad2d` layer spec of model files before the
+/// N-d pads): as [`plan`] with `dims = 2`.
+pub(crate) const fn plan2d(p: &Pad2d, at: At, node: &mut Node) -> Result<()> {
+    plan(
+        &Pad {
+            dims: 2,
+            mode: p.mode,
+            padding: as3(p.padding),
+        },
+        at,
+        node,
+    )
+}
+
+/// Plans `nn.ZeroPad1d/2d/3d` and their siblings, with PyTorch's limits (reflect: padding
+/// smaller than the dim; circular: not larger).
+pub(crate) const fn plan(p: &Pad, at: At, node: &mut Node) -> Result<()> {
     let s = node.in_shape;
-    if s.rank() != 3 {
-        return Err(at.err("input must be [C, H, W] (rank 3)", 3, s.rank()));
+    let rank = p.dims as usize + 1;
+    if s.rank() != rank {
+        let what = match p.dims {
+            1 => "input must be [C, L] (rank 2)",
+            2 => "input must be [C, H, W] (rank 3)",
+            _ => "input must be [C, D, H, W] (rank 4)",
+        };
+        return Err(at.err(what, rank, s.rank()));
     }
-    let (h, w) = (s.dim(1), s.dim(2));
-    let (limit_w, limit_h) = (pad_limit(p.mode, w), pad_limit(p.mode, h));
-    if p.padding[0] > limit_w || p.padding[1] > limit_w {
-        return Err(at.err(
-            "left/right padding too large for the input width",
-            limit_w,
-            p.padding[0],
-        ));
+    let input = s.spatial3();
+    const WHAT: [&str; 3] = [
+        "front/back padding too large for the input depth",
+        "top/bottom padding too large for the input height",
+        "left/right padding too large for the input width",
+    ];
+    let mut k = 3;
+    while k > 0 {
+        k -= 1;
+        let (lo, hi) = (p.padding[2 * (2 - k)], p.padding[2 * (2 - k) + 1]);
+        let limit = pad_limit(p.mode, input[k]);
+        if lo > limit || hi > limit {
+            return Err(at.err(WHAT[k], limit, lo));
+        }
     }
-    if p.padding[2] > limit_h || p.padding[3] > limit_h {
-        return Err(at.err(
-            "top/bottom padding too large for the input height",
-            limit_h,
-            p.padding[2],
-        ));
-    }
-    node.exec = Exec::Pad2d(PadGeom {
+    let g = PadGeom {
         c: s.channels(),
-        h,
-        w,
+        input,
         padding: p.padding,
         mode: p.mode,
-    });
-    let (oh, ow) = padded(h, w, p.padding);
-    node.out_shape = Shape::chw(s.channels(), oh, ow);
+    };
+    node.exec = Exec::Pad2d(g);
+    node.out_shape = Shape::with_spatial3(rank, s.channels(), g.output());
     Ok(())
 }
 
@@ -162,13 +245,13 @@ const fn pad_limit(mode: PaddingMode, n: usize) -> usize {
 
 /// The network's forward pass of a pad node.
 pub(crate) fn forward(g: PadGeom, io: &mut Fwd<'_>) {
-    pad2d_forward(io.n, g.c, g.h, g.w, g.padding, g.mode, io.x, io.y);
+    pad_forward(io.n, g.c, g.input, g.padding, g.mode, io.x, io.y);
 }
 
 /// The network's backward pass of a pad node.
 pub(crate) fn backward(g: PadGeom, io: &mut Bwd<'_>) {
     if io.has_gx() {
-        pad2d_backward_input(io.n, g.c, g.h, g.w, g.padding, g.mode, io.gy, io.gx);
+        pad_backward_input(io.n, g.c, g.input, g.padding, g.mode, io.gy, io.gx);
     }
 }
 

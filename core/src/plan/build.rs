@@ -120,7 +120,7 @@ impl<const CAP: usize> Plan<CAP> {
             Op::AvgPool(p) => pool::plan_avg(&p, at, &mut n),
             Op::AdaptiveAvgPool(a) => pool::plan_adaptive(&a, false, at, &mut n),
             Op::AdaptiveMaxPool(a) => pool::plan_adaptive(&a, true, at, &mut n),
-            Op::Pad2d(p) => pad::plan(&p, at, &mut n),
+            Op::Pad2d(p) => pad::plan2d(&p, at, &mut n),
             Op::ReLU => activation::plan(Exec::ReLU, &mut n),
             Op::LeakyReLU(a) => activation::plan(Exec::LeakyReLU(a), &mut n),
             Op::Sigmoid => activation::plan(Exec::Sigmoid, &mut n),
@@ -132,6 +132,7 @@ impl<const CAP: usize> Plan<CAP> {
             Op::Linear(l) => linear::plan(&l, at, &mut n),
             Op::Identity => reshape::plan_identity(&mut n),
             Op::Flatten => reshape::plan_flatten(&mut n),
+            Op::Pad(p) => pad::plan(&p, at, &mut n),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

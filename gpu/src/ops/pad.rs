@@ -1,4 +1,4 @@
-//! Padding on the GPU (`torchlet::ops::pad`): `Pad2d` layers ([`PadGeom`]) and the padded
+//! Padding on the GPU (`torchlet::ops::pad`): the 1-d, 2-d and 3-d pad layers ([`PadGeom`]) and the padded
 //! input of a convolution whose `padding_mode` is reflect, replicate or circular
 //! ([`ConvGeom`], see `conv.rs`'s `padded_conv_geom`), one 3-d shader pair for both
 //! (`pad_forward.wgsl`, `pad_backward_input.wgsl`). The backward pass is a gather: each
@@ -38,13 +38,12 @@ pub(crate) struct PadSpec {
 impl PadSpec {
     /// The pass of a `Pad2d` layer.
     pub(crate) fn pad2d(kernel: Kernel, g: &PadGeom) -> PadSpec {
-        let [input, output, front] = pad2d_dims(g.h, g.w, g.padding);
         PadSpec {
             kernel,
             c: g.c,
-            input,
-            output,
-            front,
+            input: g.input,
+            output: g.output(),
+            front: g.front(),
             mode: g.mode,
         }
     }

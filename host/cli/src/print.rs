@@ -148,7 +148,7 @@ pub fn extra_repr(op: &Op) -> String {
             if a.dims == 1 {
                 format!("output_size={}", a.output_size[2])
             } else {
-                format!("output_size={}", tuple(&a.output_size, 2))
+                format!("output_size={}", tuple(&a.output_size, a.dims as usize))
             }
         }
         Op::MaxUnpool(u) => format!(
@@ -158,6 +158,10 @@ pub fn extra_repr(op: &Op) -> String {
             tuple(&u.padding, 2)
         ),
         Op::Pad2d(p) => tuple(&p.padding, 4),
+        Op::Pad(p) => {
+            let items: Vec<String> = p.padding[..2 * p.dims as usize].iter().map(usize::to_string).collect();
+            format!("({})", items.join(", "))
+        }
         Op::LeakyReLU(slope) => format!("negative_slope={}", py_float(*slope)),
         Op::Softmax(dim) | Op::LogSoftmax(dim) => format!("dim={dim}"),
         Op::BatchNorm(b) => format!(

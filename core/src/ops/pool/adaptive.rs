@@ -1,4 +1,4 @@
-//! Adaptive pooling (`nn.AdaptiveAvgPool1d/2d`, `nn.AdaptiveMaxPool1d/2d`): a fixed output size,
+//! Adaptive pooling (`nn.AdaptiveAvgPool1d/2d/3d`, `nn.AdaptiveMaxPool1d/2d/3d`): a fixed output size,
 //! with windows `[floor(i * in / out), ceil((i + 1) * in / out))` that overlap when `out` does
 //! not divide `in`. Max indices are stored as in [`super::max_pool_forward`].
 
@@ -128,7 +128,7 @@ pub fn adaptive_avg_pool_backward_input(
 /// - `y: [N, C, oD, oH, oW]` with `output = [oD, oH, oW]`: the maximum over the window
 ///   `[floor(i * in / out), ceil((i + 1) * in / out))` in each dim;
 /// - `indices: [N, C, oD, oH, oW]`: flat argmax within the input plane, as
-///   [`max_pool_forward`] (same tie and NaN rules, same [`encode_index`] encoding).
+///   [`max_pool_forward`](super::max_pool_forward) (same tie and NaN rules, same [`encode_index`](super::encode_index) encoding).
 pub fn adaptive_max_pool_forward(
     n: usize,
     c: usize,
@@ -199,7 +199,7 @@ pub fn adaptive_max_pool_backward_input(
 
 // ---- the layers: planning and the network's forward and backward ----
 
-/// Plans `nn.AdaptiveAvgPool1d/2d` (`max == false`) or `nn.AdaptiveMaxPool1d/2d` (indices in
+/// Plans `nn.AdaptiveAvgPool1d/2d/3d` (`max == false`) or `nn.AdaptiveMaxPool1d/2d/3d` (indices in
 /// `extra`).
 pub(crate) const fn plan(a: &Adaptive, max: bool, at: At, node: &mut Node) -> Result<()> {
     let s = node.in_shape;

@@ -25,7 +25,7 @@ pub struct UnpoolGeom {
 /// puts every value back where its max pool found it.
 ///
 /// - `x: [N, C, in_spatial]`: the pooled values;
-/// - `indices: [N, C, in_spatial]`: the pool's indices ([`encode_index`] encoding), each a flat
+/// - `indices: [N, C, in_spatial]`: the pool's indices ([`encode_index`](super::encode_index) encoding), each a flat
 ///   position in an output plane;
 /// - `y: [N, C, out_spatial]`: zero, then `y[n, c, indices[n, c, i]] = x[n, c, i]`. When two
 ///   indices coincide the later one wins, as PyTorch's CPU kernel; an index `>= out_spatial` is

@@ -1,0 +1,93 @@
+//! Constructors of the layers whose 1-d and 3-d versions join the 2-d ones: `BatchNorm3d`,
+//! `AdaptiveAvgPool3d`/`AdaptiveMaxPool3d`, the 1-d and 3-d pads, and friends.
+//!
+//! They build the same [`Op`] variants as their 2-d siblings in the parent module (the spatial
+//! dims are `[D, H, W]`, lower-dimensional layers keep 1s in front), so planning, kernels and
+//! model files are shared.
+
+use super::*;
+
+/// `nn.BatchNorm3d(num_features)` over `[N, C, D, H, W]`.
+pub const fn batch_norm3d(num_features: usize) -> Layer {
+    batch_norm(3, num_features)
+}
+
+/// `nn.AdaptiveAvgPool3d((d, h, w))` over `[N, C, D, H, W]`.
+pub const fn adaptive_avg_pool3d(d: usize, h: usize, w: usize) -> Layer {
+    op(Op::AdaptiveAvgPool(Adaptive {
+        dims: 3,
+        output_size: [d, h, w],
+    }))
+}
+/// `nn.AdaptiveMaxPool3d((d, h, w))` over `[N, C, D, H, W]`.
+pub const fn adaptive_max_pool3d(d: usize, h: usize, w: usize) -> Layer {
+    op(Op::AdaptiveMaxPool(Adaptive {
+        dims: 3,
+        output_size: [d, h, w],
+    }))
+}
+
+/// PyTorch's class name of an N-d pad (`ReflectionPad3d`).
+pub(super) const fn pad_name(p: &Pad) -> &'static str {
+    const NAMES: [[&str; 3]; 4] = [
+        ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d"],
+        ["ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d"],
+        ["ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d"],
+        ["CircularPad1d", "CircularPad2d", "CircularPad3d"],
+    ];
+    let mode = match p.mode {
+        PaddingMode::Zeros => 0,
+        PaddingMode::Reflect => 1,
+        PaddingMode::Replicate => 2,
+        PaddingMode::Circular => 3,
+    };
+    let d = match p.dims {
+        1 => 0,
+        2 => 1,
+        _ => 2,
+    };
+    NAMES[mode][d]
+}
+
+const fn pad1d(mode: PaddingMode, [left, right]: [usize; 2]) -> Layer {
+    op(Op::Pad(Pad {
+        dims: 1,
+        mode,
+        padding: [left, right, 0, 0, 0, 0],
+    }))
+}
+const fn pad3d(mode: PaddingMode, padding: [usize; 6]) -> Layer {
+    op(Op::Pad(Pad { dims: 3, mode, padding }))
+}
+/// `nn.ZeroPad1d((left, right))` over `[N, C, L]`.
+pub const fn zero_pad1d(padding: [usize; 2]) -> Layer {
+    pad1d(PaddingMode::Zeros, padding)
+}
+/// `nn.ReflectionPad1d((left, right))` over `[N, C, L]`.
+pub const fn reflection_pad1d(padding: [usize; 2]) -> Layer {
+    pad1d(PaddingMode::Reflect, padding)
+}
+/// `nn.ReplicationPad1d((left, right))` over `[N, C, L]`.
+pub const fn replication_pad1d(padding: [usize; 2]) -> Layer {
+    pad1d(PaddingMode::Replicate, padding)
+}
+/// `nn.CircularPad1d((left, right))` over `[N, C, L]`.
+pub const fn circular_pad1d(padding: [usize; 2]) -> Layer {
+    pad1d(PaddingMode::Circular, padding)
+}
+/// `nn.ZeroPad3d((left, right, top, bottom, front, back))` over `[N, C, D, H, W]`.
+pub const fn zero_pad3d(padding: [usize; 6]) -> Layer {
+    pad3d(PaddingMode::Zeros, padding)
+}
+/// `nn.ReflectionPad3d((left, right, top, bottom, front, back))` over `[N, C, D, H, W]`.
+pub const fn reflection_pad3d(padding: [usize; 6]) -> Layer {
+    pad3d(PaddingMode::Reflect, padding)
+}
+/// `nn.ReplicationPad3d((left, right, top, bottom, front, back))` over `[N, C, D, H, W]`.
+pub const fn replication_pad3d(padding: [usize; 6]) -> Layer {
+    pad3d(PaddingMode::Replicate, padding)
+}
+/// `nn.CircularPad3d((left, right, top, bottom, front, back))` over `[N, C, D, H, W]`.
+pub const fn circular_pad3d(padding: [usize; 6]) -> Layer {
+    pad3d(PaddingMode::Circular, padding)
+}
