@@ -20,7 +20,6 @@
 //! the same), NaN stop and early stopping, with SGD, Adam or AdamW; parameters and the
 //! optimizer state (momentum, Adam's moments) stay on the GPU and are copied back before every
 //! save (see [`gpu`]).
-
 //!
 //! # Layout
 //!
