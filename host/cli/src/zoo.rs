@@ -15,7 +15,7 @@
 //! Adapted layer lists are built at run time and leaked (plans need `'static` layers): build
 //! models a few times per run, not in a loop.
 //!
-//! There is one way to build a zoo model, [`ZooModel::build`] ([`build`] looks the name up
+//! There is one way to build a zoo model, [`build_entry`] ([`build`] looks the name up
 //! first, [`Model::from_zoo`] is `build` with the default [`ZooConfig`]), and one error for a
 //! name the zoo does not have, [`ZooError::Unknown`]. This module depends on [`crate::model`],
 //! never the other way round.

@@ -139,7 +139,7 @@ fn a_corrupted_or_truncated_file_fails_naming_the_file_and_the_part() {
 
     let o = torchlet(&["inspect", "resnet-9000"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("'resnet-9000' is neither a file nor a zoo model (zoo: tutorial-cnn, digits-cnn, lenet5, mcu-cnn, alexnet, vgg11, vgg16, resnet18)"));
+    assert!(stderr(&o).contains("'resnet-9000' is neither a file nor a zoo model (zoo: tutorial-cnn, digits-cnn, lenet5, mcu-cnn, alexnet, vgg11, vgg13, vgg16, vgg19, resnet18, resnet34, resnet50)"));
 }
 
 #[test]
