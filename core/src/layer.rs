@@ -32,6 +32,7 @@
 //! format version); never reorder, rename the meaning of, or remove one: the committed golden
 //! file `tests/fixtures/golden-v1.tlm` must keep loading.
 
+pub use crate::ops::activation::{Approximate, Softplus};
 pub use crate::ops::geom::PaddingMode;
 
 /// One element of a model: an operation or a container, with an optional name.
@@ -242,6 +243,15 @@ pub struct Linear {
     pub bias: bool,
 }
 
+/// `nn.PReLU(num_parameters, init)`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PReLU {
+    /// Learned slopes: 1 (shared, the default) or the input's channels (dim 1).
+    pub num_parameters: usize,
+    /// The initial value of every slope (default 0.25).
+    pub init: f32,
+}
+
 /// The computing layers.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
@@ -283,6 +293,24 @@ pub enum Op {
     Identity,
     /// `nn.Flatten()` (start_dim 1, end_dim -1).
     Flatten,
+    /// `nn.ELU(alpha)`.
+    ELU(f32),
+    /// `nn.GELU(approximate)`.
+    GELU(Approximate),
+    /// `nn.SiLU`.
+    SiLU,
+    /// `nn.Hardswish`.
+    Hardswish,
+    /// `nn.Hardsigmoid`.
+    Hardsigmoid,
+    /// `nn.Softplus(beta, threshold)`.
+    Softplus(Softplus),
+    /// `nn.Mish`.
+    Mish,
+    /// `nn.ReLU6`.
+    ReLU6,
+    /// `nn.PReLU(num_parameters, init)`.
+    PReLU(PReLU),
 }
 
 impl Op {
@@ -340,6 +368,15 @@ impl Op {
             }
             Op::Identity => "Identity",
             Op::Flatten => "Flatten",
+            Op::ELU(_) => "ELU",
+            Op::GELU(_) => "GELU",
+            Op::SiLU => "SiLU",
+            Op::Hardswish => "Hardswish",
+            Op::Hardsigmoid => "Hardsigmoid",
+            Op::Softplus(_) => "Softplus",
+            Op::Mish => "Mish",
+            Op::ReLU6 => "ReLU6",
+            Op::PReLU(_) => "PReLU",
         }
     }
 }
@@ -531,6 +568,46 @@ pub const fn sigmoid() -> Layer {
 /// `nn.Tanh()`.
 pub const fn tanh() -> Layer {
     op(Op::Tanh)
+}
+/// `nn.ELU()` (`alpha=1.0`; set it with [`Layer::alpha`]).
+pub const fn elu() -> Layer {
+    op(Op::ELU(1.0))
+}
+/// `nn.GELU()` (`approximate='none'`; see [`Layer::approximate`]).
+pub const fn gelu() -> Layer {
+    op(Op::GELU(Approximate::None))
+}
+/// `nn.SiLU()`.
+pub const fn silu() -> Layer {
+    op(Op::SiLU)
+}
+/// `nn.Hardswish()`.
+pub const fn hardswish() -> Layer {
+    op(Op::Hardswish)
+}
+/// `nn.Hardsigmoid()`.
+pub const fn hardsigmoid() -> Layer {
+    op(Op::Hardsigmoid)
+}
+/// `nn.Softplus()` (`beta=1.0, threshold=20.0`; see [`Layer::beta`], [`Layer::threshold`]).
+pub const fn softplus() -> Layer {
+    op(Op::Softplus(Softplus::DEFAULT))
+}
+/// `nn.Mish()`.
+pub const fn mish() -> Layer {
+    op(Op::Mish)
+}
+/// `nn.ReLU6()`.
+pub const fn relu6() -> Layer {
+    op(Op::ReLU6)
+}
+/// `nn.PReLU()`: one shared slope initialised to 0.25 (see [`Layer::num_parameters`],
+/// [`Layer::init`]).
+pub const fn prelu() -> Layer {
+    op(Op::PReLU(PReLU {
+        num_parameters: 1,
+        init: 0.25,
+    }))
 }
 /// `nn.Softmax(dim)`.
 pub const fn softmax(dim: i8) -> Layer {
@@ -906,6 +983,66 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::BatchNorm(b)) => b.track_running_stats = t,
             _ => return self.misuse("track_running_stats() applies to BatchNorm only"),
+        }
+        l
+    }
+
+    /// `alpha` (ELU).
+    pub const fn alpha(self, alpha: f32) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::ELU(a)) => *a = alpha,
+            _ => return self.misuse("alpha() applies to ELU only"),
+        }
+        l
+    }
+
+    /// `approximate` (GELU): `Approximate::None` or `Approximate::Tanh`.
+    pub const fn approximate(self, approximate: Approximate) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::GELU(a)) => *a = approximate,
+            _ => return self.misuse("approximate() applies to GELU only"),
+        }
+        l
+    }
+
+    /// `beta` (Softplus).
+    pub const fn beta(self, beta: f32) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Softplus(s)) => s.beta = beta,
+            _ => return self.misuse("beta() applies to Softplus only"),
+        }
+        l
+    }
+
+    /// `threshold` (Softplus).
+    pub const fn threshold(self, threshold: f32) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::Softplus(s)) => s.threshold = threshold,
+            _ => return self.misuse("threshold() applies to Softplus only"),
+        }
+        l
+    }
+
+    /// `num_parameters` (PReLU): 1, or the input's channels.
+    pub const fn num_parameters(self, n: usize) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::PReLU(p)) => p.num_parameters = n,
+            _ => return self.misuse("num_parameters() applies to PReLU only"),
+        }
+        l
+    }
+
+    /// `init` (PReLU): the initial slope.
+    pub const fn init(self, init: f32) -> Self {
+        let mut l = self;
+        match &mut l.kind {
+            Kind::Op(Op::PReLU(p)) => p.init = init,
+            _ => return self.misuse("init() applies to PReLU only"),
         }
         l
     }

@@ -756,5 +756,18 @@ fn node_passes(b: &mut Build<'_>, i: usize, node: &Node) -> Result<NodePasses> {
         ),
         Exec::Concat(g) => merge::passes(b, i, node, g, merge::CONCAT),
         Exec::Copy => reshape::passes(b, i, node),
+        Exec::ELU(_)
+        | Exec::GELU(_)
+        | Exec::SiLU
+        | Exec::Hardswish
+        | Exec::Hardsigmoid
+        | Exec::Softplus(_)
+        | Exec::Mish
+        | Exec::ReLU6
+        | Exec::PReLU(_) => Err(Error::Unsupported {
+            layer: i,
+            op: node.op_name,
+            what: "no GPU kernel for this activation yet",
+        }),
     }
 }
