@@ -763,11 +763,7 @@ fn node_passes(b: &mut Build<'_>, i: usize, node: &Node) -> Result<NodePasses> {
         | Exec::Hardsigmoid
         | Exec::Softplus(_)
         | Exec::Mish
-        | Exec::ReLU6
-        | Exec::PReLU(_) => Err(Error::Unsupported {
-            layer: i,
-            op: node.op_name,
-            what: "no GPU kernel for this activation yet",
-        }),
+        | Exec::ReLU6 => activation::act_passes(b, i, node),
+        Exec::PReLU(g) => activation::prelu_passes(b, i, node, g),
     }
 }

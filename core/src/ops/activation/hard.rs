@@ -25,13 +25,7 @@ fn map_grad(x: &[f32], gy: &[f32], gx: &mut [f32], df: impl Fn(f32) -> f32) {
 
 /// ReLU6 of one value: `min(max(x, 0), 6)` (NaN passes through).
 fn relu6(x: f32) -> f32 {
-    if x < 0.0 {
-        0.0
-    } else if x > 6.0 {
-        6.0
-    } else {
-        x
-    }
+    x.clamp(0.0, 6.0)
 }
 
 /// ReLU6's derivative: `1` where `0 < x < 6`, else `0` (also at the kinks 0 and 6).
