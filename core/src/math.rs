@@ -45,6 +45,16 @@ mod imp {
     pub fn pow(x: f32, y: f32) -> f32 {
         libm::powf(x, y)
     }
+    /// `ln(1 + x)`, accurate for small `|x|`.
+    #[inline(always)]
+    pub fn log1p(x: f32) -> f32 {
+        libm::log1pf(x)
+    }
+    /// `e^x - 1`, accurate for small `|x|`.
+    #[inline(always)]
+    pub fn expm1(x: f32) -> f32 {
+        libm::expm1f(x)
+    }
 }
 
 #[cfg(feature = "micromath")]
@@ -88,9 +98,26 @@ mod imp {
     pub fn pow(x: f32, y: f32) -> f32 {
         F32Ext::powf(x, y)
     }
+    /// `ln(1 + x)` (micromath's `ln`, so small `|x|` lose precision).
+    #[inline(always)]
+    pub fn log1p(x: f32) -> f32 {
+        ln(1.0 + x)
+    }
+    /// `e^x - 1` (micromath's `exp`, so small `|x|` lose precision).
+    #[inline(always)]
+    pub fn expm1(x: f32) -> f32 {
+        exp(x) - 1.0
+    }
 }
 
-pub use imp::{exp, ln, pow, sqrt, tanh};
+pub use imp::{exp, expm1, ln, log1p, pow, sqrt, tanh};
+
+/// The complementary error function `1 - erf(x)`, always libm (GELU's exact form; accurate in
+/// both tails, where `1 + erf(x)` would cancel).
+#[inline(always)]
+pub fn erfc(x: f32) -> f32 {
+    libm::erfcf(x)
+}
 
 /// The logistic function `1 / (1 + e^-x)`, without overflow for large `|x|`.
 #[inline(always)]

@@ -191,6 +191,11 @@ kernels! {
     L1Loss: "l1_loss.wgsl" after "elementwise_loss.wgsl", loss::ElementwiseLoss, [1, 2, 3, 4, 5], 256, "";
     BceLoss: "bce_loss.wgsl" after "elementwise_loss.wgsl", loss::ElementwiseLoss, [1, 2, 3, 4, 5], 256, "";
     BceWithLogitsLoss: "bce_with_logits_loss.wgsl" after "elementwise_loss.wgsl", loss::ElementwiseLoss, [1, 2, 3, 4, 5, 6], 256, "";
+    ActivationForward: "activation_forward.wgsl" after "activation_functions.wgsl", activation::smooth::Act, [1, 3], 64, " (ELU, GELU, SiLU, Hardswish, Hardsigmoid, Softplus, Mish, ReLU6).";
+    ActivationBackwardInput: "activation_backward_input.wgsl" after "activation_functions.wgsl", activation::smooth::Act, [1, 2, 3], 64, "";
+    PreluForward: "prelu_forward.wgsl", activation::prelu::Prelu, [1, 2, 3], 64, "";
+    PreluBackwardInput: "prelu_backward_input.wgsl", activation::prelu::Prelu, [1, 2, 3, 4], 64, "";
+    PreluBackwardWeight: "prelu_backward_weight.wgsl", activation::prelu::Prelu, [1, 2, 3], 256, " (one workgroup per weight).";
 }
 
 /// The compiled pipeline of every [`Kernel`].

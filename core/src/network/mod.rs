@@ -262,6 +262,10 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
                     b.fill(0.0);
                     0
                 }
+                Exec::PReLU(g) => {
+                    w.fill(g.init);
+                    0
+                }
                 _ => 0,
             };
             if fan_in > 0 {

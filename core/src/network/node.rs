@@ -106,6 +106,15 @@ fn forward_exec(exec: Exec, io: &mut Fwd<'_>) -> Result<()> {
         Exec::Add => merge::add_forward(io.x, io.x2, io.y),
         Exec::Concat(g) => merge::forward_concat(g, io),
         Exec::Copy => reshape::forward(io),
+        Exec::ELU(alpha) => activation::elu_forward(alpha, io.x, io.y),
+        Exec::GELU(a) => activation::gelu_forward(a, io.x, io.y),
+        Exec::SiLU => activation::silu_forward(io.x, io.y),
+        Exec::Hardswish => activation::hardswish_forward(io.x, io.y),
+        Exec::Hardsigmoid => activation::hardsigmoid_forward(io.x, io.y),
+        Exec::Softplus(p) => activation::softplus_forward(p, io.x, io.y),
+        Exec::Mish => activation::mish_forward(io.x, io.y),
+        Exec::ReLU6 => activation::relu6_forward(io.x, io.y),
+        Exec::PReLU(g) => activation::prelu::forward(g, io),
     }
     Ok(())
 }
@@ -237,6 +246,19 @@ fn backward_exec(exec: Exec, io: &mut Bwd<'_>) {
         Exec::Add => merge::backward_add(io),
         Exec::Concat(g) => merge::backward_concat(g, io),
         Exec::Copy => reshape::backward(io),
+        Exec::ELU(alpha) => {
+            activation::backward_from_input(io, |x, gy, gx| activation::elu_backward_input(alpha, x, gy, gx))
+        }
+        Exec::GELU(a) => activation::backward_from_input(io, |x, gy, gx| activation::gelu_backward_input(a, x, gy, gx)),
+        Exec::SiLU => activation::backward_from_input(io, activation::silu_backward_input),
+        Exec::Hardswish => activation::backward_from_input(io, activation::hardswish_backward_input),
+        Exec::Hardsigmoid => activation::backward_from_input(io, activation::hardsigmoid_backward_input),
+        Exec::Softplus(p) => {
+            activation::backward_from_input(io, |x, gy, gx| activation::softplus_backward_input(p, x, gy, gx))
+        }
+        Exec::Mish => activation::backward_from_input(io, activation::mish_backward_input),
+        Exec::ReLU6 => activation::backward_from_input(io, activation::relu6_backward_input),
+        Exec::PReLU(g) => activation::prelu::backward(g, io),
     }
 }
 

@@ -1,4 +1,7 @@
-//! Elementwise activations: `nn.ReLU`, `nn.LeakyReLU`, `nn.Sigmoid` and `nn.Tanh`.
+//! Elementwise activations: `nn.ReLU`, `nn.LeakyReLU`, `nn.Sigmoid` and `nn.Tanh` here; the
+//! smooth ones (ELU, GELU, SiLU, Softplus, Mish) in [`smooth`], the piecewise-linear ones
+//! (ReLU6, Hardsigmoid, Hardswish) in [`hard`], the learned PReLU in [`prelu`], all re-exported
+//! here.
 //!
 //! Every function works on a tensor of any shape, seen as a flat slice: `x`, `y`, `gy` and `gx`
 //! all have the same length. Backward passes read whichever of the input or the output PyTorch's
@@ -18,6 +21,14 @@ use super::io::Bwd;
 use crate::error::Result;
 use crate::math;
 use crate::plan::{Exec, Node};
+
+pub mod hard;
+pub mod prelu;
+pub mod smooth;
+
+pub use hard::*;
+pub use prelu::*;
+pub use smooth::*;
 
 /// `nn.ReLU`: `y = max(0, x)` ([PyTorch docs](https://pytorch.org/docs/stable/generated/torch.nn.ReLU.html)).
 ///
@@ -153,6 +164,14 @@ pub(crate) fn backward_sigmoid(io: &mut Bwd<'_>) {
 pub(crate) fn backward_tanh(io: &mut Bwd<'_>) {
     if io.has_gx() {
         tanh_backward_input(io.y, io.gy, io.gx);
+    }
+}
+
+/// Backward of an elementwise node that reads its input (ELU, GELU, SiLU, Softplus, Mish,
+/// ReLU6, Hardsigmoid, Hardswish): `kernel(x, gy, gx)` when an input gradient is wanted.
+pub(crate) fn backward_from_input(io: &mut Bwd<'_>, kernel: impl FnOnce(&[f32], &[f32], &mut [f32])) {
+    if io.has_gx() {
+        kernel(io.x, io.gy, io.gx);
     }
 }
 

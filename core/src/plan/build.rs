@@ -133,6 +133,15 @@ impl<const CAP: usize> Plan<CAP> {
             Op::Identity => reshape::plan_identity(&mut n),
             Op::Flatten => reshape::plan_flatten(&mut n),
             Op::Pad(p) => pad::plan(&p, at, &mut n),
+            Op::ELU(alpha) => activation::plan(Exec::ELU(alpha), &mut n),
+            Op::GELU(a) => activation::plan(Exec::GELU(a), &mut n),
+            Op::SiLU => activation::plan(Exec::SiLU, &mut n),
+            Op::Hardswish => activation::plan(Exec::Hardswish, &mut n),
+            Op::Hardsigmoid => activation::plan(Exec::Hardsigmoid, &mut n),
+            Op::Softplus(p) => activation::plan(Exec::Softplus(p), &mut n),
+            Op::Mish => activation::plan(Exec::Mish, &mut n),
+            Op::ReLU6 => activation::plan(Exec::ReLU6, &mut n),
+            Op::PReLU(p) => activation::prelu::plan(&p, at, &mut n),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

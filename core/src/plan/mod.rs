@@ -43,6 +43,7 @@
 
 use crate::error::{Error, Result};
 use crate::layer::{Kind, Layer};
+use crate::ops::activation::{Approximate, PreluGeom, Softplus};
 use crate::ops::batchnorm::BnGeom;
 use crate::ops::bilinear::BilinearGeom;
 use crate::ops::geom::{ConvGeom, PoolGeom};
@@ -157,6 +158,24 @@ pub enum Exec {
     Concat(ConcatGeom),
     /// A copy (Identity, Flatten).
     Copy,
+    /// `nn.ELU(alpha)`.
+    ELU(f32),
+    /// `nn.GELU(approximate)`.
+    GELU(Approximate),
+    /// `nn.SiLU`.
+    SiLU,
+    /// `nn.Hardswish`.
+    Hardswish,
+    /// `nn.Hardsigmoid`.
+    Hardsigmoid,
+    /// `nn.Softplus(beta, threshold)`.
+    Softplus(Softplus),
+    /// `nn.Mish`.
+    Mish,
+    /// `nn.ReLU6`.
+    ReLU6,
+    /// `nn.PReLU`: learned slopes, one per channel or one shared.
+    PReLU(PreluGeom),
 }
 
 /// One computing layer of a plan.
@@ -235,6 +254,15 @@ impl Node {
                 | Exec::Bilinear(_)
                 | Exec::BatchNorm(_)
                 | Exec::LeakyReLU(_)
+                | Exec::ELU(_)
+                | Exec::GELU(_)
+                | Exec::SiLU
+                | Exec::Hardswish
+                | Exec::Hardsigmoid
+                | Exec::Softplus(_)
+                | Exec::Mish
+                | Exec::ReLU6
+                | Exec::PReLU(_)
         )
     }
 

@@ -756,5 +756,14 @@ fn node_passes(b: &mut Build<'_>, i: usize, node: &Node) -> Result<NodePasses> {
         ),
         Exec::Concat(g) => merge::passes(b, i, node, g, merge::CONCAT),
         Exec::Copy => reshape::passes(b, i, node),
+        Exec::ELU(_)
+        | Exec::GELU(_)
+        | Exec::SiLU
+        | Exec::Hardswish
+        | Exec::Hardsigmoid
+        | Exec::Softplus(_)
+        | Exec::Mish
+        | Exec::ReLU6 => activation::act_passes(b, i, node),
+        Exec::PReLU(g) => activation::prelu_passes(b, i, node, g),
     }
 }

@@ -3,9 +3,14 @@
 //!
 //! [`ElementwiseSpec`] is the dispatch of every elementwise kernel (the copies of `reshape.rs`
 //! too); [`Activation`] names an activation layer's kernels.
-//! The host wrappers mirror the core's functions for tests.
+//! The host wrappers mirror the core's functions for tests. The parameterised activations
+//! (ELU, GELU, SiLU, Hardswish, Hardsigmoid, Softplus, Mish, ReLU6) share two kernels in
+//! [`smooth`]; PReLU's three kernels are in [`prelu`].
 
 use torchlet::Buffer;
+
+pub(crate) mod prelu;
+pub(crate) mod smooth;
 
 use super::{bytes, check_len, submit, Dispatch, Pass};
 use crate::device::Device;

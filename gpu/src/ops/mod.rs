@@ -39,6 +39,8 @@ pub(crate) mod pool;
 pub(crate) mod reshape;
 pub(crate) mod softmax;
 
+pub use activation::prelu::{prelu_backward_input, prelu_backward_weight, prelu_forward};
+pub use activation::smooth::{activation_backward_input, activation_forward, ActivationKind};
 pub use activation::{
     leaky_relu_backward_input, leaky_relu_forward, relu_backward_input, relu_forward, sigmoid_backward_input,
     sigmoid_forward, tanh_backward_input, tanh_forward,
@@ -145,6 +147,10 @@ specs! {
     Sgd(optim::SgdSpec),
     /// An Adam step (`optim.rs`).
     Adam(optim::AdamSpec),
+    /// ELU, GELU, SiLU, Hardswish, Hardsigmoid, Softplus, Mish or ReLU6 (`activation/smooth.rs`).
+    Act(activation::smooth::ActSpec),
+    /// A PReLU pass (`activation/prelu.rs`).
+    Prelu(activation::prelu::PreluSpec),
 }
 
 impl Spec {

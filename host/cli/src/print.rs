@@ -13,7 +13,7 @@
 //! (its weight and bias belong to the merge) with `(a)` and `(b)`. The child names are the ones
 //! the model file's state-dict names use.
 
-use torchlet::layer::{Kind, Layer, Merge, Op, Padding};
+use torchlet::layer::{Approximate, Kind, Layer, Merge, Op, Padding};
 use torchlet::ops::geom::PaddingMode;
 
 /// The whole model as PyTorch's `print(model)` shows an `nn.Sequential` of `layers`.
@@ -184,6 +184,14 @@ pub fn extra_repr(op: &Op) -> String {
         }
         Op::Flatten => "start_dim=1, end_dim=-1".to_string(),
         Op::ReLU | Op::Sigmoid | Op::Tanh | Op::Identity => String::new(),
+        Op::ELU(alpha) => format!("alpha={}", py_float(*alpha)),
+        Op::GELU(a) => match a {
+            Approximate::None => "approximate='none'".to_string(),
+            Approximate::Tanh => "approximate='tanh'".to_string(),
+        },
+        Op::Softplus(p) => format!("beta={}, threshold={}", py_float(p.beta), py_float(p.threshold)),
+        Op::PReLU(p) => format!("num_parameters={}", p.num_parameters),
+        Op::SiLU | Op::Hardswish | Op::Hardsigmoid | Op::Mish | Op::ReLU6 => String::new(),
     }
 }
 
