@@ -384,6 +384,70 @@ fn cifar10_binary_folder_and_mnist_idx_files_train() {
     assert_eq!(Model::load(&out.join("last.tlm")).unwrap().classes[0], "0 - zero");
 }
 
+/// `--lr 1e6` never produces a NaN on the digits: the loss climbs to 1e5 and beyond. The run
+/// stops as the NaN stop does (exit 1, the step named), keeping the last good checkpoint.
+#[test]
+fn a_loss_that_explodes_without_nan_stops_the_run_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = torchlet(&[
+        "train",
+        "--lr",
+        "1e6",
+        "--epochs",
+        "3",
+        "--limit",
+        "320",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("the training loss diverged at epoch 1 step"), "{err}");
+    assert!(err.contains("more than 1000 times the run's first loss"), "{err}");
+    assert!(err.contains("no checkpoint was saved") && err.contains("--lr"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.join("last.tlm").exists());
+
+    // A healthy first epoch, then an explosion: the epoch-1 checkpoint stays, loadable.
+    let first = dir.path().join("first");
+    let o = torchlet(&[
+        "train",
+        "--epochs",
+        "1",
+        "--limit",
+        "320",
+        "--out",
+        s(&first),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(first.join("last.tlm")).unwrap();
+    let o = torchlet(&[
+        "train",
+        "--resume",
+        s(&first.join("last.tlm")),
+        "--epochs",
+        "3",
+        "--lr",
+        "1e6",
+        "--limit",
+        "320",
+        "--out",
+        s(&first),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("diverged at epoch 2"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the last good checkpoint is"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(first.join("last.tlm")).unwrap(),
+        before,
+        "the last good checkpoint is kept"
+    );
+}
+
 #[test]
 fn a_diverging_run_stops_naming_the_step_and_patience_stops_early() {
     let dir = tempfile::tempdir().unwrap();
@@ -496,4 +560,35 @@ fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&x.model.params), bits(&y.model.params));
     assert_eq!(x.train.step, y.train.step);
+}
+
+/// Negative numbers are values, not flags: `--lr -1` reaches the real check and its message,
+/// not clap's "unexpected argument '-1'".
+#[test]
+fn negative_hyper_parameters_reach_the_real_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for (flag, value, says) in [
+        ("--lr", "-1", "lr must be finite and >= 0"),
+        ("--momentum", "-0.5", "momentum must be >= 0"),
+        ("--weight-decay", "-1", "weight_decay must be >= 0"),
+        ("--val-split", "-0.2", "--val-split must be between 0 and 1, found -0.2"),
+    ] {
+        let o = torchlet(&[
+            "train",
+            flag,
+            value,
+            "--epochs",
+            "1",
+            "--limit",
+            "64",
+            "--out",
+            s(&out),
+            "--quiet",
+        ]);
+        assert!(!o.status.success(), "{flag} {value}");
+        let err = stderr(&o);
+        assert!(err.contains(says), "{flag} {value}: {err}");
+        assert!(!err.contains("unexpected argument"), "{flag} {value}: {err}");
+    }
 }

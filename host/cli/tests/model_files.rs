@@ -291,3 +291,55 @@ fn saving_is_atomic_a_failed_save_keeps_the_old_file() {
         "{e}"
     );
 }
+
+/// A model file whose weights hold a NaN or an infinity is refused at load (as a whole model,
+/// as a state dict and as `--init-from`'s source), naming the file and the tensor; `predict`
+/// fails with that message instead of printing `NaN%`.
+#[test]
+fn non_finite_weights_are_refused_at_load_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Model::from_zoo("digits-cnn", 0).unwrap();
+    let last = m.params.len() - 1;
+    m.params[last] = f32::NAN;
+    let path = dir.path().join("nan.tlm");
+    m.save(&path).unwrap();
+    let e = Model::load(&path).unwrap_err();
+    assert!(matches!(e, ModelError::NonFinite { index: 9, .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("nan.tlm") && msg.contains("tensor '7.bias'") && msg.contains("non-finite"),
+        "{msg}"
+    );
+
+    let mut target = Model::from_zoo("digits-cnn", 1).unwrap();
+    let before = target.params.clone();
+    assert!(matches!(
+        target.load_state_dict(&path, true),
+        Err(ModelError::NonFinite { .. })
+    ));
+    assert_eq!(target.params, before, "a refused load changes nothing");
+
+    m.params[last] = 0.0;
+    m.state.clear();
+    m.params[0] = f32::INFINITY;
+    m.save(&path).unwrap();
+    let e = Model::load(&path).unwrap_err();
+    assert!(
+        e.to_string().contains("tensor '0.weight'") && e.to_string().contains("inf at element 0"),
+        "{e}"
+    );
+
+    let png = dir.path().join("x.png");
+    image::GrayImage::new(8, 8).save(&png).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(["predict", "--model"])
+        .arg(&path)
+        .arg(&png)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("tensor '0.weight'") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -83,16 +83,16 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for digits, 0.01 otherwise).
-    #[arg(long, value_name = "LR")]
+    #[arg(long, allow_negative_numbers = true, value_name = "LR")]
     pub lr: Option<f32>,
     /// The optimizer.
     #[arg(long, value_enum, default_value = "sgd")]
     pub optimizer: OptimizerKind,
     /// SGD momentum.
-    #[arg(long, default_value = "0.9")]
+    #[arg(long, allow_negative_numbers = true, default_value = "0.9")]
     pub momentum: f32,
     /// Weight decay (L2 penalty).
-    #[arg(long, default_value = "0")]
+    #[arg(long, allow_negative_numbers = true, default_value = "0")]
     pub weight_decay: f32,
     /// Nesterov momentum.
     #[arg(long)]
@@ -105,7 +105,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub augment: bool,
     /// Hold out this fraction of the training images instead of the data set's test split.
-    #[arg(long, value_name = "F")]
+    #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub val_split: Option<f32>,
     /// Seed of the initialisation, the shuffles and the splits.
     #[arg(long, default_value = "0")]

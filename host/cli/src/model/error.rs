@@ -49,6 +49,18 @@ pub enum ModelError {
         /// The file's tensors that the model does not have.
         unexpected: Vec<String>,
     },
+    /// A tensor of the file holds NaN or infinite values: a model with non-finite weights is
+    /// refused at load instead of predicting `NaN%`.
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name (`"0.weight"`, `"1.running_var"`).
+        name: String,
+        /// The index of its first non-finite element.
+        index: usize,
+        /// That element.
+        value: f32,
+    },
     /// The model itself is invalid (does not plan, or its buffers have the wrong length).
     Model {
         /// The model's name.
@@ -112,6 +124,17 @@ impl fmt::Display for ModelError {
                 Ok(())
             }
             ModelError::Model { model, error } => write!(f, "model '{model}': {error}"),
+            ModelError::NonFinite {
+                path,
+                name,
+                index,
+                value,
+            } => write!(
+                f,
+                "{}: tensor '{name}' holds a non-finite value ({value} at element {index}); a model with NaN or \
+                 infinite weights cannot predict (was it saved from a diverged run?)",
+                path.display()
+            ),
         }
     }
 }

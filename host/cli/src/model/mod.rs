@@ -31,7 +31,7 @@ pub use state_dict::LoadReport;
 pub use transfer::TransferReport;
 
 use torchlet::layer::Layer;
-use torchlet::model_file::{self, ModelFile, ModelSpec, TrainState};
+use torchlet::model_file::{self, ModelFile, ModelSpec, Role, TrainState};
 use torchlet::{Mode, Network, Plan, Shape};
 
 use crate::fsutil;
@@ -204,6 +204,7 @@ impl Model {
         let mut state = vec![0.0; plan.state_len()];
         file.copy_params_into(&mut params).map_err(fail)?;
         file.copy_state_into(&mut state).map_err(fail)?;
+        check_finite(&file, path)?;
         let model = Model {
             name: file.name().to_string(),
             layers,
@@ -259,6 +260,29 @@ impl Model {
             error,
         }
     }
+}
+
+/// [`ModelError::NonFinite`] for the first parameter or state tensor of `file` with a NaN or
+/// infinite element.
+pub(crate) fn check_finite(file: &ModelFile<'_>, path: &Path) -> Result<(), ModelError> {
+    for t in file.tensors() {
+        if t.role == Role::Optimizer {
+            continue;
+        }
+        let values = t
+            .bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        if let Some((index, value)) = values.enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                path: path.to_path_buf(),
+                name: t.name.to_string(),
+                index,
+                value,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ impl Model {
     /// As [`Model::load_state_dict`].
     pub fn load_state_dict_bytes(&mut self, bytes: &[u8], path: &Path, strict: bool) -> Result<LoadReport, ModelError> {
         let file = ModelFile::parse(bytes).map_err(|e| ModelError::file(path, e))?;
+        super::check_finite(&file, path)?;
         let theirs: HashMap<&str, TensorInfo<'_>> = file
             .tensors()
             .filter(|t| t.role != Role::Optimizer)

@@ -107,6 +107,7 @@ impl Model {
     /// As [`Model::init_from`].
     pub fn init_from_bytes(&mut self, bytes: &[u8], path: &Path) -> Result<TransferReport, ModelError> {
         let file = ModelFile::parse(bytes).map_err(|e| ModelError::file(path, e))?;
+        super::check_finite(&file, path)?;
         let theirs: HashMap<&str, TensorInfo<'_>> = file
             .tensors()
             .filter(|t| t.role != Role::Optimizer)

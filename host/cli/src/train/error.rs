@@ -79,6 +79,25 @@ pub enum TrainError {
         /// The checkpoint left on disk.
         kept: KeptCheckpoint,
     },
+    /// The training loss stayed far above its first value ([`super::divergence`]).
+    #[error(
+        "the training loss diverged at epoch {epoch} step {step}: {loss:e}, more than {factor} times the run's \
+         first loss ({first}) for {steps} steps in a row; stopping; {kept} (try a smaller --lr)",
+        factor = super::divergence::FACTOR,
+        steps = super::divergence::STEPS
+    )]
+    Diverged {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The training step, from 0 over the whole run.
+        step: u64,
+        /// The step's loss.
+        loss: f32,
+        /// The run's first loss.
+        first: f32,
+        /// The checkpoint left on disk.
+        kept: KeptCheckpoint,
+    },
     /// A training step on the GPU failed (a lost device, out of memory).
     #[error("training on the GPU failed at epoch {epoch} step {step}: {error}; stopping; {kept}")]
     GpuTrainStep {

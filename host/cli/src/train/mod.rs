@@ -35,6 +35,7 @@
 //! - [`gpu`]: `--device`, and copying a GPU's weights back.
 
 mod backend;
+pub mod divergence;
 pub mod error;
 pub mod gpu;
 mod optimizer;

@@ -17,6 +17,7 @@ use torchlet::layer::Layer;
 use torchlet::Shape;
 
 use super::backend::{Backend, BatchError, HostState};
+use super::divergence::Divergence;
 use super::error::{KeptCheckpoint, TrainError};
 use super::optimizer::{scheduled_lr, Position};
 use super::parallel::HostNetwork;
@@ -203,6 +204,7 @@ pub(crate) struct Run<'r> {
     info: ModelInfo,
     log: TrainLog,
     counters: Counters,
+    divergence: Divergence,
     out: &'r mut dyn Write,
 }
 
@@ -242,6 +244,7 @@ impl<'r> Run<'r> {
             info,
             log,
             counters,
+            divergence: Divergence::default(),
             out,
         })
     }
@@ -306,6 +309,15 @@ impl<'r> Run<'r> {
                 Ok(loss) => loss,
                 Err(e) => return Err(self.batch_failure(e, epoch)),
             };
+            if let Some(d) = self.divergence.observe(loss) {
+                return Err(TrainError::Diverged {
+                    epoch: epoch + 1,
+                    step,
+                    loss: d.loss,
+                    first: d.first,
+                    kept: self.kept(epoch),
+                });
+            }
             self.log.batch(&batch, loss, step)?;
             self.counters.step += 1;
             total += f64::from(loss) * batch.len() as f64;
