@@ -592,3 +592,68 @@ fn negative_hyper_parameters_reach_the_real_checks() {
         assert!(!err.contains("unexpected argument"), "{flag} {value}: {err}");
     }
 }
+
+/// "saved" is printed only after a save: `--epochs 0` and the resume of a finished run write
+/// nothing and say so; after a resume, "best" covers the epochs before it too.
+#[test]
+fn messages_say_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero");
+    let o = torchlet(&["train", "--epochs", "0", "--out", s(&zero)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("no epoch left to train (--epochs 0): nothing was saved"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("saved runs") && !zero.join("last.tlm").exists());
+
+    let run = dir.path().join("run");
+    let o = torchlet(&["train", "--epochs", "2", "--limit", "320", "--out", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let best_line = |o: &Output| {
+        stdout(o)
+            .lines()
+            .find(|l| l.starts_with("best held-out accuracy"))
+            .map(str::to_string)
+    };
+    let best = best_line(&o).unwrap();
+    let last = run.join("last.tlm");
+    let before = std::fs::read(&last).unwrap();
+    let o = torchlet(&[
+        "train",
+        "--resume",
+        s(&last),
+        "--epochs",
+        "2",
+        "--limit",
+        "320",
+        "--out",
+        s(&run),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("nothing was saved") && !stdout(&o).contains("saved "),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(std::fs::read(&last).unwrap(), before);
+
+    // A resumed epoch that ruins the model (lr 20): the best is still the first run's.
+    let o = torchlet(&[
+        "train",
+        "--resume",
+        s(&last),
+        "--epochs",
+        "3",
+        "--lr",
+        "20",
+        "--limit",
+        "320",
+        "--out",
+        s(&run),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("*best"), "{}", stdout(&o));
+    assert_eq!(best_line(&o).as_ref(), Some(&best), "{}", stdout(&o));
+}

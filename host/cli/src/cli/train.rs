@@ -288,7 +288,16 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         )?;
         return Ok(());
     }
-    if let Some(best) = outcome.epochs.iter().map(|r| r.accuracy).reduce(f64::max) {
+    if outcome.epochs.is_empty() {
+        // --epochs 0, or a resume of a run that already has its epochs: nothing was written.
+        writeln!(
+            out,
+            "no epoch left to train (--epochs {}): nothing was saved",
+            cfg.epochs
+        )?;
+        return Ok(());
+    }
+    if let Some(best) = outcome.best {
         writeln!(out, "best held-out accuracy {:.1}%", 100.0 * best)?;
     }
     writeln!(

@@ -136,6 +136,9 @@ pub struct Outcome {
     /// early). Resuming from it continues with the next batch of the interrupted epoch, as
     /// if the run had not stopped (with the same data, batch size and seed).
     pub interrupted: Option<PathBuf>,
+    /// The best held-out accuracy of the whole run, epochs before a `--resume` included
+    /// (`None` before any epoch finished).
+    pub best: Option<f64>,
 }
 
 /// What one epoch measured.
@@ -149,7 +152,7 @@ pub struct EpochReport {
     pub test_loss: f64,
     /// Held-out accuracy, 0 to 1.
     pub accuracy: f64,
-    /// Seconds since the start of the run.
+    /// Seconds since the start of the run (this process).
     pub seconds: f64,
 }
 

@@ -255,6 +255,7 @@ impl<'r> Run<'r> {
     /// See [`super::fit_on`].
     pub(crate) fn fit<B: Backend>(mut self, backend: &mut B, host: &mut HostState<'_>) -> Result<Outcome, TrainError> {
         for epoch in self.counters.first_epoch..self.cfg.epochs {
+            let began = Instant::now();
             host.optimizer.set_lr(scheduled_lr(self.cfg, epoch));
             host.net.train()?;
             let Some(train_loss) = self.train_epoch(backend, host, epoch)? else {
@@ -279,7 +280,7 @@ impl<'r> Run<'r> {
             self.log.epoch(&host.net, &self.info.paths, &report)?;
             let improved = self.counters.record(report.accuracy);
             self.save_epoch(host, report.epoch, improved)?;
-            self.print_epoch(&report, &tested, improved)?;
+            self.print_epoch(&report, &tested, improved, began.elapsed().as_secs_f64())?;
             self.counters.reports.push(report);
             if self.stop_early()? {
                 break;
@@ -401,8 +402,15 @@ impl<'r> Run<'r> {
         Ok(())
     }
 
-    /// The epoch's line on the output.
-    fn print_epoch(&mut self, report: &EpochReport, tested: &Tested, improved: bool) -> Result<(), TrainError> {
+    /// The epoch's line on the output; `seconds` is the epoch's own duration (training,
+    /// testing and saving).
+    fn print_epoch(
+        &mut self,
+        report: &EpochReport,
+        tested: &Tested,
+        improved: bool,
+        seconds: f64,
+    ) -> Result<(), TrainError> {
         writeln!(
             self.out,
             "epoch {:>2}/{}  train loss {:.4}  test loss {:.4}  accuracy {:.1}% ({}/{})  [{:.1} s]{}",
@@ -413,7 +421,7 @@ impl<'r> Run<'r> {
             100.0 * report.accuracy,
             tested.correct,
             tested.samples,
-            report.seconds,
+            seconds,
             if improved { "  *best" } else { "" }
         )?;
         Ok(())
@@ -451,9 +459,11 @@ impl<'r> Run<'r> {
     /// Closes the log; the outcome, `interrupted` naming the Ctrl-C checkpoint if any.
     fn finish(self, interrupted: Option<PathBuf>) -> Result<Outcome, TrainError> {
         self.log.writer.close()?;
+        let best = (self.counters.best.is_finite() && self.counters.best >= 0.0).then_some(self.counters.best);
         Ok(Outcome {
             epochs: self.counters.reports,
             interrupted,
+            best,
         })
     }
 }
