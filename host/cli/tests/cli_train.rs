@@ -657,3 +657,72 @@ fn messages_say_what_happened() {
     assert!(!stdout(&o).contains("*best"), "{}", stdout(&o));
     assert_eq!(best_line(&o).as_ref(), Some(&best), "{}", stdout(&o));
 }
+
+/// A second run into a run's folder is refused, leaving every file byte for byte; `--resume`
+/// continues it; `--overwrite` removes the old run's files first (no stale `epoch-N.tlm`),
+/// leaving other files alone.
+#[test]
+fn a_second_run_never_mixes_with_or_replaces_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = torchlet(&["train", "--epochs", "3", "--limit", "320", "--out", s(&run), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(run.join("notes.txt"), b"mine").unwrap();
+    let snapshot = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot(&run);
+
+    let o = torchlet(&["train", "--epochs", "1", "--limit", "320", "--out", s(&run), "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("already holds a run") && err.contains("epoch-3.tlm") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&run), before, "a refused run changes nothing");
+
+    let last = run.join("last.tlm");
+    let o = torchlet(&[
+        "train",
+        "--resume",
+        s(&last),
+        "--epochs",
+        "4",
+        "--limit",
+        "320",
+        "--out",
+        s(&run),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("epoch-4.tlm").exists());
+
+    let o = torchlet(&[
+        "train",
+        "--epochs",
+        "1",
+        "--limit",
+        "320",
+        "--out",
+        s(&run),
+        "--overwrite",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = snapshot(&run).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["best.tlm", "epoch-1.tlm", "last.tlm", "notes.txt"]);
+    assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
+}

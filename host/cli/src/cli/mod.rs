@@ -10,6 +10,7 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod predict;
+pub mod run_dir;
 pub mod train;
 
 use std::io::Write;

@@ -135,6 +135,11 @@ pub struct TrainArgs {
     /// Where the model files go (default: runs/DATASET-YYYYMMDD-HHMMSS/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Train into an `--out` folder that holds another run: its run files (last, best,
+    /// interrupted, epoch-N, tensorboard/) are removed first. Without it such a folder is
+    /// refused, unless `--resume` continues its checkpoint.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Where TensorBoard logs go (default: OUT/tensorboard).
     #[arg(long, value_name = "DIR")]
     pub logdir: Option<PathBuf>,
@@ -237,6 +242,11 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         let now = chrono::Local::now().format("%Y%m%d-%H%M%S");
         PathBuf::from(format!("runs/{}-{now}", args.dataset.name()))
     });
+    // Every check that can refuse the run comes before --overwrite removes anything.
+    crate::train::gpu_fault()?;
+    for removed in super::run_dir::prepare(&out_dir, args.resume.as_deref(), args.overwrite)? {
+        writeln!(out, "--overwrite: removed {}", removed.display())?;
+    }
     let cfg = TrainConfig {
         epochs: args.epochs.unwrap_or(if digits { 15 } else { 10 }),
         batch_size: args.batch_size.unwrap_or(if digits { 32 } else { 64 }),

@@ -162,7 +162,7 @@ pub struct EpochReport {
 pub const GPU_FAULT: &str = "TORCHLET_GPU_FAULT";
 
 /// The step [`GPU_FAULT`] asks to lose the device at, if it is set.
-fn gpu_fault() -> Result<Option<u64>, TrainError> {
+pub(crate) fn gpu_fault() -> Result<Option<u64>, TrainError> {
     let Some(v) = std::env::var_os(GPU_FAULT) else {
         return Ok(None);
     };

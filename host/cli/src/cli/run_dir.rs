@@ -1,0 +1,125 @@
+//! `torchlet train --out DIR`: one run per folder.
+//!
+//! A second run into a folder that already holds a run's files would replace its `best.tlm`
+//! with a worse one and leave its `epoch-N.tlm` files beside the new ones. So a folder with any
+//! of a run's model files (`last.tlm`, `best.tlm`, `interrupted.tlm`, `epoch-N.tlm`) is
+//! refused, unless
+//! - `--resume` continues a checkpoint of that folder (the run goes on), or
+//! - `--overwrite` is given: those files and the default `tensorboard/` log folder are removed
+//!   first, so nothing of the old run is mixed with the new one; other files in the folder are
+//!   left alone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Why `--out` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// The folder holds another run.
+    #[error(
+        "--out {dir} already holds a run ({files}): continue it with --resume {last}, train into another \
+         folder, or add --overwrite to remove its files first"
+    )]
+    Taken {
+        /// The folder.
+        dir: String,
+        /// The run files found.
+        files: String,
+        /// Its `last.tlm`.
+        last: String,
+    },
+    /// Removing the old run's files failed.
+    #[error("--overwrite: cannot remove {path}: {source}")]
+    Remove {
+        /// The file or folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The run files in `dir` (sorted names).
+fn run_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_run_file))
+        .collect();
+    found.sort();
+    found
+}
+
+fn is_run_file(name: &str) -> bool {
+    matches!(name, "last.tlm" | "best.tlm" | "interrupted.tlm" | "tensorboard")
+        || name
+            .strip_prefix("epoch-")
+            .and_then(|r| r.strip_suffix(".tlm"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Checks (and with `overwrite` clears) `dir` before a run; returns the files removed.
+///
+/// # Errors
+/// [`RunDirError::Taken`] when `dir` holds a run that `resume` does not continue and
+/// `overwrite` is off; [`RunDirError::Remove`] when clearing fails.
+pub fn prepare(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<Vec<PathBuf>, RunDirError> {
+    let files = run_files(dir);
+    // A folder with only a TensorBoard log (a run refused at its start) holds no run.
+    if !files.iter().any(|f| f.extension().is_some_and(|e| e == "tlm")) {
+        return Ok(Vec::new());
+    }
+    let continues = resume.is_some_and(|r| same_dir(r.parent().unwrap_or(Path::new(".")), dir));
+    if continues {
+        return Ok(Vec::new());
+    }
+    if !overwrite {
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        return Err(RunDirError::Taken {
+            dir: dir.display().to_string(),
+            files: names.join(", "),
+            last: dir.join("last.tlm").display().to_string(),
+        });
+    }
+    for f in &files {
+        let removed = if f.is_dir() && !f.is_symlink() {
+            fs::remove_dir_all(f)
+        } else {
+            fs::remove_file(f)
+        };
+        removed.map_err(|source| RunDirError::Remove {
+            path: f.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(files)
+}
+
+/// Whether two folder paths name the same folder (`runs/a` and `./runs/a/`).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let a = if a.as_os_str().is_empty() { Path::new(".") } else { a };
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_files_are_recognised_by_name() {
+        for yes in ["last.tlm", "best.tlm", "interrupted.tlm", "epoch-12.tlm", "tensorboard"] {
+            assert!(is_run_file(yes), "{yes}");
+        }
+        for no in ["epoch-.tlm", "epoch-x.tlm", "notes.txt", "model.tlm", "last.tlm.bak"] {
+            assert!(!is_run_file(no), "{no}");
+        }
+    }
+}
