@@ -12,6 +12,8 @@ pub struct OutOfMemory {
     /// The memory the kernel said was available, when the buffer was larger than that;
     /// `None` when the allocation itself failed.
     pub available: Option<f64>,
+    /// What the user can do ("try a smaller --batch-size").
+    pub hint: &'static str,
 }
 
 impl std::fmt::Display for OutOfMemory {
@@ -21,7 +23,7 @@ impl std::fmt::Display for OutOfMemory {
             Some(avail) => write!(f, "and {:.1} GB are available", avail / 1e9)?,
             None => f.write_str("which could not be allocated")?,
         }
-        f.write_str(": try a smaller --batch-size")
+        write!(f, ": {}", self.hint)
     }
 }
 
@@ -33,11 +35,21 @@ impl std::error::Error for OutOfMemory {}
 /// # Errors
 /// The allocation failed, or would exceed the memory available.
 pub fn zeros(len: usize, what: &str) -> Result<Vec<f32>, OutOfMemory> {
+    zeros_for(len, what, "try a smaller --batch-size")
+}
+
+/// [`zeros`] for a buffer whose size comes from elsewhere than the batch size (a model's
+/// parameters, a file's plan); `hint` says what the user can change.
+///
+/// # Errors
+/// As [`zeros`].
+pub fn zeros_for(len: usize, what: &str, hint: &'static str) -> Result<Vec<f32>, OutOfMemory> {
     let bytes = len as f64 * 4.0;
     let fail = |available: Option<f64>| OutOfMemory {
         what: what.to_string(),
         bytes,
         available,
+        hint,
     };
     // Linux overcommits: a reservation larger than the memory left succeeds and the process is
     // killed later, when the zeros are written. Compare with what the kernel says is available.

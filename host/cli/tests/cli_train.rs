@@ -726,3 +726,29 @@ fn a_second_run_never_mixes_with_or_replaces_the_first() {
     assert_eq!(names, ["best.tlm", "epoch-1.tlm", "last.tlm", "notes.txt"]);
     assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
 }
+
+/// A model too large for this machine (a billion classes: 516 GB of parameters) is an error
+/// naming the flag to change, not an allocation abort.
+#[test]
+fn an_absurd_class_count_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = torchlet(&[
+        "train",
+        "--num-classes",
+        "1000000000",
+        "--epochs",
+        "1",
+        "--out",
+        s(&dir.path().join("run")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("its parameter buffer needs 516.0 GB of memory") && err.contains("--num-classes"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("memory allocation of") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -68,6 +68,13 @@ pub enum ModelError {
         /// The core's error.
         error: torchlet::Error,
     },
+    /// A buffer of the model (parameters, state, activation arena) does not fit in memory.
+    Memory {
+        /// The model's name or file.
+        model: String,
+        /// How much was needed and available.
+        error: crate::mem::OutOfMemory,
+    },
 }
 
 impl ModelError {
@@ -124,6 +131,7 @@ impl fmt::Display for ModelError {
                 Ok(())
             }
             ModelError::Model { model, error } => write!(f, "model '{model}': {error}"),
+            ModelError::Memory { model, error } => write!(f, "model '{model}': {error}"),
             ModelError::NonFinite {
                 path,
                 name,

@@ -83,9 +83,10 @@ impl Model {
             state: Vec::new(),
         };
         let plan = m.plan(1, Mode::Inference)?;
-        m.params = vec![0.0; plan.param_len()];
-        m.state = vec![0.0; plan.state_len()];
-        let mut arena = vec![0.0; plan.arena_len()];
+        let hint = "try a smaller model or --num-classes";
+        m.params = m.zeros(plan.param_len(), "its parameter buffer", hint)?;
+        m.state = m.zeros(plan.state_len(), "its running-statistics buffer", hint)?;
+        let mut arena = m.zeros(plan.arena_len(), "its activation arena", hint)?;
         let err = |error| ModelError::Model {
             model: name.to_string(),
             error,
@@ -120,7 +121,11 @@ impl Model {
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
         let n = x.len() / self.input.numel().max(1);
         let plan = self.plan(n.max(1), Mode::Inference)?;
-        let mut arena = vec![0.0; plan.arena_len()];
+        let mut arena = self.zeros(
+            plan.arena_len(),
+            "the activation arena of this batch",
+            "try fewer inputs at once",
+        )?;
         let mut net = Network::with_weights(&plan, &self.params, &self.state, &mut arena).map_err(|e| self.error(e))?;
         net.set_gemm(crate::kernels::best());
         Ok(net.forward(x).map_err(|e| self.error(e))?.to_vec())
@@ -200,8 +205,16 @@ impl Model {
         let layers = file.layers(storage).map_err(fail)?;
         let plan = HostPlan::try_new(layers, file.input_shape(), 1, Mode::Inference).map_err(fail)?;
         file.check_plan(&plan).map_err(fail)?;
-        let mut params = vec![0.0; plan.param_len()];
-        let mut state = vec![0.0; plan.state_len()];
+        let memory = |error| ModelError::Memory {
+            model: path.display().to_string(),
+            error,
+        };
+        let hint = "the file describes a model too large for this machine";
+        let mut params = crate::mem::zeros_for(plan.param_len(), "its parameter buffer", hint).map_err(memory)?;
+        let mut state =
+            crate::mem::zeros_for(plan.state_len(), "its running-statistics buffer", hint).map_err(memory)?;
+        // The model must also run: its inference arena at batch 1.
+        drop(crate::mem::zeros_for(plan.arena_len(), "its activation arena", hint).map_err(memory)?);
         file.copy_params_into(&mut params).map_err(fail)?;
         file.copy_state_into(&mut state).map_err(fail)?;
         check_finite(&file, path)?;
@@ -252,6 +265,14 @@ impl Model {
         .map_err(err)?;
         out.truncate(used);
         Ok(out)
+    }
+
+    /// `len` zeroed floats for `what` of this model, or [`ModelError::Memory`].
+    fn zeros(&self, len: usize, what: &str, hint: &'static str) -> Result<Vec<f32>, ModelError> {
+        crate::mem::zeros_for(len, what, hint).map_err(|error| ModelError::Memory {
+            model: self.name.clone(),
+            error,
+        })
     }
 
     fn error(&self, error: torchlet::Error) -> ModelError {
