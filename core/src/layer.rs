@@ -128,7 +128,7 @@ pub struct Conv {
     pub padding_mode: PaddingMode,
 }
 
-/// `nn.ConvTranspose2d`.
+/// `nn.ConvTranspose1d/2d/3d` (`Op::ConvTranspose` is 2-d; `Op::ConvTransposeNd` carries the dims).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConvTranspose {
     /// Input channels.
@@ -302,6 +302,9 @@ pub enum Op {
     /// `nn.ZeroPad1d/2d/3d`, `ReflectionPad1d/2d/3d`, `ReplicationPad1d/2d/3d`,
     /// `CircularPad1d/2d/3d`.
     Pad(Pad),
+    /// `nn.ConvTranspose1d/2d/3d` with its number of spatial dims (1, 2 or 3; the spatial
+    /// arrays are `[D, H, W]` with 1s in front, as `Conv`'s).
+    ConvTransposeNd(ConvTranspose, u8),
 }
 
 impl Op {
@@ -363,6 +366,7 @@ impl Op {
             Op::Identity => "Identity",
             Op::Flatten => "Flatten",
             Op::Pad(p) => nd::pad_name(p),
+            Op::ConvTransposeNd(_, d) => nd::conv_transpose_name(*d),
         }
     }
 }
@@ -685,6 +689,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.stride = spatial(c.dims, s, 1),
             Kind::Op(Op::ConvTranspose(c)) => c.stride = spatial(2, s, 1),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => c.stride = spatial(*d, s, 1),
             Kind::Op(Op::MaxPool(p)) => p.stride = spatial(p.dims, s, 1),
             Kind::Op(Op::AvgPool(p)) => p.stride = spatial(p.dims, s, 1),
             Kind::Op(Op::MaxUnpool(p)) => p.stride = spatial(2, s, 1),
@@ -699,6 +704,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.padding = Padding::Explicit(spatial(c.dims, p, 0)),
             Kind::Op(Op::ConvTranspose(c)) => c.padding = spatial(2, p, 0),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => c.padding = spatial(*d, p, 0),
             Kind::Op(Op::MaxPool(q)) => q.padding = spatial(q.dims, p, 0),
             Kind::Op(Op::AvgPool(q)) => q.padding = spatial(q.dims, p, 0),
             Kind::Op(Op::MaxUnpool(q)) => q.padding = spatial(2, p, 0),
@@ -733,6 +739,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.dilation = spatial(c.dims, d, 1),
             Kind::Op(Op::ConvTranspose(c)) => c.dilation = spatial(2, d, 1),
+            Kind::Op(Op::ConvTransposeNd(c, n)) => c.dilation = spatial(*n, d, 1),
             Kind::Op(Op::MaxPool(p)) => p.dilation = spatial(p.dims, d, 1),
             _ => return self.misuse("dilation() applies to Conv, ConvTranspose2d and MaxPool only"),
         }
@@ -745,6 +752,7 @@ impl Layer {
         let ok = match &mut l.kind {
             Kind::Op(Op::Conv(c)) => set_each(&mut c.kernel_size, c.dims, k, 1),
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.kernel_size, 2, k, 1),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => set_each(&mut c.kernel_size, *d, k, 1),
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
             Kind::Op(Op::AvgPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
             Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.kernel_size, 2, k, 1),
@@ -763,6 +771,7 @@ impl Layer {
         let ok = match &mut l.kind {
             Kind::Op(Op::Conv(c)) => set_each(&mut c.stride, c.dims, s, 1),
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.stride, 2, s, 1),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => set_each(&mut c.stride, *d, s, 1),
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
             Kind::Op(Op::AvgPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
             Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.stride, 2, s, 1),
@@ -787,6 +796,7 @@ impl Layer {
                 None => false,
             },
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.padding, 2, p, 0),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => set_each(&mut c.padding, *d, p, 0),
             Kind::Op(Op::MaxPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
             Kind::Op(Op::AvgPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
             Kind::Op(Op::MaxUnpool(q)) => set_each(&mut q.padding, 2, p, 0),
@@ -805,6 +815,7 @@ impl Layer {
         let ok = match &mut l.kind {
             Kind::Op(Op::Conv(c)) => set_each(&mut c.dilation, c.dims, d, 1),
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.dilation, 2, d, 1),
+            Kind::Op(Op::ConvTransposeNd(c, n)) => set_each(&mut c.dilation, *n, d, 1),
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.dilation, p.dims, d, 1),
             _ => false,
         };
@@ -821,6 +832,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.groups = g,
             Kind::Op(Op::ConvTranspose(c)) => c.groups = g,
+            Kind::Op(Op::ConvTransposeNd(c, _)) => c.groups = g,
             _ => return self.misuse("groups() applies to Conv and ConvTranspose2d only"),
         }
         l
@@ -832,6 +844,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.bias = b,
             Kind::Op(Op::ConvTranspose(c)) => c.bias = b,
+            Kind::Op(Op::ConvTransposeNd(c, _)) => c.bias = b,
             Kind::Op(Op::Linear(c)) => c.bias = b,
             Kind::Merge {
                 merge: Merge::Bilinear(c),
@@ -852,12 +865,13 @@ impl Layer {
         l
     }
 
-    /// `output_padding=p` (ConvTranspose2d only).
+    /// `output_padding=p` (ConvTranspose1d/2d/3d only).
     pub const fn output_padding(self, p: usize) -> Self {
         let mut l = self;
         match &mut l.kind {
             Kind::Op(Op::ConvTranspose(c)) => c.output_padding = [0, p, p],
-            _ => return self.misuse("output_padding() applies to ConvTranspose2d only"),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => c.output_padding = spatial(*d, p, 0),
+            _ => return self.misuse("output_padding() applies to ConvTranspose only"),
         }
         l
     }
@@ -945,38 +959,4 @@ const fn set_each(dst: &mut [usize; 3], dims: u8, v: &[usize], fill: usize) -> b
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builders_set_pytorch_fields() {
-        let l = conv2d(3, 8, 3).stride(2).padding(1).dilation(2).groups(1).bias(false);
-        match l.kind {
-            Kind::Op(Op::Conv(c)) => {
-                assert_eq!(c.kernel_size, [1, 3, 3]);
-                assert_eq!(c.stride, [1, 2, 2]);
-                assert_eq!(c.padding, Padding::Explicit([0, 1, 1]));
-                assert_eq!(c.dilation, [1, 2, 2]);
-                assert!(!c.bias);
-            }
-            _ => panic!("not a conv"),
-        }
-        let p = max_pool1d(3);
-        match p.kind {
-            Kind::Op(Op::MaxPool(m)) => assert_eq!(m.stride, [1, 1, 3]),
-            _ => panic!(),
-        }
-        let k = conv2d(1, 1, 1).kernel_size_each(&[3, 5]);
-        match k.kind {
-            Kind::Op(Op::Conv(c)) => assert_eq!(c.kernel_size, [1, 3, 5]),
-            _ => panic!(),
-        }
-    }
-
-    #[test]
-    fn misuse_is_recorded_not_panicked() {
-        assert!(matches!(relu().stride(2).kind, Kind::Misuse(_)));
-        assert!(matches!(conv2d(1, 1, 3).kernel_size_each(&[3]).kind, Kind::Misuse(_)));
-        assert_eq!(relu().named("act").stride(2).name, "act");
-    }
-}
+mod tests;

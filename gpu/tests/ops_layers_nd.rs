@@ -100,3 +100,30 @@ fn pads1d_and_3d_match_cpu() {
     ];
     train_both(&dev, &P1, Shape::cl(2, 5), 2, 2);
 }
+
+#[test]
+fn conv_transpose1d_and_3d_match_cpu() {
+    let Some(dev) = device() else { return };
+    static T1: [Layer; 4] = [
+        conv1d(2, 4, 1),
+        conv_transpose1d(4, 6, 3)
+            .stride(2)
+            .padding(1)
+            .output_padding(1)
+            .groups(2),
+        flatten(),
+        linear(6 * 10, 10),
+    ];
+    train_both(&dev, &T1, Shape::cl(2, 5), 2, 2);
+    static T3: [Layer; 4] = [
+        conv3d(2, 2, 1),
+        conv_transpose3d(2, 3, 1)
+            .kernel_size_each(&[2, 3, 2])
+            .stride_each(&[2, 1, 2])
+            .padding_each(&[0, 1, 1])
+            .dilation_each(&[1, 2, 1]),
+        flatten(),
+        linear(3 * 4 * 5 * 4, 10),
+    ];
+    train_both(&dev, &T3, Shape::cdhw(2, 2, 3, 3), 2, 2);
+}

@@ -29,6 +29,15 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
     static RFP3: [Layer; 1] = [reflection_pad3d([1, 2, 0, 1, 2, 1])];
     static RPP3: [Layer; 1] = [replication_pad3d([2, 1, 1, 0, 1, 2])];
     static CP3: [Layer; 1] = [circular_pad3d([1, 1, 2, 0, 0, 2])];
+    static CT1: [Layer; 1] = [conv_transpose1d(4, 6, 3)
+        .stride(2)
+        .padding(1)
+        .output_padding(1)
+        .groups(2)];
+    static CT3: [Layer; 1] = [conv_transpose3d(2, 3, 1)
+        .kernel_size_each(&[2, 3, 2])
+        .stride_each(&[2, 1, 2])
+        .padding_each(&[0, 1, 1])];
     Some(match name {
         "batch_norm3d_train" | "batch_norm3d_eval" => &BN3D,
         "zero_pad1d" => &ZP1,
@@ -41,6 +50,8 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
         "circular_pad3d" => &CP3,
         "adaptive_avg_pool3d" => &AVG3D,
         "adaptive_max_pool3d" => &MAX3D,
+        "conv_transpose1d" => &CT1,
+        "conv_transpose3d" => &CT3,
         _ => return None,
     })
 }
@@ -59,6 +70,8 @@ const CASES: &[&str] = &[
     "reflection_pad3d",
     "replication_pad3d",
     "circular_pad3d",
+    "conv_transpose1d",
+    "conv_transpose3d",
 ];
 
 fn shape_of(dims: &[usize]) -> Shape {
@@ -257,6 +270,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn conv_transpose1d_and_3d_grads(
+        three in any::<bool>(), d in 1usize..3, h in 1usize..3, w in 1usize..4,
+        k in proptest::array::uniform3(1usize..3), s in proptest::array::uniform3(1usize..3),
+        groups in 1usize..3, seed in 0u64..1000,
+    ) {
+        // output_padding 1 where the stride allows it; padding 1 where the kernel and input allow it.
+        let (l, input) = if three {
+            let l = conv_transpose3d(2 * groups, 2 * groups, 1)
+                .kernel_size_each(&k)
+                .stride_each(&s)
+                .padding_each(&[0, (k[1] - 1).min(h - 1), 0])
+                .groups(groups);
+            (l, Shape::cdhw(2 * groups, d, h, w))
+        } else {
+            let l = conv_transpose1d(groups, 3 * groups, k[2])
+                .stride(s[2])
+                .output_padding(s[2] - 1)
+                .groups(groups);
+            (l, Shape::cl(groups, w + 1))
+        };
+        check_input_grad(leak(vec![l]), input, 2, seed, false)?;
+    }
+}
+
 #[test]
 fn pad_limits_are_pytorchs() {
     static TOO_DEEP: [Layer; 1] = [reflection_pad3d([0, 0, 0, 0, 2, 0])];
@@ -268,9 +309,10 @@ fn pad_limits_are_pytorchs() {
 
 // ---- a model of the new layers: a training step and a model-file round trip ----
 
-static BLOCK: [Layer; 7] = [
+static BLOCK: [Layer; 8] = [
     reflection_pad3d([1, 1, 1, 1, 1, 1]),
     conv3d(2, 4, 3),
+    conv_transpose3d(4, 4, 3).padding(1),
     batch_norm3d(4),
     relu(),
     adaptive_avg_pool3d(2, 2, 2),

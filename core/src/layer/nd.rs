@@ -91,3 +91,37 @@ pub const fn replication_pad3d(padding: [usize; 6]) -> Layer {
 pub const fn circular_pad3d(padding: [usize; 6]) -> Layer {
     pad3d(PaddingMode::Circular, padding)
 }
+
+/// PyTorch's class name of an N-d transposed convolution (`ConvTranspose3d`).
+pub(super) const fn conv_transpose_name(dims: u8) -> &'static str {
+    match dims {
+        1 => "ConvTranspose1d",
+        2 => "ConvTranspose2d",
+        _ => "ConvTranspose3d",
+    }
+}
+
+const fn conv_transpose(dims: u8, in_channels: usize, out_channels: usize, k: usize) -> Layer {
+    op(Op::ConvTransposeNd(
+        ConvTranspose {
+            in_channels,
+            out_channels,
+            kernel_size: spatial(dims, k, 1),
+            stride: [1; 3],
+            padding: [0; 3],
+            output_padding: [0; 3],
+            groups: 1,
+            bias: true,
+            dilation: [1; 3],
+        },
+        dims,
+    ))
+}
+/// `nn.ConvTranspose1d(in_channels, out_channels, kernel_size)` over `[N, C, L]`.
+pub const fn conv_transpose1d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    conv_transpose(1, in_channels, out_channels, kernel_size)
+}
+/// `nn.ConvTranspose3d(in_channels, out_channels, kernel_size)` over `[N, C, D, H, W]`.
+pub const fn conv_transpose3d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    conv_transpose(3, in_channels, out_channels, kernel_size)
+}

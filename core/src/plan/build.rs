@@ -108,7 +108,7 @@ impl<const CAP: usize> Plan<CAP> {
         let at = self.at(n.op_name);
         ctry!(match op {
             Op::Conv(c) => conv::plan(&c, at, &mut n),
-            Op::ConvTranspose(c) => conv_transpose::plan(&c, at, &mut n),
+            Op::ConvTranspose(c) => conv_transpose::plan(&c, 2, at, &mut n),
             Op::MaxPool(p) => match pool::plan_max(&p, at, &mut n) {
                 Ok(()) if p.return_indices => unpool.push(at.layer as u16),
                 r => r,
@@ -133,6 +133,7 @@ impl<const CAP: usize> Plan<CAP> {
             Op::Identity => reshape::plan_identity(&mut n),
             Op::Flatten => reshape::plan_flatten(&mut n),
             Op::Pad(p) => pad::plan(&p, at, &mut n),
+            Op::ConvTransposeNd(c, d) => conv_transpose::plan(&c, d, at, &mut n),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

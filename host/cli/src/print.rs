@@ -13,7 +13,7 @@
 //! (its weight and bias belong to the merge) with `(a)` and `(b)`. The child names are the ones
 //! the model file's state-dict names use.
 
-use torchlet::layer::{Kind, Layer, Merge, Op, Padding};
+use torchlet::layer::{ConvTranspose, Kind, Layer, Merge, Op, Padding};
 use torchlet::ops::geom::PaddingMode;
 
 /// The whole model as PyTorch's `print(model)` shows an `nn.Sequential` of `layers`.
@@ -91,31 +91,7 @@ pub fn extra_repr(op: &Op) -> String {
             }
             s
         }
-        Op::ConvTranspose(c) => {
-            let mut s = format!(
-                "{}, {}, kernel_size={}, stride={}",
-                c.in_channels,
-                c.out_channels,
-                tuple(&c.kernel_size, 2),
-                tuple(&c.stride, 2)
-            );
-            if last(&c.padding, 2).iter().any(|&v| v != 0) {
-                s += &format!(", padding={}", tuple(&c.padding, 2));
-            }
-            if last(&c.dilation, 2).iter().any(|&v| v != 1) {
-                s += &format!(", dilation={}", tuple(&c.dilation, 2));
-            }
-            if last(&c.output_padding, 2).iter().any(|&v| v != 0) {
-                s += &format!(", output_padding={}", tuple(&c.output_padding, 2));
-            }
-            if c.groups != 1 {
-                s += &format!(", groups={}", c.groups);
-            }
-            if !c.bias {
-                s += ", bias=False";
-            }
-            s
-        }
+        Op::ConvTranspose(c) => conv_transpose_repr(c, 2),
         Op::MaxPool(p) => {
             let d = p.dims as usize;
             format!(
@@ -158,6 +134,7 @@ pub fn extra_repr(op: &Op) -> String {
             tuple(&u.padding, 2)
         ),
         Op::Pad2d(p) => tuple(&p.padding, 4),
+        Op::ConvTransposeNd(c, d) => conv_transpose_repr(c, *d as usize),
         Op::Pad(p) => {
             let items: Vec<String> = p.padding[..2 * p.dims as usize].iter().map(usize::to_string).collect();
             format!("({})", items.join(", "))
@@ -185,6 +162,33 @@ pub fn extra_repr(op: &Op) -> String {
         Op::Flatten => "start_dim=1, end_dim=-1".to_string(),
         Op::ReLU | Op::Sigmoid | Op::Tanh | Op::Identity => String::new(),
     }
+}
+
+/// The `extra_repr` of `nn.ConvTranspose{d}d`.
+fn conv_transpose_repr(c: &ConvTranspose, d: usize) -> String {
+    let mut s = format!(
+        "{}, {}, kernel_size={}, stride={}",
+        c.in_channels,
+        c.out_channels,
+        tuple(&c.kernel_size, d),
+        tuple(&c.stride, d)
+    );
+    if last(&c.padding, d).iter().any(|&v| v != 0) {
+        s += &format!(", padding={}", tuple(&c.padding, d));
+    }
+    if last(&c.dilation, d).iter().any(|&v| v != 1) {
+        s += &format!(", dilation={}", tuple(&c.dilation, d));
+    }
+    if last(&c.output_padding, d).iter().any(|&v| v != 0) {
+        s += &format!(", output_padding={}", tuple(&c.output_padding, d));
+    }
+    if c.groups != 1 {
+        s += &format!(", groups={}", c.groups);
+    }
+    if !c.bias {
+        s += ", bias=False";
+    }
+    s
 }
 
 /// Python's `repr(float)` of an `f32`: the shortest digits that give the same `f32` back,
