@@ -196,7 +196,7 @@ pub struct Adaptive {
     pub output_size: [usize; 3],
 }
 
-/// `nn.MaxUnpool2d`; uses the indices of the most recent unmatched `MaxPool2d` with
+/// `nn.MaxUnpool1d/2d/3d`; uses the indices of the most recent unmatched `MaxPool` with
 /// `return_indices(true)` (a stack, so encoder-decoder nets pair up naturally).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaxUnpool {
@@ -305,6 +305,8 @@ pub enum Op {
     /// `nn.ConvTranspose1d/2d/3d` with its number of spatial dims (1, 2 or 3; the spatial
     /// arrays are `[D, H, W]` with 1s in front, as `Conv`'s).
     ConvTransposeNd(ConvTranspose, u8),
+    /// `nn.MaxUnpool1d/2d/3d` with its number of spatial dims (`Op::MaxUnpool` is 2-d).
+    MaxUnpoolNd(MaxUnpool, u8),
 }
 
 impl Op {
@@ -367,6 +369,7 @@ impl Op {
             Op::Flatten => "Flatten",
             Op::Pad(p) => nd::pad_name(p),
             Op::ConvTransposeNd(_, d) => nd::conv_transpose_name(*d),
+            Op::MaxUnpoolNd(_, d) => nd::max_unpool_name(*d),
         }
     }
 }
@@ -693,6 +696,7 @@ impl Layer {
             Kind::Op(Op::MaxPool(p)) => p.stride = spatial(p.dims, s, 1),
             Kind::Op(Op::AvgPool(p)) => p.stride = spatial(p.dims, s, 1),
             Kind::Op(Op::MaxUnpool(p)) => p.stride = spatial(2, s, 1),
+            Kind::Op(Op::MaxUnpoolNd(p, d)) => p.stride = spatial(*d, s, 1),
             _ => return self.misuse("stride() applies to convolutions and pools only"),
         }
         l
@@ -708,6 +712,7 @@ impl Layer {
             Kind::Op(Op::MaxPool(q)) => q.padding = spatial(q.dims, p, 0),
             Kind::Op(Op::AvgPool(q)) => q.padding = spatial(q.dims, p, 0),
             Kind::Op(Op::MaxUnpool(q)) => q.padding = spatial(2, p, 0),
+            Kind::Op(Op::MaxUnpoolNd(q, d)) => q.padding = spatial(*d, p, 0),
             _ => return self.misuse("padding() applies to convolutions and pools only"),
         }
         l
@@ -756,6 +761,7 @@ impl Layer {
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
             Kind::Op(Op::AvgPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
             Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.kernel_size, 2, k, 1),
+            Kind::Op(Op::MaxUnpoolNd(p, d)) => set_each(&mut p.kernel_size, *d, k, 1),
             _ => false,
         };
         if ok {
@@ -775,6 +781,7 @@ impl Layer {
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
             Kind::Op(Op::AvgPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
             Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.stride, 2, s, 1),
+            Kind::Op(Op::MaxUnpoolNd(p, d)) => set_each(&mut p.stride, *d, s, 1),
             _ => false,
         };
         if ok {
@@ -800,6 +807,7 @@ impl Layer {
             Kind::Op(Op::MaxPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
             Kind::Op(Op::AvgPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
             Kind::Op(Op::MaxUnpool(q)) => set_each(&mut q.padding, 2, p, 0),
+            Kind::Op(Op::MaxUnpoolNd(q, d)) => set_each(&mut q.padding, *d, p, 0),
             _ => false,
         };
         if ok {

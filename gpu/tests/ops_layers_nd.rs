@@ -127,3 +127,24 @@ fn conv_transpose1d_and_3d_match_cpu() {
     ];
     train_both(&dev, &T3, Shape::cdhw(2, 2, 3, 3), 2, 2);
 }
+
+#[test]
+fn max_unpool1d_and_3d_match_cpu() {
+    let Some(dev) = device() else { return };
+    static U1: [Layer; 5] = [
+        conv1d(2, 3, 1),
+        max_pool1d(2).return_indices(true),
+        max_unpool1d(2),
+        flatten(),
+        linear(3 * 7, 10),
+    ];
+    train_both(&dev, &U1, Shape::cl(2, 7), 2, 2);
+    static U3: [Layer; 5] = [
+        conv3d(2, 2, 1),
+        max_pool3d(2).return_indices(true),
+        max_unpool3d(2),
+        flatten(),
+        linear(2 * 4 * 5 * 4, 10),
+    ];
+    train_both(&dev, &U3, Shape::cdhw(2, 4, 5, 4), 2, 2);
+}

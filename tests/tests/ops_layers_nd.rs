@@ -12,7 +12,7 @@ use torchlet_host::model::Model;
 use torchlet_host::print::op_repr;
 use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, rand_vec, weighted_sum};
 
-const CAP: usize = 8;
+const CAP: usize = 12;
 const RTOL: f32 = 1e-4;
 const ATOL: f32 = 1e-5;
 
@@ -38,6 +38,8 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
         .kernel_size_each(&[2, 3, 2])
         .stride_each(&[2, 1, 2])
         .padding_each(&[0, 1, 1])];
+    static UN1: [Layer; 2] = [max_pool1d(2).return_indices(true), max_unpool1d(2)];
+    static UN3: [Layer; 2] = [max_pool3d(2).return_indices(true), max_unpool3d(2)];
     Some(match name {
         "batch_norm3d_train" | "batch_norm3d_eval" => &BN3D,
         "zero_pad1d" => &ZP1,
@@ -52,6 +54,8 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
         "adaptive_max_pool3d" => &MAX3D,
         "conv_transpose1d" => &CT1,
         "conv_transpose3d" => &CT3,
+        "max_unpool1d" => &UN1,
+        "max_unpool3d" => &UN3,
         _ => return None,
     })
 }
@@ -72,6 +76,8 @@ const CASES: &[&str] = &[
     "circular_pad3d",
     "conv_transpose1d",
     "conv_transpose3d",
+    "max_unpool1d",
+    "max_unpool3d",
 ];
 
 fn shape_of(dims: &[usize]) -> Shape {
@@ -298,6 +304,30 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn max_unpool1d_and_3d_input_grad(
+        three in any::<bool>(), d in 1usize..3, h in 1usize..3, w in 1usize..4,
+        k in 1usize..3, extra in 0usize..2, seed in 0u64..1000,
+    ) {
+        // The pool's input may be up to stride - 1 larger than the unpool's default output.
+        let extra = extra.min(k - 1);
+        let layers = if three {
+            vec![max_pool3d(k).return_indices(true), max_unpool3d(k)]
+        } else {
+            vec![max_pool1d(k).return_indices(true), max_unpool1d(k)]
+        };
+        let input = if three {
+            Shape::cdhw(2, d * k + extra, h * k, w * k)
+        } else {
+            Shape::cl(2, w * k + extra)
+        };
+        check_input_grad(leak(layers), input, 2, seed, true)?;
+    }
+}
+
 #[test]
 fn pad_limits_are_pytorchs() {
     static TOO_DEEP: [Layer; 1] = [reflection_pad3d([0, 0, 0, 0, 2, 0])];
@@ -309,10 +339,12 @@ fn pad_limits_are_pytorchs() {
 
 // ---- a model of the new layers: a training step and a model-file round trip ----
 
-static BLOCK: [Layer; 8] = [
+static BLOCK: [Layer; 10] = [
     reflection_pad3d([1, 1, 1, 1, 1, 1]),
     conv3d(2, 4, 3),
     conv_transpose3d(4, 4, 3).padding(1),
+    max_pool3d(2).return_indices(true),
+    max_unpool3d(2),
     batch_norm3d(4),
     relu(),
     adaptive_avg_pool3d(2, 2, 2),

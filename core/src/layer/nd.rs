@@ -125,3 +125,33 @@ pub const fn conv_transpose1d(in_channels: usize, out_channels: usize, kernel_si
 pub const fn conv_transpose3d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
     conv_transpose(3, in_channels, out_channels, kernel_size)
 }
+
+/// PyTorch's class name of an N-d max unpool (`MaxUnpool3d`).
+pub(super) const fn max_unpool_name(dims: u8) -> &'static str {
+    match dims {
+        1 => "MaxUnpool1d",
+        2 => "MaxUnpool2d",
+        _ => "MaxUnpool3d",
+    }
+}
+
+const fn max_unpool(dims: u8, k: usize) -> Layer {
+    op(Op::MaxUnpoolNd(
+        MaxUnpool {
+            kernel_size: spatial(dims, k, 1),
+            stride: spatial(dims, k, 1),
+            padding: [0; 3],
+        },
+        dims,
+    ))
+}
+/// `nn.MaxUnpool1d(kernel_size)` over `[N, C, L]`; stride defaults to the kernel size. Uses the
+/// indices of the most recent unmatched `max_pool1d(..).return_indices(true)`.
+pub const fn max_unpool1d(kernel_size: usize) -> Layer {
+    max_unpool(1, kernel_size)
+}
+/// `nn.MaxUnpool3d(kernel_size)` over `[N, C, D, H, W]`; stride defaults to the kernel size.
+/// Uses the indices of the most recent unmatched `max_pool3d(..).return_indices(true)`.
+pub const fn max_unpool3d(kernel_size: usize) -> Layer {
+    max_unpool(3, kernel_size)
+}

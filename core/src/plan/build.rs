@@ -114,7 +114,7 @@ impl<const CAP: usize> Plan<CAP> {
                 r => r,
             },
             Op::MaxUnpool(u) => match unpool.pop() {
-                Ok(id) => pool::plan_unpool(&u, at, &mut n, id, &self.nodes[id as usize]),
+                Ok(id) => pool::plan_unpool(&u, 2, at, &mut n, id, &self.nodes[id as usize]),
                 Err(e) => Err(e),
             },
             Op::AvgPool(p) => pool::plan_avg(&p, at, &mut n),
@@ -134,6 +134,10 @@ impl<const CAP: usize> Plan<CAP> {
             Op::Flatten => reshape::plan_flatten(&mut n),
             Op::Pad(p) => pad::plan(&p, at, &mut n),
             Op::ConvTransposeNd(c, d) => conv_transpose::plan(&c, d, at, &mut n),
+            Op::MaxUnpoolNd(u, d) => match unpool.pop() {
+                Ok(id) => pool::plan_unpool(&u, d, at, &mut n, id, &self.nodes[id as usize]),
+                Err(e) => Err(e),
+            },
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

@@ -135,6 +135,11 @@ pub fn extra_repr(op: &Op) -> String {
         ),
         Op::Pad2d(p) => tuple(&p.padding, 4),
         Op::ConvTransposeNd(c, d) => conv_transpose_repr(c, *d as usize),
+        Op::MaxUnpoolNd(u, d) => {
+            let d = *d as usize;
+            let (k, s, p) = (tuple(&u.kernel_size, d), tuple(&u.stride, d), tuple(&u.padding, d));
+            format!("kernel_size={k}, stride={s}, padding={p}")
+        }
         Op::Pad(p) => {
             let items: Vec<String> = p.padding[..2 * p.dims as usize].iter().map(usize::to_string).collect();
             format!("({})", items.join(", "))
