@@ -307,6 +307,8 @@ pub enum Op {
     ConvTransposeNd(ConvTranspose, u8),
     /// `nn.MaxUnpool1d/2d/3d` with its number of spatial dims (`Op::MaxUnpool` is 2-d).
     MaxUnpoolNd(MaxUnpool, u8),
+    /// `nn.Dropout1d/2d/3d(p)` with its number of spatial dims: zeroes whole channels.
+    ChannelDropout(f32, u8),
 }
 
 impl Op {
@@ -370,6 +372,7 @@ impl Op {
             Op::Pad(p) => nd::pad_name(p),
             Op::ConvTransposeNd(_, d) => nd::conv_transpose_name(*d),
             Op::MaxUnpoolNd(_, d) => nd::max_unpool_name(*d),
+            Op::ChannelDropout(_, d) => nd::channel_dropout_name(*d),
         }
     }
 }

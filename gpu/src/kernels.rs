@@ -161,6 +161,7 @@ kernels! {
     BatchNormBackwardEval: "batch_norm_backward_eval.wgsl", batchnorm::Bn, [1, 2, 3, 4, 5, 6], 256, " (input, weight and bias gradients).";
     DropoutForward: "dropout_forward.wgsl", dropout::Dropout, [1, 2, 3], 64, " (mask drawn on the GPU).";
     DropoutBackwardInput: "dropout_backward_input.wgsl", dropout::Dropout, [1, 2, 3], 64, "";
+    ChannelDropoutForward: "channel_dropout_forward.wgsl", dropout::ChannelDropout, [1, 2, 3], 64, " (one draw per channel plane).";
     AvgPoolForward: "avg_pool_forward.wgsl", pool::AvgPool, [1, 3], 64, "";
     AvgPoolBackwardInput: "avg_pool_backward_input.wgsl", pool::AvgPool, [1, 3], 64, "";
     AdaptiveAvgPoolForward: "adaptive_avg_pool_forward.wgsl", pool::Adaptive, [1, 3], 64, "";

@@ -328,6 +328,66 @@ proptest! {
     }
 }
 
+/// Dropout1d/2d/3d on the CPU: whole channels dropped at rate p, the rest scaled by
+/// 1 / (1 - p), the input gradient is the mask times the upstream gradient, eval is the
+/// identity, and print(model) is PyTorch's. (Masks come from torchlet's generator, so there is
+/// no PyTorch fixture to compare elementwise.)
+#[test]
+fn channel_dropout_drops_whole_channels() {
+    static D: [Layer; 3] = [dropout1d(0.25), dropout2d(0.5), dropout3d(0.75)];
+    let shapes = [Shape::cl(64, 3), Shape::chw(64, 2, 3), Shape::cdhw(64, 2, 1, 3)];
+    for (l, (input, p)) in D.iter().zip(shapes.iter().zip([0.25f32, 0.5, 0.75])) {
+        let layers = leak(vec![*l]);
+        let batch = 16;
+        let plan = Plan::<CAP>::try_new_with_input_grad(layers, *input, batch).unwrap();
+        let (mut params, mut grads, mut state) = (vec![], vec![], vec![]);
+        let mut arena = vec![0.0; plan.arena_len()];
+        let mut net = Network::new(&plan, &mut params, &mut grads, &mut state, &mut arena).unwrap();
+        net.set_seed(42);
+        let x: Vec<f32> = (0..batch * input.numel()).map(|i| 1.0 + i as f32).collect();
+        let y = net.forward(&x).unwrap().to_vec();
+        net.backward_from(&vec![1.0; y.len()]).unwrap();
+        let gx = net.input_grad().unwrap().to_vec();
+        let plane = input.numel() / 64;
+        let keep = 1.0 / (1.0 - p);
+        let mut kept = 0;
+        for ((y, x), g) in y.chunks(plane).zip(x.chunks(plane)).zip(gx.chunks(plane)) {
+            if y.iter().all(|&v| v == 0.0) {
+                assert!(g.iter().all(|&v| v == 0.0));
+            } else {
+                kept += 1;
+                for ((&y, &x), &g) in y.iter().zip(x).zip(g) {
+                    assert_eq!((y, g), (x * keep, keep), "{:?}", l.kind);
+                }
+            }
+        }
+        let (n, q) = ((batch * 64) as f64, 1.0 - f64::from(p));
+        assert!(
+            (kept as f64 / n - q).abs() < 5.0 * (q * (1.0 - q) / n).sqrt(),
+            "kept {kept} of {n}"
+        );
+        net.eval();
+        assert_eq!(net.forward(&x).unwrap(), &x[..]);
+    }
+    let repr: Vec<String> = D
+        .iter()
+        .map(|l| match l.kind {
+            Kind::Op(op) => op_repr(&op),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        repr,
+        [
+            "Dropout1d(p=0.25, inplace=False)",
+            "Dropout2d(p=0.5, inplace=False)",
+            "Dropout3d(p=0.75, inplace=False)"
+        ]
+    );
+    static WRONG_RANK: [Layer; 1] = [dropout2d(0.5)];
+    assert!(Plan::<CAP>::try_new(&WRONG_RANK, Shape::cl(2, 3), 1, Mode::Inference).is_err());
+}
+
 #[test]
 fn pad_limits_are_pytorchs() {
     static TOO_DEEP: [Layer; 1] = [reflection_pad3d([0, 0, 0, 0, 2, 0])];

@@ -155,3 +155,25 @@ pub const fn max_unpool1d(kernel_size: usize) -> Layer {
 pub const fn max_unpool3d(kernel_size: usize) -> Layer {
     max_unpool(3, kernel_size)
 }
+
+/// PyTorch's class name of a channel dropout (`Dropout2d`).
+pub(super) const fn channel_dropout_name(dims: u8) -> &'static str {
+    match dims {
+        1 => "Dropout1d",
+        2 => "Dropout2d",
+        _ => "Dropout3d",
+    }
+}
+/// `nn.Dropout1d(p)` over `[N, C, L]`: each channel is zeroed with probability `p`, the others
+/// scaled by `1 / (1 - p)` (training); the identity in eval. PyTorch's default p is 0.5.
+pub const fn dropout1d(p: f32) -> Layer {
+    op(Op::ChannelDropout(p, 1))
+}
+/// `nn.Dropout2d(p)` over `[N, C, H, W]`, as [`dropout1d`].
+pub const fn dropout2d(p: f32) -> Layer {
+    op(Op::ChannelDropout(p, 2))
+}
+/// `nn.Dropout3d(p)` over `[N, C, D, H, W]`, as [`dropout1d`].
+pub const fn dropout3d(p: f32) -> Layer {
+    op(Op::ChannelDropout(p, 3))
+}

@@ -138,6 +138,7 @@ impl<const CAP: usize> Plan<CAP> {
                 Ok(id) => pool::plan_unpool(&u, d, at, &mut n, id, &self.nodes[id as usize]),
                 Err(e) => Err(e),
             },
+            Op::ChannelDropout(p, d) => dropout::plan_channels(p, d, at, &mut n),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

@@ -147,6 +147,9 @@ pub enum Exec {
     BatchNorm(BnGeom),
     /// Inverted dropout with probability `p`; the mask in `extra` (training).
     Dropout(f32),
+    /// Channel dropout (`Dropout1d/2d/3d`) with probability `p` over channel planes of
+    /// `plane` elements; the per-element mask in `extra` (training).
+    ChannelDropout(f32, usize),
     /// `Linear` applied to `rows` rows of each sample.
     Linear(LinearGeom),
     /// `Bilinear` applied to `rows` rows of each sample.

@@ -741,7 +741,8 @@ fn node_passes(b: &mut Build<'_>, i: usize, node: &Node) -> Result<NodePasses> {
         Exec::Softmax(g) => softmax::passes(b, i, node, g, softmax::SOFTMAX),
         Exec::LogSoftmax(g) => softmax::passes(b, i, node, g, softmax::LOG_SOFTMAX),
         Exec::BatchNorm(g) => batchnorm::passes(b, i, node, g),
-        Exec::Dropout(p) => dropout::passes(b, i, node, p),
+        Exec::Dropout(p) => dropout::passes(b, i, node, p, None),
+        Exec::ChannelDropout(p, plane) => dropout::passes(b, i, node, p, Some(plane)),
         Exec::Linear(g) => linear::passes(b, i, node, g),
         Exec::Bilinear(g) => bilinear::passes(b, i, node, g),
         Exec::Add => merge::passes(

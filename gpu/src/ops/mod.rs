@@ -49,7 +49,7 @@ pub use batchnorm::{
 pub use bilinear::{bilinear_backward_input, bilinear_backward_weight, bilinear_forward};
 pub use conv::{conv_backward_input, conv_backward_weight, conv_forward, padded_conv_geom};
 pub use conv_transpose::{conv_transpose_backward_input, conv_transpose_backward_weight, conv_transpose_forward};
-pub use dropout::{dropout_backward_input, dropout_forward};
+pub use dropout::{channel_dropout_forward, dropout_backward_input, dropout_forward};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_forward};
 pub use loss::{cross_entropy, loss_and_grad, loss_backward, loss_forward, GpuLoss, Target};
 pub use merge::{add_backward_input, add_forward, concat_backward_input, concat_forward};

@@ -155,7 +155,7 @@ pub fn extra_repr(op: &Op) -> String {
             py_bool(b.affine),
             py_bool(b.track_running_stats)
         ),
-        Op::Dropout(p) => format!("p={}, inplace=False", py_float(*p)),
+        Op::Dropout(p) | Op::ChannelDropout(p, _) => format!("p={}, inplace=False", py_float(*p)),
         Op::Linear(l) => {
             format!(
                 "in_features={}, out_features={}, bias={}",
