@@ -309,6 +309,8 @@ pub enum Op {
     MaxUnpoolNd(MaxUnpool, u8),
     /// `nn.Dropout1d/2d/3d(p)` with its number of spatial dims: zeroes whole channels.
     ChannelDropout(f32, u8),
+    /// `nn.ChannelShuffle(groups)`.
+    ChannelShuffle(usize),
 }
 
 impl Op {
@@ -373,6 +375,7 @@ impl Op {
             Op::ConvTransposeNd(_, d) => nd::conv_transpose_name(*d),
             Op::MaxUnpoolNd(_, d) => nd::max_unpool_name(*d),
             Op::ChannelDropout(_, d) => nd::channel_dropout_name(*d),
+            Op::ChannelShuffle(_) => "ChannelShuffle",
         }
     }
 }

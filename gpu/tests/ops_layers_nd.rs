@@ -235,3 +235,23 @@ fn dropout2d_network_drops_whole_channels_on_the_gpu() {
     }
     assert!(zero > 0 && kept > 0, "{zero} channels dropped, {kept} kept");
 }
+
+#[test]
+fn channel_shuffle_matches_cpu() {
+    let Some(dev) = device() else { return };
+    static S2: [Layer; 5] = [
+        conv2d(2, 6, 1),
+        channel_shuffle(3),
+        conv2d(6, 6, 1).groups(2),
+        flatten(),
+        linear(6 * 12, 10),
+    ];
+    train_both(&dev, &S2, Shape::chw(2, 3, 4), 2, 2);
+    static S3: [Layer; 4] = [
+        conv3d(2, 4, 1),
+        channel_shuffle(2),
+        flatten(),
+        linear(4 * 2 * 2 * 3, 10),
+    ];
+    train_both(&dev, &S3, Shape::cdhw(2, 2, 2, 3), 2, 2);
+}

@@ -40,6 +40,7 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
         .padding_each(&[0, 1, 1])];
     static UN1: [Layer; 2] = [max_pool1d(2).return_indices(true), max_unpool1d(2)];
     static UN3: [Layer; 2] = [max_pool3d(2).return_indices(true), max_unpool3d(2)];
+    static SHUF: [Layer; 1] = [channel_shuffle(3)];
     Some(match name {
         "batch_norm3d_train" | "batch_norm3d_eval" => &BN3D,
         "zero_pad1d" => &ZP1,
@@ -56,6 +57,7 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
         "conv_transpose3d" => &CT3,
         "max_unpool1d" => &UN1,
         "max_unpool3d" => &UN3,
+        "channel_shuffle" => &SHUF,
         _ => return None,
     })
 }
@@ -78,6 +80,7 @@ const CASES: &[&str] = &[
     "conv_transpose3d",
     "max_unpool1d",
     "max_unpool3d",
+    "channel_shuffle",
 ];
 
 fn shape_of(dims: &[usize]) -> Shape {
@@ -386,6 +389,25 @@ fn channel_dropout_drops_whole_channels() {
     );
     static WRONG_RANK: [Layer; 1] = [dropout2d(0.5)];
     assert!(Plan::<CAP>::try_new(&WRONG_RANK, Shape::cl(2, 3), 1, Mode::Inference).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn channel_shuffle_input_grad(groups in 1usize..4, per in 1usize..4, rank in 2usize..5, seed in 0u64..1000) {
+        let c = groups * per;
+        let input = Shape::with_spatial3(rank, c, [2, 1, 3]);
+        check_input_grad(leak(vec![channel_shuffle(groups)]), input, 2, seed, false)?;
+    }
+}
+
+#[test]
+fn channel_shuffle_checks_are_pytorchs() {
+    static BAD: [Layer; 1] = [channel_shuffle(4)];
+    assert!(Plan::<CAP>::try_new(&BAD, Shape::chw(6, 2, 2), 1, Mode::Inference).is_err());
+    static FLAT: [Layer; 1] = [channel_shuffle(2)];
+    assert!(Plan::<CAP>::try_new(&FLAT, Shape::features(6), 1, Mode::Inference).is_err());
 }
 
 #[test]

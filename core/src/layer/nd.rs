@@ -177,3 +177,9 @@ pub const fn dropout2d(p: f32) -> Layer {
 pub const fn dropout3d(p: f32) -> Layer {
     op(Op::ChannelDropout(p, 3))
 }
+
+/// `nn.ChannelShuffle(groups)` over `[N, C, *spatial]`: output channel `j · groups + i` is
+/// input channel `i · (C / groups) + j`.
+pub const fn channel_shuffle(groups: usize) -> Layer {
+    op(Op::ChannelShuffle(groups))
+}

@@ -7,7 +7,7 @@
 use super::*;
 use crate::layer::{Kind, Layer, Merge, Op};
 use crate::ops::{
-    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, softmax,
+    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle, softmax,
 };
 
 impl<const CAP: usize> Plan<CAP> {
@@ -139,6 +139,7 @@ impl<const CAP: usize> Plan<CAP> {
                 Err(e) => Err(e),
             },
             Op::ChannelDropout(p, d) => dropout::plan_channels(p, d, at, &mut n),
+            Op::ChannelShuffle(groups) => shuffle::plan(groups, at, &mut n),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

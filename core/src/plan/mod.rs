@@ -50,6 +50,7 @@ use crate::ops::linear::LinearGeom;
 use crate::ops::merge::ConcatGeom;
 use crate::ops::pad::PadGeom;
 use crate::ops::pool::{AdaptiveGeom, UnpoolGeom};
+use crate::ops::shuffle::ShuffleGeom;
 use crate::ops::softmax::SoftmaxGeom;
 use crate::shape::Shape;
 
@@ -150,6 +151,8 @@ pub enum Exec {
     /// Channel dropout (`Dropout1d/2d/3d`) with probability `p` over channel planes of
     /// `plane` elements; the per-element mask in `extra` (training).
     ChannelDropout(f32, usize),
+    /// `nn.ChannelShuffle`: a permutation of the channels.
+    ChannelShuffle(ShuffleGeom),
     /// `Linear` applied to `rows` rows of each sample.
     Linear(LinearGeom),
     /// `Bilinear` applied to `rows` rows of each sample.

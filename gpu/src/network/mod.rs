@@ -63,6 +63,7 @@ mod merge;
 mod pad;
 mod pool;
 mod reshape;
+mod shuffle;
 mod softmax;
 mod train_eval;
 
@@ -743,6 +744,7 @@ fn node_passes(b: &mut Build<'_>, i: usize, node: &Node) -> Result<NodePasses> {
         Exec::BatchNorm(g) => batchnorm::passes(b, i, node, g),
         Exec::Dropout(p) => dropout::passes(b, i, node, p, None),
         Exec::ChannelDropout(p, plane) => dropout::passes(b, i, node, p, Some(plane)),
+        Exec::ChannelShuffle(g) => shuffle::passes(b, i, node, g),
         Exec::Linear(g) => linear::passes(b, i, node, g),
         Exec::Bilinear(g) => bilinear::passes(b, i, node, g),
         Exec::Add => merge::passes(

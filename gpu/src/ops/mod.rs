@@ -37,6 +37,7 @@ pub(crate) mod optim;
 pub(crate) mod pad;
 pub(crate) mod pool;
 pub(crate) mod reshape;
+pub(crate) mod shuffle;
 pub(crate) mod softmax;
 
 pub use activation::{
@@ -60,6 +61,7 @@ pub use pool::{
     adaptive_max_pool_forward, avg_pool_backward_input, avg_pool_forward, max_pool_backward_input, max_pool_forward,
     max_unpool_backward_input, max_unpool_forward,
 };
+pub use shuffle::{channel_shuffle_backward_input, channel_shuffle_forward};
 pub use softmax::{log_softmax_backward_input, log_softmax_forward, softmax_backward_input, softmax_forward};
 
 /// Most workgroups in one dimension of a dispatch (WebGPU's guaranteed minimum limit).
@@ -131,6 +133,8 @@ specs! {
     BatchNorm(batchnorm::BnSpec),
     /// A Dropout pass (`dropout.rs`).
     Dropout(dropout::DropoutSpec),
+    /// A channel-shuffle pass (`shuffle.rs`).
+    Shuffle(shuffle::ShuffleSpec),
     /// A linear pass (`linear.rs`).
     Linear(linear::LinearSpec),
     /// A bilinear pass (`bilinear.rs`).

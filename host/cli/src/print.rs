@@ -165,6 +165,7 @@ pub fn extra_repr(op: &Op) -> String {
             )
         }
         Op::Flatten => "start_dim=1, end_dim=-1".to_string(),
+        Op::ChannelShuffle(groups) => format!("groups={groups}"),
         Op::ReLU | Op::Sigmoid | Op::Tanh | Op::Identity => String::new(),
     }
 }
