@@ -139,7 +139,7 @@ pub fn channel_dropout_forward(
     check_dropout(p)?;
     check_len(Buffer::Output, x.len(), y.len())?;
     check_len(Buffer::Arena, x.len(), mask.len())?;
-    if plane == 0 || x.len() % plane != 0 {
+    if plane == 0 || !x.len().is_multiple_of(plane) {
         return Err(Error::Core(torchlet::Error::InvalidArgument {
             name: "plane",
             expected: "a positive channel plane that divides the length",
