@@ -36,6 +36,8 @@ pub use crate::ops::geom::PaddingMode;
 
 mod nd;
 pub use nd::*;
+mod upsample;
+pub use upsample::*;
 
 /// One element of a model: an operation or a container, with an optional name.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -311,6 +313,8 @@ pub enum Op {
     ChannelDropout(f32, u8),
     /// `nn.ChannelShuffle(groups)`.
     ChannelShuffle(usize),
+    /// `nn.Upsample` (nearest or bilinear) on `[N, C, H, W]`.
+    Upsample(Upsample),
 }
 
 impl Op {
@@ -376,6 +380,7 @@ impl Op {
             Op::MaxUnpoolNd(_, d) => nd::max_unpool_name(*d),
             Op::ChannelDropout(_, d) => nd::channel_dropout_name(*d),
             Op::ChannelShuffle(_) => "ChannelShuffle",
+            Op::Upsample(_) => "Upsample",
         }
     }
 }

@@ -130,7 +130,7 @@ macro_rules! kernels {
 
 use crate::ops::{
     activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, loss, merge, optim, pad, pool, shuffle,
-    softmax,
+    softmax, upsample,
 };
 
 kernels! {
@@ -165,6 +165,8 @@ kernels! {
     ChannelDropoutForward: "channel_dropout_forward.wgsl", dropout::ChannelDropout, [1, 2, 3], 64, " (one draw per channel plane).";
     ChannelShuffleForward: "channel_shuffle_forward.wgsl", shuffle::Shuffle, [1, 3], 64, "";
     ChannelShuffleBackwardInput: "channel_shuffle_backward_input.wgsl", shuffle::Shuffle, [1, 3], 64, "";
+    UpsampleForward: "upsample_forward.wgsl", upsample::Upsample, [1, 3], 64, "";
+    UpsampleBackwardInput: "upsample_backward_input.wgsl", upsample::Upsample, [1, 3], 64, " (a gather).";
     AvgPoolForward: "avg_pool_forward.wgsl", pool::AvgPool, [1, 3], 64, "";
     AvgPoolBackwardInput: "avg_pool_backward_input.wgsl", pool::AvgPool, [1, 3], 64, "";
     AdaptiveAvgPoolForward: "adaptive_avg_pool_forward.wgsl", pool::Adaptive, [1, 3], 64, "";

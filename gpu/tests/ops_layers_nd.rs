@@ -255,3 +255,33 @@ fn channel_shuffle_matches_cpu() {
     ];
     train_both(&dev, &S3, Shape::cdhw(2, 2, 2, 3), 2, 2);
 }
+
+#[test]
+fn upsample_matches_cpu() {
+    let Some(dev) = device() else { return };
+    static N2: [Layer; 4] = [conv2d(2, 3, 1), upsample_scale(2.0), flatten(), linear(3 * 6 * 8, 10)];
+    train_both(&dev, &N2, Shape::chw(2, 3, 4), 2, 2);
+    static N57: [Layer; 4] = [conv2d(2, 3, 1), upsample_size(5, 7), flatten(), linear(3 * 5 * 7, 10)];
+    train_both(&dev, &N57, Shape::chw(2, 3, 4), 2, 2);
+    static B57: [Layer; 4] = [
+        conv2d(2, 3, 1),
+        upsample_size(5, 7).bilinear(),
+        flatten(),
+        linear(3 * 5 * 7, 10),
+    ];
+    train_both(&dev, &B57, Shape::chw(2, 3, 4), 2, 2);
+    static BA: [Layer; 4] = [
+        conv2d(2, 3, 1),
+        upsample_scale(1.5).bilinear().align_corners(true),
+        flatten(),
+        linear(3 * 4 * 6, 10),
+    ];
+    train_both(&dev, &BA, Shape::chw(2, 3, 4), 2, 2);
+    static B15: [Layer; 4] = [
+        conv2d(2, 3, 1),
+        upsample_scale(1.5).bilinear(),
+        flatten(),
+        linear(3 * 4 * 6, 10),
+    ];
+    train_both(&dev, &B15, Shape::chw(2, 3, 4), 2, 2);
+}

@@ -41,6 +41,10 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
     static UN1: [Layer; 2] = [max_pool1d(2).return_indices(true), max_unpool1d(2)];
     static UN3: [Layer; 2] = [max_pool3d(2).return_indices(true), max_unpool3d(2)];
     static SHUF: [Layer; 1] = [channel_shuffle(3)];
+    static UPN2: [Layer; 1] = [upsample_scale(2.0)];
+    static UPN57: [Layer; 1] = [upsample_size(5, 7)];
+    static UPB57: [Layer; 1] = [upsample_size(5, 7).bilinear()];
+    static UPBA: [Layer; 1] = [upsample_scale(2.0).bilinear().align_corners(true)];
     Some(match name {
         "batch_norm3d_train" | "batch_norm3d_eval" => &BN3D,
         "zero_pad1d" => &ZP1,
@@ -58,6 +62,10 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
         "max_unpool1d" => &UN1,
         "max_unpool3d" => &UN3,
         "channel_shuffle" => &SHUF,
+        "upsample_nearest_scale" => &UPN2,
+        "upsample_nearest_size" => &UPN57,
+        "upsample_bilinear" => &UPB57,
+        "upsample_bilinear_align" => &UPBA,
         _ => return None,
     })
 }
@@ -81,6 +89,10 @@ const CASES: &[&str] = &[
     "max_unpool1d",
     "max_unpool3d",
     "channel_shuffle",
+    "upsample_nearest_scale",
+    "upsample_nearest_size",
+    "upsample_bilinear",
+    "upsample_bilinear_align",
 ];
 
 fn shape_of(dims: &[usize]) -> Shape {
@@ -399,6 +411,20 @@ proptest! {
         let c = groups * per;
         let input = Shape::with_spatial3(rank, c, [2, 1, 3]);
         check_input_grad(leak(vec![channel_shuffle(groups)]), input, 2, seed, false)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn upsample_input_grad(
+        h in 1usize..4, w in 1usize..4, oh in 1usize..7, ow in 1usize..7, scale in prop_oneof![Just(0.0f32), Just(1.5), Just(2.0), Just(3.0)],
+        bilinear in any::<bool>(), align in any::<bool>(), seed in 0u64..1000,
+    ) {
+        let l = if scale > 0.0 { upsample_scale(scale) } else { upsample_size(oh, ow) };
+        let l = if bilinear { l.bilinear().align_corners(align) } else { l };
+        check_input_grad(leak(vec![l]), Shape::chw(2, h, w), 2, seed, false)?;
     }
 }
 

@@ -23,3 +23,4 @@ pub mod pool;
 pub mod reshape;
 pub mod shuffle;
 pub mod softmax;
+pub mod upsample;

@@ -7,7 +7,8 @@
 use super::*;
 use crate::layer::{Kind, Layer, Merge, Op};
 use crate::ops::{
-    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle, softmax,
+    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle,
+    softmax, upsample,
 };
 
 impl<const CAP: usize> Plan<CAP> {
@@ -140,6 +141,7 @@ impl<const CAP: usize> Plan<CAP> {
             },
             Op::ChannelDropout(p, d) => dropout::plan_channels(p, d, at, &mut n),
             Op::ChannelShuffle(groups) => shuffle::plan(groups, at, &mut n),
+            Op::Upsample(u) => upsample::plan(&u, at, &mut n),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

@@ -52,6 +52,7 @@ use crate::ops::pad::PadGeom;
 use crate::ops::pool::{AdaptiveGeom, UnpoolGeom};
 use crate::ops::shuffle::ShuffleGeom;
 use crate::ops::softmax::SoftmaxGeom;
+use crate::ops::upsample::UpsampleGeom;
 use crate::shape::Shape;
 
 /// A node index meaning "the network's input".
@@ -153,6 +154,8 @@ pub enum Exec {
     ChannelDropout(f32, usize),
     /// `nn.ChannelShuffle`: a permutation of the channels.
     ChannelShuffle(ShuffleGeom),
+    /// `nn.Upsample`, nearest or bilinear.
+    Upsample(UpsampleGeom),
     /// `Linear` applied to `rows` rows of each sample.
     Linear(LinearGeom),
     /// `Bilinear` applied to `rows` rows of each sample.

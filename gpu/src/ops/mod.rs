@@ -39,6 +39,7 @@ pub(crate) mod pool;
 pub(crate) mod reshape;
 pub(crate) mod shuffle;
 pub(crate) mod softmax;
+pub(crate) mod upsample;
 
 pub use activation::{
     leaky_relu_backward_input, leaky_relu_forward, relu_backward_input, relu_forward, sigmoid_backward_input,
@@ -63,6 +64,7 @@ pub use pool::{
 };
 pub use shuffle::{channel_shuffle_backward_input, channel_shuffle_forward};
 pub use softmax::{log_softmax_backward_input, log_softmax_forward, softmax_backward_input, softmax_forward};
+pub use upsample::{upsample_backward_input, upsample_forward};
 
 /// Most workgroups in one dimension of a dispatch (WebGPU's guaranteed minimum limit).
 const MAX_GROUPS: u32 = 65_535;
@@ -135,6 +137,8 @@ specs! {
     Dropout(dropout::DropoutSpec),
     /// A channel-shuffle pass (`shuffle.rs`).
     Shuffle(shuffle::ShuffleSpec),
+    /// An upsampling pass (`upsample.rs`).
+    Upsample(upsample::UpsampleSpec),
     /// A linear pass (`linear.rs`).
     Linear(linear::LinearSpec),
     /// A bilinear pass (`bilinear.rs`).

@@ -13,7 +13,7 @@
 //! (its weight and bias belong to the merge) with `(a)` and `(b)`. The child names are the ones
 //! the model file's state-dict names use.
 
-use torchlet::layer::{ConvTranspose, Kind, Layer, Merge, Op, Padding};
+use torchlet::layer::{ConvTranspose, Kind, Layer, Merge, Op, Padding, UpsampleMode};
 use torchlet::ops::geom::PaddingMode;
 
 /// The whole model as PyTorch's `print(model)` shows an `nn.Sequential` of `layers`.
@@ -166,6 +166,17 @@ pub fn extra_repr(op: &Op) -> String {
         }
         Op::Flatten => "start_dim=1, end_dim=-1".to_string(),
         Op::ChannelShuffle(groups) => format!("groups={groups}"),
+        Op::Upsample(u) => {
+            let mode = match u.mode {
+                UpsampleMode::Nearest => "nearest",
+                UpsampleMode::Bilinear => "bilinear",
+            };
+            if u.scale_factor > 0.0 {
+                format!("scale_factor={}, mode='{mode}'", py_float(u.scale_factor))
+            } else {
+                format!("size=({}, {}), mode='{mode}'", u.size[0], u.size[1])
+            }
+        }
         Op::ReLU | Op::Sigmoid | Op::Tanh | Op::Identity => String::new(),
     }
 }
