@@ -1,5 +1,7 @@
 //! Constructors of the layers whose 1-d and 3-d versions join the 2-d ones: `BatchNorm3d`,
-//! `AdaptiveAvgPool3d`/`AdaptiveMaxPool3d`, the 1-d and 3-d pads, and friends.
+//! `AdaptiveAvgPool3d`/`AdaptiveMaxPool3d`, the 1-d and 3-d pads, `ConvTranspose1d/3d`,
+//! `MaxUnpool1d/3d` (appended `Op` variants carrying the dims), `Dropout1d/2d/3d`, and
+//! `ChannelShuffle`.
 //!
 //! They build the same [`Op`] variants as their 2-d siblings in the parent module (the spatial
 //! dims are `[D, H, W]`, lower-dimensional layers keep 1s in front), so planning, kernels and
