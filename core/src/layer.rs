@@ -40,6 +40,8 @@ mod builders;
 mod nd;
 pub use activation::*;
 pub use nd::*;
+mod upsample;
+pub use upsample::*;
 
 /// One element of a model: an operation or a container, with an optional name.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -132,7 +134,7 @@ pub struct Conv {
     pub padding_mode: PaddingMode,
 }
 
-/// `nn.ConvTranspose2d`.
+/// `nn.ConvTranspose1d/2d/3d` (`Op::ConvTranspose` is 2-d; `Op::ConvTransposeNd` carries the dims).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConvTranspose {
     /// Input channels.
@@ -200,7 +202,7 @@ pub struct Adaptive {
     pub output_size: [usize; 3],
 }
 
-/// `nn.MaxUnpool2d`; uses the indices of the most recent unmatched `MaxPool2d` with
+/// `nn.MaxUnpool1d/2d/3d`; uses the indices of the most recent unmatched `MaxPool` with
 /// `return_indices(true)` (a stack, so encoder-decoder nets pair up naturally).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaxUnpool {
@@ -333,6 +335,17 @@ pub enum Op {
     ReLU6,
     /// `nn.PReLU(num_parameters, init)`.
     PReLU(PReLU),
+    /// `nn.ConvTranspose1d/2d/3d` with its number of spatial dims (1, 2 or 3; the spatial
+    /// arrays are `[D, H, W]` with 1s in front, as `Conv`'s).
+    ConvTransposeNd(ConvTranspose, u8),
+    /// `nn.MaxUnpool1d/2d/3d` with its number of spatial dims (`Op::MaxUnpool` is 2-d).
+    MaxUnpoolNd(MaxUnpool, u8),
+    /// `nn.Dropout1d/2d/3d(p)` with its number of spatial dims: zeroes whole channels.
+    ChannelDropout(f32, u8),
+    /// `nn.ChannelShuffle(groups)`.
+    ChannelShuffle(usize),
+    /// `nn.Upsample` (nearest or bilinear) on `[N, C, H, W]`.
+    Upsample(Upsample),
 }
 
 impl Op {
@@ -403,6 +416,11 @@ impl Op {
             Op::Mish => "Mish",
             Op::ReLU6 => "ReLU6",
             Op::PReLU(_) => "PReLU",
+            Op::ConvTransposeNd(_, d) => nd::conv_transpose_name(*d),
+            Op::MaxUnpoolNd(_, d) => nd::max_unpool_name(*d),
+            Op::ChannelDropout(_, d) => nd::channel_dropout_name(*d),
+            Op::ChannelShuffle(_) => "ChannelShuffle",
+            Op::Upsample(_) => "Upsample",
         }
     }
 }
@@ -707,38 +725,4 @@ pub const fn bilinear(
 // else turns the layer into `Kind::Misuse`.
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builders_set_pytorch_fields() {
-        let l = conv2d(3, 8, 3).stride(2).padding(1).dilation(2).groups(1).bias(false);
-        match l.kind {
-            Kind::Op(Op::Conv(c)) => {
-                assert_eq!(c.kernel_size, [1, 3, 3]);
-                assert_eq!(c.stride, [1, 2, 2]);
-                assert_eq!(c.padding, Padding::Explicit([0, 1, 1]));
-                assert_eq!(c.dilation, [1, 2, 2]);
-                assert!(!c.bias);
-            }
-            _ => panic!("not a conv"),
-        }
-        let p = max_pool1d(3);
-        match p.kind {
-            Kind::Op(Op::MaxPool(m)) => assert_eq!(m.stride, [1, 1, 3]),
-            _ => panic!(),
-        }
-        let k = conv2d(1, 1, 1).kernel_size_each(&[3, 5]);
-        match k.kind {
-            Kind::Op(Op::Conv(c)) => assert_eq!(c.kernel_size, [1, 3, 5]),
-            _ => panic!(),
-        }
-    }
-
-    #[test]
-    fn misuse_is_recorded_not_panicked() {
-        assert!(matches!(relu().stride(2).kind, Kind::Misuse(_)));
-        assert!(matches!(conv2d(1, 1, 3).kernel_size_each(&[3]).kind, Kind::Misuse(_)));
-        assert_eq!(relu().named("act").stride(2).name, "act");
-    }
-}
+mod tests;

@@ -129,7 +129,8 @@ macro_rules! kernels {
 }
 
 use crate::ops::{
-    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, loss, merge, optim, pad, pool, softmax,
+    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, loss, merge, optim, pad, pool, shuffle,
+    softmax, upsample,
 };
 
 kernels! {
@@ -161,6 +162,11 @@ kernels! {
     BatchNormBackwardEval: "batch_norm_backward_eval.wgsl", batchnorm::Bn, [1, 2, 3, 4, 5, 6], 256, " (input, weight and bias gradients).";
     DropoutForward: "dropout_forward.wgsl", dropout::Dropout, [1, 2, 3], 64, " (mask drawn on the GPU).";
     DropoutBackwardInput: "dropout_backward_input.wgsl", dropout::Dropout, [1, 2, 3], 64, "";
+    ChannelDropoutForward: "channel_dropout_forward.wgsl", dropout::ChannelDropout, [1, 2, 3], 64, " (one draw per channel plane).";
+    ChannelShuffleForward: "channel_shuffle_forward.wgsl", shuffle::Shuffle, [1, 3], 64, "";
+    ChannelShuffleBackwardInput: "channel_shuffle_backward_input.wgsl", shuffle::Shuffle, [1, 3], 64, "";
+    UpsampleForward: "upsample_forward.wgsl", upsample::Upsample, [1, 3], 64, "";
+    UpsampleBackwardInput: "upsample_backward_input.wgsl", upsample::Upsample, [1, 3], 64, " (a gather).";
     AvgPoolForward: "avg_pool_forward.wgsl", pool::AvgPool, [1, 3], 64, "";
     AvgPoolBackwardInput: "avg_pool_backward_input.wgsl", pool::AvgPool, [1, 3], 64, "";
     AdaptiveAvgPoolForward: "adaptive_avg_pool_forward.wgsl", pool::Adaptive, [1, 3], 64, "";

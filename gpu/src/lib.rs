@@ -48,10 +48,11 @@
 //!
 //! Every layer, loss and optimiser of the core, forward and backward: Conv1d/2d/3d (any
 //! stride, dilation, groups and `padding_mode`), ConvTranspose1d/2d/3d, max, average and
-//! adaptive pools, MaxUnpool2d, the pad layers, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, GELU, SiLU,
-//! Hardswish, Hardsigmoid, Softplus, Mish, ReLU6, PReLU, Softmax,
-//! LogSoftmax, BatchNorm1d/2d (train and eval, running statistics), Dropout, Linear, Bilinear,
-//! Flatten/Identity, residual sums and channel concatenation; CrossEntropyLoss and NLLLoss
+//! adaptive pools, MaxUnpool1d/2d/3d, the pad layers, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, GELU,
+//! SiLU, Hardswish, Hardsigmoid, Softplus, Mish, ReLU6, PReLU, Softmax, LogSoftmax,
+//! BatchNorm1d/2d/3d (train and eval, running statistics), Dropout, Dropout1d/2d/3d, Linear,
+//! Bilinear, ChannelShuffle, Upsample (nearest, bilinear), Flatten/Identity, residual sums and
+//! channel concatenation; CrossEntropyLoss and NLLLoss
 //! (class weights, `ignore_index`, label smoothing, any reduction), MSELoss, L1Loss, BCELoss,
 //! BCEWithLogitsLoss (`pos_weight`); SGD (momentum, dampening, Nesterov, weight decay) and Adam
 //! (AdamW, AMSGrad). [`Error::Unsupported`] stays for a layer a later core adds before this

@@ -12,7 +12,7 @@ use torchlet_host::model::Model;
 use torchlet_host::print::op_repr;
 use torchlet_tests::{assert_close, check_close, floats, load_fixture, numeric_grad, rand_vec, weighted_sum};
 
-const CAP: usize = 8;
+const CAP: usize = 12;
 const RTOL: f32 = 1e-4;
 const ATOL: f32 = 1e-5;
 
@@ -29,6 +29,22 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
     static RFP3: [Layer; 1] = [reflection_pad3d([1, 2, 0, 1, 2, 1])];
     static RPP3: [Layer; 1] = [replication_pad3d([2, 1, 1, 0, 1, 2])];
     static CP3: [Layer; 1] = [circular_pad3d([1, 1, 2, 0, 0, 2])];
+    static CT1: [Layer; 1] = [conv_transpose1d(4, 6, 3)
+        .stride(2)
+        .padding(1)
+        .output_padding(1)
+        .groups(2)];
+    static CT3: [Layer; 1] = [conv_transpose3d(2, 3, 1)
+        .kernel_size_each(&[2, 3, 2])
+        .stride_each(&[2, 1, 2])
+        .padding_each(&[0, 1, 1])];
+    static UN1: [Layer; 2] = [max_pool1d(2).return_indices(true), max_unpool1d(2)];
+    static UN3: [Layer; 2] = [max_pool3d(2).return_indices(true), max_unpool3d(2)];
+    static SHUF: [Layer; 1] = [channel_shuffle(3)];
+    static UPN2: [Layer; 1] = [upsample_scale(2.0)];
+    static UPN57: [Layer; 1] = [upsample_size(5, 7)];
+    static UPB57: [Layer; 1] = [upsample_size(5, 7).bilinear()];
+    static UPBA: [Layer; 1] = [upsample_scale(2.0).bilinear().align_corners(true)];
     Some(match name {
         "batch_norm3d_train" | "batch_norm3d_eval" => &BN3D,
         "zero_pad1d" => &ZP1,
@@ -41,6 +57,15 @@ fn layers_for(name: &str) -> Option<&'static [Layer]> {
         "circular_pad3d" => &CP3,
         "adaptive_avg_pool3d" => &AVG3D,
         "adaptive_max_pool3d" => &MAX3D,
+        "conv_transpose1d" => &CT1,
+        "conv_transpose3d" => &CT3,
+        "max_unpool1d" => &UN1,
+        "max_unpool3d" => &UN3,
+        "channel_shuffle" => &SHUF,
+        "upsample_nearest_scale" => &UPN2,
+        "upsample_nearest_size" => &UPN57,
+        "upsample_bilinear" => &UPB57,
+        "upsample_bilinear_align" => &UPBA,
         _ => return None,
     })
 }
@@ -59,6 +84,15 @@ const CASES: &[&str] = &[
     "reflection_pad3d",
     "replication_pad3d",
     "circular_pad3d",
+    "conv_transpose1d",
+    "conv_transpose3d",
+    "max_unpool1d",
+    "max_unpool3d",
+    "channel_shuffle",
+    "upsample_nearest_scale",
+    "upsample_nearest_size",
+    "upsample_bilinear",
+    "upsample_bilinear_align",
 ];
 
 fn shape_of(dims: &[usize]) -> Shape {
@@ -257,6 +291,151 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn conv_transpose1d_and_3d_grads(
+        three in any::<bool>(), d in 1usize..3, h in 1usize..3, w in 1usize..4,
+        k in proptest::array::uniform3(1usize..3), s in proptest::array::uniform3(1usize..3),
+        groups in 1usize..3, seed in 0u64..1000,
+    ) {
+        // output_padding 1 where the stride allows it; padding 1 where the kernel and input allow it.
+        let (l, input) = if three {
+            let l = conv_transpose3d(2 * groups, 2 * groups, 1)
+                .kernel_size_each(&k)
+                .stride_each(&s)
+                .padding_each(&[0, (k[1] - 1).min(h - 1), 0])
+                .groups(groups);
+            (l, Shape::cdhw(2 * groups, d, h, w))
+        } else {
+            let l = conv_transpose1d(groups, 3 * groups, k[2])
+                .stride(s[2])
+                .output_padding(s[2] - 1)
+                .groups(groups);
+            (l, Shape::cl(groups, w + 1))
+        };
+        check_input_grad(leak(vec![l]), input, 2, seed, false)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn max_unpool1d_and_3d_input_grad(
+        three in any::<bool>(), d in 1usize..3, h in 1usize..3, w in 1usize..4,
+        k in 1usize..3, extra in 0usize..2, seed in 0u64..1000,
+    ) {
+        // The pool's input may be up to stride - 1 larger than the unpool's default output.
+        let extra = extra.min(k - 1);
+        let layers = if three {
+            vec![max_pool3d(k).return_indices(true), max_unpool3d(k)]
+        } else {
+            vec![max_pool1d(k).return_indices(true), max_unpool1d(k)]
+        };
+        let input = if three {
+            Shape::cdhw(2, d * k + extra, h * k, w * k)
+        } else {
+            Shape::cl(2, w * k + extra)
+        };
+        check_input_grad(leak(layers), input, 2, seed, true)?;
+    }
+}
+
+/// Dropout1d/2d/3d on the CPU: whole channels dropped at rate p, the rest scaled by
+/// 1 / (1 - p), the input gradient is the mask times the upstream gradient, eval is the
+/// identity, and print(model) is PyTorch's. (Masks come from torchlet's generator, so there is
+/// no PyTorch fixture to compare elementwise.)
+#[test]
+fn channel_dropout_drops_whole_channels() {
+    static D: [Layer; 3] = [dropout1d(0.25), dropout2d(0.5), dropout3d(0.75)];
+    let shapes = [Shape::cl(64, 3), Shape::chw(64, 2, 3), Shape::cdhw(64, 2, 1, 3)];
+    for (l, (input, p)) in D.iter().zip(shapes.iter().zip([0.25f32, 0.5, 0.75])) {
+        let layers = leak(vec![*l]);
+        let batch = 16;
+        let plan = Plan::<CAP>::try_new_with_input_grad(layers, *input, batch).unwrap();
+        let (mut params, mut grads, mut state) = (vec![], vec![], vec![]);
+        let mut arena = vec![0.0; plan.arena_len()];
+        let mut net = Network::new(&plan, &mut params, &mut grads, &mut state, &mut arena).unwrap();
+        net.set_seed(42);
+        let x: Vec<f32> = (0..batch * input.numel()).map(|i| 1.0 + i as f32).collect();
+        let y = net.forward(&x).unwrap().to_vec();
+        net.backward_from(&vec![1.0; y.len()]).unwrap();
+        let gx = net.input_grad().unwrap().to_vec();
+        let plane = input.numel() / 64;
+        let keep = 1.0 / (1.0 - p);
+        let mut kept = 0;
+        for ((y, x), g) in y.chunks(plane).zip(x.chunks(plane)).zip(gx.chunks(plane)) {
+            if y.iter().all(|&v| v == 0.0) {
+                assert!(g.iter().all(|&v| v == 0.0));
+            } else {
+                kept += 1;
+                for ((&y, &x), &g) in y.iter().zip(x).zip(g) {
+                    assert_eq!((y, g), (x * keep, keep), "{:?}", l.kind);
+                }
+            }
+        }
+        let (n, q) = ((batch * 64) as f64, 1.0 - f64::from(p));
+        assert!(
+            (kept as f64 / n - q).abs() < 5.0 * (q * (1.0 - q) / n).sqrt(),
+            "kept {kept} of {n}"
+        );
+        net.eval();
+        assert_eq!(net.forward(&x).unwrap(), &x[..]);
+    }
+    let repr: Vec<String> = D
+        .iter()
+        .map(|l| match l.kind {
+            Kind::Op(op) => op_repr(&op),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        repr,
+        [
+            "Dropout1d(p=0.25, inplace=False)",
+            "Dropout2d(p=0.5, inplace=False)",
+            "Dropout3d(p=0.75, inplace=False)"
+        ]
+    );
+    static WRONG_RANK: [Layer; 1] = [dropout2d(0.5)];
+    assert!(Plan::<CAP>::try_new(&WRONG_RANK, Shape::cl(2, 3), 1, Mode::Inference).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn channel_shuffle_input_grad(groups in 1usize..4, per in 1usize..4, rank in 2usize..5, seed in 0u64..1000) {
+        let c = groups * per;
+        let input = Shape::with_spatial3(rank, c, [2, 1, 3]);
+        check_input_grad(leak(vec![channel_shuffle(groups)]), input, 2, seed, false)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn upsample_input_grad(
+        h in 1usize..4, w in 1usize..4, oh in 1usize..7, ow in 1usize..7, scale in prop_oneof![Just(0.0f32), Just(1.5), Just(2.0), Just(3.0)],
+        bilinear in any::<bool>(), align in any::<bool>(), seed in 0u64..1000,
+    ) {
+        let l = if scale > 0.0 { upsample_scale(scale) } else { upsample_size(oh, ow) };
+        let l = if bilinear { l.bilinear().align_corners(align) } else { l };
+        check_input_grad(leak(vec![l]), Shape::chw(2, h, w), 2, seed, false)?;
+    }
+}
+
+#[test]
+fn channel_shuffle_checks_are_pytorchs() {
+    static BAD: [Layer; 1] = [channel_shuffle(4)];
+    assert!(Plan::<CAP>::try_new(&BAD, Shape::chw(6, 2, 2), 1, Mode::Inference).is_err());
+    static FLAT: [Layer; 1] = [channel_shuffle(2)];
+    assert!(Plan::<CAP>::try_new(&FLAT, Shape::features(6), 1, Mode::Inference).is_err());
+}
+
 #[test]
 fn pad_limits_are_pytorchs() {
     static TOO_DEEP: [Layer; 1] = [reflection_pad3d([0, 0, 0, 0, 2, 0])];
@@ -268,9 +447,12 @@ fn pad_limits_are_pytorchs() {
 
 // ---- a model of the new layers: a training step and a model-file round trip ----
 
-static BLOCK: [Layer; 7] = [
+static BLOCK: [Layer; 10] = [
     reflection_pad3d([1, 1, 1, 1, 1, 1]),
     conv3d(2, 4, 3),
+    conv_transpose3d(4, 4, 3).padding(1),
+    max_pool3d(2).return_indices(true),
+    max_unpool3d(2),
     batch_norm3d(4),
     relu(),
     adaptive_avg_pool3d(2, 2, 2),

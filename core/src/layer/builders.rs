@@ -11,7 +11,7 @@ impl Layer {
         self
     }
 
-    const fn misuse(self, msg: &'static str) -> Self {
+    pub(super) const fn misuse(self, msg: &'static str) -> Self {
         Layer {
             kind: Kind::Misuse(msg),
             name: self.name,
@@ -24,9 +24,11 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.stride = spatial(c.dims, s, 1),
             Kind::Op(Op::ConvTranspose(c)) => c.stride = spatial(2, s, 1),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => c.stride = spatial(*d, s, 1),
             Kind::Op(Op::MaxPool(p)) => p.stride = spatial(p.dims, s, 1),
             Kind::Op(Op::AvgPool(p)) => p.stride = spatial(p.dims, s, 1),
             Kind::Op(Op::MaxUnpool(p)) => p.stride = spatial(2, s, 1),
+            Kind::Op(Op::MaxUnpoolNd(p, d)) => p.stride = spatial(*d, s, 1),
             _ => return self.misuse("stride() applies to convolutions and pools only"),
         }
         l
@@ -38,9 +40,11 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.padding = Padding::Explicit(spatial(c.dims, p, 0)),
             Kind::Op(Op::ConvTranspose(c)) => c.padding = spatial(2, p, 0),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => c.padding = spatial(*d, p, 0),
             Kind::Op(Op::MaxPool(q)) => q.padding = spatial(q.dims, p, 0),
             Kind::Op(Op::AvgPool(q)) => q.padding = spatial(q.dims, p, 0),
             Kind::Op(Op::MaxUnpool(q)) => q.padding = spatial(2, p, 0),
+            Kind::Op(Op::MaxUnpoolNd(q, d)) => q.padding = spatial(*d, p, 0),
             _ => return self.misuse("padding() applies to convolutions and pools only"),
         }
         l
@@ -72,6 +76,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.dilation = spatial(c.dims, d, 1),
             Kind::Op(Op::ConvTranspose(c)) => c.dilation = spatial(2, d, 1),
+            Kind::Op(Op::ConvTransposeNd(c, n)) => c.dilation = spatial(*n, d, 1),
             Kind::Op(Op::MaxPool(p)) => p.dilation = spatial(p.dims, d, 1),
             _ => return self.misuse("dilation() applies to Conv, ConvTranspose2d and MaxPool only"),
         }
@@ -84,9 +89,11 @@ impl Layer {
         let ok = match &mut l.kind {
             Kind::Op(Op::Conv(c)) => set_each(&mut c.kernel_size, c.dims, k, 1),
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.kernel_size, 2, k, 1),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => set_each(&mut c.kernel_size, *d, k, 1),
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
             Kind::Op(Op::AvgPool(p)) => set_each(&mut p.kernel_size, p.dims, k, 1),
             Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.kernel_size, 2, k, 1),
+            Kind::Op(Op::MaxUnpoolNd(p, d)) => set_each(&mut p.kernel_size, *d, k, 1),
             _ => false,
         };
         if ok {
@@ -102,9 +109,11 @@ impl Layer {
         let ok = match &mut l.kind {
             Kind::Op(Op::Conv(c)) => set_each(&mut c.stride, c.dims, s, 1),
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.stride, 2, s, 1),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => set_each(&mut c.stride, *d, s, 1),
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
             Kind::Op(Op::AvgPool(p)) => set_each(&mut p.stride, p.dims, s, 1),
             Kind::Op(Op::MaxUnpool(p)) => set_each(&mut p.stride, 2, s, 1),
+            Kind::Op(Op::MaxUnpoolNd(p, d)) => set_each(&mut p.stride, *d, s, 1),
             _ => false,
         };
         if ok {
@@ -126,9 +135,11 @@ impl Layer {
                 None => false,
             },
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.padding, 2, p, 0),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => set_each(&mut c.padding, *d, p, 0),
             Kind::Op(Op::MaxPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
             Kind::Op(Op::AvgPool(q)) => set_each(&mut q.padding, q.dims, p, 0),
             Kind::Op(Op::MaxUnpool(q)) => set_each(&mut q.padding, 2, p, 0),
+            Kind::Op(Op::MaxUnpoolNd(q, d)) => set_each(&mut q.padding, *d, p, 0),
             _ => false,
         };
         if ok {
@@ -144,6 +155,7 @@ impl Layer {
         let ok = match &mut l.kind {
             Kind::Op(Op::Conv(c)) => set_each(&mut c.dilation, c.dims, d, 1),
             Kind::Op(Op::ConvTranspose(c)) => set_each(&mut c.dilation, 2, d, 1),
+            Kind::Op(Op::ConvTransposeNd(c, n)) => set_each(&mut c.dilation, *n, d, 1),
             Kind::Op(Op::MaxPool(p)) => set_each(&mut p.dilation, p.dims, d, 1),
             _ => false,
         };
@@ -160,6 +172,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.groups = g,
             Kind::Op(Op::ConvTranspose(c)) => c.groups = g,
+            Kind::Op(Op::ConvTransposeNd(c, _)) => c.groups = g,
             _ => return self.misuse("groups() applies to Conv and ConvTranspose2d only"),
         }
         l
@@ -171,6 +184,7 @@ impl Layer {
         match &mut l.kind {
             Kind::Op(Op::Conv(c)) => c.bias = b,
             Kind::Op(Op::ConvTranspose(c)) => c.bias = b,
+            Kind::Op(Op::ConvTransposeNd(c, _)) => c.bias = b,
             Kind::Op(Op::Linear(c)) => c.bias = b,
             Kind::Merge {
                 merge: Merge::Bilinear(c),
@@ -191,12 +205,13 @@ impl Layer {
         l
     }
 
-    /// `output_padding=p` (ConvTranspose2d only).
+    /// `output_padding=p` (ConvTranspose1d/2d/3d only).
     pub const fn output_padding(self, p: usize) -> Self {
         let mut l = self;
         match &mut l.kind {
             Kind::Op(Op::ConvTranspose(c)) => c.output_padding = [0, p, p],
-            _ => return self.misuse("output_padding() applies to ConvTranspose2d only"),
+            Kind::Op(Op::ConvTransposeNd(c, d)) => c.output_padding = spatial(*d, p, 0),
+            _ => return self.misuse("output_padding() applies to ConvTranspose only"),
         }
         l
     }

@@ -1,5 +1,7 @@
 //! Constructors of the layers whose 1-d and 3-d versions join the 2-d ones: `BatchNorm3d`,
-//! `AdaptiveAvgPool3d`/`AdaptiveMaxPool3d`, the 1-d and 3-d pads, and friends.
+//! `AdaptiveAvgPool3d`/`AdaptiveMaxPool3d`, the 1-d and 3-d pads, `ConvTranspose1d/3d`,
+//! `MaxUnpool1d/3d` (appended `Op` variants carrying the dims), `Dropout1d/2d/3d`, and
+//! `ChannelShuffle`.
 //!
 //! They build the same [`Op`] variants as their 2-d siblings in the parent module (the spatial
 //! dims are `[D, H, W]`, lower-dimensional layers keep 1s in front), so planning, kernels and
@@ -90,4 +92,96 @@ pub const fn replication_pad3d(padding: [usize; 6]) -> Layer {
 /// `nn.CircularPad3d((left, right, top, bottom, front, back))` over `[N, C, D, H, W]`.
 pub const fn circular_pad3d(padding: [usize; 6]) -> Layer {
     pad3d(PaddingMode::Circular, padding)
+}
+
+/// PyTorch's class name of an N-d transposed convolution (`ConvTranspose3d`).
+pub(super) const fn conv_transpose_name(dims: u8) -> &'static str {
+    match dims {
+        1 => "ConvTranspose1d",
+        2 => "ConvTranspose2d",
+        _ => "ConvTranspose3d",
+    }
+}
+
+const fn conv_transpose(dims: u8, in_channels: usize, out_channels: usize, k: usize) -> Layer {
+    op(Op::ConvTransposeNd(
+        ConvTranspose {
+            in_channels,
+            out_channels,
+            kernel_size: spatial(dims, k, 1),
+            stride: [1; 3],
+            padding: [0; 3],
+            output_padding: [0; 3],
+            groups: 1,
+            bias: true,
+            dilation: [1; 3],
+        },
+        dims,
+    ))
+}
+/// `nn.ConvTranspose1d(in_channels, out_channels, kernel_size)` over `[N, C, L]`.
+pub const fn conv_transpose1d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    conv_transpose(1, in_channels, out_channels, kernel_size)
+}
+/// `nn.ConvTranspose3d(in_channels, out_channels, kernel_size)` over `[N, C, D, H, W]`.
+pub const fn conv_transpose3d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+    conv_transpose(3, in_channels, out_channels, kernel_size)
+}
+
+/// PyTorch's class name of an N-d max unpool (`MaxUnpool3d`).
+pub(super) const fn max_unpool_name(dims: u8) -> &'static str {
+    match dims {
+        1 => "MaxUnpool1d",
+        2 => "MaxUnpool2d",
+        _ => "MaxUnpool3d",
+    }
+}
+
+const fn max_unpool(dims: u8, k: usize) -> Layer {
+    op(Op::MaxUnpoolNd(
+        MaxUnpool {
+            kernel_size: spatial(dims, k, 1),
+            stride: spatial(dims, k, 1),
+            padding: [0; 3],
+        },
+        dims,
+    ))
+}
+/// `nn.MaxUnpool1d(kernel_size)` over `[N, C, L]`; stride defaults to the kernel size. Uses the
+/// indices of the most recent unmatched `max_pool1d(..).return_indices(true)`.
+pub const fn max_unpool1d(kernel_size: usize) -> Layer {
+    max_unpool(1, kernel_size)
+}
+/// `nn.MaxUnpool3d(kernel_size)` over `[N, C, D, H, W]`; stride defaults to the kernel size.
+/// Uses the indices of the most recent unmatched `max_pool3d(..).return_indices(true)`.
+pub const fn max_unpool3d(kernel_size: usize) -> Layer {
+    max_unpool(3, kernel_size)
+}
+
+/// PyTorch's class name of a channel dropout (`Dropout2d`).
+pub(super) const fn channel_dropout_name(dims: u8) -> &'static str {
+    match dims {
+        1 => "Dropout1d",
+        2 => "Dropout2d",
+        _ => "Dropout3d",
+    }
+}
+/// `nn.Dropout1d(p)` over `[N, C, L]`: each channel is zeroed with probability `p`, the others
+/// scaled by `1 / (1 - p)` (training); the identity in eval. PyTorch's default p is 0.5.
+pub const fn dropout1d(p: f32) -> Layer {
+    op(Op::ChannelDropout(p, 1))
+}
+/// `nn.Dropout2d(p)` over `[N, C, H, W]`, as [`dropout1d`].
+pub const fn dropout2d(p: f32) -> Layer {
+    op(Op::ChannelDropout(p, 2))
+}
+/// `nn.Dropout3d(p)` over `[N, C, D, H, W]`, as [`dropout1d`].
+pub const fn dropout3d(p: f32) -> Layer {
+    op(Op::ChannelDropout(p, 3))
+}
+
+/// `nn.ChannelShuffle(groups)` over `[N, C, *spatial]`: output channel `j · groups + i` is
+/// input channel `i · (C / groups) + j`.
+pub const fn channel_shuffle(groups: usize) -> Layer {
+    op(Op::ChannelShuffle(groups))
 }

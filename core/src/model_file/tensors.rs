@@ -7,7 +7,7 @@
 //! | layer | tensor | shape (PyTorch) |
 //! |---|---|---|
 //! | `Conv1d/2d/3d` | `weight`, `bias` | `[out, in / groups, k...]` (one `k` per spatial dim), `[out]` |
-//! | `ConvTranspose2d` | `weight`, `bias` | `[in, out / groups, kH, kW]`, `[out]` |
+//! | `ConvTranspose1d/2d/3d` | `weight`, `bias` | `[in, out / groups, *kernel]`, `[out]` |
 //! | `Linear` | `weight`, `bias` | `[out, in]`, `[out]` |
 //! | `Bilinear` | `weight`, `bias` | `[out, in1, in2]`, `[out]` |
 //! | `BatchNorm1d/2d/3d` | `weight`, `bias` (affine) | `[C]`, `[C]` |
@@ -158,7 +158,12 @@ pub(crate) fn node_tensors(node: &Node, mut f: impl FnMut(NodeTensor) -> Result<
             dims[2..2 + sd].copy_from_slice(k);
             d(&dims[..2 + sd])
         }
-        Exec::ConvTranspose(g) => d(&[g.c_in, g.c_out / g.groups.max(1), g.kernel[1], g.kernel[2]]),
+        Exec::ConvTranspose(g) => {
+            let sd = node.in_shape.rank().saturating_sub(1).clamp(1, 3);
+            let mut dims = [g.c_in, g.c_out / g.groups.max(1), 1, 1, 1];
+            dims[2..2 + sd].copy_from_slice(&g.kernel[3 - sd..]);
+            d(&dims[..2 + sd])
+        }
         Exec::Linear(g) => d(&[g.out_f, g.in_f]),
         Exec::Bilinear(g) => d(&[g.out, g.in1, g.in2]),
         _ => d(&[node.weight_len]),

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::kernels::Gemm;
 use crate::ops::io::{Bwd, Fwd, State};
 use crate::ops::{
-    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, softmax,
+    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle,
+    softmax, upsample,
 };
 use crate::plan::{Exec, Node, Plan, Slot, INPUT};
 use crate::rng::Rng;
@@ -101,6 +102,9 @@ fn forward_exec(exec: Exec, io: &mut Fwd<'_>) -> Result<()> {
         Exec::LogSoftmax(g) => softmax::forward_log(g, io),
         Exec::BatchNorm(g) => batchnorm::forward(g, io)?,
         Exec::Dropout(p) => dropout::forward(p, io),
+        Exec::ChannelDropout(p, plane) => dropout::forward_channels(p, plane, io),
+        Exec::ChannelShuffle(g) => shuffle::forward(g, io),
+        Exec::Upsample(g) => upsample::forward(g, io),
         Exec::Linear(g) => linear::forward(g, io),
         Exec::Bilinear(g) => bilinear::forward(g, io),
         Exec::Add => merge::add_forward(io.x, io.x2, io.y),
@@ -240,7 +244,9 @@ fn backward_exec(exec: Exec, io: &mut Bwd<'_>) {
         Exec::Softmax(g) => softmax::backward(g, io),
         Exec::LogSoftmax(g) => softmax::backward_log(g, io),
         Exec::BatchNorm(g) => batchnorm::backward(g, io),
-        Exec::Dropout(_) => dropout::backward(io),
+        Exec::Dropout(_) | Exec::ChannelDropout(..) => dropout::backward(io),
+        Exec::ChannelShuffle(g) => shuffle::backward(g, io),
+        Exec::Upsample(g) => upsample::backward(g, io),
         Exec::Linear(g) => linear::backward(g, io),
         Exec::Bilinear(g) => bilinear::backward(g, io),
         Exec::Add => merge::backward_add(io),

@@ -1,4 +1,4 @@
-//! Transposed convolution (`nn.ConvTranspose2d`, on the shared 3-d geometry): forward, input
+//! Transposed convolution (`nn.ConvTranspose1d/2d/3d`, on the shared 3-d geometry): forward, input
 //! gradient and weight gradient.
 //!
 //! A transposed convolution is the input gradient of the convolution that maps its (large)
@@ -153,11 +153,12 @@ pub fn conv_transpose_backward_weight_with(
 
 // ---- the layer: planning and the network's forward and backward ----
 
-/// Plans `nn.ConvTranspose2d` on the node's input shape: PyTorch's checks and output size
+/// Plans `nn.ConvTranspose1d/2d/3d` (`dims` spatial dims) on the node's input shape: PyTorch's
+/// checks and output size
 /// `(in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1`.
-pub(crate) const fn plan(c: &ConvTranspose, at: At, node: &mut Node) -> Result<()> {
+pub(crate) const fn plan(c: &ConvTranspose, dims: u8, at: At, node: &mut Node) -> Result<()> {
     let s = node.in_shape;
-    ctry!(at.rank(&s, 3));
+    ctry!(at.rank(&s, dims as usize + 1));
     if c.in_channels != s.channels() {
         return Err(at.err(
             "in_channels differs from the channels of its input",
@@ -213,7 +214,7 @@ pub(crate) const fn plan(c: &ConvTranspose, at: At, node: &mut Node) -> Result<(
     node.exec = Exec::ConvTranspose(g);
     node.weight_len = c.in_channels * (c.out_channels / c.groups) * g.kernel_volume();
     node.bias_len = if c.bias { c.out_channels } else { 0 };
-    node.out_shape = Shape::with_spatial3(3, c.out_channels, out);
+    node.out_shape = Shape::with_spatial3(dims as usize + 1, c.out_channels, out);
     node.work_fwd.len = conv_transpose_workspace_len(&g);
     node.work_bwd.len = conv_transpose_workspace_len(&g);
     Ok(())

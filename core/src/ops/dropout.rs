@@ -1,4 +1,5 @@
-//! `nn.Dropout(p)` in training mode: inverted dropout with a saved mask.
+//! `nn.Dropout(p)` and `nn.Dropout1d/2d/3d(p)` in training mode: inverted dropout with a
+//! saved mask, of single elements or of whole channels.
 //!
 //! Each element is zeroed with probability `p` and the survivors are scaled by `1 / (1 - p)`,
 //! so the expected output equals the input and evaluation needs no rescaling (in eval mode
@@ -46,6 +47,28 @@ pub fn dropout_backward_input(mask: &[f32], gy: &[f32], gx: &mut [f32]) {
     }
 }
 
+/// Channel dropout (`nn.Dropout1d/2d/3d`,
+/// <https://pytorch.org/docs/stable/generated/torch.nn.Dropout2d.html>): each channel plane of
+/// `plane` elements is zeroed with probability `p`, else scaled by `1 / (1 - p)`.
+///
+/// Draws one [`Rng::next_f32`] per plane (`x.len() / plane` of them), in order.
+///
+/// - `x`: input `[N, C, *spatial]`, `plane = prod(spatial)`;
+/// - `y`: output `[N, C, *spatial]` (overwritten);
+/// - `mask`: the factor of every element `[N, C, *spatial]` (overwritten), for
+///   [`dropout_backward_input`].
+pub fn channel_dropout_forward(p: f32, plane: usize, rng: &mut Rng, x: &[f32], y: &mut [f32], mask: &mut [f32]) {
+    debug_assert!(x.len() == y.len() && y.len() == mask.len() && plane > 0);
+    let keep = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
+    for ((y, m), x) in y.chunks_mut(plane).zip(mask.chunks_mut(plane)).zip(x.chunks(plane)) {
+        let f = if rng.next_f32() < p { 0.0 } else { keep };
+        m.fill(f);
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = x * f;
+        }
+    }
+}
+
 // ---- the layer: planning and the network's forward and backward ----
 
 /// Plans `nn.Dropout(p)`: the mask lives in `extra` (training).
@@ -61,6 +84,17 @@ pub(crate) const fn plan(p: f32, at: At, node: &mut Node) -> Result<()> {
     Ok(())
 }
 
+/// Plans `nn.Dropout1d/2d/3d(p)` (`dims` spatial dims) over `[N, C, *spatial]`; the mask lives
+/// in `extra` (training). PyTorch also accepts an unbatched input; torchlet's samples are
+/// always batched.
+pub(crate) const fn plan_channels(p: f32, dims: u8, at: At, node: &mut Node) -> Result<()> {
+    ctry!(plan(p, at, node));
+    let s = node.in_shape;
+    ctry!(at.rank(&s, dims as usize + 1));
+    node.exec = Exec::ChannelDropout(p, s.numel() / s.channels());
+    Ok(())
+}
+
 /// The network's forward pass of a dropout node: a fresh mask in training, the identity in eval.
 pub(crate) fn forward(p: f32, io: &mut Fwd<'_>) {
     if io.training {
@@ -71,7 +105,17 @@ pub(crate) fn forward(p: f32, io: &mut Fwd<'_>) {
     }
 }
 
-/// The network's backward pass of a dropout node.
+/// The network's forward pass of a channel-dropout node.
+pub(crate) fn forward_channels(p: f32, plane: usize, io: &mut Fwd<'_>) {
+    if io.training {
+        let len = io.y.len();
+        channel_dropout_forward(p, plane, io.rng, io.x, io.y, &mut io.extra[..len]);
+    } else {
+        io.y.copy_from_slice(io.x);
+    }
+}
+
+/// The network's backward pass of a dropout or channel-dropout node.
 pub(crate) fn backward(io: &mut Bwd<'_>) {
     if io.has_gx() {
         if io.training {
@@ -94,5 +138,17 @@ mod tests {
         assert_eq!((y, mask), (x, [1.0; 4]));
         dropout_forward(1.0, &mut Rng::new(1), &x, &mut y, &mut mask);
         assert_eq!((y, mask), ([0.0, -0.0, 0.0, 0.0], [0.0; 4]));
+    }
+
+    #[test]
+    fn channel_masks_are_constant_per_plane() {
+        let x = [1.0; 64];
+        let (mut y, mut mask) = ([9.0; 64], [9.0; 64]);
+        channel_dropout_forward(0.5, 4, &mut Rng::new(3), &x, &mut y, &mut mask);
+        for m in mask.chunks(4) {
+            assert!(m.iter().all(|&v| v == m[0]) && (m[0] == 0.0 || m[0] == 2.0), "{m:?}");
+        }
+        assert!(mask.contains(&0.0) && mask.contains(&2.0));
+        assert_eq!(y, mask);
     }
 }

@@ -21,4 +21,6 @@ pub mod merge;
 pub mod pad;
 pub mod pool;
 pub mod reshape;
+pub mod shuffle;
 pub mod softmax;
+pub mod upsample;

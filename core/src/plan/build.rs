@@ -7,7 +7,8 @@
 use super::*;
 use crate::layer::{Kind, Layer, Merge, Op};
 use crate::ops::{
-    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, softmax,
+    activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle,
+    softmax, upsample,
 };
 
 impl<const CAP: usize> Plan<CAP> {
@@ -108,13 +109,13 @@ impl<const CAP: usize> Plan<CAP> {
         let at = self.at(n.op_name);
         ctry!(match op {
             Op::Conv(c) => conv::plan(&c, at, &mut n),
-            Op::ConvTranspose(c) => conv_transpose::plan(&c, at, &mut n),
+            Op::ConvTranspose(c) => conv_transpose::plan(&c, 2, at, &mut n),
             Op::MaxPool(p) => match pool::plan_max(&p, at, &mut n) {
                 Ok(()) if p.return_indices => unpool.push(at.layer as u16),
                 r => r,
             },
             Op::MaxUnpool(u) => match unpool.pop() {
-                Ok(id) => pool::plan_unpool(&u, at, &mut n, id, &self.nodes[id as usize]),
+                Ok(id) => pool::plan_unpool(&u, 2, at, &mut n, id, &self.nodes[id as usize]),
                 Err(e) => Err(e),
             },
             Op::AvgPool(p) => pool::plan_avg(&p, at, &mut n),
@@ -142,6 +143,14 @@ impl<const CAP: usize> Plan<CAP> {
             Op::Mish => activation::plan(Exec::Mish, &mut n),
             Op::ReLU6 => activation::plan(Exec::ReLU6, &mut n),
             Op::PReLU(p) => activation::prelu::plan(&p, at, &mut n),
+            Op::ConvTransposeNd(c, d) => conv_transpose::plan(&c, d, at, &mut n),
+            Op::MaxUnpoolNd(u, d) => match unpool.pop() {
+                Ok(id) => pool::plan_unpool(&u, d, at, &mut n, id, &self.nodes[id as usize]),
+                Err(e) => Err(e),
+            },
+            Op::ChannelDropout(p, d) => dropout::plan_channels(p, d, at, &mut n),
+            Op::ChannelShuffle(groups) => shuffle::plan(groups, at, &mut n),
+            Op::Upsample(u) => upsample::plan(&u, at, &mut n),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

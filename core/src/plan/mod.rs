@@ -51,7 +51,9 @@ use crate::ops::linear::LinearGeom;
 use crate::ops::merge::ConcatGeom;
 use crate::ops::pad::PadGeom;
 use crate::ops::pool::{AdaptiveGeom, UnpoolGeom};
+use crate::ops::shuffle::ShuffleGeom;
 use crate::ops::softmax::SoftmaxGeom;
+use crate::ops::upsample::UpsampleGeom;
 use crate::shape::Shape;
 
 /// A node index meaning "the network's input".
@@ -148,6 +150,13 @@ pub enum Exec {
     BatchNorm(BnGeom),
     /// Inverted dropout with probability `p`; the mask in `extra` (training).
     Dropout(f32),
+    /// Channel dropout (`Dropout1d/2d/3d`) with probability `p` over channel planes of
+    /// `plane` elements; the per-element mask in `extra` (training).
+    ChannelDropout(f32, usize),
+    /// `nn.ChannelShuffle`: a permutation of the channels.
+    ChannelShuffle(ShuffleGeom),
+    /// `nn.Upsample`, nearest or bilinear.
+    Upsample(UpsampleGeom),
     /// `Linear` applied to `rows` rows of each sample.
     Linear(LinearGeom),
     /// `Bilinear` applied to `rows` rows of each sample.

@@ -63,8 +63,10 @@ mod merge;
 mod pad;
 mod pool;
 mod reshape;
+mod shuffle;
 mod softmax;
 mod train_eval;
+mod upsample;
 
 /// What one training or evaluation step brought back from the GPU.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -741,7 +743,10 @@ fn node_passes(b: &mut Build<'_>, i: usize, node: &Node) -> Result<NodePasses> {
         Exec::Softmax(g) => softmax::passes(b, i, node, g, softmax::SOFTMAX),
         Exec::LogSoftmax(g) => softmax::passes(b, i, node, g, softmax::LOG_SOFTMAX),
         Exec::BatchNorm(g) => batchnorm::passes(b, i, node, g),
-        Exec::Dropout(p) => dropout::passes(b, i, node, p),
+        Exec::Dropout(p) => dropout::passes(b, i, node, p, None),
+        Exec::ChannelDropout(p, plane) => dropout::passes(b, i, node, p, Some(plane)),
+        Exec::ChannelShuffle(g) => shuffle::passes(b, i, node, g),
+        Exec::Upsample(g) => upsample::passes(b, i, node, g),
         Exec::Linear(g) => linear::passes(b, i, node, g),
         Exec::Bilinear(g) => bilinear::passes(b, i, node, g),
         Exec::Add => merge::passes(

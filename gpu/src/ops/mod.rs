@@ -37,7 +37,9 @@ pub(crate) mod optim;
 pub(crate) mod pad;
 pub(crate) mod pool;
 pub(crate) mod reshape;
+pub(crate) mod shuffle;
 pub(crate) mod softmax;
+pub(crate) mod upsample;
 
 pub use activation::prelu::{prelu_backward_input, prelu_backward_weight, prelu_forward};
 pub use activation::smooth::{activation_backward_input, activation_forward, ActivationKind};
@@ -51,7 +53,7 @@ pub use batchnorm::{
 pub use bilinear::{bilinear_backward_input, bilinear_backward_weight, bilinear_forward};
 pub use conv::{conv_backward_input, conv_backward_weight, conv_forward, padded_conv_geom};
 pub use conv_transpose::{conv_transpose_backward_input, conv_transpose_backward_weight, conv_transpose_forward};
-pub use dropout::{dropout_backward_input, dropout_forward};
+pub use dropout::{channel_dropout_forward, dropout_backward_input, dropout_forward};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_forward};
 pub use loss::{cross_entropy, loss_and_grad, loss_backward, loss_forward, GpuLoss, Target};
 pub use merge::{add_backward_input, add_forward, concat_backward_input, concat_forward};
@@ -62,7 +64,9 @@ pub use pool::{
     adaptive_max_pool_forward, avg_pool_backward_input, avg_pool_forward, max_pool_backward_input, max_pool_forward,
     max_unpool_backward_input, max_unpool_forward,
 };
+pub use shuffle::{channel_shuffle_backward_input, channel_shuffle_forward};
 pub use softmax::{log_softmax_backward_input, log_softmax_forward, softmax_backward_input, softmax_forward};
+pub use upsample::{upsample_backward_input, upsample_forward};
 
 /// Most workgroups in one dimension of a dispatch (WebGPU's guaranteed minimum limit).
 const MAX_GROUPS: u32 = 65_535;
@@ -133,6 +137,10 @@ specs! {
     BatchNorm(batchnorm::BnSpec),
     /// A Dropout pass (`dropout.rs`).
     Dropout(dropout::DropoutSpec),
+    /// A channel-shuffle pass (`shuffle.rs`).
+    Shuffle(shuffle::ShuffleSpec),
+    /// An upsampling pass (`upsample.rs`).
+    Upsample(upsample::UpsampleSpec),
     /// A linear pass (`linear.rs`).
     Linear(linear::LinearSpec),
     /// A bilinear pass (`bilinear.rs`).

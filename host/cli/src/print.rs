@@ -13,7 +13,7 @@
 //! (its weight and bias belong to the merge) with `(a)` and `(b)`. The child names are the ones
 //! the model file's state-dict names use.
 
-use torchlet::layer::{Approximate, Kind, Layer, Merge, Op, Padding};
+use torchlet::layer::{Approximate, ConvTranspose, Kind, Layer, Merge, Op, Padding, UpsampleMode};
 use torchlet::ops::geom::PaddingMode;
 
 /// The whole model as PyTorch's `print(model)` shows an `nn.Sequential` of `layers`.
@@ -91,31 +91,7 @@ pub fn extra_repr(op: &Op) -> String {
             }
             s
         }
-        Op::ConvTranspose(c) => {
-            let mut s = format!(
-                "{}, {}, kernel_size={}, stride={}",
-                c.in_channels,
-                c.out_channels,
-                tuple(&c.kernel_size, 2),
-                tuple(&c.stride, 2)
-            );
-            if last(&c.padding, 2).iter().any(|&v| v != 0) {
-                s += &format!(", padding={}", tuple(&c.padding, 2));
-            }
-            if last(&c.dilation, 2).iter().any(|&v| v != 1) {
-                s += &format!(", dilation={}", tuple(&c.dilation, 2));
-            }
-            if last(&c.output_padding, 2).iter().any(|&v| v != 0) {
-                s += &format!(", output_padding={}", tuple(&c.output_padding, 2));
-            }
-            if c.groups != 1 {
-                s += &format!(", groups={}", c.groups);
-            }
-            if !c.bias {
-                s += ", bias=False";
-            }
-            s
-        }
+        Op::ConvTranspose(c) => conv_transpose_repr(c, 2),
         Op::MaxPool(p) => {
             let d = p.dims as usize;
             format!(
@@ -158,6 +134,12 @@ pub fn extra_repr(op: &Op) -> String {
             tuple(&u.padding, 2)
         ),
         Op::Pad2d(p) => tuple(&p.padding, 4),
+        Op::ConvTransposeNd(c, d) => conv_transpose_repr(c, *d as usize),
+        Op::MaxUnpoolNd(u, d) => {
+            let d = *d as usize;
+            let (k, s, p) = (tuple(&u.kernel_size, d), tuple(&u.stride, d), tuple(&u.padding, d));
+            format!("kernel_size={k}, stride={s}, padding={p}")
+        }
         Op::Pad(p) => {
             let items: Vec<String> = p.padding[..2 * p.dims as usize].iter().map(usize::to_string).collect();
             format!("({})", items.join(", "))
@@ -173,7 +155,7 @@ pub fn extra_repr(op: &Op) -> String {
             py_bool(b.affine),
             py_bool(b.track_running_stats)
         ),
-        Op::Dropout(p) => format!("p={}, inplace=False", py_float(*p)),
+        Op::Dropout(p) | Op::ChannelDropout(p, _) => format!("p={}, inplace=False", py_float(*p)),
         Op::Linear(l) => {
             format!(
                 "in_features={}, out_features={}, bias={}",
@@ -183,6 +165,18 @@ pub fn extra_repr(op: &Op) -> String {
             )
         }
         Op::Flatten => "start_dim=1, end_dim=-1".to_string(),
+        Op::ChannelShuffle(groups) => format!("groups={groups}"),
+        Op::Upsample(u) => {
+            let mode = match u.mode {
+                UpsampleMode::Nearest => "nearest",
+                UpsampleMode::Bilinear => "bilinear",
+            };
+            if u.scale_factor > 0.0 {
+                format!("scale_factor={}, mode='{mode}'", py_float(u.scale_factor))
+            } else {
+                format!("size=({}, {}), mode='{mode}'", u.size[0], u.size[1])
+            }
+        }
         Op::ReLU | Op::Sigmoid | Op::Tanh | Op::Identity => String::new(),
         Op::ELU(alpha) => format!("alpha={}", py_float(*alpha)),
         Op::GELU(a) => match a {
@@ -193,6 +187,33 @@ pub fn extra_repr(op: &Op) -> String {
         Op::PReLU(p) => format!("num_parameters={}", p.num_parameters),
         Op::SiLU | Op::Hardswish | Op::Hardsigmoid | Op::Mish | Op::ReLU6 => String::new(),
     }
+}
+
+/// The `extra_repr` of `nn.ConvTranspose{d}d`.
+fn conv_transpose_repr(c: &ConvTranspose, d: usize) -> String {
+    let mut s = format!(
+        "{}, {}, kernel_size={}, stride={}",
+        c.in_channels,
+        c.out_channels,
+        tuple(&c.kernel_size, d),
+        tuple(&c.stride, d)
+    );
+    if last(&c.padding, d).iter().any(|&v| v != 0) {
+        s += &format!(", padding={}", tuple(&c.padding, d));
+    }
+    if last(&c.dilation, d).iter().any(|&v| v != 1) {
+        s += &format!(", dilation={}", tuple(&c.dilation, d));
+    }
+    if last(&c.output_padding, d).iter().any(|&v| v != 0) {
+        s += &format!(", output_padding={}", tuple(&c.output_padding, d));
+    }
+    if c.groups != 1 {
+        s += &format!(", groups={}", c.groups);
+    }
+    if !c.bias {
+        s += ", bias=False";
+    }
+    s
 }
 
 /// Python's `repr(float)` of an `f32`: the shortest digits that give the same `f32` back,

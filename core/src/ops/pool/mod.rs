@@ -2,7 +2,7 @@
 //! max-unpooling.
 //!
 //! Use these for `nn.MaxPool1d/2d/3d`, `nn.AvgPool1d/2d/3d`, `nn.AdaptiveAvgPool1d/2d`,
-//! `nn.AdaptiveMaxPool1d/2d` and `nn.MaxUnpool2d`. Every kernel works on three spatial dims
+//! `nn.AdaptiveMaxPool1d/2d` and `nn.MaxUnpool1d/2d/3d`. Every kernel works on three spatial dims
 //! `[D, H, W]`; 1-d and 2-d layers set the leading dims to 1 (see [`PoolGeom`]).
 //!
 //! Max pooling stores, for each output, the flat index of its argmax within the input plane of

@@ -1,4 +1,4 @@
-//! Max unpooling (`nn.MaxUnpool2d`): the values of a max pool put back where the pool found
+//! Max unpooling (`nn.MaxUnpool1d/2d/3d`): the values of a max pool put back where the pool found
 //! them, with the pool's indices.
 
 use super::decode_index;
@@ -88,12 +88,12 @@ pub fn max_unpool_backward_input(
 
 // ---- the layer: planning and the network's forward and backward ----
 
-/// Plans `nn.MaxUnpool2d` after the max pool `pool` (plan node `pool_node`) whose indices it
-/// uses: the output is the pool's input shape, which must be a size MaxUnpool2d accepts,
-/// `(in - 1) * stride - 2 * padding + kernel` plus less than `stride`.
-pub(crate) const fn plan(u: &MaxUnpool, at: At, node: &mut Node, pool: u16, pool_node: &Node) -> Result<()> {
+/// Plans `nn.MaxUnpool1d/2d/3d` (`dims` spatial dims) after the max pool `pool` (plan node
+/// `pool_node`) whose indices it uses: the output is the pool's input shape, which must be a
+/// size the unpool accepts, `(in - 1) * stride - 2 * padding + kernel` plus less than `stride`.
+pub(crate) const fn plan(u: &MaxUnpool, dims: u8, at: At, node: &mut Node, pool: u16, pool_node: &Node) -> Result<()> {
     let s = node.in_shape;
-    ctry!(at.rank(&s, 3));
+    ctry!(at.rank(&s, dims as usize + 1));
     if !pool_node.out_shape.const_eq(&s) {
         return Err(at.err(
             "input must have the shape of its MaxPool's output (elements)",
@@ -103,7 +103,7 @@ pub(crate) const fn plan(u: &MaxUnpool, at: At, node: &mut Node, pool: u16, pool
     }
     let ps = pool_node.in_shape.spatial3();
     let inp = s.spatial3();
-    let mut d = 1;
+    let mut d = 3 - dims as usize;
     while d < 3 {
         let base = (inp[d] - 1) * u.stride[d] + u.kernel_size[d];
         if base < 2 * u.padding[d] {
@@ -112,7 +112,7 @@ pub(crate) const fn plan(u: &MaxUnpool, at: At, node: &mut Node, pool: u16, pool
         let def = base - 2 * u.padding[d];
         if ps[d] < def || ps[d] >= def + u.stride[d] {
             return Err(at.err(
-                "the MaxPool's input size is not a valid output size for this MaxUnpool2d",
+                "the MaxPool's input size is not a valid output size for this MaxUnpool",
                 def,
                 ps[d],
             ));
