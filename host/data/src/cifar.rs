@@ -196,7 +196,7 @@ impl Dataset for Cifar10 {
 
 /// Class names, one a non-empty line.
 fn read_classes(path: &Path) -> Result<Vec<String>, DataError> {
-    let text = fs::read_to_string(path).map_err(|source| DataError::Io {
+    let text = crate::files::read_to_string_regular(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -219,12 +219,16 @@ fn read_classes(path: &Path) -> Result<Vec<String>, DataError> {
 
 /// The size of a batch file, checked to be a positive multiple of the record size.
 fn batch_len(path: &Path) -> Result<usize, DataError> {
-    let len = fs::metadata(path)
-        .map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len() as usize;
+    let io_err = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = fs::metadata(path).map_err(io_err)?;
+    if let Some(kind) = crate::files::kind_name(&meta.file_type()) {
+        let msg = format!("is {kind}, not a regular file");
+        return Err(io_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg)));
+    }
+    let len = meta.len() as usize;
     check_batch_len(path, len)?;
     Ok(len)
 }
@@ -245,7 +249,7 @@ fn check_batch_len(path: &Path, len: usize) -> Result<(), DataError> {
 }
 
 fn read_batch(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = fs::read(path).map_err(|source| DataError::Io {
+    let bytes = crate::files::read_regular(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;

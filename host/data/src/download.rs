@@ -26,7 +26,7 @@ pub fn md5_file(path: &Path) -> Result<String, DataError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(io_err)?;
+    let mut file = crate::files::open_regular(path).map_err(io_err)?;
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -194,7 +194,7 @@ pub fn extract_tar_gz(archive: &Path, dest_dir: &Path, top: &str) -> Result<Path
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
     let result = (|| {
-        let file = File::open(archive).map_err(io_at(archive))?;
+        let file = crate::files::open_regular(archive).map_err(io_at(archive))?;
         let gz = flate2::read::GzDecoder::new(io::BufReader::with_capacity(1 << 20, file));
         tar::Archive::new(gz).unpack(&tmp).map_err(io_at(archive))?;
         let extracted = tmp.join(top);

@@ -13,12 +13,19 @@
 //! when an item is fetched, with any format the `image` crate reads, and converted to RGB as
 //! PIL's `.convert('RGB')` does (gray replicated, alpha dropped).
 //!
+//! Symbolic links are followed as `os.walk(followlinks=True)` does, with two limits: a link
+//! that leads outside `root` (after resolving every link) is left out, and a directory is read
+//! once, so a link cycle or a second link to a folder adds nothing; both are listed by
+//! [`ImageFolder::skipped_links`]. A name that is not UTF-8 is an error naming the path (shown
+//! with U+FFFD), and an image name on a FIFO, device or socket is an error at the scan, never a
+//! read that hangs.
+//!
 //! A file that does not decode is an error naming the file, never silently skipped; build with
 //! [`ImageFolderBuilder::skip_bad`] to check every image up front and drop (and count) the bad
 //! ones instead. A class folder without images is an error naming the folder, unless
 //! [`ImageFolderBuilder::allow_empty`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +48,7 @@ pub struct ImageFolder {
     class_to_idx: BTreeMap<String, Label>,
     samples: Vec<(PathBuf, Label)>,
     skipped: Vec<(PathBuf, String)>,
+    skipped_links: Vec<(PathBuf, String)>,
 }
 
 /// Options for [`ImageFolder`]; [`ImageFolderBuilder::build`] scans the folder.
@@ -81,7 +89,9 @@ impl ImageFolderBuilder {
     /// subfolders; [`DataError::EmptyClass`] naming a class folder without images.
     pub fn build(self) -> Result<ImageFolder, DataError> {
         let root = self.root;
-        let mut classes: Vec<String> = read_dir_sorted(&root)?
+        let mut walk = Walk::new(&root, &self.extensions)?;
+        let mut classes: Vec<String> = walk
+            .entries(&root)?
             .into_iter()
             .filter(|(_, is_dir)| *is_dir)
             .map(|(p, _)| {
@@ -104,7 +114,7 @@ impl ImageFolderBuilder {
             let folder = root.join(class);
             let before = samples.len();
             let mut files = Vec::new();
-            walk(&folder, &mut files)?;
+            walk.files(&folder, &mut files)?;
             // torchvision: `sorted(os.walk(...))` then `sorted(fnames)`: by folder path string,
             // then name.
             files.sort_by(|(da, na), (db, nb)| (da.as_str(), na.as_str()).cmp(&(db.as_str(), nb.as_str())));
@@ -131,6 +141,7 @@ impl ImageFolderBuilder {
             class_to_idx,
             samples,
             skipped: Vec::new(),
+            skipped_links: walk.skipped,
         };
         if self.skip_bad {
             folder.drop_bad();
@@ -194,6 +205,13 @@ impl ImageFolder {
         &self.skipped
     }
 
+    /// Symbolic links the scan left out, each with why: links that lead outside the root, and
+    /// links to a directory already read (a cycle, or a second link to the same folder), so
+    /// that no image is read twice or from outside the data set.
+    pub fn skipped_links(&self) -> &[(PathBuf, String)] {
+        &self.skipped_links
+    }
+
     /// Decodes every image on all cores and moves the ones that fail to `skipped`.
     fn drop_bad(&mut self) {
         let threads = std::thread::available_parallelism()
@@ -253,7 +271,7 @@ impl Dataset for ImageFolder {
 /// [`DataError::Io`] if the file cannot be read; [`DataError::Decode`] naming the file if it
 /// is not an image the `image` crate decodes.
 pub fn load_rgb(path: &Path) -> Result<RgbImage, DataError> {
-    let bytes = fs::read(path).map_err(|source| DataError::Io {
+    let bytes = crate::files::read_regular(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -278,36 +296,103 @@ fn has_extension(name: &str, extensions: &[String]) -> bool {
     extensions.iter().any(|e| lower.ends_with(e.as_str()))
 }
 
-/// Entries of `dir` as (path, is a directory after following links).
-fn read_dir_sorted(dir: &Path) -> Result<Vec<(PathBuf, bool)>, DataError> {
-    let io_err = |source| DataError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err)? {
-        let entry = entry.map_err(io_err)?;
-        let ft = entry.file_type().map_err(io_err)?;
-        let path = entry.path();
-        // Follow links, as `os.scandir(...).is_dir()` and `os.walk(followlinks=True)`.
-        let is_dir = if ft.is_symlink() { path.is_dir() } else { ft.is_dir() };
-        out.push((path, is_dir));
-    }
-    out.sort();
-    Ok(out)
+/// One directory walk over a data set: the root it must stay inside, the directories already
+/// read (so a symbolic link cycle is read once), and the links it left out.
+struct Walk<'a> {
+    /// `root`, canonical (links resolved), to compare link targets with.
+    root: PathBuf,
+    /// Canonical paths of the directories read so far.
+    visited: HashSet<PathBuf>,
+    /// Links left out, each with why.
+    skipped: Vec<(PathBuf, String)>,
+    /// File name endings that count as images (lower case).
+    extensions: &'a [String],
 }
 
-/// Every file under `dir`, recursively, as (folder path string, file name).
-fn walk(dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), DataError> {
-    let dir_str = dir.to_string_lossy().into_owned();
-    for (path, is_dir) in read_dir_sorted(dir)? {
-        if is_dir {
-            walk(&path, out)?;
-        } else if let Some(name) = path.file_name() {
-            out.push((dir_str.clone(), name.to_string_lossy().into_owned()));
-        }
+impl<'a> Walk<'a> {
+    fn new(root: &Path, extensions: &'a [String]) -> Result<Self, DataError> {
+        let canonical = fs::canonicalize(root).map_err(|source| DataError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let mut visited = HashSet::new();
+        visited.insert(canonical.clone());
+        Ok(Walk {
+            root: canonical,
+            visited,
+            skipped: Vec::new(),
+            extensions,
+        })
     }
-    Ok(())
+
+    /// Entries of `dir` to read, sorted, as (path, is a directory after following links).
+    /// Links out of the root and directories already read are left out (into `skipped`);
+    /// a non-UTF-8 name is an error; so is an image name on a FIFO, device or socket.
+    fn entries(&mut self, dir: &Path) -> Result<Vec<(PathBuf, bool)>, DataError> {
+        let io_err = |path: &Path, source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+            let entry = entry.map_err(|e| io_err(dir, e))?;
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                return Err(DataError::Format {
+                    path,
+                    what: "file name".into(),
+                    expected: "valid UTF-8".into(),
+                    found: "other bytes (shown here as U+FFFD)".into(),
+                });
+            };
+            let mut ft = entry.file_type().map_err(|e| io_err(&path, e))?;
+            if ft.is_symlink() {
+                // Follow links, as `os.walk(followlinks=True)`, but only inside the root.
+                match fs::canonicalize(&path) {
+                    Ok(target) if !target.starts_with(&self.root) => {
+                        let why = format!("links to {}, outside the data set's root", target.display());
+                        self.skipped.push((path, why));
+                        continue;
+                    }
+                    Ok(_) => ft = fs::metadata(&path).map_err(|e| io_err(&path, e))?.file_type(),
+                    // A dangling link: kept as a file, so reading it names it.
+                    Err(_) => {}
+                }
+            }
+            if ft.is_dir() {
+                let canonical = fs::canonicalize(&path).map_err(|e| io_err(&path, e))?;
+                if !self.visited.insert(canonical) {
+                    let why = "a directory already read (a symbolic link cycle or a second link to it)";
+                    self.skipped.push((path, why.into()));
+                    continue;
+                }
+            } else if !ft.is_symlink() && has_extension(&name, self.extensions) {
+                if let Some(kind) = crate::files::kind_name(&ft) {
+                    let msg = format!("is {kind}, not a regular file");
+                    return Err(io_err(
+                        &path,
+                        std::io::Error::new(std::io::ErrorKind::InvalidInput, msg),
+                    ));
+                }
+            }
+            out.push((path, ft.is_dir()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every file under `dir`, recursively, as (folder path string, file name).
+    fn files(&mut self, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), DataError> {
+        let dir_str = dir.to_string_lossy().into_owned();
+        for (path, is_dir) in self.entries(dir)? {
+            if is_dir {
+                self.files(&path, out)?;
+            } else if let Some(name) = path.file_name() {
+                out.push((dir_str.clone(), name.to_string_lossy().into_owned()));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ impl LabelFiles {
 
     fn open(root: &Path, num_classes: Option<usize>) -> Result<Self, DataError> {
         let names_path = root.join("classes.txt");
-        let names = match fs::read_to_string(&names_path) {
+        let names = match crate::files::read_to_string_regular(&names_path) {
             Ok(text) => Some(
                 text.lines()
                     .map(str::trim)
@@ -110,7 +110,7 @@ impl LabelFiles {
             let mut name = image.file_stem().unwrap_or_default().to_os_string();
             name.push(".txt");
             let label_path = labels_dir.join(name);
-            let text = match fs::read_to_string(&label_path) {
+            let text = match crate::files::read_to_string_regular(&label_path) {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(DataError::Format {

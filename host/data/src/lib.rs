@@ -31,6 +31,7 @@ pub mod cifar;
 pub mod dataset;
 pub mod digits;
 pub mod download;
+pub mod files;
 pub mod image_folder;
 pub mod label_files;
 pub mod loader;

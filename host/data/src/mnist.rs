@@ -10,7 +10,6 @@
 //! `u32` dimensions, then the bytes row-major. Items are [`Sample::Image`]s, 8-bit gray
 //! (PIL mode `"L"`, as torchvision).
 
-use std::fs;
 use std::io::Read;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -237,7 +236,7 @@ fn read_idx(path: &Path, ndim: usize) -> Result<(Vec<usize>, Vec<u8>), DataError
         path: path.to_path_buf(),
         source,
     };
-    let raw = fs::read(path).map_err(io_err)?;
+    let raw = crate::files::read_regular(path).map_err(io_err)?;
     let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) || raw.starts_with(&[0x1f, 0x8b]);
     let bytes = if gz {
         let mut out = Vec::new();

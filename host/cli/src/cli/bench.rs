@@ -157,7 +157,7 @@ fn time<E>(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<(), E>) ->
 /// Opens `--model`: a file if one exists at that path, else a zoo model.
 fn open_model(name: &str, seed: u64) -> Result<Model, Box<dyn std::error::Error>> {
     let path = Path::new(name);
-    if path.is_file() {
+    if path.exists() {
         return Ok(Model::load(path)?);
     }
     if name.ends_with(".tlm") || name.contains(std::path::MAIN_SEPARATOR) {

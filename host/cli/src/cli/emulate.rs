@@ -492,7 +492,7 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     // The region image: exported from --model, or --region as it is.
     let region = work.join("model.bin");
     let region_bytes = match (&args.region, &model) {
-        (Some(r), _) => std::fs::read(r).map_err(|e| format!("--region {}: {e}", r.display()))?,
+        (Some(r), _) => crate::fsutil::read(r).map_err(|e| format!("--region {e}"))?,
         (None, Some(m)) => region_image(m, MPS2_MODEL_REGION)?.0,
         (None, None) => return Err("give --model FILE or --region FILE".into()),
     };

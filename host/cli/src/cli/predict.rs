@@ -54,13 +54,25 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     e.iter().map(|&v| (v / sum) as f32).collect()
 }
 
+/// `image::open` through [`crate::fsutil::open_regular`], so a FIFO or device is an error, not
+/// a hang: the format from the extension, else from the content.
+fn open_image(path: &std::path::Path) -> Result<image::DynamicImage, Box<dyn std::error::Error>> {
+    let file = crate::fsutil::open_regular(path).map_err(|e| e.source)?;
+    let mut reader = image::ImageReader::new(std::io::BufReader::new(file));
+    match image::ImageFormat::from_path(path) {
+        Ok(format) => reader.set_format(format),
+        Err(_) => reader = reader.with_guessed_format()?,
+    }
+    Ok(reader.decode()?)
+}
+
 /// The image at `path` as the model's input tensor `[C, H, W]`.
 fn load(model: &Model, path: &std::path::Path) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
     let dims = model.input.dims();
     let [c, h, w] = dims[..] else {
         return Err(format!("model {} does not take images (input {dims:?})", model.name).into());
     };
-    let img = image::open(path).map_err(|e| format!("{}: cannot open the image: {e}", path.display()))?;
+    let img = open_image(path).map_err(|e| format!("{}: cannot open the image: {e}", path.display()))?;
     let img = match c {
         1 => image::DynamicImage::ImageLuma8(img.to_luma8()),
         3 => image::DynamicImage::ImageRgb8(img.to_rgb8()),
