@@ -343,3 +343,41 @@ fn non_finite_weights_are_refused_at_load_naming_the_tensor() {
         "{err}"
     );
 }
+
+/// `predict a.png broken.png b.png`: the unreadable image gets its own error line, the others
+/// are still classified, and the exit status is 1 at the end.
+#[test]
+fn one_unreadable_image_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.tlm");
+    Model::from_zoo("digits-cnn", 0).unwrap().save(&model).unwrap();
+    let (a, broken, b) = (
+        dir.path().join("a.png"),
+        dir.path().join("broken.png"),
+        dir.path().join("b.png"),
+    );
+    image::GrayImage::new(8, 8).save(&a).unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([200])).save(&b).unwrap();
+    fs::write(&broken, b"not a png").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_torchlet"))
+        .args(["predict", "--device", "cpu", "--model"])
+        .args([&model, &a, &broken, &b])
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with(&format!("{}: ", a.display())) && lines[1].starts_with(&format!("{}: ", b.display())),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("{}: cannot open the image", broken.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 of 3 images could not be read") && !err.contains("panicked"),
+        "{err}"
+    );
+}

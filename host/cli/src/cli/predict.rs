@@ -96,16 +96,42 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         Compute::Gpu(_) => "gpu",
         Compute::Cpu => "cpu",
     };
-    let inputs = args
-        .images
-        .iter()
-        .map(|path| load(&model, path))
-        .collect::<Result<Vec<_>, _>>()?;
+    // One unreadable image gets its own error line; the others are still classified, and the
+    // exit status says something failed.
+    let (mut paths, mut inputs, mut failed) = (Vec::new(), Vec::new(), 0usize);
+    for path in &args.images {
+        match load(&model, path) {
+            Ok(x) => {
+                paths.push(path);
+                inputs.push(x);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
     let logits = match &choice.compute {
         Compute::Cpu => inputs.iter().map(|x| model.forward(x)).collect::<Result<Vec<_>, _>>()?,
         Compute::Gpu(dev) => forward_gpu(&model, dev, &inputs)?,
     };
-    for (path, logits) in args.images.iter().zip(&logits) {
+    print_predictions(args, &model, device, &paths, &logits, out)?;
+    if failed > 0 {
+        return Err(format!("{failed} of {} images could not be read (see above)", args.images.len()).into());
+    }
+    Ok(())
+}
+
+/// One line (or JSON object) per classified image: the top classes and their probabilities.
+fn print_predictions(
+    args: &PredictArgs,
+    model: &Model,
+    device: &str,
+    paths: &[&PathBuf],
+    logits: &[Vec<f32>],
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for (path, logits) in paths.iter().zip(logits) {
         let probs = softmax(logits);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
