@@ -209,7 +209,7 @@ pub(super) fn backward_node<const CAP: usize>(
         gx2,
         same,
         x: xa,
-        x2: if same { &[] } else { xb },
+        x2: if same { xa } else { xb },
         y,
         w: &params[..node.weight_len],
         gw,
@@ -219,9 +219,6 @@ pub(super) fn backward_node<const CAP: usize>(
         pool_indices,
         state: &state[node.state_offset..node.state_offset + node.state_len],
     };
-    if same {
-        io.x2 = io.x;
-    }
     backward_exec(node.exec, &mut io);
     Ok(())
 }
