@@ -4,6 +4,8 @@
 #   FAST=1 tools/test-all.sh     skip the MCU builds, QEMU and the fuzzer
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Incremental caches only pay off on the next edit; a one-shot run would keep gigabytes of them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain: targets and components"
