@@ -120,7 +120,7 @@ def parse(buf):
     if len(buf) < 28:
         raise ValueError('truncated')
     version, flags, hlen, doff, dlen = struct.unpack_from('<HHIII', buf, 8)
-    if version != 1 or flags & ~3 or doff % 64 or dlen % 4 or doff != align64(24 + hlen):
+    if version != 1 or flags & ~7 or doff % 64 or dlen % 4 or doff != align64(24 + hlen):
         raise ValueError('bad fixed header')
     if len(buf) != doff + dlen + 4:
         raise ValueError('file length %d, expected %d' % (len(buf), doff + dlen + 4))
@@ -142,10 +142,12 @@ def parse(buf):
         t['sum'] = sum(struct.unpack('<%df' % t['numel'], data))
         tensors.append(t)
     train = r.read('Train') if flags & 1 else None
+    run = r.read('str') if flags & 4 else None
     if r.pos != 24 + hlen:
         raise ValueError('header records end at %d, header ends at %d' % (r.pos, 24 + hlen))
     return {'version': version, 'flags': flags, 'crc': crc, 'size': len(buf), 'name': meta['name'],
-            'input': meta['input'], 'classes': classes, 'blocks': blocks, 'tensors': tensors, 'train_state': train}
+            'input': meta['input'], 'classes': classes, 'blocks': blocks, 'tensors': tensors, 'train_state': train,
+            'run': run}
 
 
 def main(argv):
@@ -167,6 +169,8 @@ def main(argv):
         print('  %-40s %-9s %-18s offset %-8d sum %.6g' % (t['name'], t['role'], t['shape'], t['offset'], t['sum']))
     if m['train_state']:
         print('training state: %s' % m['train_state'])
+    if m['run']:
+        print('run record: %s' % m['run'])
 
 
 if __name__ == '__main__':

@@ -137,6 +137,7 @@ mod tests {
             layers: &LAYERS,
             input: Shape::features(4),
             classes: &["a", "b", "c"],
+            run: None,
         };
         let mut file = std::vec![0xFFu8; 4096];
         let n = model_file::encoded_len(&spec, &plan, &params, &[], None).unwrap();

@@ -181,7 +181,7 @@ proptest! {
         let state = bn_state(&plan, seed + 1);
         let train = train_state(tk, seed);
         let opt = train.map(|t| rand_vec(t.optimizer.state_len(plan.param_len()).unwrap(), seed + 2)).unwrap_or_default();
-        let spec = ModelSpec { name: "random", layers, input, classes: &["x", "", "zürich"] };
+        let spec = ModelSpec { name: "random", layers, input, classes: &["x", "", "zürich"], run: None };
         let bytes = leak_aligned(&encode_vec(&spec, &plan, &params, &state, train.as_ref().map(|t| (t, &opt[..]))));
 
         let file = ModelFile::parse(bytes).unwrap();
@@ -309,6 +309,7 @@ fn small_file() -> (Vec<u8>, Plan<6>) {
         layers: &SMALL,
         input: Shape::chw(1, 8, 8),
         classes: &["a", "b", "c", "d", "e"],
+        run: None,
     };
     let params = rand_vec(plan.param_len(), 1);
     let state = bn_state(&plan, 2);
@@ -605,6 +606,7 @@ fn write_golden_v1() {
         layers: &GOLDEN,
         input: plan.input_shape(),
         classes: &G_CLASSES,
+        run: None,
     };
     let bytes = encode_vec(&spec, &plan, &params, &state, Some((&train, &opt)));
     let file = ModelFile::parse(leak_aligned(&bytes)).unwrap();
@@ -708,6 +710,7 @@ fn this_version_still_writes_golden_v1_byte_for_byte() {
         layers: &GOLDEN,
         input: plan.input_shape(),
         classes: &G_CLASSES,
+        run: None,
     };
     let bytes = encode_vec(&spec, &plan, &params, &state, Some((&train, &opt)));
     assert!(
@@ -945,4 +948,36 @@ fn hand_made_files_exercise_every_record_check() {
     r.extend(t(b"s", 1, 0, 0, 4));
     r.extend(t(b"w", 0, 0, 64, 4));
     assert_eq!(parse_part(&r, 2, 80).unwrap_err().part, part::TENSOR_ROLE);
+}
+
+#[test]
+fn run_records_round_trip_and_are_bounded() {
+    static LAYERS: [Layer; 2] = [flatten(), linear(4, 3)];
+    let plan = Plan::<2>::try_new(&LAYERS, Shape::features(4), 1, Mode::Inference).unwrap();
+    let (p, s) = (vec![0.5; plan.param_len()], vec![]);
+    let encode = |run: Option<&str>| {
+        let spec = ModelSpec {
+            run,
+            ..ModelSpec::new("r", &plan)
+        };
+        let mut out = vec![0u8; model_file::encoded_len(&spec, &plan, &p, &s, None)?];
+        model_file::encode(&spec, &plan, &p, &s, None, &mut out)?;
+        Ok::<_, Error>(out)
+    };
+    let with = encode(Some(r#"{"seed":7}"#)).unwrap();
+    let file = ModelFile::parse(leak_aligned(&with)).unwrap();
+    assert_eq!(file.run_record(), Some(r#"{"seed":7}"#));
+    assert_eq!(u16::from_le_bytes([with[10], with[11]]), 4, "flags bit 2");
+    file.check_plan(&plan).unwrap();
+    let without = encode(None).unwrap();
+    assert_eq!(ModelFile::parse(leak_aligned(&without)).unwrap().run_record(), None);
+    // Too long to write; and a record cut short is an error naming it.
+    let long = "x".repeat(model_file::MAX_RUN_RECORD + 1);
+    assert_eq!(file_error(encode(Some(&long)).unwrap_err()).part, part::RUN_RECORD);
+    let mut bad = with.clone();
+    bad[10] = 5; // claims a training state too: the run record is read as one
+    let n = bad.len();
+    let crc = torchlet::model_file::crc32(&bad[..n - 4]);
+    bad[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    assert!(ModelFile::parse(leak_aligned(&bad)).is_err());
 }

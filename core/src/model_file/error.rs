@@ -81,6 +81,8 @@ pub mod part {
     pub const TRAINING_STATE: &str = "training state";
     /// The optimizer-state tensors (against the training-state record).
     pub const OPTIMIZER_STATE: &str = "optimizer state";
+    /// The run record (flags bit 2).
+    pub const RUN_RECORD: &str = "run record";
     /// The number of parameters (against the plan).
     pub const PARAMETER_COUNT: &str = "parameter count";
     /// The number of state values (against the plan).

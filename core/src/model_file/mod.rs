@@ -23,7 +23,7 @@
 //! static LAYERS: [Layer; 3] = [flatten(), linear(4, 3).named("fc"), relu()];
 //! let plan = Plan::<3>::try_new(&LAYERS, Shape::features(4), 1, Mode::Inference)?;
 //! let params: Vec<f32> = (0..plan.param_len()).map(|i| i as f32 * 0.1).collect();
-//! let spec = ModelSpec { name: "tiny", layers: &LAYERS, input: Shape::features(4), classes: &["a", "b", "c"] };
+//! let spec = ModelSpec { name: "tiny", layers: &LAYERS, input: Shape::features(4), classes: &["a", "b", "c"], run: None };
 //!
 //! let mut file = vec![0u8; model_file::encoded_len(&spec, &plan, &params, &[], None)?];
 //! model_file::encode(&spec, &plan, &params, &[], None, &mut file)?;
@@ -60,7 +60,7 @@ pub use reader::ModelFile;
 pub use tensors::{Role, TensorInfo, DTYPE_F32};
 pub use train::{OptimizerRecord, TrainState};
 pub use view::Tensors;
-pub use wire::{Dims, MAX_RANK};
+pub use wire::{Dims, MAX_RANK, MAX_RUN_RECORD};
 pub use writer::{encode, encode_state_dict, encoded_len, encoded_state_dict_len};
 
 use crate::layer::Layer;
@@ -84,6 +84,10 @@ pub struct ModelSpec<'s> {
     pub input: Shape,
     /// Class names: the label of each output, in order (may be empty).
     pub classes: &'s [&'s str],
+    /// The run record: how the training run that produced the model was configured, as text
+    /// whose meaning is the writer's (the `torchlet` CLI writes a JSON object). At most
+    /// [`MAX_RUN_RECORD`] bytes; `None` writes no record (flags bit 2 clear).
+    pub run: Option<&'s str>,
 }
 
 impl<'s> ModelSpec<'s> {
@@ -94,6 +98,7 @@ impl<'s> ModelSpec<'s> {
             layers: plan.layers(),
             input: plan.input_shape(),
             classes: &[],
+            run: None,
         }
     }
 }

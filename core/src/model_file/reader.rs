@@ -25,7 +25,8 @@ use super::names::MAX_DEPTH;
 use super::tensors::{Layout, Role, DTYPE_F32};
 use super::train::TrainState;
 use super::wire::{
-    self, KindRecord, LayerRecord, Meta, TensorRecord, CRC_LEN, EMPTY, FIXED, FLAG_STATE_DICT, FLAG_TRAIN,
+    self, KindRecord, LayerRecord, Meta, TensorRecord, CRC_LEN, EMPTY, FIXED, FLAG_RUN, FLAG_STATE_DICT, FLAG_TRAIN,
+    MAX_RUN_RECORD,
 };
 use super::{MAGIC, VERSION};
 use crate::error::{Error, Result};
@@ -57,6 +58,8 @@ pub struct ModelFile<'a> {
     /// optimizer-state blocks.
     pub(super) regions: [(usize, usize); 3],
     pub(super) train: Option<TrainState>,
+    /// The run record (flags bit 2).
+    pub(super) run: Option<&'a str>,
 }
 
 /// Postcard records between `pos` and `end` of the file.
@@ -146,7 +149,7 @@ impl<'a> ModelFile<'a> {
             return Err(err(part::VERSION, "unsupported format version", VERSION, version));
         }
         let flags = u16_at(bytes, 10);
-        let known = FLAG_TRAIN | FLAG_STATE_DICT;
+        let known = FLAG_TRAIN | FLAG_STATE_DICT | FLAG_RUN;
         if flags & !known != 0 {
             return Err(err(part::FLAGS, "unknown flag bits are set", flags & known, flags));
         }
@@ -238,6 +241,7 @@ impl<'a> ModelFile<'a> {
             header_end,
             regions: [(0, 0); 3],
             train: None,
+            run: None,
         };
         let mut r = Records {
             bytes,
@@ -255,6 +259,13 @@ impl<'a> ModelFile<'a> {
         f.read_tensors(&mut r, l)?;
         if flags & FLAG_TRAIN != 0 {
             f.train = Some(r.take(part::TRAINING_STATE, None)?);
+        }
+        if flags & FLAG_RUN != 0 {
+            let run: &'a str = r.take(part::RUN_RECORD, None)?;
+            if run.len() > MAX_RUN_RECORD {
+                return Err(err(part::RUN_RECORD, "too long", MAX_RUN_RECORD, run.len()));
+            }
+            f.run = Some(run);
         }
         if r.pos != header_end {
             return Err(err(

@@ -82,6 +82,11 @@ impl<'a> ModelFile<'a> {
     pub fn train_state(&self) -> Option<TrainState> {
         self.train
     }
+    /// The run record: how the run that produced the model was configured (the writer's
+    /// text; the `torchlet` CLI's is a JSON object), if the file has one (flags bit 2).
+    pub fn run_record(&self) -> Option<&'a str> {
+        self.run
+    }
 
     fn region(&self, role: usize) -> &'a [u8] {
         let (start, floats) = self.regions[role];

@@ -26,6 +26,10 @@ pub(crate) const EMPTY: u32 = u32::MAX;
 pub(crate) const FLAG_TRAIN: u16 = 1;
 /// Flags bit 1: a state dict (no architecture).
 pub(crate) const FLAG_STATE_DICT: u16 = 2;
+/// Flags bit 2: the file holds a run record (how the run that produced it was configured).
+pub(crate) const FLAG_RUN: u16 = 4;
+/// The longest run record a reader accepts, in bytes.
+pub const MAX_RUN_RECORD: usize = 64 * 1024;
 
 /// Rounds `n` up to a multiple of [`ALIGN`] (`None` on overflow).
 pub(crate) const fn align(n: usize) -> Option<usize> {

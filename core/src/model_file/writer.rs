@@ -10,7 +10,9 @@ use super::names::{for_each_node, TensorName};
 use super::tensors::{node_tensors, Layout, Role, DTYPE_F32};
 use super::train::TrainState;
 use super::tree::{self, TreeStats};
-use super::wire::{self, Meta, Mode, Sink, TensorRecordOut, CRC_LEN, FIXED, FLAG_STATE_DICT, FLAG_TRAIN};
+use super::wire::{
+    self, Meta, Mode, Sink, TensorRecordOut, CRC_LEN, FIXED, FLAG_RUN, FLAG_STATE_DICT, FLAG_TRAIN, MAX_RUN_RECORD,
+};
 use super::{ModelSpec, MAGIC, VERSION};
 use crate::error::{check_len, Buffer, Error, Result};
 use crate::plan::Plan;
@@ -191,6 +193,12 @@ fn write<const CAP: usize>(
     if let Some((t, _)) = train {
         sink.record(t).map_err(o)?;
     }
+    if let Some(run) = spec.run {
+        if run.len() > MAX_RUN_RECORD {
+            return Err(FileError::new(part::RUN_RECORD, "too long", MAX_RUN_RECORD as u64, run.len() as u64).into());
+        }
+        sink.record(&run).map_err(o)?;
+    }
 
     let header_len = sink.pos - FIXED;
     let data = wire::align(sink.pos).ok_or_else(|| too_large(part::HEADER_LENGTH, header_len))?;
@@ -213,7 +221,9 @@ fn write<const CAP: usize>(
     sink.zeros((data + data_len).saturating_sub(sink.pos)).map_err(o)?;
     debug_assert_eq!(sink.pos, data + data_len);
 
-    let flags = if train.is_some() { FLAG_TRAIN } else { 0 } | if state_dict { FLAG_STATE_DICT } else { 0 };
+    let flags = if train.is_some() { FLAG_TRAIN } else { 0 }
+        | if state_dict { FLAG_STATE_DICT } else { 0 }
+        | if spec.run.is_some() { FLAG_RUN } else { 0 };
     if let Mode::Write(buf) = &mut sink.mode {
         finish(buf, flags, header_len, data, data_len)?;
     }

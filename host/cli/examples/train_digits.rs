@@ -124,6 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         classes,
         params,
         state,
+        run: None,
     };
     model.save(path)?;
     println!("saved the trained model to {}", path.display());

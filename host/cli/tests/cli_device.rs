@@ -622,7 +622,11 @@ fn gpu_training_with_adam_learns_as_on_the_cpu() {
         "--quiet",
     ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("another optimizer"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--optimizer adam (the run used adamw)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -1,8 +1,13 @@
 //! `torchlet eval`: a saved model's loss, accuracy, per-class accuracy and confusion matrix on a
 //! data set, in eval mode without gradients (the tutorial's test loop).
 //!
-//! The data set is opened as `torchlet train` opens it (`--dataset`, `--data-dir`, `--seed` for
-//! the digits' held-out split) and `--split test` (the held-out part) or `train`. Labels are
+//! The data set is opened as `torchlet train` opens it (`--dataset`, `--data-dir`). Which images
+//! are scored follows the model's run record ([`super::run_record`]): on the data the model was
+//! trained on (the default when `--dataset` and `--data-dir` are left out), `--split test` (the
+//! default) is that run's held-out part, picked with the run's seed and `--val-split`, and
+//! `--split train` its training part; on any other data set `--split all` (the default) scores
+//! every image. A model without a run record gets the data set's test split (the digits' 360
+//! held out with `--seed`). The report says which images it used. Labels are
 //! mapped to the model's classes by name: a folder whose class names are not the model's is
 //! refused. `--json` prints one JSON object: `accuracy` (0 to 1), `loss`, `per_class` (class
 //! name to accuracy) and `confusion` (rows: true class, columns: predicted class, in the
@@ -20,6 +25,7 @@ use torchlet::loss::CrossEntropyLoss;
 use torchlet::{Mode, Network};
 
 use super::dataset::load_data;
+use super::run_record::{RunRecord, RunRecordError};
 use super::train::DatasetKind;
 use crate::data::loader::DataLoader;
 use crate::data::{Dataset, Label};
@@ -31,10 +37,23 @@ use crate::transforms::Transformed;
 /// Which part of the data set `torchlet eval` measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Split {
-    /// The held-out part (the data set's test split, or the digits' 360 held out).
+    /// The held-out part (the run's, or the data set's test split).
     Test,
     /// The training part.
     Train,
+    /// Every image.
+    All,
+}
+
+impl Split {
+    /// The name `--split` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Train => "train",
+            Split::All => "all",
+        }
+    }
 }
 
 /// Arguments of `torchlet eval`.
@@ -43,18 +62,21 @@ pub struct EvalArgs {
     /// The model file (.tlm: a model or a checkpoint).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// The data set.
-    #[arg(long, value_enum, default_value = "digits")]
-    pub dataset: DatasetKind,
-    /// Where the data set is (not needed for digits).
+    /// The data set (default: the one the model was trained on, else digits).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
+    /// Where the data set is (default: the folder the model was trained on; not needed for
+    /// digits).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Which part to measure.
-    #[arg(long, value_enum, default_value = "test")]
-    pub split: Split,
-    /// The seed the model was trained with (it picks the digits' held-out images).
-    #[arg(long, default_value = "0")]
-    pub seed: u64,
+    /// Which part to measure (default: the held-out images of the run that trained the model
+    /// on its own data; every image of any other data set).
+    #[arg(long, value_enum)]
+    pub split: Option<Split>,
+    /// The seed that picks held-out images (default: the run's; 0 for a model without a run
+    /// record).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Samples per batch.
     #[arg(long, value_name = "N", default_value = "256")]
     pub batch_size: usize,
@@ -180,6 +202,92 @@ fn class_map(model: &Model, path: &Path, data: &[String]) -> Result<Vec<Label>, 
         .collect()
 }
 
+/// What `torchlet eval` scores: the data set, its folder and which of its images.
+struct Scope {
+    dataset: DatasetKind,
+    data_dir: Option<PathBuf>,
+    split: Split,
+    seed: u64,
+    val_split: Option<f32>,
+    /// The record of the run that trained the model, when this is the data it was trained on.
+    trained_here: Option<RunRecord>,
+    /// The model has a run record (of this data or another).
+    has_record: bool,
+    /// `--seed` differs from the seed of the run that trained the model here.
+    seed_differs: bool,
+}
+
+impl Scope {
+    /// The scope of `args` for `model` (see the [module docs](self)).
+    fn of(args: &EvalArgs, model: &Model) -> Result<Scope, RunRecordError> {
+        let run = model
+            .run
+            .as_deref()
+            .map(|text| RunRecord::parse(text, &args.model))
+            .transpose()?;
+        let dataset = args
+            .dataset
+            .or(run.as_ref().map(|r| r.dataset))
+            .unwrap_or(DatasetKind::Digits);
+        let data_dir = args.data_dir.clone().or_else(|| {
+            run.as_ref()
+                .filter(|r| r.dataset == dataset)
+                .and_then(|r| r.data_dir.clone())
+        });
+        let has_record = run.is_some();
+        let trained_here = run.filter(|r| r.same_data(dataset, data_dir.as_deref()));
+        let seed = args.seed.or(trained_here.as_ref().map(|r| r.seed)).unwrap_or(0);
+        Ok(Scope {
+            dataset,
+            data_dir,
+            split: args.split.unwrap_or(if has_record && trained_here.is_none() {
+                Split::All
+            } else {
+                Split::Test
+            }),
+            seed,
+            val_split: trained_here.as_ref().and_then(|r| r.val_split),
+            seed_differs: trained_here.as_ref().is_some_and(|r| r.seed != seed),
+            trained_here,
+            has_record,
+        })
+    }
+
+    /// Which images are scored, in words.
+    fn describe(&self) -> String {
+        let warning = if self.seed_differs {
+            format!(
+                " (warning: --seed {} is not the run's seed, so these are not the images it held out \
+                 and may include images it trained on)",
+                self.seed
+            )
+        } else {
+            String::new()
+        };
+        match (self.split, &self.trained_here) {
+            (Split::Test, Some(r)) => format!(
+                "the held-out images of the run that trained the model ({}){warning}",
+                r.held_out()
+            ),
+            (Split::Train, Some(r)) => format!(
+                "the training images of the run that trained the model ({}){warning}",
+                r.held_out()
+            ),
+            (Split::All, Some(_)) => "every image of the data set, training images of the model included".to_string(),
+            (Split::All, None) if self.has_record => "every image (the model was not trained on this data)".to_string(),
+            (Split::All, None) => "every image".to_string(),
+            (Split::Test, None) if self.has_record => {
+                "the data set's held-out split (the model was not trained on this data)".to_string()
+            }
+            (Split::Test, None) => {
+                "the data set's held-out split (the model has no run record, so its own held-out images are not known)"
+                    .to_string()
+            }
+            (Split::Train, None) => "the data set's training split".to_string(),
+        }
+    }
+}
+
 /// Runs `torchlet eval`, printing the report (or one JSON object) to `out`.
 ///
 /// # Errors
@@ -189,18 +297,20 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
         return Err("--batch-size must be at least 1".into());
     }
     let model = Model::load(&args.model)?;
+    let scope = Scope::of(args, &model)?;
     let data = load_data(
-        args.dataset,
-        args.data_dir.as_deref(),
+        scope.dataset,
+        scope.data_dir.as_deref(),
         model.input,
         false,
-        None,
-        args.seed,
+        scope.val_split,
+        scope.seed,
     )?;
     let map = class_map(&model, &args.model, &data.classes)?;
-    let part = match args.split {
+    let part = match scope.split {
         Split::Test => data.test,
         Split::Train => data.train,
+        Split::All => Box::new(data.train.concat(data.test)),
     };
     super::dataset::check_fit(&model, &*part, 0)?;
     let n = part.len();
@@ -232,8 +342,9 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
             .collect();
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
-            "dataset": args.dataset.name(),
-            "split": match args.split { Split::Test => "test", Split::Train => "train" },
+            "dataset": scope.dataset.name(),
+            "split": scope.split.name(),
+            "images": scope.describe(),
             "samples": n,
             "device": device,
             "adapter": choice.compute.gpu().map(|d| d.adapter().to_string()),
@@ -251,9 +362,10 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
         "model: {} ({}); data: {}, {} images; device {choice}",
         args.model.display(),
         model.name,
-        args.dataset.name(),
+        scope.dataset.name(),
         n
     )?;
+    writeln!(out, "images: {}", scope.describe())?;
     writeln!(out, "loss {:.4}  accuracy {:.2}%", e.loss, 100.0 * e.accuracy)?;
     writeln!(out, "per class:")?;
     for (c, a, ok, t) in &per_class {
@@ -265,4 +377,56 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
         writeln!(out, "  {:>12} {}", name(k), cells.join(""))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn scope(model: &Model, line: &str) -> Scope {
+        let cli =
+            crate::cli::Cli::try_parse_from(format!("torchlet eval --model m.tlm {line}").split_whitespace()).unwrap();
+        match cli.command {
+            crate::cli::Command::Eval(a) => Scope::of(&a, model).unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_run_record_picks_the_images() {
+        let mut model = Model::from_zoo("digits-cnn", 0).unwrap();
+        // No record: the data set's test split, seed 0.
+        let s = scope(&model, "");
+        assert_eq!(
+            (s.dataset, s.split, s.seed, s.val_split),
+            (DatasetKind::Digits, Split::Test, 0, None)
+        );
+        assert!(s.describe().contains("no run record"), "{}", s.describe());
+        // Trained on a folder of images: that folder by default, the run's split and seed.
+        let train =
+            |line: &str| match crate::cli::Cli::try_parse_from(format!("torchlet train {line}").split_whitespace())
+                .unwrap()
+                .command
+            {
+                crate::cli::Command::Train(a) => RunRecord::new(&a),
+                _ => unreachable!(),
+            };
+        model.run = Some(train("--dataset image-folder --data-dir /no/such/folder --seed 5 --val-split 0.2").to_text());
+        let s = scope(&model, "");
+        assert_eq!(s.dataset, DatasetKind::ImageFolder);
+        assert_eq!(s.data_dir.as_deref(), Some(Path::new("/no/such/folder")));
+        assert_eq!((s.split, s.seed, s.val_split), (Split::Test, 5, Some(0.2)));
+        assert!(
+            s.describe().contains("--val-split 0.2 with --seed 5"),
+            "{}",
+            s.describe()
+        );
+        // Any other data: every image.
+        let s = scope(&model, "--dataset digits");
+        assert_eq!((s.split, s.val_split), (Split::All, None));
+        assert!(s.describe().contains("not trained on this data"), "{}", s.describe());
+        let s = scope(&model, "--dataset image-folder --data-dir /another/folder");
+        assert_eq!(s.split, Split::All);
+    }
 }

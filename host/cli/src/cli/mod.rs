@@ -11,6 +11,7 @@ pub mod export;
 pub mod inspect;
 pub mod predict;
 pub mod run_dir;
+pub mod run_record;
 pub mod train;
 
 use std::io::Write;

@@ -21,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use clap::{Args, ValueEnum};
 
 use super::dataset::{check_fit, load_data};
+use super::run_record::{RunRecord, RunRecordError};
 use crate::data::{Dataset, Subset};
 use crate::model::Checkpoint;
 use crate::train::gpu::{choose, Compute};
@@ -28,7 +29,8 @@ use crate::train::{fit_on, OptimizerKind, SchedulerKind, TrainConfig, TrainError
 use crate::zoo::ZooConfig;
 
 /// The data sets `--dataset` names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     /// The embedded 8×8 digits (1,797 images, 10 classes), 360 held out.
     Digits,
@@ -58,9 +60,9 @@ impl DatasetKind {
 /// Arguments of `torchlet train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The data set.
-    #[arg(long, value_enum, default_value = "digits")]
-    pub dataset: DatasetKind,
+    /// The data set (default: digits).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
     /// Where the data set is (not needed for digits).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -85,31 +87,35 @@ pub struct TrainArgs {
     /// Learning rate (default: 0.05 for digits, 0.01 otherwise).
     #[arg(long, allow_negative_numbers = true, value_name = "LR")]
     pub lr: Option<f32>,
-    /// The optimizer.
-    #[arg(long, value_enum, default_value = "sgd")]
-    pub optimizer: OptimizerKind,
-    /// SGD momentum.
-    #[arg(long, allow_negative_numbers = true, default_value = "0.9")]
-    pub momentum: f32,
-    /// Weight decay (L2 penalty).
-    #[arg(long, allow_negative_numbers = true, default_value = "0")]
-    pub weight_decay: f32,
+    /// The optimizer (default: sgd).
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// SGD momentum (default: 0.9).
+    #[arg(long, allow_negative_numbers = true, value_name = "M")]
+    pub momentum: Option<f32>,
+    /// Weight decay, the L2 penalty (default: 0).
+    #[arg(long, allow_negative_numbers = true, value_name = "WD")]
+    pub weight_decay: Option<f32>,
     /// Nesterov momentum.
     #[arg(long)]
     pub nesterov: bool,
-    /// Learning-rate schedule.
-    #[arg(long, value_enum, default_value = "none")]
-    pub scheduler: SchedulerKind,
+    /// Learning-rate schedule (default: none).
+    #[arg(long, value_enum)]
+    pub scheduler: Option<SchedulerKind>,
     /// Augment training images: RandomCrop(size, padding=4) and RandomHorizontalFlip
     /// (image data sets only).
     #[arg(long)]
     pub augment: bool,
+    /// Skip images of an image folder that cannot be read or decoded, and list them, instead
+    /// of stopping at the first one (image folders only).
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Hold out this fraction of the training images instead of the data set's test split.
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub val_split: Option<f32>,
-    /// Seed of the initialisation, the shuffles and the splits.
-    #[arg(long, default_value = "0")]
-    pub seed: u64,
+    /// Seed of the initialisation, the shuffles and the splits (default: 0).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// DataLoader worker threads.
     #[arg(long, value_name = "N", default_value = "0")]
     pub workers: usize,
@@ -123,7 +129,10 @@ pub struct TrainArgs {
     /// (except BatchNorm statistics and Dropout masks, which are per thread).
     #[arg(long, value_name = "N", value_parser = crate::train::parallel::parse_threads, allow_negative_numbers = true)]
     pub threads: Option<usize>,
-    /// Continue from this checkpoint (exactly: weights, optimizer, epoch, step, RNG).
+    /// Continue from this checkpoint (exactly: weights, optimizer, epoch, step, RNG) with the
+    /// run's own settings, which the checkpoint records: flags left out take the run's values,
+    /// and flags that contradict them are refused, except --epochs, --lr (a note is printed)
+    /// and --data-dir (the data may have moved).
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
     /// Stop when the held-out accuracy has not improved for N epochs.
@@ -158,8 +167,8 @@ fn positive(s: &str) -> Result<usize, String> {
 
 /// What `torchlet train` adapts its zoo model to: the data set's channels (and the digits'
 /// fixed 8×8; other images are resized to the model's size) and `--num-classes`.
-fn zoo_config(args: &TrainArgs) -> ZooConfig {
-    let (channels, size) = match args.dataset {
+fn zoo_config(dataset: DatasetKind, num_classes: Option<usize>) -> ZooConfig {
+    let (channels, size) = match dataset {
         DatasetKind::Digits => (Some(1), Some((8, 8))),
         DatasetKind::Mnist | DatasetKind::FashionMnist => (Some(1), None),
         DatasetKind::Cifar10 | DatasetKind::ImageFolder => (Some(3), None),
@@ -167,7 +176,33 @@ fn zoo_config(args: &TrainArgs) -> ZooConfig {
     ZooConfig {
         channels,
         size,
-        num_classes: args.num_classes,
+        num_classes,
+    }
+}
+
+/// The run `args` start, or continue from `resume` (saved at `args.resume`): see
+/// [`RunRecord::resume`]. Lines for the user go to `notes`.
+///
+/// # Errors
+/// A checkpoint whose run record is unreadable, or flags that contradict it.
+fn run_record(
+    args: &TrainArgs,
+    resume: Option<&Checkpoint>,
+    notes: &mut Vec<String>,
+) -> Result<RunRecord, RunRecordError> {
+    let (Some(path), Some(ckpt)) = (&args.resume, resume) else {
+        return Ok(RunRecord::new(args));
+    };
+    match &ckpt.model.run {
+        Some(text) => RunRecord::parse(text, path)?.resume(args, path, notes),
+        None => {
+            notes.push(format!(
+                "--resume {}: the checkpoint has no run record (an older torchlet wrote it), so the \
+                 flags given are used as they are, unchecked",
+                path.display()
+            ));
+            Ok(RunRecord::new(args))
+        }
     }
 }
 
@@ -191,28 +226,31 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 /// # Errors
 /// A message for the user: bad arguments, data or model that do not fit, I/O, a non-finite loss.
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
-    let digits = args.dataset == DatasetKind::Digits;
-    let gray = matches!(args.dataset, DatasetKind::Mnist | DatasetKind::FashionMnist);
-    let resume = match &args.resume {
+    let mut resume = match &args.resume {
         Some(p) => Some(Checkpoint::load(p)?),
         None => None,
     };
-    let model_name = args
-        .model
-        .clone()
-        .unwrap_or_else(|| if digits || gray { "digits-cnn" } else { "tutorial-cnn" }.to_string());
-    let zoo_config = zoo_config(args);
-    let mut model = match &resume {
-        Some(c) => c.model.clone(),
-        None => crate::zoo::build(&model_name, &zoo_config, args.seed)?,
+    let mut notes = Vec::new();
+    let run = run_record(args, resume.as_ref(), &mut notes)?;
+    for note in &notes {
+        writeln!(out, "{note}")?;
+    }
+    let zoo_config = zoo_config(run.dataset, args.num_classes);
+    let mut model = match &mut resume {
+        Some(c) => {
+            // The checkpoints of the continued run record its settings (--epochs, --lr).
+            c.model.run = Some(run.to_text());
+            c.model.clone()
+        }
+        None => crate::zoo::build(&run.model, &zoo_config, run.seed)?,
     };
     let data = load_data(
-        args.dataset,
-        args.data_dir.as_deref(),
+        run.dataset,
+        run.data_dir.as_deref(),
         model.input,
-        args.augment,
-        args.val_split,
-        args.seed,
+        run.augment,
+        run.val_split,
+        run.seed,
     )?;
     let outputs = model.plan(1, torchlet::Mode::Inference)?.output_shape().numel();
     if resume.is_none() && args.num_classes.is_none() && !data.classes.is_empty() && outputs != data.classes.len() {
@@ -220,7 +258,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
             num_classes: Some(data.classes.len()),
             ..zoo_config
         };
-        model = crate::zoo::build(&model_name, &config, args.seed)?;
+        model = crate::zoo::build(&run.model, &config, run.seed)?;
     }
     if let Some(path) = &args.init_from {
         let report = model.init_from(path)?;
@@ -231,7 +269,8 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         return Err("the checkpoint's class names differ from the data set's".into());
     }
     model.classes = data.classes.clone();
-    let train: Box<dyn Dataset> = match args.limit {
+    model.run = Some(run.to_text());
+    let train: Box<dyn Dataset> = match run.limit {
         Some(n) => {
             let n = n.min(data.train.len());
             Box::new(Subset::new(data.train, (0..n).collect())?)
@@ -240,7 +279,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     };
     let out_dir = args.out.clone().unwrap_or_else(|| {
         let now = chrono::Local::now().format("%Y%m%d-%H%M%S");
-        PathBuf::from(format!("runs/{}-{now}", args.dataset.name()))
+        PathBuf::from(format!("runs/{}-{now}", run.dataset.name()))
     });
     // Every check that can refuse the run comes before --overwrite removes anything.
     crate::train::gpu_fault()?;
@@ -248,15 +287,15 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         writeln!(out, "--overwrite: removed {}", removed.display())?;
     }
     let cfg = TrainConfig {
-        epochs: args.epochs.unwrap_or(if digits { 15 } else { 10 }),
-        batch_size: args.batch_size.unwrap_or(if digits { 32 } else { 64 }),
-        lr: args.lr.unwrap_or(if digits { 0.05 } else { 0.01 }),
-        optimizer: args.optimizer,
-        momentum: args.momentum,
-        weight_decay: args.weight_decay,
-        nesterov: args.nesterov,
-        scheduler: args.scheduler,
-        seed: args.seed,
+        epochs: run.epochs,
+        batch_size: run.batch_size,
+        lr: run.lr,
+        optimizer: run.optimizer,
+        momentum: run.momentum,
+        weight_decay: run.weight_decay,
+        nesterov: run.nesterov,
+        scheduler: run.scheduler,
+        seed: run.seed,
         workers: args.workers,
         threads: args.threads.unwrap_or_else(crate::train::parallel::default_threads),
         patience: args.patience,
@@ -279,7 +318,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     writeln!(
         out,
         "{}: {} training images, {} held out; model {} ({} parameters); {} epochs, batch {}, lr {}; {compute}",
-        args.dataset.name(),
+        run.dataset.name(),
         train.len(),
         data.test.len(),
         model.name,

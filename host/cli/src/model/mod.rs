@@ -60,6 +60,10 @@ pub struct Model {
     pub params: Vec<f32>,
     /// The non-trainable state (BatchNorm running statistics): `plan.state_len()` floats.
     pub state: Vec<f32>,
+    /// How the training run that produced the model was configured: the file's run record
+    /// (`torchlet train` writes a JSON object, [`crate::cli::run_record::RunRecord`]); `None`
+    /// for a model no run has trained yet. Saved with the model, not with a state dict.
+    pub run: Option<String>,
 }
 
 impl Model {
@@ -81,6 +85,7 @@ impl Model {
             classes: classes.iter().map(|c| c.to_string()).collect(),
             params: Vec::new(),
             state: Vec::new(),
+            run: None,
         };
         let plan = m.plan(1, Mode::Inference)?;
         let hint = "try a smaller model or --num-classes";
@@ -225,6 +230,7 @@ impl Model {
             classes: file.class_names().map(str::to_string).collect(),
             params,
             state,
+            run: file.run_record().map(str::to_string),
         };
         let train = match file.train_state() {
             Some(t) => {
@@ -247,6 +253,7 @@ impl Model {
             layers: self.layers,
             input: self.input,
             classes: &classes,
+            run: if state_dict { None } else { self.run.as_deref() },
         };
         let (p, s) = (&self.params[..], &self.state[..]);
         let err = |e| self.error(e);

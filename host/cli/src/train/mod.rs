@@ -63,7 +63,8 @@ use crate::model::{Checkpoint, Model};
 const _: () = assert!(crate::model::MAX_NODES <= crate::summary::graph::MAX_NODES);
 
 /// Which optimizer trains the model (`--optimizer`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// `torch.optim.SGD` (with `--momentum`, `--weight-decay`, `--nesterov`).
     Sgd,
@@ -76,7 +77,8 @@ pub enum OptimizerKind {
 }
 
 /// The learning-rate schedule, applied at the start of each epoch (`--scheduler`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SchedulerKind {
     /// A constant learning rate.
     None,
@@ -84,6 +86,28 @@ pub enum SchedulerKind {
     Step,
     /// `CosineAnnealingLR(T_max = epochs)`.
     Cosine,
+}
+
+impl OptimizerKind {
+    /// The name `--optimizer` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+        }
+    }
+}
+
+impl SchedulerKind {
+    /// The name `--scheduler` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedulerKind::None => "none",
+            SchedulerKind::Step => "step",
+            SchedulerKind::Cosine => "cosine",
+        }
+    }
 }
 
 /// The settings of a training run.

@@ -33,6 +33,8 @@ pub(crate) struct ModelInfo {
     layers: &'static [Layer],
     input: Shape,
     classes: Vec<String>,
+    /// The run record saved with every checkpoint.
+    run: Option<String>,
     /// PyTorch's state-dict name of each plan node ("features.0"), for the histograms.
     paths: Vec<String>,
 }
@@ -49,6 +51,7 @@ impl ModelInfo {
             layers: model.layers,
             input: model.input,
             classes: model.classes.clone(),
+            run: model.run.clone(),
         })
     }
 
@@ -61,6 +64,7 @@ impl ModelInfo {
             classes: self.classes.clone(),
             params: net.params().to_vec(),
             state: net.state().to_vec(),
+            run: self.run.clone(),
         }
     }
 }
