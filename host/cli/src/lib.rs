@@ -17,6 +17,7 @@
 //! - [`mod@print`]: a model as PyTorch's `print(model)` shows it;
 //! - [`kernels`]: matrix multiplies for this CPU's vector units (AVX2 + FMA), chosen at run time;
 //! - [`train`]: the training loop of `torchlet train` ([`train::fit`]);
+//! - [`scratch`]: temporary folders removed on every exit path;
 //! - [`cli`]: the `torchlet` command line (`train`, `eval`, `predict`, `inspect`).
 // `deny`, not `forbid`: `kernels` (its x86 micro-kernel only) is the one module allowed `unsafe`.
 #![deny(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod kernels;
 pub mod mem;
 pub mod model;
 pub mod print;
+pub mod scratch;
 pub mod train;
 pub mod zoo;
 

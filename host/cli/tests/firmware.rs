@@ -162,10 +162,25 @@ fn an_empty_region_is_refused_with_status_10() {
     require_tools!();
     let erased = work_dir().join("erased.bin");
     std::fs::write(&erased, vec![0xFFu8; 1024]).unwrap();
-    let o = torchlet(&["emulate", "--region", erased.to_str().unwrap(), "--count", "5"]);
+    // Its scratch folder (region image, inputs) is removed on this error path, and on one
+    // that fails before the firmware runs.
+    let tmp = tempfile::tempdir().unwrap();
+    let emulate = |region: &str| {
+        Command::new(env!("CARGO_BIN_EXE_torchlet"))
+            .args(["emulate", "--region", region, "--count", "5"])
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap()
+    };
+    let o = emulate(erased.to_str().unwrap());
     let err = text(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("no model file") && err.contains("exit status 10"), "{err}");
+    let missing = work_dir().join("missing.bin");
+    let o = emulate(missing.to_str().unwrap());
+    assert!(!o.status.success() && text(&o.stderr).contains("missing.bin"), "{}", text(&o.stderr));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "scratch folders left behind: {left:?}");
 }
 
 #[test]

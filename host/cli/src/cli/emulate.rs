@@ -487,7 +487,8 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     let elf_path = build_firmware(&dir, "classify", None, None)?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes, &elf_path)?;
-    let work = tempfile_dir()?;
+    let scratch = crate::scratch::Scratch::new("emulate")?;
+    let work = scratch.path();
 
     // The region image: exported from --model, or --region as it is.
     let region = work.join("model.bin");
@@ -531,10 +532,10 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         Some(&region),
         Some(&inputs),
         plugin.as_deref(),
-        &work,
+        work,
         Duration::from_secs(args.timeout),
     )?;
-    let _ = std::fs::remove_dir_all(&work);
+    drop(scratch);
     if run.status != 0 {
         let msg = run
             .stdout
@@ -573,18 +574,6 @@ fn region_file_len(image: &[u8]) -> usize {
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
     };
     (word(16) + word(20) + 4).min(image.len())
-}
-
-fn tempfile_dir() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("torchlet-emulate-{}-{}", std::process::id(), nanos()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
 }
 
 fn report(
