@@ -178,7 +178,11 @@ fn an_empty_region_is_refused_with_status_10() {
     assert!(err.contains("no model file") && err.contains("exit status 10"), "{err}");
     let missing = work_dir().join("missing.bin");
     let o = emulate(missing.to_str().unwrap());
-    assert!(!o.status.success() && text(&o.stderr).contains("missing.bin"), "{}", text(&o.stderr));
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("missing.bin"),
+        "{}",
+        text(&o.stderr)
+    );
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "scratch folders left behind: {left:?}");
 }

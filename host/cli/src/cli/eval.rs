@@ -316,6 +316,9 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
     let n = part.len();
     let mapped = Transformed::new(part).target_transform(move |l| map.get(l as usize).copied().unwrap_or(l));
     let choice = choose(args.device, &model, None)?;
+    if let Some(warning) = choice.warning() {
+        eprintln!("{warning}");
+    }
     let e = match &choice.compute {
         Compute::Gpu(dev) => evaluate_gpu(&model, dev, Box::new(mapped), args.batch_size)?,
         Compute::Cpu => evaluate(&model, Box::new(mapped), args.batch_size)?,

@@ -91,6 +91,9 @@ fn load(model: &Model, path: &std::path::Path) -> Result<Vec<f32>, Box<dyn std::
 pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::load(&args.model)?;
     let choice = choose(args.device, &model, None)?;
+    if let Some(warning) = choice.warning() {
+        eprintln!("{warning}");
+    }
     eprintln!("predict: device {choice}");
     let device = match choice.compute {
         Compute::Gpu(_) => "gpu",

@@ -306,6 +306,9 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         interrupt: Some(interrupt_flag()),
     };
     let choice = choose(args.device, &model, Some(cfg.optimizer))?;
+    if let Some(warning) = choice.warning() {
+        eprintln!("{warning}");
+    }
     let compute = match &choice.compute {
         Compute::Gpu(_) => format!("device {choice}"),
         Compute::Cpu => format!(

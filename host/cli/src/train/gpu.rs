@@ -59,6 +59,21 @@ pub struct Choice {
     pub description: String,
 }
 
+impl Choice {
+    /// The warning every command prints (to stderr) when the chosen GPU is a software adapter
+    /// (Mesa's lavapipe: Vulkan on the CPU), which only `--device gpu` picks.
+    pub fn warning(&self) -> Option<String> {
+        let dev = self.compute.gpu()?;
+        dev.adapter().software.then(|| {
+            format!(
+                "warning: --device gpu: {} is a software adapter (Vulkan running on the CPU): it \
+                 runs the GPU code path correctly but far slower than --device cpu",
+                dev.adapter().name
+            )
+        })
+    }
+}
+
 impl fmt::Display for Choice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.description)
