@@ -28,6 +28,8 @@ fn config(out: &Path, threads: usize, batch_size: usize, epochs: usize) -> Train
         threads,
         patience: None,
         out: out.to_path_buf(),
+        save_every: 1,
+        keep_last: None,
         logdir: out.join("tb"),
         log_every: 10,
         progress: false,

@@ -33,7 +33,7 @@ pub enum Command {
     /// Print a model as PyTorch's print(model) does, with shapes, parameters, file and memory.
     Inspect(inspect::InspectArgs),
     /// Train a zoo model on a data set (default: digits-cnn on the embedded digits).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Measure a saved model on a data set: loss, accuracy, per-class accuracy, confusion matrix.
     Eval(eval::EvalArgs),
     /// Classify image files with a saved model (top-k classes with probabilities).

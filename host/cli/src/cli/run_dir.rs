@@ -8,6 +8,10 @@
 //! - `--overwrite` is given: those files and the default `tensorboard/` log folder are removed
 //!   first, so nothing of the old run is mixed with the new one; other files in the folder are
 //!   left alone.
+//!
+//! `--logdir DIR` gives each run its own TensorBoard folder, `DIR/<name of --out>`: it is held
+//! to the same rule ([`check_logdir`]): logs of another run there are refused unless `--resume`
+//! continues that run or `--overwrite` removes them ([`clear_logdir`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,6 +31,15 @@ pub enum RunDirError {
         files: String,
         /// Its `last.tlm`.
         last: String,
+    },
+    /// The `--logdir` folder of this run already holds another run's logs.
+    #[error(
+        "--logdir: {dir} already holds TensorBoard logs of a run named like this one: continue that run \
+         with --resume, name this one with another --out, or add --overwrite to remove them first"
+    )]
+    LogsTaken {
+        /// The run's log folder.
+        dir: String,
     },
     /// Removing the old run's files failed.
     #[error("--overwrite: cannot remove {path}: {source}")]
@@ -93,6 +106,53 @@ pub fn prepare(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<Vec
             fs::remove_file(f)
         };
         removed.map_err(|source| RunDirError::Remove {
+            path: f.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(files)
+}
+
+/// The TensorBoard event files in `dir`.
+fn event_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("events.out.tfevents."))
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Checks a run's own `--logdir` folder `dir` before the run: it may hold logs only when
+/// `resume` continues the run or `overwrite` will clear them.
+///
+/// # Errors
+/// [`RunDirError::LogsTaken`].
+pub fn check_logdir(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<(), RunDirError> {
+    if resume.is_some() || overwrite || event_files(dir).is_empty() {
+        return Ok(());
+    }
+    Err(RunDirError::LogsTaken {
+        dir: dir.display().to_string(),
+    })
+}
+
+/// Removes the TensorBoard event files of `dir` (`--overwrite`); returns them.
+///
+/// # Errors
+/// [`RunDirError::Remove`].
+pub fn clear_logdir(dir: &Path) -> Result<Vec<PathBuf>, RunDirError> {
+    let files = event_files(dir);
+    for f in &files {
+        fs::remove_file(f).map_err(|source| RunDirError::Remove {
             path: f.display().to_string(),
             source,
         })?;

@@ -266,7 +266,7 @@ mod tests {
     fn args(line: &str) -> TrainArgs {
         let cli = crate::cli::Cli::try_parse_from(format!("torchlet train {line}").split_whitespace()).unwrap();
         match cli.command {
-            crate::cli::Command::Train(a) => a,
+            crate::cli::Command::Train(a) => *a,
             _ => unreachable!(),
         }
     }

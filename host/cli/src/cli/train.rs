@@ -149,7 +149,15 @@ pub struct TrainArgs {
     /// refused, unless `--resume` continues its checkpoint.
     #[arg(long)]
     pub overwrite: bool,
-    /// Where TensorBoard logs go (default: OUT/tensorboard).
+    /// Write OUT/epoch-N.tlm every N epochs (and after the last); last.tlm and best.tlm are
+    /// written every epoch.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = positive, allow_negative_numbers = true)]
+    pub save_every: usize,
+    /// Keep only the newest K epoch-N.tlm files (default: all).
+    #[arg(long, value_name = "K", value_parser = positive, allow_negative_numbers = true)]
+    pub keep_last: Option<usize>,
+    /// A folder of TensorBoard runs: this run logs to DIR/NAME, NAME being the --out folder's
+    /// name, so `tensorboard --logdir DIR` compares runs (default: OUT/tensorboard).
     #[arg(long, value_name = "DIR")]
     pub logdir: Option<PathBuf>,
     /// No progress bar.
@@ -281,10 +289,23 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         let now = chrono::Local::now().format("%Y%m%d-%H%M%S");
         PathBuf::from(format!("runs/{}-{now}", run.dataset.name()))
     });
+    let logdir = match &args.logdir {
+        Some(dir) => dir.join(out_dir.file_name().unwrap_or(std::ffi::OsStr::new("run"))),
+        None => out_dir.join("tensorboard"),
+    };
     // Every check that can refuse the run comes before --overwrite removes anything.
     crate::train::gpu_fault()?;
-    for removed in super::run_dir::prepare(&out_dir, args.resume.as_deref(), args.overwrite)? {
+    let resume_path = args.resume.as_deref();
+    if args.logdir.is_some() {
+        super::run_dir::check_logdir(&logdir, resume_path, args.overwrite)?;
+    }
+    for removed in super::run_dir::prepare(&out_dir, resume_path, args.overwrite)? {
         writeln!(out, "--overwrite: removed {}", removed.display())?;
+    }
+    if args.logdir.is_some() && args.overwrite {
+        for removed in super::run_dir::clear_logdir(&logdir)? {
+            writeln!(out, "--overwrite: removed {}", removed.display())?;
+        }
     }
     let cfg = TrainConfig {
         epochs: run.epochs,
@@ -299,8 +320,10 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         workers: args.workers,
         threads: args.threads.unwrap_or_else(crate::train::parallel::default_threads),
         patience: args.patience,
-        logdir: args.logdir.clone().unwrap_or_else(|| out_dir.join("tensorboard")),
+        logdir,
         out: out_dir,
+        save_every: args.save_every,
+        keep_last: args.keep_last,
         log_every: if train.len() < 10_000 { 10 } else { 100 },
         progress: !args.quiet,
         interrupt: Some(interrupt_flag()),

@@ -35,6 +35,7 @@
 //! - [`gpu`]: `--device`, and copying a GPU's weights back.
 
 mod backend;
+mod checkpoints;
 pub mod divergence;
 pub mod error;
 pub mod gpu;
@@ -140,6 +141,11 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Where the model files go.
     pub out: PathBuf,
+    /// Write `out/epoch-<n>.tlm` after every this many epochs (and after the last one); 1:
+    /// every epoch. `last.tlm` and `best.tlm` are written every epoch regardless.
+    pub save_every: usize,
+    /// Keep only the newest this many `epoch-<n>.tlm` files (`None`: all of them).
+    pub keep_last: Option<usize>,
     /// Where the TensorBoard event file goes.
     pub logdir: PathBuf,
     /// Log the training loss every this many steps.

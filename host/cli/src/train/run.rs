@@ -395,14 +395,22 @@ impl<'r> Run<'r> {
         ckpt
     }
 
-    /// Saves `out/epoch-<n>.tlm`, `out/best.tlm` when `improved`, and `out/last.tlm`.
+    /// Saves `out/epoch-<n>.tlm` (every [`TrainConfig::save_every`] epochs and after the last,
+    /// keeping the newest [`TrainConfig::keep_last`]), `out/best.tlm` when `improved`, and
+    /// `out/last.tlm`.
     fn save_epoch(&self, host: &HostState<'_>, epoch: usize, improved: bool) -> Result<(), TrainError> {
         let ckpt = self.checkpoint(host, epoch);
-        ckpt.save(&self.cfg.out.join(format!("epoch-{epoch}.tlm")))?;
+        let numbered = epoch % self.cfg.save_every.max(1) == 0 || epoch == self.cfg.epochs;
+        if numbered {
+            ckpt.save(&self.cfg.out.join(format!("epoch-{epoch}.tlm")))?;
+        }
         if improved {
             ckpt.save(&self.cfg.out.join("best.tlm"))?;
         }
         ckpt.save(&self.cfg.out.join("last.tlm"))?;
+        if let (true, Some(keep)) = (numbered, self.cfg.keep_last) {
+            super::checkpoints::keep_newest(&self.cfg.out, keep);
+        }
         Ok(())
     }
 
