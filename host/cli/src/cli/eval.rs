@@ -49,6 +49,11 @@ pub struct EvalArgs {
     /// Where the data set is (not needed for digits).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Image folders: decode every image first and leave out (and list) those that do not
+    /// decode, instead of stopping at the first one. Refused for data sets without image files
+    /// (digits, MNIST's IDX files, CIFAR-10's binary batches).
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Which part to measure.
     #[arg(long, value_enum, default_value = "test")]
     pub split: Split,
@@ -196,7 +201,9 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
         false,
         None,
         args.seed,
+        args.skip_bad,
     )?;
+    let _ = data.left_out.print(&mut std::io::stderr());
     let map = class_map(&model, &args.model, &data.classes)?;
     let part = match args.split {
         Split::Test => data.test,
