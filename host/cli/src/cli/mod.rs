@@ -36,7 +36,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Measure a saved model on a data set: loss, accuracy, per-class accuracy, confusion matrix.
     Eval(eval::EvalArgs),
-    /// Classify image files with a saved model (top-k classes with probabilities).
+    /// Classify image files, or the images in folders, with a saved model (top-k classes with
+    /// probabilities).
     Predict(predict::PredictArgs),
     /// Write a model-region image for the Cortex-M firmware (flash it at the region's address).
     Export(export::ExportArgs),
