@@ -297,20 +297,25 @@ fn has_extension(name: &str, extensions: &[String]) -> bool {
 }
 
 /// One directory walk over a data set: the root it must stay inside, the directories already
-/// read (so a symbolic link cycle is read once), and the links it left out.
-struct Walk<'a> {
+/// read (so a symbolic link cycle is read once), and the links it left out. Also used by
+/// [`crate::image_files`].
+pub(crate) struct Walk<'a> {
     /// `root`, canonical (links resolved), to compare link targets with.
     root: PathBuf,
     /// Canonical paths of the directories read so far.
     visited: HashSet<PathBuf>,
     /// Links left out, each with why.
-    skipped: Vec<(PathBuf, String)>,
+    pub(crate) skipped: Vec<(PathBuf, String)>,
     /// File name endings that count as images (lower case).
     extensions: &'a [String],
+    /// Whether an image name on a FIFO, device or socket fails the scan (`true`, the default)
+    /// or is listed like a file, for its reader to report.
+    refuse_special: bool,
 }
 
 impl<'a> Walk<'a> {
-    fn new(root: &Path, extensions: &'a [String]) -> Result<Self, DataError> {
+    /// A walk inside `root` (its canonical path), refusing image names on special files.
+    pub(crate) fn new(root: &Path, extensions: &'a [String]) -> Result<Self, DataError> {
         let canonical = fs::canonicalize(root).map_err(|source| DataError::Io {
             path: root.to_path_buf(),
             source,
@@ -322,13 +327,22 @@ impl<'a> Walk<'a> {
             visited,
             skipped: Vec::new(),
             extensions,
+            refuse_special: true,
         })
+    }
+
+    /// List image names on FIFOs, devices and sockets like files instead of failing the scan:
+    /// the caller opens each with [`crate::files::open_regular`], which names what it is.
+    pub(crate) fn list_special(mut self) -> Self {
+        self.refuse_special = false;
+        self
     }
 
     /// Entries of `dir` to read, sorted, as (path, is a directory after following links).
     /// Links out of the root and directories already read are left out (into `skipped`);
-    /// a non-UTF-8 name is an error; so is an image name on a FIFO, device or socket.
-    fn entries(&mut self, dir: &Path) -> Result<Vec<(PathBuf, bool)>, DataError> {
+    /// a non-UTF-8 name is an error; so is an image name on a FIFO, device or socket (unless
+    /// [`Walk::list_special`]).
+    pub(crate) fn entries(&mut self, dir: &Path) -> Result<Vec<(PathBuf, bool)>, DataError> {
         let io_err = |path: &Path, source| DataError::Io {
             path: path.to_path_buf(),
             source,
@@ -366,7 +380,7 @@ impl<'a> Walk<'a> {
                     self.skipped.push((path, why.into()));
                     continue;
                 }
-            } else if !ft.is_symlink() && has_extension(&name, self.extensions) {
+            } else if self.refuse_special && !ft.is_symlink() && has_extension(&name, self.extensions) {
                 if let Some(kind) = crate::files::kind_name(&ft) {
                     let msg = format!("is {kind}, not a regular file");
                     return Err(io_err(

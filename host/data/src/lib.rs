@@ -12,6 +12,7 @@
 //! - [`cifar`], [`mnist`], [`image_folder`], [`label_files`], [`digits`]: datasets (CIFAR-10
 //!   with its download, MNIST and Fashion-MNIST, ImageFolder, a CSV of labels, the embedded
 //!   digits);
+//! - [`image_files`]: the image files of a folder, listed to classify them one by one;
 //! - [`loader`], [`sampler`]: `DataLoader` with worker threads, and samplers;
 //! - [`transforms`]: torchvision's transforms, `make_grid`, and the `Transformed` wrapper.
 //!
@@ -32,6 +33,7 @@ pub mod dataset;
 pub mod digits;
 pub mod download;
 pub mod files;
+pub mod image_files;
 pub mod image_folder;
 pub mod label_files;
 pub mod loader;

@@ -3,12 +3,23 @@
 //! folders, recognised by its layout, split by `--val-split`) and checking that it fits a model
 //! (`check_fit`). Every failure is a [`DataSetupError`] whose message names the flag or the
 //! folder to fix.
+//!
+//! # Images that do not decode
+//! An image folder is opened lazily: an image that does not decode is an error naming the file
+//! when its item is fetched (during training or evaluation), and `suggest_skip_bad` adds to
+//! that message how to go on. With `--skip-bad` (`skip_bad`) every image is decoded up front
+//! ([`ImageFolderBuilder::skip_bad`](crate::data::image_folder::ImageFolderBuilder::skip_bad))
+//! and those that fail are left out; they, and the symbolic links the scan did not follow, are
+//! in `Data::left_out` ([`super::left_out::LeftOut`]) for the command to print on stderr.
+//! `--skip-bad` with a data set that is not a folder of image files (digits, MNIST's IDX files, CIFAR-10's binary batches) is refused
+//! ([`DataSetupError::SkipBadWithoutImages`]): there is nothing it could skip.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use torchlet::Shape;
 
+use super::left_out::LeftOut;
 use super::train::DatasetKind;
 use crate::data::cifar::Cifar10;
 use crate::data::image_folder::ImageFolder;
@@ -82,6 +93,12 @@ pub enum DataSetupError {
         /// The first sample's shape.
         found: Vec<usize>,
     },
+    /// `--skip-bad` with a data set that has no image files.
+    #[error(
+        "--skip-bad leaves out image files that do not decode, but {0} has no image files \
+         (drop --skip-bad)"
+    )]
+    SkipBadWithoutImages(String),
     /// Reading the data.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -98,6 +115,8 @@ pub(crate) struct Data {
     pub test: Box<dyn Dataset>,
     /// Class names, by label.
     pub classes: Vec<String>,
+    /// The files the folder scans left out (`--skip-bad`, symbolic links not followed).
+    pub left_out: LeftOut,
 }
 
 /// How a data folder is laid out.
@@ -169,8 +188,40 @@ fn split<D: Dataset + 'static>(dataset: D, fraction: f32, seed: u64) -> Result<P
     Ok((train, test))
 }
 
+/// Opens the image folder `dir`, with `skip_bad` decoding every image up front and leaving out
+/// those that fail; what it left out is added to `left_out`.
+fn open_folder(dir: &Path, skip_bad: bool, left_out: &mut LeftOut) -> Result<ImageFolder, DataError> {
+    let folder = ImageFolder::builder(dir).skip_bad(skip_bad).build()?;
+    left_out.bad.extend_from_slice(folder.skipped_files());
+    left_out.links.extend_from_slice(folder.skipped_links());
+    Ok(folder)
+}
+
+/// `--skip-bad` with a data set that has no image files: [`DataSetupError::SkipBadWithoutImages`]
+/// naming it.
+fn refuse_skip_bad(skip_bad: bool, what: impl FnOnce() -> String) -> Result<(), DataSetupError> {
+    if skip_bad {
+        return Err(DataSetupError::SkipBadWithoutImages(what()));
+    }
+    Ok(())
+}
+
+/// `e` with a hint at `--skip-bad` when it is an image that does not decode and `skip_bad` was
+/// not given; any other error unchanged.
+pub(crate) fn suggest_skip_bad(e: Box<dyn std::error::Error>, skip_bad: bool) -> Box<dyn std::error::Error> {
+    let decode = |d: &DataError| matches!(d, DataError::Decode { .. });
+    let is_decode = e.downcast_ref::<DataError>().is_some_and(decode)
+        || matches!(e.downcast_ref::<DataSetupError>(), Some(DataSetupError::Data(d)) if decode(d))
+        || matches!(e.downcast_ref::<crate::train::TrainError>(), Some(crate::train::TrainError::Data(d)) if decode(d));
+    if skip_bad || !is_decode {
+        return e;
+    }
+    format!("{e} (pass --skip-bad to leave out the images that do not decode)").into()
+}
+
 /// Opens the data set `kind` (for `--split`-free use: its training and held-out parts) for a
-/// model taking `input`.
+/// model taking `input`. `skip_bad` (`--skip-bad`) opens image folders decoding every image
+/// and leaving out those that fail (see the [module docs](self)).
 pub(crate) fn load_data(
     kind: DatasetKind,
     data_dir: Option<&Path>,
@@ -178,10 +229,12 @@ pub(crate) fn load_data(
     augment: bool,
     val_split: Option<f32>,
     seed: u64,
+    skip_bad: bool,
 ) -> Result<Data, DataSetupError> {
     if input.dims().len() != 3 && kind != DatasetKind::Digits {
         return Err(DataSetupError::NotAnImage(input.dims().to_vec()));
     }
+    let mut left_out = LeftOut::default();
     let boxed = |d: Box<dyn Dataset>, aug: bool| -> Box<dyn Dataset> {
         if input.dims().len() == 3 {
             Box::new(with_transform(d, image_transform(input, aug), None))
@@ -191,6 +244,7 @@ pub(crate) fn load_data(
     };
     match kind {
         DatasetKind::Digits => {
+            refuse_skip_bad(skip_bad, || "--dataset digits (the embedded 8×8 digits)".into())?;
             let all = Digits::embedded();
             let classes = crate::digits::Digits::embedded().classes().unwrap_or_default();
             let (train, test): (Box<dyn Dataset>, Box<dyn Dataset>) = match val_split {
@@ -203,10 +257,16 @@ pub(crate) fn load_data(
                     (Box::new(a), Box::new(b))
                 }
             };
-            Ok(Data { train, test, classes })
+            Ok(Data {
+                train,
+                test,
+                classes,
+                left_out,
+            })
         }
         DatasetKind::Mnist | DatasetKind::FashionMnist => {
             let dir = data_dir.ok_or(DataSetupError::NoDataDir(kind.name()))?;
+            refuse_skip_bad(skip_bad, || format!("--dataset {} (IDX files)", kind.name()))?;
             let open = |train: bool| -> Result<Box<dyn Dataset>, crate::data::DataError> {
                 Ok(if kind == DatasetKind::Mnist {
                     Box::new(Mnist::new(dir, train)?)
@@ -227,12 +287,14 @@ pub(crate) fn load_data(
                 train: boxed(train, augment),
                 test: boxed(test, false),
                 classes,
+                left_out,
             })
         }
         DatasetKind::Cifar10 | DatasetKind::ImageFolder => {
             let dir = data_dir.ok_or(DataSetupError::NoDataDir(kind.name()))?;
             match layout(dir)? {
                 Layout::CifarBinary(root) => {
+                    refuse_skip_bad(skip_bad, || format!("{} (CIFAR-10's binary batches)", root.display()))?;
                     let train = Cifar10::new(&root, true)?;
                     let classes = train.classes().unwrap_or_default();
                     let (train, test): (Box<dyn Dataset>, Box<dyn Dataset>) = match val_split {
@@ -246,11 +308,12 @@ pub(crate) fn load_data(
                         train: boxed(train, augment),
                         test: boxed(test, false),
                         classes,
+                        left_out,
                     })
                 }
                 Layout::TrainTest(train_dir, test_dir) if val_split.is_none() => {
-                    let train = ImageFolder::new(&train_dir)?;
-                    let test = ImageFolder::new(&test_dir)?;
+                    let train = open_folder(&train_dir, skip_bad, &mut left_out)?;
+                    let test = open_folder(&test_dir, skip_bad, &mut left_out)?;
                     if train.classes() != test.classes() {
                         return Err(DataSetupError::ClassMismatch {
                             train: train_dir,
@@ -262,6 +325,7 @@ pub(crate) fn load_data(
                         train: boxed(Box::new(train), augment),
                         test: boxed(Box::new(test), false),
                         classes,
+                        left_out,
                     })
                 }
                 Layout::TrainTest(root, _) | Layout::Classes(root) => {
@@ -270,13 +334,14 @@ pub(crate) fn load_data(
                     } else {
                         root
                     };
-                    let folder = ImageFolder::new(&root)?;
+                    let folder = open_folder(&root, skip_bad, &mut left_out)?;
                     let classes = folder.classes().to_vec();
                     let (a, b) = split(folder, val_split.unwrap_or(0.1), seed)?;
                     Ok(Data {
                         train: boxed(Box::new(a), augment),
                         test: boxed(Box::new(b), false),
                         classes,
+                        left_out,
                     })
                 }
             }

@@ -501,7 +501,15 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
 
     // N held-out samples, as `torchlet train --seed` holds them out.
     let input = model.as_ref().map_or(torchlet::Shape::chw(1, 8, 8), |m| m.input);
-    let data = load_data(args.dataset, args.data_dir.as_deref(), input, false, None, args.seed)?;
+    let data = load_data(
+        args.dataset,
+        args.data_dir.as_deref(),
+        input,
+        false,
+        None,
+        args.seed,
+        false,
+    )?;
     let n = args.count.min(data.test.len());
     let (mut frames, mut labels) = (Vec::new(), Vec::new());
     for i in 0..n {

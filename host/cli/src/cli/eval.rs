@@ -69,6 +69,11 @@ pub struct EvalArgs {
     /// digits).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Image folders: decode every image first and leave out (and list) those that do not
+    /// decode, instead of stopping at the first one. Refused for data sets without image files
+    /// (digits, MNIST's IDX files, CIFAR-10's binary batches).
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Which part to measure (default: the held-out images of the run that trained the model
     /// on its own data; every image of any other data set).
     #[arg(long, value_enum)]
@@ -209,6 +214,8 @@ struct Scope {
     split: Split,
     seed: u64,
     val_split: Option<f32>,
+    /// Leave out images that do not decode (`--skip-bad`, or the run did).
+    skip_bad: bool,
     /// The record of the run that trained the model, when this is the data it was trained on.
     trained_here: Option<RunRecord>,
     /// The model has a run record (of this data or another).
@@ -247,6 +254,8 @@ impl Scope {
             }),
             seed,
             val_split: trained_here.as_ref().and_then(|r| r.val_split),
+            // The run's split indexes the images it kept: skip the same ones.
+            skip_bad: args.skip_bad || trained_here.as_ref().is_some_and(|r| r.skip_bad),
             seed_differs: trained_here.as_ref().is_some_and(|r| r.seed != seed),
             trained_here,
             has_record,
@@ -305,7 +314,9 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
         false,
         scope.val_split,
         scope.seed,
+        scope.skip_bad,
     )?;
+    let _ = data.left_out.print(&mut std::io::stderr());
     let map = class_map(&model, &args.model, &data.classes)?;
     let part = match scope.split {
         Split::Test => data.test,

@@ -9,6 +9,7 @@ pub mod emulate;
 pub mod eval;
 pub mod export;
 pub mod inspect;
+pub mod left_out;
 pub mod predict;
 pub mod run_dir;
 pub mod run_record;
@@ -36,7 +37,8 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Measure a saved model on a data set: loss, accuracy, per-class accuracy, confusion matrix.
     Eval(eval::EvalArgs),
-    /// Classify image files with a saved model (top-k classes with probabilities).
+    /// Classify image files, or the images in folders, with a saved model (top-k classes with
+    /// probabilities).
     Predict(predict::PredictArgs),
     /// Write a model-region image for the Cortex-M firmware (flash it at the region's address).
     Export(export::ExportArgs),
@@ -53,8 +55,8 @@ pub enum Command {
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args, out),
-        Command::Train(args) => train::run(&args, out),
-        Command::Eval(args) => eval::run(&args, out),
+        Command::Train(args) => train::run(&args, out).map_err(|e| dataset::suggest_skip_bad(e, args.skip_bad)),
+        Command::Eval(args) => eval::run(&args, out).map_err(|e| dataset::suggest_skip_bad(e, args.skip_bad)),
         Command::Predict(args) => predict::run(&args, out),
         Command::Export(args) => export::run(&args, out),
         Command::Emulate(args) => emulate::run(&args, out),

@@ -1,5 +1,17 @@
 //! `torchlet predict`: classify image files with a saved model (the tutorial's validation step).
 //!
+//! The arguments are image files and folders, mixed as you like. A folder stands for the image
+//! files in it and in its subfolders one level down (`DIR/*.png`, `DIR/CLASS/*.png`: a flat
+//! folder or a folder per class as `train` reads it; deeper folders are not read), sorted by
+//! path, listed by [`crate::data::image_files`]: a file counts when its extension names a format
+//! the `image` crate reads here; symbolic links never lead out of the folder and never round a
+//! cycle (those left out are listed on stderr); an image name on a FIFO, device or socket is
+//! reported on its own line, never opened. A folder without image files is an error naming it.
+//!
+//! One input that cannot be read (a missing or corrupt image, an empty folder) gets its own
+//! `error:` line on stderr and the others are still classified; the run then exits with status 1
+//! and a count ("1 of 3 images could not be read").
+//!
 //! Each image is opened with the `image` crate (any format it reads), converted to RGB or to
 //! gray as the model's input channels need, resized to the model's input (`Resize((H, W))`),
 //! turned into a tensor (`ToTensor`) and run in eval mode; the top-k classes are printed by
@@ -11,12 +23,13 @@
 //! printed to stderr, so that stdout keeps one line per image.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use torchlet::Mode;
 
+use crate::data::image_files::{image_extensions, ImageFiles};
 use crate::data::Sample;
 use crate::model::Model;
 use crate::train::gpu::{choose, Compute};
@@ -31,8 +44,9 @@ pub struct PredictArgs {
     /// The model file (.tlm: a model or a checkpoint).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// The images to classify.
-    #[arg(value_name = "IMAGE", required = true)]
+    /// The images to classify: image files, or folders standing for the image files in them
+    /// and in their subfolders one level down (sorted by path).
+    #[arg(value_name = "IMAGE|DIR", required = true)]
     pub images: Vec<PathBuf>,
     /// How many classes to print per image.
     #[arg(long, value_name = "K", default_value = "3")]
@@ -54,9 +68,42 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     e.iter().map(|&v| (v / sum) as f32).collect()
 }
 
+/// The image files the arguments name: files as given, each folder replaced by its image files
+/// ([`ImageFiles::scan`]), and how many folders failed. A folder that cannot be read or holds no
+/// image files gets an `error:` line on stderr; links a scan did not follow are listed there.
+fn expand(args: &[PathBuf]) -> (Vec<PathBuf>, usize) {
+    let (mut files, mut failed) = (Vec::new(), 0usize);
+    for arg in args {
+        if !arg.is_dir() {
+            files.push(arg.clone());
+            continue;
+        }
+        let found = match ImageFiles::scan(arg) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let _ = super::left_out::print_links(&mut std::io::stderr(), &found.skipped_links);
+        if found.files.is_empty() {
+            eprintln!(
+                "error: {}: is a directory without image files in it or in its subfolders \
+                 (extensions read: {})",
+                arg.display(),
+                image_extensions()
+            );
+            failed += 1;
+        }
+        files.extend(found.files);
+    }
+    (files, failed)
+}
+
 /// `image::open` through [`crate::fsutil::open_regular`], so a FIFO or device is an error, not
 /// a hang: the format from the extension, else from the content.
-fn open_image(path: &std::path::Path) -> Result<image::DynamicImage, Box<dyn std::error::Error>> {
+fn open_image(path: &Path) -> Result<image::DynamicImage, Box<dyn std::error::Error>> {
     let file = crate::fsutil::open_regular(path).map_err(|e| e.source)?;
     let mut reader = image::ImageReader::new(std::io::BufReader::new(file));
     match image::ImageFormat::from_path(path) {
@@ -67,7 +114,7 @@ fn open_image(path: &std::path::Path) -> Result<image::DynamicImage, Box<dyn std
 }
 
 /// The image at `path` as the model's input tensor `[C, H, W]`.
-fn load(model: &Model, path: &std::path::Path) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
+fn load(model: &Model, path: &Path) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
     let dims = model.input.dims();
     let [c, h, w] = dims[..] else {
         return Err(format!("model {} does not take images (input {dims:?})", model.name).into());
@@ -87,7 +134,8 @@ fn load(model: &Model, path: &std::path::Path) -> Result<Vec<f32>, Box<dyn std::
 /// Runs `torchlet predict`, printing each image's top-k classes to `out`.
 ///
 /// # Errors
-/// A message naming the model or image that cannot be read.
+/// A message naming the model that cannot be read; or, after the other images are classified,
+/// one counting the images and folders that could not be read (each named on stderr already).
 pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::load(&args.model)?;
     let choice = choose(args.device, &model, None)?;
@@ -101,8 +149,9 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     };
     // One unreadable image gets its own error line; the others are still classified, and the
     // exit status says something failed.
+    let (files, bad_folders) = expand(&args.images);
     let (mut paths, mut inputs, mut failed) = (Vec::new(), Vec::new(), 0usize);
-    for path in &args.images {
+    for path in &files {
         match load(&model, path) {
             Ok(x) => {
                 paths.push(path);
@@ -119,8 +168,16 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         Compute::Gpu(dev) => forward_gpu(&model, dev, &inputs)?,
     };
     print_predictions(args, &model, device, &paths, &logits, out)?;
+    let mut problems = Vec::new();
     if failed > 0 {
-        return Err(format!("{failed} of {} images could not be read (see above)", args.images.len()).into());
+        problems.push(format!("{failed} of {} images could not be read", files.len()));
+    }
+    if bad_folders > 0 {
+        let folders = if bad_folders == 1 { "folder" } else { "folders" };
+        problems.push(format!("{bad_folders} {folders} gave no images"));
+    }
+    if !problems.is_empty() {
+        return Err(format!("{} (see above)", problems.join("; ")).into());
     }
     Ok(())
 }

@@ -66,6 +66,11 @@ pub struct TrainArgs {
     /// Where the data set is (not needed for digits).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Image folders: decode every image first and leave out (and list) those that do not
+    /// decode, instead of stopping at the first one. Refused for data sets without image files
+    /// (digits, MNIST's IDX files, CIFAR-10's binary batches).
+    #[arg(long)]
+    pub skip_bad: bool,
     /// The zoo model to train: tutorial-cnn, digits-cnn, lenet5, mcu-cnn, alexnet, vgg11, vgg16
     /// or resnet18 (default: digits-cnn for digits and (Fashion-)MNIST, resized to 8×8;
     /// tutorial-cnn otherwise).
@@ -106,10 +111,6 @@ pub struct TrainArgs {
     /// (image data sets only).
     #[arg(long)]
     pub augment: bool,
-    /// Skip images of an image folder that cannot be read or decoded, and list them, instead
-    /// of stopping at the first one (image folders only).
-    #[arg(long)]
-    pub skip_bad: bool,
     /// Hold out this fraction of the training images instead of the data set's test split.
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub val_split: Option<f32>,
@@ -259,7 +260,9 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         run.augment,
         run.val_split,
         run.seed,
+        run.skip_bad,
     )?;
+    let _ = data.left_out.print(&mut std::io::stderr());
     let outputs = model.plan(1, torchlet::Mode::Inference)?.output_shape().numel();
     if resume.is_none() && args.num_classes.is_none() && !data.classes.is_empty() && outputs != data.classes.len() {
         let config = ZooConfig {
