@@ -98,6 +98,14 @@ pub enum Error {
         /// The number of slots needed (at least).
         needed: usize,
     },
+    /// A buffer of the plan would be longer than [`crate::plan::MAX_BUFFER_LEN`] floats: the
+    /// batch, the input or a layer is too large for any machine.
+    TooLarge {
+        /// The batch size planned for.
+        batch: usize,
+        /// The longest buffer a plan may hold, in floats.
+        max: usize,
+    },
     /// The model is empty or its structure is invalid (for example `MaxUnpool` without a `MaxPool`
     /// that returns indices).
     Structure {
@@ -166,6 +174,11 @@ impl fmt::Display for Error {
                 f,
                 "the model needs at least {needed} plan slots, the plan has capacity {capacity}"
             ),
+            Error::TooLarge { batch, max } => write!(
+                f,
+                "a buffer of the plan for batch size {batch} would hold more than {max} floats: \
+                 the batch, the input or a layer is too large"
+            ),
             Error::Structure { what } => write!(f, "invalid model structure: {what}"),
             Error::NotReady { what } => write!(f, "this needs {what}"),
             Error::ModelFile(e) => write!(f, "{e}"),
@@ -190,6 +203,7 @@ impl Error {
             Error::LabelOutOfRange { .. } => "a label is out of range",
             Error::NonFinite { .. } => "a value is not finite",
             Error::BatchSize { .. } => "the batch size must be at least 1",
+            Error::TooLarge { .. } => "a buffer of the plan is too large",
             Error::NotReady { what } => what,
             Error::ModelFile(e) => e.what,
         }

@@ -219,3 +219,24 @@ fn empty_input_shapes_are_errors_not_panics() {
         assert!(matches!(e, Error::Shape { op: "input", .. }), "{e:?}");
     }
 }
+
+#[test]
+fn absurd_batches_are_too_large_never_wrapped() {
+    static LAYERS: [Layer; 3] = [conv2d(3, 8, 3), flatten(), linear(8 * 30 * 30, 10)];
+    for batch in [1usize << 40, 1_000_000_000_000_000, usize::MAX] {
+        for mode in [Mode::Inference, Mode::Training] {
+            let e = Plan::<3>::try_new(&LAYERS, Shape::chw(3, 32, 32), batch, mode).unwrap_err();
+            assert_eq!(
+                e,
+                Error::TooLarge {
+                    batch,
+                    max: torchlet::plan::MAX_BUFFER_LEN
+                },
+                "{batch}"
+            );
+        }
+    }
+    // A large batch that fits is still planned.
+    let ok = Plan::<3>::try_new(&LAYERS, Shape::chw(3, 32, 32), 1 << 20, Mode::Training).unwrap();
+    assert_eq!(ok.batch(), 1 << 20);
+}

@@ -191,7 +191,7 @@ pub(crate) const fn plan(b: &Bilinear, at: At, node: &mut Node, same: bool) -> R
     node.bias_len = if b.bias { b.out_features } else { 0 };
     node.out_shape = sa.with_last(b.out_features);
     if same {
-        node.work_bwd.len = at.batch * sb.numel();
+        node.work_bwd.len = crate::plan::batch_len(at.batch, sb.numel());
     }
     Ok(())
 }

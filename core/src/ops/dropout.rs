@@ -80,7 +80,7 @@ pub(crate) const fn plan(p: f32, at: At, node: &mut Node) -> Result<()> {
         });
     }
     node.exec = Exec::Dropout(p);
-    node.extra.len = at.batch * node.in_shape.numel();
+    node.extra.len = crate::plan::batch_len(at.batch, node.in_shape.numel());
     Ok(())
 }
 

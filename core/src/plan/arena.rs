@@ -84,7 +84,7 @@ impl<const CAP: usize> Plan<CAP> {
                         input_last = last;
                     }
                     if training && n.joint_input_grad() {
-                        input_grad_len = self.batch * self.input.numel();
+                        input_grad_len = super::batch_len(self.batch, self.input.numel());
                     }
                 } else {
                     let pi = p as usize;
@@ -108,13 +108,13 @@ impl<const CAP: usize> Plan<CAP> {
         if training && input_needed {
             self.input_slot = Slot {
                 offset: 0,
-                len: self.batch * self.input.numel(),
+                len: super::batch_len(self.batch, self.input.numel()),
                 first: 0,
                 last: input_last,
             };
         }
         if training && self.input_grad_wanted {
-            input_grad_len = self.batch * self.input.numel();
+            input_grad_len = super::batch_len(self.batch, self.input.numel());
         }
         if input_grad_len > 0 {
             // The input gradient, or scratch for kernels that always write one; it lives from

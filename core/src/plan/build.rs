@@ -58,7 +58,7 @@ impl<const CAP: usize> Plan<CAP> {
         node.state_offset = self.state_len;
         self.state_len += node.state_len;
         let b = self.batch;
-        node.out.len = b * node.out_shape.numel();
+        node.out.len = super::batch_len(b, node.out_shape.numel());
         self.nodes[id] = node;
         self.len += 1;
         Ok((id as u16, node.out_shape))

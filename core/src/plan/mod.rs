@@ -62,6 +62,21 @@ pub const INPUT: u16 = u16::MAX;
 /// Arena offsets are multiples of this many floats (64 bytes).
 pub const ALIGN: usize = 16;
 
+/// The longest buffer a plan holds, in floats (about 7·10¹², 28 TB). Every length the
+/// planner computes from the batch is checked against it ([`batch_len`]), so that the sums of
+/// all buffers of the largest plan (`5 · 65,536 + 2` slots), in bytes, still fit in `isize`:
+/// an absurd batch or layer is [`Error::TooLarge`], never a wrapped size.
+pub const MAX_BUFFER_LEN: usize = isize::MAX as usize / 4 / (5 * (u16::MAX as usize + 1) + 2);
+
+/// `batch · numel`, or `MAX_BUFFER_LEN + 1` when that overflows or exceeds
+/// [`MAX_BUFFER_LEN`] (the plan is then refused with [`Error::TooLarge`] once built).
+pub(crate) const fn batch_len(batch: usize, numel: usize) -> usize {
+    match batch.checked_mul(numel) {
+        Some(n) if n <= MAX_BUFFER_LEN => n,
+        _ => MAX_BUFFER_LEN + 1,
+    }
+}
+
 /// Whether a plan can train or only infer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -459,6 +474,16 @@ impl<const CAP: usize> Plan<CAP> {
         let mut unpool = build::Unpool::NEW;
         ctry!(p.add_seq(layers, INPUT, input, &mut unpool));
         p.lifetimes();
+        let mut k = 0;
+        while k < p.slot_count() {
+            if p.slot(k).len > MAX_BUFFER_LEN {
+                return Err(Error::TooLarge {
+                    batch,
+                    max: MAX_BUFFER_LEN,
+                });
+            }
+            k += 1;
+        }
         p.place();
         Ok(p)
     }

@@ -215,7 +215,7 @@ pub(crate) const fn plan(a: &Adaptive, max: bool, at: At, node: &mut Node) -> Re
     node.out_shape = Shape::with_spatial3(s.rank(), s.channels(), a.output_size);
     if max {
         node.exec = Exec::AdaptiveMaxPool(g);
-        node.extra.len = at.batch * node.out_shape.numel();
+        node.extra.len = crate::plan::batch_len(at.batch, node.out_shape.numel());
     } else {
         node.exec = Exec::AdaptiveAvgPool(g);
     }

@@ -380,7 +380,7 @@ pub(crate) const fn plan_max(p: &MaxPool, at: At, node: &mut Node) -> Result<()>
     ));
     node.exec = Exec::MaxPool(g);
     node.out_shape = Shape::with_spatial3(s.rank(), s.channels(), g.output);
-    node.extra.len = at.batch * node.out_shape.numel();
+    node.extra.len = crate::plan::batch_len(at.batch, node.out_shape.numel());
     Ok(())
 }
 
