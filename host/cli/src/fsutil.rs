@@ -125,6 +125,15 @@ fn write_target(path: &Path) -> Result<PathBuf, FsError> {
     }
 }
 
+/// Checks, before long work whose result goes to `path`, that [`write_atomic`] may replace it:
+/// it is missing, a regular file or a link to one (the write checks again).
+///
+/// # Errors
+/// [`FsError`] naming `path` and what it is ("is a directory, not a regular file").
+pub fn check_target(path: &Path) -> Result<(), FsError> {
+    write_target(path).map(|_| ())
+}
+
 /// Whether `name` is a temporary file of [`create_temp`]: `.NAME.<pid>.<n>.tmp`; its pid.
 fn temp_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;

@@ -15,6 +15,7 @@
 //!   (the `torchlet-tensorboard` crate);
 //! - [`zoo`]: architectures known by name (`tutorial-cnn`, `digits-cnn`);
 //! - [`mod@print`]: a model as PyTorch's `print(model)` shows it;
+//! - [`confusion_png`]: the confusion matrix as a picture (`eval --confusion-png`, TensorBoard);
 //! - [`kernels`]: matrix multiplies for this CPU's vector units (AVX2 + FMA), chosen at run time;
 //! - [`train`]: the training loop of `torchlet train` ([`train::fit`]);
 //! - [`scratch`]: temporary folders removed on every exit path;
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod confusion_png;
 pub mod fsutil;
 pub mod kernels;
 pub mod mem;

@@ -11,7 +11,8 @@ use std::process::{Command, Output};
 use torchlet::layer::{batch_norm2d, conv2d, flatten, linear, max_pool2d, relu, Layer};
 use torchlet::Shape;
 use torchlet_host::model::{Checkpoint, Model};
-use torchlet_host::summary::reader::scalars;
+use torchlet_host::summary::proto::{event::What, summary_value::Value};
+use torchlet_host::summary::reader::{event_files, read_events, scalars};
 
 fn torchlet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_torchlet"))
@@ -111,6 +112,29 @@ fn device_cpu_and_auto_name_the_device_in_the_start_line() {
     }
 }
 
+/// The steps at which `logdir` holds the held-out confusion picture, each checked to be a PNG.
+fn confusion_pictures(logdir: &Path) -> Vec<i64> {
+    let mut steps = Vec::new();
+    for file in event_files(logdir).unwrap() {
+        for event in read_events(&file).unwrap() {
+            let Some(What::Summary(sum)) = event.what else {
+                continue;
+            };
+            for v in sum
+                .value
+                .into_iter()
+                .filter(|v| v.tag == torchlet_host::confusion_png::TAG)
+            {
+                if let Some(Value::Image(img)) = v.value {
+                    image::load_from_memory(&img.encoded_image_string).expect("a PNG");
+                    steps.push(event.step);
+                }
+            }
+        }
+    }
+    steps
+}
+
 /// The acceptance test of issue 8: a short digits run on the GPU learns, logs and writes
 /// checkpoints, and its model loads on the CPU with the accuracy the GPU run reported.
 #[test]
@@ -137,6 +161,8 @@ fn gpu_training_learns_and_its_model_gives_the_same_accuracy_on_the_cpu() {
     let logdir = out.join("tensorboard");
     assert!(!scalars(&logdir, "Loss/train").unwrap().is_empty());
     assert_eq!(scalars(&logdir, "Accuracy/test").unwrap().len(), 2);
+    // The held-out pass reads the logits back: its confusion matrix is logged too.
+    assert_eq!(confusion_pictures(&logdir), [1, 2]);
     // The checkpoint holds SGD's momentum from the GPU (nonzero after training) and its steps.
     let ckpt = Checkpoint::load(&out.join("last.tlm")).unwrap();
     assert_eq!(ckpt.train.epoch, 2);

@@ -123,6 +123,15 @@ fn one_parallel_step_gives_the_full_batch_gradient() {
         let mut serial = DataParallel::new(&model, 61, 1, 0).unwrap();
         net.eval();
         let (sum1, correct1) = serial.evaluate(&mut net, &loss, &x[..17 * 64], &y[..17]).unwrap();
+        let mut predicted1 = Vec::new();
+        serial
+            .evaluate_predicting(&mut net, &loss, &x[..17 * 64], &y[..17], &mut predicted1)
+            .unwrap();
+        // Several classes predicted: a slice gathered out of order would show.
+        let mut classes = predicted1.clone();
+        classes.sort_unstable();
+        classes.dedup();
+        assert!(classes.len() > 1, "{predicted1:?}");
         for threads in [2, 3, 4, 61, 64] {
             let mut dp = DataParallel::new(&model, 61, threads, 0).unwrap();
             let plan = model.plan(dp.main_batch(), Mode::Training).unwrap();
@@ -151,6 +160,10 @@ fn one_parallel_step_gives_the_full_batch_gradient() {
                 "{what}: held-out loss {sum} vs {sum1}"
             );
             assert_eq!(correct, correct1, "{what}");
+            let mut predicted = Vec::new();
+            dp.evaluate_predicting(&mut net, &loss, &x[..17 * 64], &y[..17], &mut predicted)
+                .unwrap();
+            assert_eq!(predicted, predicted1, "{what}: predicted classes, in batch order");
             // More samples than planned is a clear error, not a panic.
             net.train().unwrap();
             let big = vec![0.0; 62 * 64];

@@ -13,6 +13,11 @@
 //! name to accuracy) and `confusion` (rows: true class, columns: predicted class, in the
 //! model's class order).
 //!
+//! `--confusion-png FILE` also draws the confusion matrix as a picture ([`crate::confusion_png`])
+//! and writes it atomically ([`crate::fsutil::write_atomic`]); the path is checked before the
+//! data is read, and the report says where the picture went (on stderr with `--json`, so that
+//! stdout stays one JSON object).
+//!
 //! `--device cpu|gpu|auto` (default `auto`, see [`crate::train::gpu`]) runs the forward passes
 //! on a GPU when asked ([`evaluate_gpu`]); the loss is then computed on the CPU from the logits
 //! brought back. The report names the device.
@@ -88,6 +93,10 @@ pub struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also write the confusion matrix as a picture (PNG): rows the true class, columns the
+    /// predicted class, cells coloured by their share of the row.
+    #[arg(long, value_name = "FILE")]
+    pub confusion_png: Option<PathBuf>,
     /// Where to run the model: cpu, gpu (any adapter, software ones included) or auto (a
     /// hardware GPU that can run the model, else the CPU).
     #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = crate::train::gpu::parse_device)]
@@ -297,6 +306,37 @@ impl Scope {
     }
 }
 
+/// Checks, before evaluating, that `--confusion-png` can write `path`: its folder exists and
+/// it is not a directory, a FIFO or a device.
+fn check_png_path(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "--confusion-png {}: expected a file in an existing folder, but {} is not a folder",
+            path.display(),
+            dir.display()
+        ));
+    }
+    crate::fsutil::check_target(path).map_err(|e| format!("--confusion-png: {e}"))
+}
+
+/// Draws `confusion` named with `classes` and writes it to `path` (`--confusion-png`).
+fn write_png(path: &Path, confusion: &[Vec<u64>], classes: &[String]) -> Result<(), String> {
+    let img = crate::confusion_png::render(confusion, classes);
+    let bytes = crate::confusion_png::png(&img)
+        .map_err(|e| format!("--confusion-png {}: cannot encode the picture: {e}", path.display()))?;
+    crate::fsutil::write_atomic(path, &bytes).map_err(|e| {
+        if e.path == path {
+            format!("--confusion-png: {e}")
+        } else {
+            format!("--confusion-png {}: {e}", path.display())
+        }
+    })
+}
+
 /// Runs `torchlet eval`, printing the report (or one JSON object) to `out`.
 ///
 /// # Errors
@@ -304,6 +344,9 @@ impl Scope {
 pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     if args.batch_size == 0 {
         return Err("--batch-size must be at least 1".into());
+    }
+    if let Some(path) = &args.confusion_png {
+        check_png_path(path)?;
     }
     let model = Model::load(&args.model)?;
     let scope = Scope::of(args, &model)?;
@@ -369,7 +412,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
             "confusion": e.confusion,
         });
         writeln!(out, "{v}")?;
-        return Ok(());
+        return save_picture(args, &e.confusion, &model.classes, out);
     }
     writeln!(
         out,
@@ -389,6 +432,26 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
     for (k, row) in e.confusion.iter().enumerate() {
         let cells: Vec<String> = row.iter().map(|v| format!("{v:5}")).collect();
         writeln!(out, "  {:>12} {}", name(k), cells.join(""))?;
+    }
+    save_picture(args, &e.confusion, &model.classes, out)
+}
+
+/// `--confusion-png`, if given: writes the picture, then says where (on stderr with `--json`).
+fn save_picture(
+    args: &EvalArgs,
+    confusion: &[Vec<u64>],
+    classes: &[String],
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(path) = &args.confusion_png else {
+        return Ok(());
+    };
+    write_png(path, confusion, classes)?;
+    let line = format!("confusion matrix picture written to {}", path.display());
+    if args.json {
+        eprintln!("{line}");
+    } else {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }

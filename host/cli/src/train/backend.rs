@@ -15,9 +15,9 @@
 use torchlet::loss::CrossEntropyLoss;
 use torchlet_gpu::{Device, GpuLoss, GpuNetwork, Target};
 
-use super::gpu::{copy_to_host, CopyBackError};
+use super::gpu::{copy_to_host, cross_entropy_sum, CopyBackError};
 use super::optimizer::RunOptimizer;
-use super::parallel::{backward_serial, evaluate_serial, DataParallel, HostNetwork};
+use super::parallel::{backward_serial, evaluate_serial, predict, DataParallel, HostNetwork};
 use super::GPU_FAULT;
 use crate::data::loader::Batch;
 use crate::model::HostPlan;
@@ -76,9 +76,14 @@ pub(crate) trait Backend {
     /// the data-parallel workers). A non-finite loss is [`BatchError::NonFiniteLoss`].
     fn train_batch(&mut self, host: &mut HostState<'_>, batch: &Batch, step: u64) -> Result<f32, BatchError>;
 
-    /// The summed loss and the correct predictions on a held-out `batch`, without gradients,
-    /// in `host.net`'s mode (eval).
-    fn evaluate_batch(&mut self, host: &mut HostState<'_>, batch: &Batch) -> Result<(f64, usize), BatchError>;
+    /// The summed loss on a held-out `batch`, without gradients, in `host.net`'s mode (eval);
+    /// appends the class each sample is predicted as (its largest output) to `predicted`.
+    fn evaluate_batch(
+        &mut self,
+        host: &mut HostState<'_>,
+        batch: &Batch,
+        predicted: &mut Vec<u32>,
+    ) -> Result<f64, BatchError>;
 
     /// Brings the weights, BatchNorm statistics and optimiser state into `host`, before it is
     /// saved or logged. A no-op on the CPU; on failure `host` is unchanged.
@@ -95,8 +100,13 @@ impl Backend for SingleThread {
         optimise(host, loss)
     }
 
-    fn evaluate_batch(&mut self, host: &mut HostState<'_>, batch: &Batch) -> Result<(f64, usize), BatchError> {
-        evaluate_serial(&mut host.net, &LOSS, &batch.images, &batch.labels).map_err(BatchError::Cpu)
+    fn evaluate_batch(
+        &mut self,
+        host: &mut HostState<'_>,
+        batch: &Batch,
+        predicted: &mut Vec<u32>,
+    ) -> Result<f64, BatchError> {
+        evaluate_serial(&mut host.net, &LOSS, &batch.images, &batch.labels, predicted).map_err(BatchError::Cpu)
     }
 
     fn sync_to_host(&mut self, _host: &mut HostState<'_>) -> Result<(), CopyBackError> {
@@ -111,8 +121,13 @@ impl Backend for DataParallel {
         optimise(host, loss)
     }
 
-    fn evaluate_batch(&mut self, host: &mut HostState<'_>, batch: &Batch) -> Result<(f64, usize), BatchError> {
-        self.evaluate(&mut host.net, &LOSS, &batch.images, &batch.labels)
+    fn evaluate_batch(
+        &mut self,
+        host: &mut HostState<'_>,
+        batch: &Batch,
+        predicted: &mut Vec<u32>,
+    ) -> Result<f64, BatchError> {
+        self.evaluate_predicting(&mut host.net, &LOSS, &batch.images, &batch.labels, predicted)
             .map_err(BatchError::Cpu)
     }
 
@@ -124,6 +139,8 @@ impl Backend for DataParallel {
 /// A [`GpuNetwork`] holding the parameters, BatchNorm statistics and optimiser state.
 pub(crate) struct GpuTrainer {
     net: GpuNetwork,
+    /// Outputs (classes) per sample.
+    outputs: usize,
     /// The step at which [`GPU_FAULT`] loses the device, if set.
     lose_at: Option<u64>,
 }
@@ -145,7 +162,8 @@ impl GpuTrainer {
         net.set_optimizer_state(&host.optimizer_state)?;
         net.set_state(host.net.state())?;
         net.seed_dropout(seed);
-        Ok(GpuTrainer { net, lose_at })
+        let outputs = plan.output_shape().numel().max(1);
+        Ok(GpuTrainer { net, outputs, lose_at })
     }
 }
 
@@ -168,12 +186,33 @@ impl Backend for GpuTrainer {
         }
     }
 
-    fn evaluate_batch(&mut self, _host: &mut HostState<'_>, batch: &Batch) -> Result<(f64, usize), BatchError> {
-        let s = self
-            .net
-            .evaluate(&batch.images, &batch.labels, &LOSS)
-            .map_err(BatchError::Gpu)?;
-        Ok((f64::from(s.loss) * s.n as f64, s.correct as usize))
+    /// The logits are read back (`[n, classes]` floats, as `torchlet eval` does) for the
+    /// predicted classes; the loss is computed from them on the CPU.
+    fn evaluate_batch(
+        &mut self,
+        _host: &mut HostState<'_>,
+        batch: &Batch,
+        predicted: &mut Vec<u32>,
+    ) -> Result<f64, BatchError> {
+        let classes = self.outputs;
+        if let Some((index, &l)) = batch.labels.iter().enumerate().find(|(_, &l)| l as usize >= classes) {
+            let label = l as usize;
+            return Err(BatchError::Cpu(torchlet::Error::LabelOutOfRange {
+                index,
+                label,
+                classes,
+            }));
+        }
+        let logits = self.net.forward(&batch.images).map_err(BatchError::Gpu)?;
+        let sum = cross_entropy_sum(&logits, classes, &batch.labels).map_err(|_| {
+            BatchError::Gpu(torchlet_gpu::Error::Core(torchlet::Error::BufferLength {
+                buffer: torchlet::Buffer::Output,
+                expected: classes * batch.labels.len(),
+                found: logits.len(),
+            }))
+        })?;
+        predict(&logits, classes, predicted);
+        Ok(sum)
     }
 
     fn sync_to_host(&mut self, host: &mut HostState<'_>) -> Result<(), CopyBackError> {

@@ -4,7 +4,9 @@
 //!
 //! Every epoch: a progress bar on stderr (loss, rate, ETA), the training loss to TensorBoard
 //! every [`TrainConfig::log_every`] steps, then the held-out loss and accuracy (eval mode, no
-//! gradients), a weight histogram per layer, one line on `out`, and the model saved atomically
+//! gradients), the held-out confusion matrix as a picture (tag
+//! [`Confusion/test`](crate::confusion_png::TAG)), a weight histogram per layer, one line on
+//! `out`, and the model saved atomically
 //! as `out/epoch-<n>.tlm`, `out/last.tlm` and, when the accuracy is the best so far,
 //! `out/best.tlm`. These are [`Checkpoint`]s: `--resume` continues from any of them bit for bit
 //! (the loader's shuffle depends only on the seed and the epoch).

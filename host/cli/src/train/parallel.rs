@@ -137,8 +137,10 @@ struct Worker {
     arena: Vec<f32>,
     /// Samples of the batch this worker runs (set before each run).
     range: Range<usize>,
-    /// The slice's loss (mean, as the loss reduces it) and correct predictions, or the error.
-    result: torchlet::Result<(f32, usize)>,
+    /// The slice's loss (mean, as the loss reduces it), or the error.
+    result: torchlet::Result<f32>,
+    /// The class each sample of the slice was predicted as (after an evaluation).
+    predicted: Vec<u32>,
 }
 
 /// What a worker does with its slice.
@@ -146,7 +148,7 @@ struct Worker {
 enum Job {
     /// Forward and backward in training mode, dropout drawn from `seed`/`step`.
     Train { seed: u64, step: u64 },
-    /// Forward only, in the main network's mode; count correct predictions.
+    /// Forward only, in the main network's mode; note each sample's predicted class.
     Eval,
 }
 
@@ -165,7 +167,7 @@ impl Worker {
         x: &[f32],
         labels: &[u32],
         job: Job,
-    ) -> torchlet::Result<(f32, usize)> {
+    ) -> torchlet::Result<f32> {
         let sample = plan.input_shape().numel();
         let (xs, ys) = (
             &x[self.range.start * sample..self.range.end * sample],
@@ -182,13 +184,13 @@ impl Worker {
                 net.zero_grad();
                 net.set_rng(worker_rng(seed, step, t));
                 net.forward(xs)?;
-                Ok((net.backward(loss, ys)?, 0))
+                net.backward(loss, ys)
             }
             Job::Eval => {
                 let outputs = plan.output_shape().numel().max(1);
-                let logits = net.forward(xs)?;
-                let correct = count_correct(logits, outputs, ys);
-                Ok((net.loss(loss, ys)?, correct))
+                self.predicted.clear();
+                predict(net.forward(xs)?, outputs, &mut self.predicted);
+                net.loss(loss, ys)
             }
         }
     }
@@ -199,14 +201,10 @@ fn worker_rng(seed: u64, step: u64, t: usize) -> Rng {
     Rng::with_stream(seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15), t as u64)
 }
 
-/// How many of `labels` (`[n]`) the largest logit of each row of `logits` (`[n, outputs]`)
-/// predicts.
-fn count_correct(logits: &[f32], outputs: usize, labels: &[u32]) -> usize {
-    logits
-        .chunks(outputs)
-        .zip(labels)
-        .filter(|(row, &l)| super::argmax(row) == l as usize)
-        .count()
+/// Appends to `predicted` the class each row of `logits` (`[n, outputs]`) predicts: the index
+/// of its largest value.
+pub(crate) fn predict(logits: &[f32], outputs: usize, predicted: &mut Vec<u32>) {
+    predicted.extend(logits.chunks(outputs.max(1)).map(|row| super::argmax(row) as u32));
 }
 
 /// Data-parallel forward and backward over CPU threads; see the [module docs](self).
@@ -265,7 +263,8 @@ impl DataParallel {
                     state: vec![0.0; plan.state_len()],
                     arena: crate::mem::zeros(plan.arena_len(), &what)?,
                     range: 0..0,
-                    result: Ok((0.0, 0)),
+                    result: Ok(0.0),
+                    predicted: Vec::new(),
                 })
             })
             .collect::<Result<_, ParallelError>>()?;
@@ -401,8 +400,7 @@ impl DataParallel {
         let workers = &self.workers[..active];
         let mut value = 0.0f64;
         for w in workers {
-            let (l, _) = w.result?;
-            value += f64::from(l) * weight(w.range.len());
+            value += f64::from(w.result?) * weight(w.range.len());
         }
         let value = value as f32;
         if !value.is_finite() {
@@ -451,27 +449,46 @@ impl DataParallel {
         x: &[f32],
         labels: &[u32],
     ) -> torchlet::Result<(f64, usize)> {
+        let mut predicted = Vec::with_capacity(labels.len());
+        let total = self.evaluate_predicting(net, loss, x, labels, &mut predicted)?;
+        let correct = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
+        Ok((total, correct))
+    }
+
+    /// [`DataParallel::evaluate`] that appends the class each sample is predicted as (the
+    /// index of its largest output) to `predicted`, in batch order, instead of counting the
+    /// correct ones: what a confusion matrix needs. Returns the summed loss.
+    ///
+    /// # Errors
+    /// As [`DataParallel::backward`]; `predicted` then holds any number of the batch's classes.
+    pub fn evaluate_predicting(
+        &mut self,
+        net: &mut HostNetwork<'_>,
+        loss: &CrossEntropyLoss<'_>,
+        x: &[f32],
+        labels: &[u32],
+        predicted: &mut Vec<u32>,
+    ) -> torchlet::Result<f64> {
         if self.threads == 1 {
-            return evaluate_serial(net, loss, x, labels);
+            return evaluate_serial(net, loss, x, labels, predicted);
         }
         let sample = net.plan().input_shape().numel();
         let (len, _) = self.weighting(loss, x, labels, sample)?;
         let active = self.active(len, net.is_training());
         self.assign(len, active);
         self.dispatch(net, loss, x, labels, active, Job::Eval);
-        let (mut total, mut correct) = (0.0f64, 0usize);
+        let mut total = 0.0f64;
         for w in &self.workers[..active] {
-            let (l, c) = w.result?;
             // A slice's mean loss times its length, or its summed loss.
-            total += f64::from(l)
+            total += f64::from(w.result?)
                 * if loss.reduction == Reduction::Mean {
                     w.range.len() as f64
                 } else {
                     1.0
                 };
-            correct += c;
+            predicted.extend_from_slice(&w.predicted);
         }
-        Ok((total, correct))
+        Ok(total)
     }
 }
 
@@ -489,8 +506,8 @@ pub(crate) fn backward_serial(
     net.backward(loss, labels)
 }
 
-/// [`DataParallel::evaluate`] on the calling thread: the summed loss and the correct
-/// predictions of `net`'s own forward pass.
+/// [`DataParallel::evaluate_predicting`] on the calling thread: the summed loss of `net`'s own
+/// forward pass, each sample's predicted class appended to `predicted`.
 ///
 /// # Errors
 /// The network's.
@@ -499,15 +516,15 @@ pub(crate) fn evaluate_serial(
     loss: &CrossEntropyLoss<'_>,
     x: &[f32],
     labels: &[u32],
-) -> torchlet::Result<(f64, usize)> {
+    predicted: &mut Vec<u32>,
+) -> torchlet::Result<f64> {
     let outputs = net.plan().output_shape().numel().max(1);
-    let correct = count_correct(net.forward(x)?, outputs, labels);
+    predict(net.forward(x)?, outputs, predicted);
     let l = net.loss(loss, labels)?;
-    let total = match loss.reduction {
+    Ok(match loss.reduction {
         Reduction::Mean => f64::from(l) * labels.len() as f64,
         _ => f64::from(l),
-    };
-    Ok((total, correct))
+    })
 }
 
 /// Data-parallel inference (eval mode, no gradients) over CPU threads, each with an inference

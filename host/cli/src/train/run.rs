@@ -3,7 +3,10 @@
 //! stopping, a non-finite loss or Ctrl-C. Each concern has its own small piece:
 //!
 //! - [`EpochBar`]: the progress bar on stderr;
-//! - [`TrainLog`]: the TensorBoard event file (graph, inputs, losses, accuracy, histograms);
+//! - [`TrainLog`]: the TensorBoard event file (graph, inputs, losses, accuracy, the held-out
+//!   confusion matrix as a picture, histograms);
+//! - [`Tested`]: what the held-out pass measured, its confusion matrix counted from the
+//!   predictions that pass makes anyway (no second pass over the data);
 //! - [`Counters`]: steps, the best accuracy, epochs since it, the reports so far;
 //! - [`Run::save_epoch`] and [`Run::stop_interrupted`]: the `.tlm` checkpoints;
 //! - [`Run::batch_failure`]: a failed batch as the [`TrainError`] the user reads.
@@ -22,10 +25,15 @@ use super::error::{KeptCheckpoint, TrainError};
 use super::optimizer::{scheduled_lr, Position};
 use super::parallel::HostNetwork;
 use super::{EpochReport, Outcome, TrainConfig};
+use crate::confusion_png;
 use crate::data::loader::{Batch, DataLoader};
 use crate::data::Dataset;
 use crate::model::{Checkpoint, Model};
 use crate::summary::{DataFormat, SummaryWriter};
+
+/// The most classes whose held-out confusion matrix a run counts and logs; above it the
+/// `classes × classes` counts cost more memory than the picture is worth (4096: 128 MiB).
+pub(crate) const CONFUSION_MAX_CLASSES: usize = 4096;
 
 /// What a checkpoint needs of the model besides the network's buffers.
 pub(crate) struct ModelInfo {
@@ -138,13 +146,26 @@ impl TrainLog {
         Ok(())
     }
 
-    /// After an epoch: the held-out loss and accuracy, and a histogram of each layer's weight.
-    fn epoch(&mut self, net: &HostNetwork<'_>, paths: &[String], report: &EpochReport) -> Result<(), TrainError> {
+    /// After an epoch: the held-out loss and accuracy, its confusion matrix as a picture
+    /// ([`confusion_png::TAG`]; none when not counted) and a histogram of each layer's weight.
+    fn epoch(
+        &mut self,
+        net: &HostNetwork<'_>,
+        info: &ModelInfo,
+        report: &EpochReport,
+        confusion: &[Vec<u64>],
+    ) -> Result<(), TrainError> {
         let e = report.epoch as i64;
         self.writer.add_scalar("Loss/test", report.test_loss as f32, e)?;
         self.writer.add_scalar("Accuracy/test", report.accuracy as f32, e)?;
+        if !confusion.is_empty() {
+            let img = confusion_png::render(confusion, &info.classes);
+            let shape = [img.height() as usize, img.width() as usize, 3];
+            self.writer
+                .add_image(confusion_png::TAG, img.as_raw(), &shape, DataFormat::Hwc, e)?;
+        }
         let nodes = net.plan().nodes();
-        for (path, node) in paths.iter().zip(nodes).filter(|(_, n)| n.weight_len > 0) {
+        for (path, node) in info.paths.iter().zip(nodes).filter(|(_, n)| n.weight_len > 0) {
             let w = &net.params()[node.param_offset..node.param_offset + node.weight_len];
             self.writer.add_histogram(&format!("{path}.weight"), w, e)?;
         }
@@ -192,12 +213,37 @@ impl Counters {
     }
 }
 
-/// The held-out loss and accuracy of an epoch.
+/// The held-out loss, accuracy and confusion matrix of an epoch.
 #[derive(Default)]
 struct Tested {
     loss_sum: f64,
     correct: usize,
     samples: usize,
+    /// `confusion[t][p]`: samples of class `t` predicted as `p` (empty above
+    /// [`CONFUSION_MAX_CLASSES`] classes).
+    confusion: Vec<Vec<u64>>,
+}
+
+impl Tested {
+    /// Nothing measured yet, for a model with `classes` outputs.
+    fn new(classes: usize) -> Tested {
+        let counted = if classes <= CONFUSION_MAX_CLASSES { classes } else { 0 };
+        Tested {
+            confusion: vec![vec![0; counted]; counted],
+            ..Tested::default()
+        }
+    }
+
+    /// Counts a batch: `predicted[i]` is the class predicted for the sample labelled `labels[i]`.
+    fn count(&mut self, predicted: &[u32], labels: &[u32]) {
+        for (&p, &l) in predicted.iter().zip(labels) {
+            self.correct += usize::from(p == l);
+            if let Some(cell) = self.confusion.get_mut(l as usize).and_then(|r| r.get_mut(p as usize)) {
+                *cell += 1;
+            }
+        }
+        self.samples += labels.len();
+    }
 }
 
 /// A training run between its setup and its [`Outcome`]; see the [module docs](self).
@@ -281,7 +327,7 @@ impl<'r> Run<'r> {
                 error,
                 kept: self.kept(epoch),
             })?;
-            self.log.epoch(&host.net, &self.info.paths, &report)?;
+            self.log.epoch(&host.net, &self.info, &report, &tested.confusion)?;
             let improved = self.counters.record(report.accuracy);
             self.save_epoch(host, report.epoch, improved)?;
             self.print_epoch(&report, &tested, improved, began.elapsed().as_secs_f64())?;
@@ -339,10 +385,12 @@ impl<'r> Run<'r> {
         host: &mut HostState<'_>,
         epoch: usize,
     ) -> Result<Tested, TrainError> {
-        let mut tested = Tested::default();
+        let mut tested = Tested::new(host.net.plan().output_shape().numel());
+        let mut predicted = Vec::with_capacity(self.cfg.batch_size);
         for batch in self.test.epoch(0)? {
             let batch = batch?;
-            let (sum, correct) = match backend.evaluate_batch(host, &batch) {
+            predicted.clear();
+            let sum = match backend.evaluate_batch(host, &batch, &mut predicted) {
                 Ok(r) => r,
                 Err(BatchError::Gpu(error)) => {
                     return Err(TrainError::GpuTest {
@@ -354,8 +402,7 @@ impl<'r> Run<'r> {
                 Err(e) => return Err(self.batch_failure(e, epoch)),
             };
             tested.loss_sum += sum;
-            tested.correct += correct;
-            tested.samples += batch.len();
+            tested.count(&predicted, &batch.labels);
         }
         Ok(tested)
     }
