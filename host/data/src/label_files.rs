@@ -99,9 +99,27 @@ impl LabelFiles {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_ascii_lowercase())
                 .unwrap_or_default();
-            if path.is_file() && IMG_EXTENSIONS.iter().any(|e| lower.ends_with(e)) {
-                images.push(path);
+            if !IMG_EXTENSIONS.iter().any(|e| lower.ends_with(e)) {
+                continue;
             }
+            // An image name on a FIFO, device, socket or folder is an error naming it, never
+            // skipped in silence (links are followed).
+            let kind = fs::metadata(&path)
+                .map(|m| m.file_type())
+                .map_err(|source| DataError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            if let Some(kind) = crate::files::kind_name(&kind) {
+                return Err(DataError::Io {
+                    path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("is {kind}, not a regular file"),
+                    ),
+                });
+            }
+            images.push(path);
         }
         images.sort();
 

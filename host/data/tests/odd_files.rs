@@ -107,3 +107,30 @@ fn a_non_utf8_name_is_an_error_naming_it() {
     let e = ImageFolder::new(dir.path()).unwrap_err().to_string();
     assert!(e.contains("bad\u{fffd}.png") && e.contains("UTF-8"), "{e}");
 }
+
+#[test]
+fn label_files_refuse_an_image_name_on_a_fifo_or_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (images, labels) = (dir.path().join("images"), dir.path().join("labels"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&labels).unwrap();
+    png(&images.join("1.png"));
+    std::fs::write(labels.join("1.txt"), "0").unwrap();
+    let open = || torchlet_data::label_files::LabelFiles::new(dir.path());
+    assert_eq!(open().unwrap().len(), 1);
+    let fifo = images.join("2.png");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let e = open().unwrap_err().to_string();
+    assert!(
+        e.contains("2.png") && e.contains("is a FIFO, not a regular file"),
+        "{e}"
+    );
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::create_dir(images.join("3.png")).unwrap();
+    let e = open().unwrap_err().to_string();
+    assert!(e.contains("3.png") && e.contains("is a directory"), "{e}");
+}

@@ -20,7 +20,7 @@ use super::SummaryError;
 /// [`SummaryError::Io`] if the file cannot be read, [`SummaryError::Corrupt`] with the offset
 /// of the first record that is truncated, fails a checksum or is not an `Event`.
 pub fn read_events(path: &Path) -> Result<Vec<Event>, SummaryError> {
-    let bytes = fs::read(path).map_err(|e| SummaryError::io("read event file", path, e))?;
+    let bytes = read_regular(path).map_err(|e| SummaryError::io("read event file", path, e))?;
     let corrupt = |offset, what: String| SummaryError::Corrupt {
         path: path.to_path_buf(),
         offset,
@@ -35,6 +35,30 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, SummaryError> {
         offset += data.len() + record::OVERHEAD;
     }
     Ok(events)
+}
+
+/// The bytes of `path`, which must be a regular file (links followed): a FIFO or a device
+/// is an error, not a read that waits forever.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device, socket or folder)",
+        )
+    };
+    // Checked before opening too: opening a FIFO for reading waits for a writer.
+    if !fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The event files directly in `dir` (names containing `tfevents`), sorted by name.
@@ -77,4 +101,24 @@ pub fn scalars(dir: &Path, tag: &str) -> Result<Vec<(i64, f32)>, SummaryError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_or_folder_is_an_error_not_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("events.out.tfevents.1.fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        for path in [fifo.as_path(), dir.path()] {
+            let e = read_events(path).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+    }
 }
