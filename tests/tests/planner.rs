@@ -240,3 +240,22 @@ fn absurd_batches_are_too_large_never_wrapped() {
     let ok = Plan::<3>::try_new(&LAYERS, Shape::chw(3, 32, 32), 1 << 20, Mode::Training).unwrap();
     assert_eq!(ok.batch(), 1 << 20);
 }
+
+#[test]
+fn multiply_accumulates_follow_the_profilers_convention() {
+    // The course's CIFAR-10 network, counted by hand: conv 3->32 5x5 on 32x32, conv 32->32 on
+    // 16x16, conv 32->64 on 8x8, fc 1024->64, fc 64->10.
+    let plan = Plan::<16>::try_new(&torchlet::zoo::TUTORIAL_CNN, Shape::chw(3, 32, 32), 1, Mode::Inference).unwrap();
+    let by_hand = 32 * 3 * 25 * 32 * 32 + 32 * 32 * 25 * 16 * 16 + 64 * 32 * 25 * 8 * 8 + 1024 * 64 + 64 * 10;
+    assert_eq!(plan.macs(), by_hand as u64);
+    // Grouped and transposed convolutions, bilinear; everything else counts 0.
+    static LAYERS: [Layer; 4] = [
+        conv2d(4, 8, 3).groups(2).padding(1),
+        conv_transpose2d(8, 2, 2).stride(2),
+        relu(),
+        flatten(),
+    ];
+    let plan = Plan::<4>::try_new(&LAYERS, Shape::chw(4, 5, 5), 1, Mode::Inference).unwrap();
+    let macs: Vec<u64> = plan.nodes().iter().map(|n| n.macs()).collect();
+    assert_eq!(macs, [8 * 2 * 9 * 25, 8 * 2 * 4 * 25, 0, 0]);
+}

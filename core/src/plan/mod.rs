@@ -586,3 +586,4 @@ impl<const CAP: usize> Plan<CAP> {
 
 mod arena;
 mod build;
+mod macs;

@@ -49,7 +49,7 @@ fn inspect_tutorial_cnn_prints_pytorch_repr_parameters_and_arenas() {
     );
     let table_row = out.lines().find(|l| l.starts_with("7 ")).expect("a row for layer 7");
     assert!(
-        table_row.contains("Linear") && table_row.contains("[64]") && table_row.ends_with("65,600"),
+        table_row.contains("Linear") && table_row.contains("[64]") && table_row.contains("65,600") && table_row.ends_with("65,536"),
         "{table_row}"
     );
     let m = Model::from_zoo("tutorial-cnn", 0).unwrap();
@@ -160,4 +160,44 @@ fn bad_flags_get_clear_usage_errors() {
     let o = torchlet(&["inspect"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("FILE|ZOO-NAME"));
+}
+
+#[test]
+fn inspect_json_reports_sizes_and_multiply_accumulates() {
+    let o = torchlet(&["inspect", "digits-cnn", "--json", "--batch-size", "32"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let m = Model::from_zoo("digits-cnn", 0).unwrap();
+    let inference = m.plan(1, Mode::Inference).unwrap();
+    assert_eq!(v["parameters"], 6_090);
+    assert_eq!(v["arena_inference_bytes"], inference.arena_bytes());
+    assert_eq!(
+        v["arena_training_bytes"],
+        m.plan(32, Mode::Training).unwrap().arena_bytes()
+    );
+    assert_eq!(v["training_batch_size"], 32);
+    assert_eq!(v["model_file_bytes"], m.to_bytes().unwrap().len());
+    // digits-cnn: conv 1->16 3x3 on 8x8, conv 16->32 3x3 on 4x4, fc 128->10 (the figure the
+    // firmware's instructions-per-MAC report divides by).
+    assert_eq!(v["macs_per_inference"], 84_224);
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), inference.len());
+    let sum: u64 = layers.iter().map(|l| l["macs"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 84_224);
+    assert_eq!(layers[0]["type"], "Conv2d");
+    assert_eq!(layers[0]["output_shape"], serde_json::json!([16, 8, 8]));
+    // A saved file: its own size; the text report shows the same figure.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.tlm");
+    m.save(&path).unwrap();
+    let o = torchlet(&["inspect", path.to_str().unwrap(), "--json"]);
+    let f: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(f["model_file_bytes"], fs::metadata(&path).unwrap().len());
+    assert_eq!(f["kind"], "whole model");
+    let o = torchlet(&["inspect", path.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("multiply-accumulates per inference: 84,224"),
+        "{}",
+        stdout(&o)
+    );
 }

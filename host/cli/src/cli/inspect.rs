@@ -4,7 +4,12 @@
 //! (`tutorial-cnn`, for an untrained model of that architecture). Prints the model as
 //! PyTorch's `print(model)` does, then each layer's output shape and parameter count, the
 //! total, the file's size and checksum, the training state of a checkpoint, and the activation
-//! arena for inference at batch 1 and for training at `--batch-size`.
+//! arena for inference at batch 1 and for training at `--batch-size`, and the forward pass's
+//! multiply-accumulates ([`torchlet::plan::Node::macs`]). `--json` prints the same as one
+//! object: `parameters`, `state_floats`, `arena_inference_bytes` (batch 1),
+//! `arena_training_bytes` and `training_batch_size`, `model_file_bytes` (the file given, or the
+//! file a zoo model saves to), `macs_per_inference` (one sample), and `layers`, each with
+//! `name`, `type`, `output_shape`, `parameters` and `macs`.
 //!
 //! A file that fails any check (truncated, corrupted, not a model file) is an error naming the
 //! file and the part that is wrong, and the command exits with status 1.
@@ -30,6 +35,50 @@ pub struct InspectArgs {
     /// Batch size of the training arena estimate.
     #[arg(long, value_name = "N", default_value = "64", value_parser = batch_size, allow_negative_numbers = true)]
     pub batch_size: usize,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `torchlet inspect --json` prints of a model (see the [module docs](self)).
+fn summary(
+    model: &Model,
+    source: &str,
+    file_bytes: usize,
+    batch: usize,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let inference = model.plan(1, Mode::Inference)?;
+    let training = model.plan(batch, Mode::Training)?;
+    let paths = model.node_paths()?;
+    let layers: Vec<serde_json::Value> = inference
+        .nodes()
+        .iter()
+        .zip(&paths)
+        .map(|(n, p)| {
+            serde_json::json!({
+                "name": p,
+                "type": n.op_name,
+                "output_shape": n.out_shape.dims(),
+                "parameters": n.param_len(),
+                "macs": n.macs(),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "model": model.name,
+        "source": source,
+        "input_shape": model.input.dims(),
+        "output_shape": inference.output_shape().dims(),
+        "classes": model.classes,
+        "parameters": inference.param_len(),
+        "state_floats": inference.state_len(),
+        "model_file_bytes": file_bytes,
+        "arena_inference_bytes": inference.arena_bytes(),
+        "arena_training_bytes": training.arena_bytes(),
+        "training_batch_size": batch,
+        "macs_per_inference": inference.macs(),
+        "layers": layers,
+    }))
 }
 
 /// `--batch-size`: a whole number of at least 1.
@@ -49,6 +98,12 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     if !path.exists() {
         if let Some(z) = crate::zoo::find(&args.model) {
             let model = Model::from_zoo(z.name, 0)?;
+            if args.json {
+                let bytes = model.to_bytes()?.len();
+                let v = summary(&model, "zoo", bytes, args.batch_size)?;
+                writeln!(out, "{v}")?;
+                return Ok(());
+            }
             writeln!(
                 out,
                 "model: {} (zoo: {}; untrained, PyTorch's default initialisation)",
@@ -73,6 +128,21 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     let file = ModelFile::parse(&bytes).map_err(|e| ModelError::file(path, e))?;
     let (crc, version) = (file.crc(), file.version());
     if file.is_state_dict() {
+        if args.json {
+            let tensors: Vec<serde_json::Value> = file
+                .tensors()
+                .map(|t| serde_json::json!({"name": t.name, "shape": t.shape.to_string(), "numel": t.numel}))
+                .collect();
+            let v = serde_json::json!({
+                "source": path.display().to_string(),
+                "kind": "state dict",
+                "model_file_bytes": size,
+                "crc32": crc,
+                "tensors": tensors,
+            });
+            writeln!(out, "{v}")?;
+            return Ok(());
+        }
         return state_dict(path, size, &file, out);
     }
     let kind = if file.train_state().is_some() {
@@ -82,6 +152,13 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     };
     let train = file.train_state().map(|t| (t, file.optimizer_state_len()));
     let model = Model::from_bytes(bytes, path)?;
+    if args.json {
+        let mut v = summary(&model, &path.display().to_string(), size, args.batch_size)?;
+        v["kind"] = serde_json::json!(kind);
+        v["crc32"] = serde_json::json!(crc);
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
     writeln!(out, "model: {} ({kind}, {})", model.name, path.display())?;
     describe(&model, out)?;
     writeln!(
@@ -110,7 +187,7 @@ fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error
     writeln!(out)?;
     let plan = model.plan(1, Mode::Inference)?;
     let paths = model.node_paths()?;
-    let rows: Vec<[String; 4]> = plan
+    let rows: Vec<[String; 5]> = plan
         .nodes()
         .iter()
         .zip(&paths)
@@ -120,11 +197,12 @@ fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error
                 n.op_name.to_string(),
                 n.out_shape.to_string(),
                 group(n.param_len()),
+                group(n.macs() as usize),
             ]
         })
         .collect();
-    let header = ["layer", "type", "output shape (per sample)", "parameters"].map(String::from);
-    let mut w = [0usize; 4];
+    let header = ["layer", "type", "output shape (per sample)", "parameters", "MACs"].map(String::from);
+    let mut w = [0usize; 5];
     for r in rows.iter().chain(std::iter::once(&header)) {
         for (k, c) in r.iter().enumerate() {
             w[k] = w[k].max(c.chars().count());
@@ -133,15 +211,17 @@ fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error
     for r in std::iter::once(&header).chain(&rows) {
         writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
             r[0],
             r[1],
             r[2],
             r[3],
+            r[4],
             w0 = w[0],
             w1 = w[1],
             w2 = w[2],
-            w3 = w[3]
+            w3 = w[3],
+            w4 = w[4]
         )?;
     }
     writeln!(out)?;
@@ -159,6 +239,11 @@ fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error
         )?;
     }
     writeln!(out, "output: {} per sample", plan.output_shape())?;
+    writeln!(
+        out,
+        "multiply-accumulates per inference: {}",
+        group(plan.macs() as usize)
+    )?;
     Ok(())
 }
 
