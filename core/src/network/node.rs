@@ -12,7 +12,7 @@ use crate::ops::{
     activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle,
     softmax, upsample,
 };
-use crate::plan::{Exec, Node, Plan, Slot, INPUT};
+use crate::plan::{Exec, Fuse, FusedAct, Node, Plan, Slot, INPUT};
 use crate::rng::Rng;
 
 /// Runs node `i` forward on a batch of `n` samples (`x`: the network input).
@@ -30,6 +30,11 @@ pub(super) fn forward_node<const CAP: usize>(
     arena: &mut [f32],
 ) -> Result<()> {
     let node = &plan.nodes()[i];
+    match node.fuse {
+        Fuse::None => {}
+        Fuse::Into => return Ok(()),
+        Fuse::ConvPool { conv, act } => return forward_conv_pool(plan, node, conv, act, n, x, params, arena),
+    }
     let two = is_merge(node);
     let same = two && node.inputs[1] == node.inputs[0];
     let input = |p: u16, wanted: bool| {
@@ -81,6 +86,47 @@ pub(super) fn forward_node<const CAP: usize>(
         state,
     };
     forward_exec(node.exec, &mut io)
+}
+
+/// The forward pass of a pooling node fused with convolution node `conv` and `act` (see
+/// [`crate::plan::fuse`]): it reads the convolution's input and weights.
+#[allow(clippy::too_many_arguments)]
+fn forward_conv_pool<const CAP: usize>(
+    plan: &Plan<CAP>,
+    node: &Node,
+    conv: u16,
+    act: FusedAct,
+    n: usize,
+    x: &[f32],
+    params: &[f32],
+    arena: &mut [f32],
+) -> Result<()> {
+    const NOT_FUSABLE: Error = Error::Structure {
+        what: "a fused pool node without its convolution",
+    };
+    let c = plan.nodes().get(conv as usize).ok_or(NOT_FUSABLE)?;
+    let Exec::Conv(mut cg) = c.exec else {
+        return Err(NOT_FUSABLE);
+    };
+    let (kind, mut pg) = match node.exec {
+        Exec::MaxPool(g) => (conv::fused::PoolKind::Max, g),
+        Exec::AvgPool(g) => (conv::fused::PoolKind::Avg, g),
+        _ => return Err(NOT_FUSABLE),
+    };
+    (cg.n, pg.n) = (n, n);
+    let src = c.inputs[0];
+    let [y, work, xm] = split(
+        arena,
+        [
+            prefix(node.out, n * node.out_shape.numel()),
+            node.work_fwd.range(),
+            if src == INPUT { 0..0 } else { producer_out(plan, src, n) },
+        ],
+    )?;
+    let xin: &[f32] = if src == INPUT { x } else { xm };
+    let (w, bias) = params[c.param_offset..c.param_offset + c.param_len()].split_at(c.weight_len);
+    conv::fused::conv_pool_forward(&cg, act, kind, &pg, xin, w, bias, y, work);
+    Ok(())
 }
 
 /// The forward pass of each kind of node.

@@ -97,6 +97,13 @@ impl<const CAP: usize> Plan<CAP> {
                 }
                 k += 1;
             }
+            // A fused pool reads its convolution's input.
+            if let Fuse::ConvPool { conv, .. } = n.fuse {
+                let p = self.nodes[conv as usize].inputs[0];
+                if p != INPUT && self.nodes[p as usize].out.last < tf {
+                    self.nodes[p as usize].out.last = tf;
+                }
+            }
             if let Exec::MaxUnpool(UnpoolGeom { pool, .. }) = n.exec {
                 let pi = pool as usize;
                 if self.nodes[pi].extra.last < tf {

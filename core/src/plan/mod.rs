@@ -240,6 +240,8 @@ pub struct Node {
     pub work_fwd: Slot,
     /// Backward scratch.
     pub work_bwd: Slot,
+    /// Whether the node runs fused with others (inference plans only; see [`fuse`]).
+    pub fuse: Fuse,
 }
 
 impl Node {
@@ -261,6 +263,7 @@ impl Node {
         extra: Slot::NONE,
         work_fwd: Slot::NONE,
         work_bwd: Slot::NONE,
+        fuse: Fuse::None,
     };
 
     /// Floats of parameters (weight and bias).
@@ -473,6 +476,7 @@ impl<const CAP: usize> Plan<CAP> {
         };
         let mut unpool = build::Unpool::NEW;
         ctry!(p.add_seq(layers, INPUT, input, &mut unpool));
+        p.fuse();
         p.lifetimes();
         let mut k = 0;
         while k < p.slot_count() {
@@ -586,4 +590,7 @@ impl<const CAP: usize> Plan<CAP> {
 
 mod arena;
 mod build;
+pub mod fuse;
 mod macs;
+
+pub use fuse::{Fuse, FusedAct};

@@ -49,7 +49,10 @@ fn inspect_tutorial_cnn_prints_pytorch_repr_parameters_and_arenas() {
     );
     let table_row = out.lines().find(|l| l.starts_with("7 ")).expect("a row for layer 7");
     assert!(
-        table_row.contains("Linear") && table_row.contains("[64]") && table_row.contains("65,600") && table_row.ends_with("65,536"),
+        table_row.contains("Linear")
+            && table_row.contains("[64]")
+            && table_row.contains("65,600")
+            && table_row.ends_with("65,536"),
         "{table_row}"
     );
     let m = Model::from_zoo("tutorial-cnn", 0).unwrap();

@@ -25,6 +25,7 @@
 //!
 //! See <https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html>.
 
+pub mod fused;
 mod im2col;
 
 use self::im2col::{col2im, im2col};

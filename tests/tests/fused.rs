@@ -1,0 +1,125 @@
+//! Fused inference plans (`torchlet::plan::fuse`): `Conv -> [activation] -> pool` computed row
+//! by row gives the unfused path's output (a training plan run in eval mode) to rounding, on
+//! random geometries and on the zoo, in far less arena; chains whose parts have other readers
+//! are left alone.
+
+use proptest::prelude::*;
+use torchlet::layer::*;
+use torchlet::plan::{Fuse, Mode};
+use torchlet::{Network, Plan, Shape};
+use torchlet_tests::{assert_close, check_close, rand_vec};
+
+/// The eval-mode output of `layers` on `x` through an inference plan (fused) and through a
+/// training plan (never fused), with the same weights.
+fn both(layers: &'static [Layer], input: Shape, batch: usize, x: &[f32], seed: u64) -> (Vec<f32>, Vec<f32>, Plan<16>) {
+    let fused = Plan::<16>::try_new(layers, input, batch, Mode::Inference).unwrap();
+    let plain = Plan::<16>::try_new(layers, input, batch, Mode::Training).unwrap();
+    let mut params = vec![0.0; plain.param_len()];
+    let mut state = vec![0.0; plain.state_len()];
+    plain.init_state(&mut state).unwrap();
+    let mut grads = vec![0.0; plain.param_len()];
+    let mut arena = vec![0.0; plain.arena_len()];
+    let mut net = Network::new(&plain, &mut params, &mut grads, &mut state, &mut arena).unwrap();
+    net.init_params(seed).unwrap();
+    net.eval();
+    let want = net.forward(x).unwrap().to_vec();
+    let mut arena = vec![f32::NAN; fused.arena_len()];
+    let mut net = Network::with_weights(&fused, &params, &state, &mut arena).unwrap();
+    let got = net.forward(x).unwrap().to_vec();
+    (got, want, fused)
+}
+
+fn leak(layers: Vec<Layer>) -> &'static [Layer] {
+    Box::leak(layers.into_boxed_slice())
+}
+
+#[test]
+fn the_tutorial_cnn_runs_fused_in_under_64_kib() {
+    for (layers, input, bound) in [
+        (&torchlet::zoo::TUTORIAL_CNN[..], Shape::chw(3, 32, 32), 65_536),
+        (&torchlet::zoo::DIGITS_CNN[..], Shape::chw(1, 8, 8), 12_288),
+    ] {
+        let x = rand_vec(2 * input.numel(), 5);
+        let (got, want, plan) = both(layers, input, 2, &x, 3);
+        assert_close("fused vs unfused", &got, &want, 1e-5, 1e-5);
+        let one = Plan::<16>::try_new(layers, input, 1, Mode::Inference).unwrap();
+        assert!(one.arena_bytes() <= bound, "{} bytes", one.arena_bytes());
+        assert!(plan.nodes().iter().any(|n| matches!(n.fuse, Fuse::ConvPool { .. })));
+    }
+}
+
+#[test]
+fn chains_with_other_readers_are_not_fused() {
+    // The convolution's output is also the residual's shortcut input: not fused.
+    static BODY: [Layer; 2] = [conv2d(4, 4, 3).padding(1), relu()];
+    static SHORTCUT: [Layer; 0] = [];
+    static LAYERS: [Layer; 4] = [
+        conv2d(2, 4, 3).padding(1),
+        residual(&BODY, &SHORTCUT),
+        max_pool2d(2),
+        flatten(),
+    ];
+    let x = rand_vec(2 * 2 * 8 * 8, 1);
+    let (got, want, plan) = both(&LAYERS, Shape::chw(2, 8, 8), 2, &x, 9);
+    assert_close("residual", &got, &want, 1e-5, 1e-5);
+    // The pool reads the Add: nothing to fuse. Max-pool indices read by an unpool: kept.
+    assert!(plan.nodes().iter().all(|n| n.fuse == Fuse::None));
+    static UNPOOL: [Layer; 3] = [
+        conv2d(1, 2, 3).padding(1),
+        max_pool2d(2).return_indices(true),
+        max_unpool2d(2),
+    ];
+    let x = rand_vec(8 * 8, 2);
+    let (got, want, plan) = both(&UNPOOL, Shape::chw(1, 8, 8), 1, &x, 4);
+    assert_close("unpool", &got, &want, 1e-5, 1e-5);
+    assert!(plan.nodes().iter().all(|n| n.fuse == Fuse::None));
+}
+
+/// A random `Conv2d -> activation -> pool` and its input.
+fn chain() -> impl Strategy<Value = (Vec<Layer>, Shape, usize, u64)> {
+    (
+        (1usize..4, 1usize..4, 1usize..3, 3usize..11, 3usize..11),
+        (1usize..4, 1usize..3, 0usize..2, 1usize..3, any::<bool>()),
+        (0usize..4, any::<bool>(), 1usize..4, 1usize..3),
+        (1usize..3, any::<u64>()),
+    )
+        .prop_map(
+            |((cin, cout, groups, h, w), (k, s, pad, dil, bias), (act, max, pk, ps), (n, seed))| {
+                let conv = conv2d(cin * groups, cout * groups, k)
+                    .stride(s)
+                    .padding(pad.min(k / 2))
+                    .dilation(dil)
+                    .groups(groups)
+                    .bias(bias);
+                let act = match act {
+                    0 => None,
+                    1 => Some(relu()),
+                    2 => Some(relu6()),
+                    _ => Some(leaky_relu(0.1)),
+                };
+                let pool = if max {
+                    max_pool2d(pk).stride(ps)
+                } else {
+                    avg_pool2d(pk).stride(ps)
+                };
+                let mut layers = vec![conv];
+                layers.extend(act);
+                layers.push(pool);
+                (layers, Shape::chw(cin * groups, h, w), n, seed)
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    #[test]
+    fn fused_equals_unfused_on_random_chains((layers, input, n, seed) in chain()) {
+        let layers = leak(layers);
+        // Geometries that do not plan (a kernel larger than the padded input) are skipped.
+        prop_assume!(Plan::<16>::try_new(layers, input, n, Mode::Training).is_ok());
+        let x = rand_vec(n * input.numel(), seed);
+        let (got, want, plan) = both(layers, input, n, &x, seed);
+        prop_assert!(plan.nodes().iter().any(|node| matches!(node.fuse, Fuse::ConvPool { .. })), "{layers:?}");
+        check_close("fused vs unfused", &got, &want, 1e-5, 1e-5).map_err(TestCaseError::fail)?;
+    }
+}
