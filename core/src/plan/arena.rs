@@ -219,10 +219,10 @@ impl<const CAP: usize> Plan<CAP> {
                         let o = self.slot(q);
                         if o.first <= s.last
                             && s.first <= o.last
-                            && offset < o.offset + align(o.len)
-                            && o.offset < offset + size
+                            && offset < o.offset.saturating_add(align(o.len))
+                            && o.offset < offset.saturating_add(size)
                         {
-                            offset = o.offset + align(o.len);
+                            offset = o.offset.saturating_add(align(o.len));
                             moved = true;
                         }
                     }
@@ -231,8 +231,8 @@ impl<const CAP: usize> Plan<CAP> {
             }
             self.slot_mut(idx).offset = offset;
             placed.set(idx, 1);
-            if offset + size > arena {
-                arena = offset + size;
+            if offset.saturating_add(size) > arena {
+                arena = offset.saturating_add(size);
             }
         }
         self.arena_len = arena;
@@ -241,12 +241,12 @@ impl<const CAP: usize> Plan<CAP> {
         let mut t = 0;
         let mut peak = 0;
         while t < steps {
-            let mut sum = 0;
+            let mut sum = 0usize;
             let mut k = 0;
             while k < count {
                 let s = self.slot(k);
                 if s.len > 0 && s.first as usize <= t && t <= s.last as usize {
-                    sum += align(s.len);
+                    sum = sum.saturating_add(align(s.len));
                 }
                 k += 1;
             }

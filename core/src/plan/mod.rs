@@ -62,11 +62,11 @@ pub const INPUT: u16 = u16::MAX;
 /// Arena offsets are multiples of this many floats (64 bytes).
 pub const ALIGN: usize = 16;
 
-/// The longest buffer a plan holds, in floats (about 7·10¹², 28 TB). Every length the
-/// planner computes from the batch is checked against it ([`batch_len`]), so that the sums of
-/// all buffers of the largest plan (`5 · 65,536 + 2` slots), in bytes, still fit in `isize`:
-/// an absurd batch or layer is [`Error::TooLarge`], never a wrapped size.
-pub const MAX_BUFFER_LEN: usize = isize::MAX as usize / 4 / (5 * (u16::MAX as usize + 1) + 2);
+/// The longest buffer, and the largest arena, a plan holds, in floats: their bytes fit in
+/// `isize` (2 GiB on a 32-bit target). Every length the planner computes from the batch is
+/// checked against it ([`batch_len`]) and the arena is placed with saturating sums, so an absurd
+/// batch or layer is [`Error::TooLarge`], never a wrapped size.
+pub const MAX_BUFFER_LEN: usize = isize::MAX as usize / 4;
 
 /// `batch · numel`, or `MAX_BUFFER_LEN + 1` when that overflows or exceeds
 /// [`MAX_BUFFER_LEN`] (the plan is then refused with [`Error::TooLarge`] once built).
@@ -489,6 +489,12 @@ impl<const CAP: usize> Plan<CAP> {
             k += 1;
         }
         p.place();
+        if p.arena_len > MAX_BUFFER_LEN || p.peak_live > MAX_BUFFER_LEN {
+            return Err(Error::TooLarge {
+                batch,
+                max: MAX_BUFFER_LEN,
+            });
+        }
         Ok(p)
     }
 
