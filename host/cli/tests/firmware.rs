@@ -328,3 +328,54 @@ fn a_gpu_trained_model_runs_on_the_firmware_unchanged() {
     assert_eq!(v["agreement"], 1.0, "every firmware prediction equals the host's");
     assert!(v["firmware_accuracy"].as_f64().unwrap() > 0.8, "{v}");
 }
+
+#[test]
+fn the_cifar10_network_runs_on_the_128_kib_stm32f405_layout() {
+    require_tools!();
+    // A folder of 32×32 colour images (the CIFAR-10 layout): 12 held out are more than the
+    // board's 128 KiB inputs region holds (10), so QEMU runs twice.
+    let data = work_dir().join("cifar-like");
+    for (c, class) in ["a", "b"].iter().enumerate() {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        for i in 0..60u32 {
+            let img = image::RgbImage::from_fn(32, 32, |x, y| {
+                let v = ((x * 7 + y * 3 + i * 11) % 256) as u8;
+                image::Rgb([v, v.wrapping_mul(c as u8 + 1), 255 - v])
+            });
+            img.save(data.join(class).join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+    let o = torchlet(&[
+        "emulate",
+        "--board",
+        "stm32f405",
+        "--model",
+        "tutorial-cnn",
+        "--dataset",
+        "image-folder",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--count",
+        "12",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    println!("{v}");
+    assert_eq!(v["board"], "stm32f405");
+    assert_eq!(v["agreement"], 1.0);
+    assert_eq!(v["count"], 12);
+    let arena = inference_arena("tutorial-cnn");
+    assert!(arena <= 65_536, "{arena}");
+    assert_eq!(v["linked_arena_bytes"], arena);
+    assert!(v["ram_bytes"].as_u64().unwrap() < 128 * 1024, "{v}");
+    assert_eq!(v["macs_per_inference"], 12_354_176);
+    assert!(v["instructions_per_mac"].as_f64().is_some_and(|x| x > 0.5), "{v}");
+    // An unknown board: the known ones are listed.
+    let o = torchlet(&["emulate", "--board", "esp32", "--model", "digits-cnn"]);
+    let err = text(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("mps2-an386") && err.contains("stm32f405"),
+        "{err}"
+    );
+}

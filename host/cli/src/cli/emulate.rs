@@ -18,6 +18,12 @@
 //!    `count`, `flash_bytes`, `ram_bytes`, `arena_bytes`, `instructions_per_inference` (and
 //!    more). The command fails (status 1) unless every prediction agrees.
 //!
+//! `--board mps2-an386|stm32f405` ([`super::board::Board`]) picks the memory layout and the
+//! QEMU machine (`mps2-an386`, or `netduinoplus2` for the 128 KiB STM32F405); the firmware's
+//! static arena is digits-cnn's, or the CIFAR-10 network's for a model that needs more. When the
+//! board's inputs region holds fewer vectors than `--count`, QEMU runs as many times as needed.
+//! `--json` adds `board`, `macs_per_inference` and `instructions_per_mac`.
+//!
 //! `--region FILE` loads a region image as it is (one for another board, or a damaged one)
 //! instead of exporting `--model`: a refusal by the firmware is reported with its message and
 //! its exit status (`firmware/src/exit.rs`).
@@ -40,8 +46,9 @@ use clap::Args;
 use torchlet::model_file::crc32;
 use torchlet::Mode;
 
+use super::board::Board;
 use super::dataset::load_data;
-use super::export::{load_model, region_image, MPS2_MODEL_REGION};
+use super::export::{load_model, region_image};
 use super::train::DatasetKind;
 use crate::model::Model;
 use crate::train::argmax;
@@ -85,6 +92,9 @@ pub struct EmulateArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// The board: its memory layout and the QEMU machine that emulates it.
+    #[arg(long, value_enum, default_value = "mps2-an386")]
+    pub board: Board,
 }
 
 /// Sizes and symbols of a firmware ELF.
@@ -357,6 +367,24 @@ pub fn run_firmware(
     work: &Path,
     timeout: Duration,
 ) -> Result<FirmwareRun, String> {
+    run_firmware_on(Board::Mps2An386, elf_path, elf, model, inputs, plugin, work, timeout)
+}
+
+/// [`run_firmware`] on `board`'s QEMU machine.
+///
+/// # Errors
+/// As [`run_firmware`].
+#[allow(clippy::too_many_arguments)]
+pub fn run_firmware_on(
+    board: Board,
+    elf_path: &Path,
+    elf: &Elf,
+    model: Option<&Path>,
+    inputs: Option<&Path>,
+    plugin: Option<&Path>,
+    work: &Path,
+    timeout: Duration,
+) -> Result<FirmwareRun, String> {
     let addr = |name: &str| {
         elf.symbol(name)
             .ok_or_else(|| format!("{}: no symbol {name} (memory.x defines it)", elf_path.display()))
@@ -365,7 +393,7 @@ pub fn run_firmware(
     let mut cmd = Command::new("qemu-system-arm");
     cmd.args([
         "-machine",
-        "mps2-an386",
+        board.qemu_machine(),
         "-cpu",
         "cortex-m4",
         "-display",
@@ -484,7 +512,20 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         None => None,
     };
     let dir = firmware_dir(args);
-    let elf_path = build_firmware(&dir, "classify", None, None)?;
+    // The static arena is sized at compile time: digits-cnn's, or the CIFAR-10 network's for a
+    // model that needs more (a model larger still is refused by the firmware, exit status 12).
+    let arena = match &model {
+        Some(m)
+            if m.plan(1, Mode::Inference)?.arena_bytes()
+                > Model::from_zoo("digits-cnn", 0)?
+                    .plan(1, Mode::Inference)?
+                    .arena_bytes() =>
+        {
+            "arena-cifar10"
+        }
+        _ => "arena-digits",
+    };
+    let elf_path = classify_firmware(&dir, args.board, arena)?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes, &elf_path)?;
     let scratch = crate::scratch::Scratch::new("emulate")?;
@@ -494,7 +535,7 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     let region = work.join("model.bin");
     let region_bytes = match (&args.region, &model) {
         (Some(r), _) => crate::fsutil::read(r).map_err(|e| format!("--region {e}"))?,
-        (None, Some(m)) => region_image(m, MPS2_MODEL_REGION)?.0,
+        (None, Some(m)) => region_image(m, args.board.model_region())?.0,
         (None, None) => return Err("give --model FILE or --region FILE".into()),
     };
     std::fs::write(&region, &region_bytes).map_err(|e| format!("{}: {e}", region.display()))?;
@@ -529,30 +570,14 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
             .into());
         }
     }
-    let inputs = work.join("inputs.bin");
-    std::fs::write(&inputs, vector_blob(&frames, &labels, frame_len))
-        .map_err(|e| format!("{}: {e}", inputs.display()))?;
-
     let plugin = build_plugin(&dir.join("target").join("libinsncount.so"));
-    let run = run_firmware(
-        &elf_path,
-        &elf,
-        Some(&region),
-        Some(&inputs),
-        plugin.as_deref(),
-        work,
-        Duration::from_secs(args.timeout),
-    )?;
+    let batches = Batches {
+        frames: &frames,
+        labels: &labels,
+        frame_len,
+    };
+    let run = batches.run(args, &elf_path, &elf, &region, plugin.as_deref(), work)?;
     drop(scratch);
-    if run.status != 0 {
-        let msg = run
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("error: "))
-            .map(|l| l.rsplit_once(" (exit ").map_or(l, |(m, _)| m))
-            .unwrap_or("no message");
-        return Err(format!("the firmware refused to run: {msg} (exit status {})", run.status).into());
-    }
     if run.predictions.len() != n {
         return Err(format!(
             "the firmware printed {} predictions for {n} inputs:\n{}",
@@ -572,6 +597,113 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         }
     };
     report(args, out, &model, &elf, &run, &frames, n)
+}
+
+/// The `classify` firmware for `board` with the static arena `arena` (a cargo feature), built
+/// into its own target folder (the default board and arena: `firmware/target`).
+///
+/// # Errors
+/// As [`build_firmware`].
+pub fn classify_firmware(dir: &Path, board: Board, arena: &str) -> Result<PathBuf, String> {
+    if board == Board::Mps2An386 && arena == "arena-digits" {
+        return build_firmware(dir, "classify", None, None);
+    }
+    let target = match board {
+        Board::Mps2An386 => dir.join("target").join(arena),
+        _ => dir.join("target").join(format!("{}-{arena}", board.name())),
+    };
+    build_firmware(
+        dir,
+        "classify",
+        Some(&format!("{},{arena}", board.feature())),
+        Some(&target),
+    )
+}
+
+/// Test vectors to classify: `frames` (`labels.len() × frame_len` floats).
+struct Batches<'a> {
+    frames: &'a [f32],
+    labels: &'a [u32],
+    frame_len: usize,
+}
+
+impl Batches<'_> {
+    /// Runs the firmware on every vector, as many QEMU runs as the board's inputs region needs
+    /// (each holds as many vectors as fit), and gathers the predictions and instruction counts.
+    ///
+    /// # Errors
+    /// A vector larger than the inputs region, a firmware that refuses to run (its message and
+    /// exit status) or prints another number of predictions than it was given.
+    fn run(
+        &self,
+        args: &EmulateArgs,
+        elf_path: &Path,
+        elf: &Elf,
+        region: &Path,
+        plugin: Option<&Path>,
+        work: &Path,
+    ) -> Result<FirmwareRun, Box<dyn std::error::Error>> {
+        let capacity = match (elf.symbol("_inputs_start"), elf.symbol("_inputs_end")) {
+            (Some(a), Some(b)) if b > a => (b - a) as usize,
+            _ => return Err(format!("{}: no inputs region (_inputs_start, _inputs_end)", elf_path.display()).into()),
+        };
+        // The blob: a 16-byte header, then a label and the frame per vector, then a CRC.
+        let per = 4 + 4 * self.frame_len;
+        let fit = capacity.saturating_sub(20) / per.max(1);
+        if fit == 0 {
+            return Err(format!(
+                "one input of {} values ({per} bytes) does not fit the {} board's inputs region ({capacity} bytes)",
+                self.frame_len,
+                args.board.name()
+            )
+            .into());
+        }
+        let inputs = work.join("inputs.bin");
+        let mut all = FirmwareRun {
+            status: 0,
+            stdout: String::new(),
+            predictions: Vec::new(),
+            instructions: Vec::new(),
+        };
+        for (k, labels) in self.labels.chunks(fit).enumerate() {
+            let start = k * fit * self.frame_len;
+            let frames = &self.frames[start..start + labels.len() * self.frame_len];
+            std::fs::write(&inputs, vector_blob(frames, labels, self.frame_len))
+                .map_err(|e| format!("{}: {e}", inputs.display()))?;
+            let run = run_firmware_on(
+                args.board,
+                elf_path,
+                elf,
+                Some(region),
+                Some(&inputs),
+                plugin,
+                work,
+                Duration::from_secs(args.timeout),
+            )?;
+            if run.status != 0 {
+                let msg = run
+                    .stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix("error: "))
+                    .map(|l| l.rsplit_once(" (exit ").map_or(l, |(m, _)| m))
+                    .unwrap_or("no message");
+                return Err(format!("the firmware refused to run: {msg} (exit status {})", run.status).into());
+            }
+            if run.predictions.len() != labels.len() {
+                return Err(format!(
+                    "the firmware printed {} predictions for {} inputs:\n{}",
+                    run.predictions.len(),
+                    labels.len(),
+                    run.stdout
+                )
+                .into());
+            }
+            all.stdout.push_str(&run.stdout);
+            all.predictions.extend(run.predictions);
+            all.instructions.extend(run.instructions);
+        }
+        Ok(all)
+    }
 }
 
 /// The model file's length at the start of a region image (from its fixed header).
@@ -603,11 +735,16 @@ fn report(
         correct += usize::from(p.label == Some(p.class as u32));
     }
     let agreement = agree as f64 / n as f64;
-    let arena = model.plan(1, Mode::Inference)?.arena_bytes();
+    let plan = model.plan(1, Mode::Inference)?;
+    let (arena, macs) = (plan.arena_bytes(), plan.macs());
     let insns = (!run.instructions.is_empty())
         .then(|| run.instructions.iter().sum::<u64>() as f64 / run.instructions.len() as f64);
+    let per_mac = insns.filter(|_| macs > 0).map(|x| x / macs as f64);
     if args.json {
         let v = serde_json::json!({
+            "board": args.board.name(),
+            "macs_per_inference": macs,
+            "instructions_per_mac": per_mac,
             "agreement": agreement,
             "count": n,
             "flash_bytes": elf.flash(),
@@ -626,8 +763,10 @@ fn report(
         let mut s = String::new();
         writeln!(
             s,
-            "model: {} on the firmware (qemu-system-arm mps2-an386, Cortex-M4F)",
-            model.name
+            "model: {} on the firmware (board {}: {})",
+            model.name,
+            args.board.name(),
+            args.board.describe()
         )?;
         writeln!(
             s,
@@ -657,10 +796,11 @@ fn report(
         match insns {
             Some(x) => writeln!(
                 s,
-                "instructions per inference: {:.0} (min {}, max {}; QEMU TCG plugin, exact)",
+                "instructions per inference: {:.0} (min {}, max {}; QEMU TCG plugin, exact); {macs} multiply-accumulates, {:.2} instructions per MAC",
                 x,
                 run.instructions.iter().min().unwrap_or(&0),
-                run.instructions.iter().max().unwrap_or(&0)
+                run.instructions.iter().max().unwrap_or(&0),
+                per_mac.unwrap_or(f64::NAN)
             )?,
             None => writeln!(
                 s,
@@ -686,11 +826,8 @@ struct SizeRow {
 fn size_report(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let dir = firmware_dir(args);
     let mut rows = Vec::new();
-    for (zoo, feature, target) in [
-        ("digits-cnn", "board-mps2-an386,arena-digits", "target"),
-        ("tutorial-cnn", "board-mps2-an386,arena-cifar10", "target/arena-cifar10"),
-    ] {
-        let elf_path = build_firmware(&dir, "classify", Some(feature), Some(&dir.join(target)))?;
+    for (zoo, arena) in [("digits-cnn", "arena-digits"), ("tutorial-cnn", "arena-cifar10")] {
+        let elf_path = classify_firmware(&dir, args.board, arena)?;
         let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
         let elf = Elf::parse(&bytes, &elf_path)?;
         let model = Model::from_zoo(zoo, 0)?;
@@ -724,9 +861,18 @@ fn size_report(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn st
     } else {
         writeln!(
             out,
-            "firmware `classify` (release, {FIRMWARE_TARGET}, board mps2-an386), bytes:\n\
+            "firmware `classify` (release, {FIRMWARE_TARGET}, board {}), bytes:\n\
              {:<14}{:>9}{:>7}{:>9}{:>9}{:>9}{:>13}{:>15}{:>14}",
-            "model", ".text", ".data", ".bss", "flash", "RAM", "arena (plan)", "arena (linked)", "model region"
+            args.board.name(),
+            "model",
+            ".text",
+            ".data",
+            ".bss",
+            "flash",
+            "RAM",
+            "arena (plan)",
+            "arena (linked)",
+            "model region"
         )?;
         for r in &rows {
             writeln!(

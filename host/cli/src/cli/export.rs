@@ -9,7 +9,7 @@
 //! to a whole number of [`REGION_ALIGN`] bytes. The file is written atomically.
 //!
 //! Then flash it at the region's address (`probe-rs download --binary-format bin
-//! --base-address 0x08080000 model.bin` on an STM32F405 board) or load it in QEMU
+//! --base-address 0x08040000 model.bin` on an STM32F405 board) or load it in QEMU
 //! (`-device loader,file=model.bin,addr=0x00200000` on mps2-an386); `docs/firmware.md` has
 //! the addresses. `--model` also takes a zoo name (`digits-cnn`, `tutorial-cnn`: untrained).
 
@@ -49,7 +49,7 @@ pub struct ExportArgs {
     /// The region image to write.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// Bytes of the board's model region (mps2-an386: 1572864; STM32F405: 393216).
+    /// Bytes of the board's model region (mps2-an386: 1572864; STM32F405: 655360).
     #[arg(long, value_name = "BYTES", default_value_t = MPS2_MODEL_REGION)]
     pub region_size: usize,
 }
@@ -129,7 +129,7 @@ pub fn run(args: &ExportArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::er
             writeln!(
                 out,
                 "load it at the model region: QEMU mps2-an386 `-device loader,file={},addr=0x00200000`; \
-                 STM32F405 `probe-rs download --chip STM32F405RGTx --binary-format bin --base-address 0x08080000 {}`",
+                 STM32F405 `probe-rs download --chip STM32F405RGTx --binary-format bin --base-address 0x08040000 {}`",
                 args.out.display(),
                 args.out.display()
             )?;

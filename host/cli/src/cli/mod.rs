@@ -4,6 +4,7 @@
 //! given, so tests can run it in-process too.
 
 pub mod bench;
+pub mod board;
 pub mod dataset;
 pub mod emulate;
 pub mod eval;
