@@ -33,7 +33,7 @@ pub(super) fn forward_node<const CAP: usize>(
     match node.fuse {
         Fuse::None => {}
         Fuse::Into => return Ok(()),
-        Fuse::ConvPool { conv, act } => return forward_conv_pool(plan, node, conv, act, n, x, params, arena),
+        Fuse::ConvPool { conv, act } => return forward_conv_pool(gemm, plan, node, conv, act, n, x, params, arena),
     }
     let two = is_merge(node);
     let same = two && node.inputs[1] == node.inputs[0];
@@ -92,6 +92,7 @@ pub(super) fn forward_node<const CAP: usize>(
 /// [`crate::plan::fuse`]): it reads the convolution's input and weights.
 #[allow(clippy::too_many_arguments)]
 fn forward_conv_pool<const CAP: usize>(
+    gemm: &dyn Gemm,
     plan: &Plan<CAP>,
     node: &Node,
     conv: u16,
@@ -125,7 +126,7 @@ fn forward_conv_pool<const CAP: usize>(
     )?;
     let xin: &[f32] = if src == INPUT { x } else { xm };
     let (w, bias) = params[c.param_offset..c.param_offset + c.param_len()].split_at(c.weight_len);
-    conv::fused::conv_pool_forward(&cg, act, kind, &pg, xin, w, bias, y, work);
+    conv::fused::conv_pool_forward(gemm, &cg, act, kind, &pg, xin, w, bias, y, work);
     Ok(())
 }
 

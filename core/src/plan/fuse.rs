@@ -3,12 +3,12 @@
 //!
 //! An inference plan never needs a convolution's full output when a pooling layer is its only
 //! reader: the pool node computes the convolution a few rows at a time (the rows one pooled
-//! output row covers, one output channel at a time) into a scratch of `kernel_h · W_conv`
-//! floats, applies the activation, and pools them straight into its output. The convolution
+//! output row covers, every output channel, with im2col and the matrix multiply over a column
+//! chunk of at most [`crate::ops::conv::fused::FUSED_COL_BUDGET`] floats), applies the
+//! activation, and pools them straight into its output. The convolution
 //! and activation nodes stay in the plan (their parameters, names and file tensors are
 //! unchanged) but are marked [`Fuse::Into`]: no buffer, no pass of their own. For the course's
-//! CIFAR-10 network this takes the inference arena at batch 1 from 423,040 bytes to the
-//! pooled maps alone.
+//! CIFAR-10 network this takes the inference arena at batch 1 from 423,040 bytes to 61,056.
 //!
 //! Fused when, in an inference plan:
 //! - the pool is 1-d or 2-d, without padding or dilation, and every window lies inside the
@@ -17,9 +17,8 @@
 //! - the convolution is 1-d or 2-d, its padding (if any) is zeros, and its output (and the
 //!   activation's) has no other reader.
 //!
-//! Numerics: the same operations as the unfused path, except that a convolution's sum is
-//! accumulated in another order (bias first, then input channel by channel, kernel row by
-//! row), so outputs agree to rounding (`tests/tests/fused.rs` compares the two on random
+//! Numerics: the same operations as the unfused path (bias, then the matrix multiply over
+//! column chunks of another width), so outputs agree to rounding (`tests/tests/fused.rs` compares the two on random
 //! models). Training plans are never fused: backward needs every activation.
 
 use super::{Exec, Mode, Plan, INPUT};
@@ -178,8 +177,8 @@ impl<const CAP: usize> Plan<CAP> {
         }
         let pool = &mut self.nodes[j];
         pool.fuse = Fuse::ConvPool { conv: c, act };
-        // The conv rows of one pooled row, one channel at a time.
-        pool.work_fwd.len = g.kernel[1] * g.input[2];
+        // A column-matrix chunk and the conv rows of one pooled row.
+        pool.work_fwd.len = crate::ops::conv::fused::fused_workspace_len(&cg, g.kernel[1]);
         pool.extra.len = 0;
     }
 

@@ -1,14 +1,21 @@
 //! Convolution, activation and pooling in one pass, for fused inference plans
-//! ([`crate::plan::fuse`]): the convolution's output is computed a few rows at a time, one
-//! output channel at a time, and pooled at once, so it is never stored whole.
+//! ([`crate::plan::fuse`]): the convolution's output is computed for the rows one pooled output
+//! row covers, all output channels at once, and pooled at once, so it is never stored whole.
 //!
-//! The convolution is direct (no im2col): each output row is the bias plus, for every input
-//! channel of its group and every kernel tap, a weight times a shifted input row; the inner
-//! loop runs along the row, contiguous in memory for stride 1.
+//! The rows are computed as the unfused convolution computes its whole output: an im2col column
+//! matrix (here of at most [`FUSED_COL_BUDGET`] floats, a few output positions at a time) times
+//! the weights through the network's matrix multiply, on top of the bias. So the fused pass runs
+//! at the speed of the matrix multiply (AVX2 on a desktop, the portable kernel on a Cortex-M)
+//! with a scratch of a few KiB.
 
-use super::ConvGeom;
+use super::im2col::im2col;
+use super::{col_rows, ConvGeom};
+use crate::kernels::{Gemm, MatRef};
 use crate::ops::geom::PoolGeom;
 use crate::plan::FusedAct;
+
+/// Most floats of column matrix a fused pass builds at once (16 KiB).
+pub const FUSED_COL_BUDGET: usize = 4096;
 
 /// Which pooling a fused pass ends with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +26,25 @@ pub enum PoolKind {
     Avg,
 }
 
+/// Output positions per column-matrix chunk of a fused pass over convolution `c` whose pool
+/// windows are `pool_rows` rows high.
+const fn chunk(c: &ConvGeom, pool_rows: usize) -> usize {
+    let positions = pool_rows * c.output[2];
+    let fit = FUSED_COL_BUDGET / col_rows(c);
+    let fit = if fit == 0 { 1 } else { fit };
+    if fit < positions {
+        fit
+    } else {
+        positions
+    }
+}
+
+/// Floats of scratch [`conv_pool_forward`] needs: one column-matrix chunk and the
+/// convolution's rows under one pooled row, for the output channels of one group.
+pub const fn fused_workspace_len(c: &ConvGeom, pool_rows: usize) -> usize {
+    chunk(c, pool_rows) * col_rows(c) + c.c_out / c.groups * pool_rows * c.output[2]
+}
+
 /// Fused `pool(act(conv(x)))` for 1-d and 2-d convolutions with zero padding, pools without
 /// padding or dilation whose windows lie inside the convolution's output.
 ///
@@ -26,9 +52,10 @@ pub enum PoolKind {
 ///   convolution's output size);
 /// - `x`: `[N, C_in, H, W]`; `w`: `[C_out, C_in / groups, kH, kW]`; `bias`: `[C_out]` or empty;
 /// - `y`: `[N, C_out, pH, pW]`, overwritten;
-/// - `work`: at least `p.kernel[1] · W_conv` floats of scratch.
+/// - `work`: at least [`fused_workspace_len`] floats of scratch.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_pool_forward(
+    gemm: &dyn Gemm,
     c: &ConvGeom,
     act: FusedAct,
     pool: PoolKind,
@@ -39,101 +66,68 @@ pub fn conv_pool_forward(
     y: &mut [f32],
     work: &mut [f32],
 ) {
-    let in_plane = c.input[1] * c.input[2];
+    let (cin_g, cout_g) = (c.c_in / c.groups, c.c_out / c.groups);
+    let (in_sp, rows) = (c.in_spatial(), col_rows(c));
     let cw = c.output[2];
     let (ph, pw) = (p.output[1], p.output[2]);
-    let (pkh, pkw) = (p.kernel[1], p.kernel[2]);
-    let taps = (c.c_in / c.groups) * c.kernel[1] * c.kernel[2];
-    let cout_g = c.c_out / c.groups;
-    let rows = &mut work[..pkh * cw];
-    let divisor = (pkh * pkw) as f32;
-    for s in 0..c.n {
-        let xs = &x[s * c.c_in * in_plane..(s + 1) * c.c_in * in_plane];
-        for oc in 0..c.c_out {
-            let wk = &w[oc * taps..(oc + 1) * taps];
-            let b = bias.get(oc).copied().unwrap_or(0.0);
-            let group = oc / cout_g;
-            let out = &mut y[(s * c.c_out + oc) * ph * pw..][..ph * pw];
+    let pkh = p.kernel[1];
+    let positions = pkh * cw;
+    let lc = chunk(c, pkh);
+    let (col, conv) = work.split_at_mut(lc * rows);
+    let conv = &mut conv[..cout_g * positions];
+    for n in 0..c.n {
+        for grp in 0..c.groups {
+            let xg = &x[(n * c.c_in + grp * cin_g) * in_sp..][..cin_g * in_sp];
+            let wg = MatRef::row_major(&w[grp * cout_g * rows..][..cout_g * rows], rows);
             for oy in 0..ph {
-                for r in 0..pkh {
-                    let row = &mut rows[r * cw..(r + 1) * cw];
-                    conv_row(c, xs, group, wk, b, oy * p.stride[1] + r, row);
-                    for v in row.iter_mut() {
-                        *v = act.apply(*v);
-                    }
+                // Conv rows oy·stride .. oy·stride + pkh: positions p0 .. p0 + positions.
+                let p0 = oy * p.stride[1] * cw;
+                for (k, plane) in conv.chunks_exact_mut(positions).enumerate() {
+                    plane.fill(bias.get(grp * cout_g + k).copied().unwrap_or(0.0));
                 }
-                for ox in 0..pw {
-                    let x0 = ox * p.stride[2];
-                    out[oy * pw + ox] = match pool {
-                        PoolKind::Max => {
-                            let mut best = f32::NEG_INFINITY;
-                            for r in 0..pkh {
-                                for &v in &rows[r * cw + x0..r * cw + x0 + pkw] {
-                                    if v > best || v.is_nan() {
-                                        best = v;
-                                    }
-                                }
-                            }
-                            best
-                        }
-                        PoolKind::Avg => {
-                            let mut sum = 0.0;
-                            for r in 0..pkh {
-                                for &v in &rows[r * cw + x0..r * cw + x0 + pkw] {
-                                    sum += v;
-                                }
-                            }
-                            sum / divisor
-                        }
-                    };
+                for l0 in (0..positions).step_by(lc) {
+                    let len = lc.min(positions - l0);
+                    let col = &mut col[..rows * len];
+                    im2col(c, xg, col, p0 + l0);
+                    gemm.gemm(
+                        cout_g,
+                        len,
+                        rows,
+                        wg,
+                        MatRef::row_major(col, len),
+                        &mut conv[l0..],
+                        positions,
+                        true,
+                    );
+                }
+                for (k, plane) in conv.chunks_exact_mut(positions).enumerate() {
+                    let out = &mut y[((n * c.c_out + grp * cout_g + k) * ph + oy) * pw..][..pw];
+                    pool_rows(act, pool, p, plane, cw, out);
                 }
             }
         }
     }
 }
 
-/// Row `cy` of output channel `wk`'s convolution (of `group`) of one sample `xs`, into `row`.
-fn conv_row(c: &ConvGeom, xs: &[f32], group: usize, wk: &[f32], bias: f32, cy: usize, row: &mut [f32]) {
-    let [_, ih, iw] = c.input;
-    let [_, kh, kw] = c.kernel;
-    let [_, sh, sw] = c.stride;
-    let [_, dh, dw] = c.dilation;
-    let [_, padh, padw] = c.pad;
-    let cin_g = c.c_in / c.groups;
-    let cw = row.len();
-    row.fill(bias);
-    for ci in 0..cin_g {
-        let xc = &xs[(group * cin_g + ci) * ih * iw..][..ih * iw];
-        for ky in 0..kh {
-            let iy = cy * sh + ky * dh;
-            if iy < padh || iy - padh >= ih {
-                continue;
-            }
-            let xr = &xc[(iy - padh) * iw..][..iw];
-            for kx in 0..kw {
-                let wv = wk[(ci * kh + ky) * kw + kx];
-                // Input column of output column cx: cx·sw + kx·dw - padw, inside [0, iw).
-                let off = kx * dw;
-                let lo = if off >= padw { 0 } else { (padw - off).div_ceil(sw) };
-                let hi = if iw + padw > off {
-                    cw.min((iw + padw - off - 1) / sw + 1)
-                } else {
-                    0
-                };
-                if lo >= hi {
-                    continue;
-                }
-                let start = lo * sw + off - padw;
-                if sw == 1 {
-                    for (o, &xv) in row[lo..hi].iter_mut().zip(&xr[start..start + (hi - lo)]) {
-                        *o += wv * xv;
-                    }
-                } else {
-                    for (k, o) in row[lo..hi].iter_mut().enumerate() {
-                        *o += wv * xr[start + k * sw];
-                    }
-                }
-            }
+/// Applies `act` to `plane` (`pool height × cw` convolution outputs) and pools it into `out`
+/// (one pooled row).
+fn pool_rows(act: FusedAct, pool: PoolKind, p: &PoolGeom, plane: &mut [f32], cw: usize, out: &mut [f32]) {
+    if act != FusedAct::Identity {
+        for v in plane.iter_mut() {
+            *v = act.apply(*v);
         }
+    }
+    let (pkh, pkw) = (p.kernel[1], p.kernel[2]);
+    let divisor = (pkh * pkw) as f32;
+    for (ox, o) in out.iter_mut().enumerate() {
+        let x0 = ox * p.stride[2];
+        let window = (0..pkh).flat_map(|r| &plane[r * cw + x0..r * cw + x0 + pkw]);
+        *o = match pool {
+            PoolKind::Max => window.fold(
+                f32::NEG_INFINITY,
+                |best, &v| if v > best || v.is_nan() { v } else { best },
+            ),
+            PoolKind::Avg => window.fold(0.0, |sum, &v| sum + v) / divisor,
+        };
     }
 }
