@@ -257,16 +257,7 @@ impl<'a> ModelFile<'a> {
         f.read_blocks(&mut r)?;
         f.tensors_at = r.pos;
         f.read_tensors(&mut r, l)?;
-        if flags & FLAG_TRAIN != 0 {
-            f.train = Some(r.take(part::TRAINING_STATE, None)?);
-        }
-        if flags & FLAG_RUN != 0 {
-            let run: &'a str = r.take(part::RUN_RECORD, None)?;
-            if run.len() > MAX_RUN_RECORD {
-                return Err(err(part::RUN_RECORD, "too long", MAX_RUN_RECORD, run.len()));
-            }
-            f.run = Some(run);
-        }
+        f.read_trailing(&mut r)?;
         if r.pos != header_end {
             return Err(err(
                 part::HEADER_LENGTH,
@@ -279,6 +270,21 @@ impl<'a> ModelFile<'a> {
         // 4. Padding between the header and the data.
         check_zeros(bytes, header_end, d)?;
         Ok(f)
+    }
+
+    /// The records after the tensors: the training state (flags bit 0), the run record (bit 2).
+    fn read_trailing(&mut self, r: &mut Records<'a>) -> Result<()> {
+        if self.flags & FLAG_TRAIN != 0 {
+            self.train = Some(r.take(part::TRAINING_STATE, None)?);
+        }
+        if self.flags & FLAG_RUN != 0 {
+            let run: &'a str = r.take(part::RUN_RECORD, None)?;
+            if run.len() > MAX_RUN_RECORD {
+                return Err(err(part::RUN_RECORD, "too long", MAX_RUN_RECORD, run.len()));
+            }
+            self.run = Some(run);
+        }
+        Ok(())
     }
 
     fn read_meta(&mut self, r: &mut Records<'a>) -> Result<()> {

@@ -10,8 +10,8 @@
 use super::{Exec, Node, Plan};
 
 impl Node {
-    /// Multiply-accumulates of this node's forward pass for one sample (see the
-    /// [module docs](self)).
+    /// Multiply-accumulates of this node's forward pass for one sample: PyTorch's profilers'
+    /// count (`Conv`, `ConvTranspose`, `Linear`, `Bilinear`; every other layer counts 0).
     pub const fn macs(&self) -> u64 {
         match self.exec {
             Exec::Conv(g) => {

@@ -64,7 +64,7 @@ pub const ALIGN: usize = 16;
 
 /// The longest buffer, and the largest arena, a plan holds, in floats: their bytes fit in
 /// `isize` (2 GiB on a 32-bit target). Every length the planner computes from the batch is
-/// checked against it ([`batch_len`]) and the arena is placed with saturating sums, so an absurd
+/// checked against it and the arena is placed with saturating sums, so an absurd
 /// batch or layer is [`Error::TooLarge`], never a wrapped size.
 pub const MAX_BUFFER_LEN: usize = isize::MAX as usize / 4;
 
