@@ -7,7 +7,9 @@
 //! - `--resume` continues a checkpoint of that folder (the run goes on), or
 //! - `--overwrite` is given: those files and the default `tensorboard/` log folder are removed
 //!   first, so nothing of the old run is mixed with the new one; other files in the folder are
-//!   left alone.
+//!   left alone. Something a run never writes under such a name (a folder named `last.tlm`, a
+//!   FIFO named `best.tlm`, a file named `tensorboard`) is refused and nothing is removed
+//!   ([`RunDirError::NotRunFile`]).
 //!
 //! `--logdir DIR` gives each run its own TensorBoard folder, `DIR/<name of --out>`: it is held
 //! to the same rule ([`check_logdir`]): logs of another run there are refused unless `--resume`
@@ -40,6 +42,18 @@ pub enum RunDirError {
     LogsTaken {
         /// The run's log folder.
         dir: String,
+    },
+    /// `--overwrite` found something a run never writes under a run file's name (a folder
+    /// named `last.tlm`, a FIFO named `best.tlm`): it is not removed.
+    #[error(
+        "--overwrite: {path} is {kind}, not a file a run wrote; nothing was removed (move it away, or train \
+         into another --out folder)"
+    )]
+    NotRunFile {
+        /// The file.
+        path: String,
+        /// What it is ("a directory").
+        kind: &'static str,
     },
     /// Removing the old run's files failed.
     #[error("--overwrite: cannot remove {path}: {source}")]
@@ -98,6 +112,19 @@ pub fn prepare(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<Vec
             files: names.join(", "),
             last: dir.join("last.tlm").display().to_string(),
         });
+    }
+    // Only what a run writes is removed: model files (or links to them) and the log folder.
+    for f in &files {
+        let Ok(meta) = fs::symlink_metadata(f) else { continue };
+        let ft = meta.file_type();
+        let log_dir = f.file_name().is_some_and(|n| n == "tensorboard");
+        let ok = ft.is_symlink() || if log_dir { ft.is_dir() } else { ft.is_file() };
+        if !ok {
+            return Err(RunDirError::NotRunFile {
+                path: f.display().to_string(),
+                kind: torchlet_data::files::kind_name(&ft).unwrap_or("a regular file"),
+            });
+        }
     }
     for f in &files {
         let removed = if f.is_dir() && !f.is_symlink() {
@@ -172,6 +199,34 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overwrite_removes_only_what_a_run_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("best.tlm"), b"old run").unwrap();
+        fs::create_dir_all(d.join("last.tlm")).unwrap();
+        fs::write(d.join("last.tlm/keep.txt"), b"mine").unwrap();
+        let e = prepare(d, None, true).unwrap_err().to_string();
+        assert!(
+            e.contains("last.tlm is a directory, not a file a run wrote; nothing was removed"),
+            "{e}"
+        );
+        assert!(d.join("best.tlm").is_file() && d.join("last.tlm/keep.txt").is_file());
+        fs::remove_dir_all(d.join("last.tlm")).unwrap();
+        fs::write(d.join("tensorboard"), b"not a folder").unwrap();
+        let e = prepare(d, None, true).unwrap_err().to_string();
+        assert!(
+            e.contains("tensorboard is a regular file, not a file a run wrote"),
+            "{e}"
+        );
+        fs::remove_file(d.join("tensorboard")).unwrap();
+        fs::create_dir(d.join("tensorboard")).unwrap();
+        fs::write(d.join("epoch-3.tlm"), b"old run").unwrap();
+        let removed = prepare(d, None, true).unwrap();
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert_eq!(fs::read_dir(d).unwrap().count(), 0);
+    }
 
     #[test]
     fn run_files_are_recognised_by_name() {
