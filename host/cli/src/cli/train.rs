@@ -84,22 +84,22 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     pub init_from: Option<PathBuf>,
     /// Epochs in all (default: 15 for digits, 10 otherwise).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Samples per batch (default: 32 for digits, 64 otherwise).
     #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for digits, 0.01 otherwise).
-    #[arg(long, allow_negative_numbers = true, value_name = "LR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "LR")]
     pub lr: Option<f32>,
     /// The optimizer (default: sgd).
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// SGD momentum (default: 0.9).
-    #[arg(long, allow_negative_numbers = true, value_name = "M")]
+    #[arg(long, allow_hyphen_values = true, value_name = "M")]
     pub momentum: Option<f32>,
     /// Weight decay, the L2 penalty (default: 0).
-    #[arg(long, allow_negative_numbers = true, value_name = "WD")]
+    #[arg(long, allow_hyphen_values = true, value_name = "WD")]
     pub weight_decay: Option<f32>,
     /// Nesterov momentum.
     #[arg(long)]
@@ -112,13 +112,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub augment: bool,
     /// Hold out this fraction of the training images instead of the data set's test split.
-    #[arg(long, allow_negative_numbers = true, value_name = "F")]
+    #[arg(long, allow_hyphen_values = true, value_name = "F")]
     pub val_split: Option<f32>,
     /// Seed of the initialisation, the shuffles and the splits (default: 0).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// DataLoader worker threads.
-    #[arg(long, value_name = "N", default_value = "0")]
+    #[arg(long, value_name = "N", default_value = "0", allow_negative_numbers = true)]
     pub workers: usize,
     /// Where to train: cpu, gpu (any adapter, software ones such as lavapipe included; an
     /// error if there is none or it cannot run the model) or auto (a hardware GPU that can run
@@ -137,10 +137,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
     /// Stop when the held-out accuracy has not improved for N epochs.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     pub patience: Option<usize>,
     /// Train on the first N training images only.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     pub limit: Option<usize>,
     /// Where the model files go (default: runs/DATASET-YYYYMMDD-HHMMSS/).
     #[arg(long, value_name = "DIR")]
@@ -166,8 +166,8 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// `--batch-size`: a whole number of at least 1.
-fn positive(s: &str) -> Result<usize, String> {
+/// A whole number of at least 1 (`--batch-size`, `--limit`, `--patience`, `--save-every`, ...).
+pub(crate) fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number of at least 1".to_string()),
