@@ -298,6 +298,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     };
     // Every check that can refuse the run comes before --overwrite removes anything.
     crate::train::gpu_fault()?;
+    crate::train::check_hyper_parameters(run.optimizer, run.lr, run.momentum, run.weight_decay, run.nesterov)?;
     let resume_path = args.resume.as_deref();
     if args.logdir.is_some() {
         super::run_dir::check_logdir(&logdir, resume_path, args.overwrite)?;

@@ -54,6 +54,7 @@ use torchlet::{Mode, Network};
 
 use self::backend::{GpuTrainer, HostState, SingleThread};
 pub use self::error::{KeptCheckpoint, TrainError};
+pub use self::optimizer::check_hyper_parameters;
 use self::gpu::Compute;
 use self::optimizer::Start;
 use self::parallel::DataParallel;
