@@ -6,7 +6,8 @@
 //! refused, unless
 //! - `--resume` continues a checkpoint of that folder (the run goes on), or
 //! - `--overwrite` is given: those files and the default `tensorboard/` log folder are removed
-//!   first, so nothing of the old run is mixed with the new one; other files in the folder are
+//!   ([`remove`]) once the run is set up and before it writes (a run refused at its setup
+//!   leaves them), so nothing of the old run is mixed with the new one; other files in the folder are
 //!   left alone. Something a run never writes under such a name (a folder named `last.tlm`, a
 //!   FIFO named `best.tlm`, a file named `tensorboard`) is refused and nothing is removed
 //!   ([`RunDirError::NotRunFile`]).
@@ -87,11 +88,13 @@ fn is_run_file(name: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Checks (and with `overwrite` clears) `dir` before a run; returns the files removed.
+/// Checks `dir` before a run; returns the files `--overwrite` is to remove (with [`remove`],
+/// once the run is set up and about to write): none unless `overwrite`.
 ///
 /// # Errors
 /// [`RunDirError::Taken`] when `dir` holds a run that `resume` does not continue and
-/// `overwrite` is off; [`RunDirError::Remove`] when clearing fails.
+/// `overwrite` is off; [`RunDirError::NotRunFile`] when `overwrite` would remove something a
+/// run never writes.
 pub fn prepare(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<Vec<PathBuf>, RunDirError> {
     let files = run_files(dir);
     // A folder with only a TensorBoard log (a run refused at its start) holds no run.
@@ -126,7 +129,15 @@ pub fn prepare(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<Vec
             });
         }
     }
-    for f in &files {
+    Ok(files)
+}
+
+/// Removes the old run's `files` that [`prepare`] returned; returns them.
+///
+/// # Errors
+/// [`RunDirError::Remove`] naming the first that cannot be removed.
+pub fn remove(files: &[PathBuf]) -> Result<&[PathBuf], RunDirError> {
+    for f in files {
         let removed = if f.is_dir() && !f.is_symlink() {
             fs::remove_dir_all(f)
         } else {
@@ -223,8 +234,10 @@ mod tests {
         fs::remove_file(d.join("tensorboard")).unwrap();
         fs::create_dir(d.join("tensorboard")).unwrap();
         fs::write(d.join("epoch-3.tlm"), b"old run").unwrap();
-        let removed = prepare(d, None, true).unwrap();
-        assert_eq!(removed.len(), 3, "{removed:?}");
+        let old = prepare(d, None, true).unwrap();
+        assert_eq!(old.len(), 3, "{old:?}");
+        assert_eq!(fs::read_dir(d).unwrap().count(), 3, "prepare removes nothing");
+        assert_eq!(remove(&old).unwrap(), old);
         assert_eq!(fs::read_dir(d).unwrap().count(), 0);
     }
 

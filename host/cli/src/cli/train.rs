@@ -25,7 +25,7 @@ use super::run_record::{RunRecord, RunRecordError};
 use crate::data::{Dataset, Subset};
 use crate::model::Checkpoint;
 use crate::train::gpu::{choose, Compute};
-use crate::train::{fit_on, OptimizerKind, SchedulerKind, TrainConfig, TrainError};
+use crate::train::{fit_on_with, OptimizerKind, SchedulerKind, TrainConfig, TrainError};
 use crate::zoo::ZooConfig;
 
 /// The data sets `--dataset` names.
@@ -303,14 +303,9 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     if args.logdir.is_some() {
         super::run_dir::check_logdir(&logdir, resume_path, args.overwrite)?;
     }
-    for removed in super::run_dir::prepare(&out_dir, resume_path, args.overwrite)? {
-        writeln!(out, "--overwrite: removed {}", removed.display())?;
-    }
-    if args.logdir.is_some() && args.overwrite {
-        for removed in super::run_dir::clear_logdir(&logdir)? {
-            writeln!(out, "--overwrite: removed {}", removed.display())?;
-        }
-    }
+    // --overwrite removes the old run once this one is set up, just before it writes.
+    let old_run = super::run_dir::prepare(&out_dir, resume_path, args.overwrite)?;
+    let clear_logs = args.logdir.is_some() && args.overwrite;
     let cfg = TrainConfig {
         epochs: run.epochs,
         batch_size: run.batch_size,
@@ -357,8 +352,29 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         cfg.batch_size,
         cfg.lr,
     )?;
-    let outcome =
-        fit_on(&mut model, train, data.test, &cfg, &choice.compute, resume, out).map_err(TrainError::into_report)?;
+    let mut overwrite = |out: &mut dyn Write| -> Result<(), TrainError> {
+        let logs = if clear_logs {
+            super::run_dir::clear_logdir(&cfg.logdir).map_err(|e| TrainError::Overwrite(e.into()))?
+        } else {
+            Vec::new()
+        };
+        let files = super::run_dir::remove(&old_run).map_err(|e| TrainError::Overwrite(e.into()))?;
+        for removed in files.iter().chain(&logs) {
+            writeln!(out, "--overwrite: removed {}", removed.display())?;
+        }
+        Ok(())
+    };
+    let outcome = fit_on_with(
+        &mut model,
+        train,
+        data.test,
+        &cfg,
+        &choice.compute,
+        resume,
+        out,
+        &mut overwrite,
+    )
+    .map_err(TrainError::into_report)?;
     if let Some(path) = &outcome.interrupted {
         writeln!(
             out,

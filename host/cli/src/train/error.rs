@@ -167,6 +167,9 @@ pub enum TrainError {
     /// Setting up the network on the GPU.
     #[error(transparent)]
     Gpu(#[from] torchlet_gpu::Error),
+    /// Removing an old run's files (`torchlet train --overwrite`), just before the run writes.
+    #[error(transparent)]
+    Overwrite(Box<dyn std::error::Error + Send + Sync>),
     /// Writing an epoch's line to the output.
     #[error(transparent)]
     Write(#[from] io::Error),
