@@ -240,3 +240,26 @@ fn absurd_batches_are_too_large_never_wrapped() {
     let ok = Plan::<3>::try_new(&LAYERS, Shape::chw(3, 32, 32), 1 << 20, Mode::Training).unwrap();
     assert_eq!(ok.batch(), 1 << 20);
 }
+
+#[test]
+fn absurd_layers_are_too_large_never_wrapped() {
+    // 64 · 2^58 weights overflow a 64-bit count; 64 · 2^40 only exceed MAX_BUFFER_LEN.
+    static WRAPS: [Layer; 2] = [flatten(), linear(64, 1 << 58)];
+    static HUGE: [Layer; 2] = [flatten(), linear(64, 1 << 40)];
+    static BIAS_WRAPS: [Layer; 2] = [flatten(), linear(64, usize::MAX)];
+    static CONV: [Layer; 1] = [conv2d(1, 1 << 62, 1)];
+    static BILINEAR: [Layer; 1] = [bilinear(&[], &[], 64, 64, 1 << 52)];
+    for (layers, input) in [
+        (&WRAPS[..], Shape::chw(1, 8, 8)),
+        (&HUGE[..], Shape::chw(1, 8, 8)),
+        (&BIAS_WRAPS[..], Shape::chw(1, 8, 8)),
+        (&CONV[..], Shape::chw(1, 8, 8)),
+        (&BILINEAR[..], Shape::features(64)),
+    ] {
+        let layers: &'static [Layer] = layers;
+        for mode in [Mode::Inference, Mode::Training] {
+            let e = Plan::<4>::try_new(layers, input, 1, mode).unwrap_err();
+            assert!(matches!(e, Error::TooLarge { batch: 1, .. }), "{e:?}");
+        }
+    }
+}
