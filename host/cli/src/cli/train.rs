@@ -77,7 +77,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
     /// Outputs of the model's classifier head (default: the data set's class count).
-    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true, conflicts_with = "resume")]
+    #[arg(long, value_name = "N", value_parser = num_classes, allow_negative_numbers = true, conflicts_with = "resume")]
     pub num_classes: Option<usize>,
     /// Start from the weights of this model file, checkpoint or state dict (transfer learning):
     /// a classifier head of another class count is re-initialised, everything else is loaded.
@@ -171,6 +171,18 @@ pub(crate) fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number of at least 1".to_string()),
+    }
+}
+
+/// `--num-classes`: a whole number from 1 to 2^32 - 1 (model files count class names in 32
+/// bits; larger heads could never be saved, and their weight counts overflow).
+fn num_classes(s: &str) -> Result<usize, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n as usize),
+        _ => Err(format!(
+            "expected a whole number of at least 1 and at most {}",
+            u32::MAX
+        )),
     }
 }
 
