@@ -23,8 +23,13 @@
 //! allocation failure), hang (killed at the limit), silent wrong (exit 0 where a rejection was
 //! expected, a rejection that names neither path nor flag, an unexpected exit status, a changed
 //! file, a temporary file left, a failed check) and wrongly refused (a valid input rejected).
-//! The test prints a table of the counts per class and per command and fails, listing every
-//! failing case with its command line, exit status and stderr, unless the last four are 0.
+//! The test prints a table of the counts per class and per command (`cargo test --test
+//! bad_input_corpus -- --nocapture` shows it on success too) and fails, listing every failing
+//! case with its command line, exit status and stderr, unless the last four are 0.
+//! `TORCHLET_CORPUS_VERBOSE=1` also lists every case with the last line of its stderr.
+//!
+//! A message names a flag when it holds it (`--batch-size`); a few core errors name it in words
+//! with the value (`batch size 1000000000000000`), which counts too (`a|b` in a case).
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
