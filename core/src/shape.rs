@@ -82,9 +82,13 @@ impl Shape {
     pub const fn last(&self) -> usize {
         self.dims[self.rank as usize - 1]
     }
-    /// Elements in one sample.
+    /// Elements in one sample; `usize::MAX` when that overflows (a shape no plan accepts: the
+    /// planner refuses it as [`Error::TooLarge`](crate::Error::TooLarge), never a wrapped count).
     pub const fn numel(&self) -> usize {
-        self.dims[0] * self.dims[1] * self.dims[2] * self.dims[3]
+        self.dims[0]
+            .saturating_mul(self.dims[1])
+            .saturating_mul(self.dims[2])
+            .saturating_mul(self.dims[3])
     }
     /// The spatial dims as `[D, H, W]`, padded with leading 1s: `[1, 1, L]` for rank 2,
     /// `[1, H, W]` for rank 3, `[D, H, W]` for rank 4, `[1, 1, 1]` for rank 1.

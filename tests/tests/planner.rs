@@ -261,3 +261,26 @@ fn multiply_accumulates_follow_the_profilers_convention() {
     let macs: Vec<u64> = plan.nodes().iter().map(|n| n.macs()).collect();
     assert_eq!(macs, [8 * 2 * 9 * 25, 8 * 2 * 4 * 25, 0, 0]);
 }
+
+#[test]
+fn absurd_layers_are_too_large_never_wrapped() {
+    // 64 · 2^58 weights overflow a 64-bit count; 64 · 2^56 only exceed MAX_BUFFER_LEN.
+    static WRAPS: [Layer; 2] = [flatten(), linear(64, 1 << 58)];
+    static HUGE: [Layer; 2] = [flatten(), linear(64, 1 << 56)];
+    static BIAS_WRAPS: [Layer; 2] = [flatten(), linear(64, usize::MAX)];
+    static CONV: [Layer; 1] = [conv2d(1, 1 << 62, 1)];
+    static BILINEAR: [Layer; 1] = [bilinear(&[], &[], 64, 64, 1 << 52)];
+    for (layers, input) in [
+        (&WRAPS[..], Shape::chw(1, 8, 8)),
+        (&HUGE[..], Shape::chw(1, 8, 8)),
+        (&BIAS_WRAPS[..], Shape::chw(1, 8, 8)),
+        (&CONV[..], Shape::chw(1, 8, 8)),
+        (&BILINEAR[..], Shape::features(64)),
+    ] {
+        let layers: &'static [Layer] = layers;
+        for mode in [Mode::Inference, Mode::Training] {
+            let e = Plan::<4>::try_new(layers, input, 1, mode).unwrap_err();
+            assert!(matches!(e, Error::TooLarge { batch: 1, .. }), "{e:?}");
+        }
+    }
+}

@@ -187,7 +187,8 @@ pub(crate) const fn plan(b: &Bilinear, at: At, node: &mut Node, same: bool) -> R
         out: b.out_features,
         bias: b.bias,
     });
-    node.weight_len = b.out_features * b.in1_features * b.in2_features;
+    node.weight_len =
+        crate::plan::product_len(crate::plan::product_len(b.out_features, b.in1_features), b.in2_features);
     node.bias_len = if b.bias { b.out_features } else { 0 };
     node.out_shape = sa.with_last(b.out_features);
     if same {

@@ -212,7 +212,10 @@ pub(crate) const fn plan(c: &ConvTranspose, dims: u8, at: At, node: &mut Node) -
         bias: c.bias,
     };
     node.exec = Exec::ConvTranspose(g);
-    node.weight_len = c.in_channels * (c.out_channels / c.groups) * g.kernel_volume();
+    let per_group = crate::plan::product_len(c.in_channels, c.out_channels / c.groups);
+    let k = g.kernel;
+    let volume = crate::plan::product_len(crate::plan::product_len(k[0], k[1]), k[2]);
+    node.weight_len = crate::plan::product_len(per_group, volume);
     node.bias_len = if c.bias { c.out_channels } else { 0 };
     node.out_shape = Shape::with_spatial3(dims as usize + 1, c.out_channels, out);
     node.work_fwd.len = conv_transpose_workspace_len(&g);

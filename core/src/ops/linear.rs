@@ -175,7 +175,7 @@ pub(crate) const fn plan(l: &Linear, at: At, node: &mut Node) -> Result<()> {
         out_f: l.out_features,
         bias: l.bias,
     });
-    node.weight_len = in_f * l.out_features;
+    node.weight_len = crate::plan::product_len(in_f, l.out_features);
     node.bias_len = if l.bias { l.out_features } else { 0 };
     node.out_shape = s.with_last(l.out_features);
     Ok(())

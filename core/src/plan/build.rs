@@ -54,9 +54,13 @@ impl<const CAP: usize> Plan<CAP> {
         node.name = name;
         node.inputs = [src, src2];
         node.param_offset = self.param_len;
-        self.param_len += node.weight_len + node.bias_len;
+        // Saturating: a layer too large makes the plan TooLarge (checked once it is built).
+        self.param_len = self
+            .param_len
+            .saturating_add(node.weight_len)
+            .saturating_add(node.bias_len);
         node.state_offset = self.state_len;
-        self.state_len += node.state_len;
+        self.state_len = self.state_len.saturating_add(node.state_len);
         let b = self.batch;
         node.out.len = super::batch_len(b, node.out_shape.numel());
         self.nodes[id] = node;

@@ -77,6 +77,13 @@ pub(crate) const fn batch_len(batch: usize, numel: usize) -> usize {
     }
 }
 
+/// `a · b` for a layer's weight count (`in · out`), or `MAX_BUFFER_LEN + 1` when that overflows
+/// or exceeds [`MAX_BUFFER_LEN`]: as [`batch_len`], so that a layer too large for any machine
+/// (a model file claiming 2^58 outputs) is [`Error::TooLarge`], never a wrapped count.
+pub(crate) const fn product_len(a: usize, b: usize) -> usize {
+    batch_len(a, b)
+}
+
 /// Whether a plan can train or only infer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -487,6 +494,12 @@ impl<const CAP: usize> Plan<CAP> {
                 });
             }
             k += 1;
+        }
+        if p.param_len > MAX_BUFFER_LEN || p.state_len > MAX_BUFFER_LEN {
+            return Err(Error::TooLarge {
+                batch,
+                max: MAX_BUFFER_LEN,
+            });
         }
         p.place();
         if p.arena_len > MAX_BUFFER_LEN || p.peak_live > MAX_BUFFER_LEN {

@@ -78,7 +78,11 @@ pub(crate) const fn plan(c: &Conv, at: At, node: &mut Node) -> Result<()> {
         bias: c.bias,
     };
     node.exec = crate::plan::Exec::Conv(g);
-    node.weight_len = g.weight_len();
+    // g.weight_len(), checked: absurd channel counts are TooLarge, never a wrapped count.
+    let per_group = crate::plan::product_len(g.c_out, g.c_in / g.groups);
+    let k = g.kernel;
+    let volume = crate::plan::product_len(crate::plan::product_len(k[0], k[1]), k[2]);
+    node.weight_len = crate::plan::product_len(per_group, volume);
     node.bias_len = if c.bias { c.out_channels } else { 0 };
     node.out_shape = Shape::with_spatial3(s.rank(), c.out_channels, out);
     node.work_fwd.len = conv_workspace_len(&g);

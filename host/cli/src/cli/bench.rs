@@ -66,7 +66,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = crate::train::gpu::parse_device)]
     pub device: torchlet_gpu::Selection,
     /// Seed of the weights and the random data.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_negative_numbers = true)]
     pub seed: u64,
 }
 

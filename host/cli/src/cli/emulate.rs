@@ -75,16 +75,16 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// The seed the model was trained with (it picks the digits' held-out images).
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_negative_numbers = true)]
     pub seed: u64,
     /// Number of held-out inputs to classify on the firmware.
-    #[arg(long, value_name = "N", default_value = "100")]
+    #[arg(long, value_name = "N", default_value = "100", allow_negative_numbers = true)]
     pub count: usize,
     /// The firmware folder (default: firmware/ of this repository).
     #[arg(long, value_name = "DIR")]
     pub firmware_dir: Option<PathBuf>,
     /// Seconds the QEMU run may take.
-    #[arg(long, value_name = "S", default_value = "300")]
+    #[arg(long, value_name = "S", default_value = "300", allow_negative_numbers = true)]
     pub timeout: u64,
     /// Print flash, RAM and arena of the firmware for digits-cnn and tutorial-cnn instead.
     #[arg(long, conflicts_with_all = ["model", "region"])]

@@ -85,10 +85,10 @@ pub struct EvalArgs {
     pub split: Option<Split>,
     /// The seed that picks held-out images (default: the run's; 0 for a model without a run
     /// record).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Samples per batch.
-    #[arg(long, value_name = "N", default_value = "256")]
+    #[arg(long, value_name = "N", default_value = "256", value_parser = super::train::positive, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Print one JSON object.
     #[arg(long)]

@@ -50,7 +50,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Bytes of the board's model region (mps2-an386: 1572864; STM32F405: 655360).
-    #[arg(long, value_name = "BYTES", default_value_t = MPS2_MODEL_REGION)]
+    #[arg(long, value_name = "BYTES", default_value_t = MPS2_MODEL_REGION, allow_negative_numbers = true)]
     pub region_size: usize,
 }
 

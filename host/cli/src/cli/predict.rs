@@ -49,7 +49,7 @@ pub struct PredictArgs {
     #[arg(value_name = "IMAGE|DIR", required = true)]
     pub images: Vec<PathBuf>,
     /// How many classes to print per image.
-    #[arg(long, value_name = "K", default_value = "3")]
+    #[arg(long, value_name = "K", default_value = "3", value_parser = super::train::positive, allow_negative_numbers = true)]
     pub top_k: usize,
     /// Print one JSON object a line.
     #[arg(long)]

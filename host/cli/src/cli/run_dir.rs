@@ -6,8 +6,11 @@
 //! refused, unless
 //! - `--resume` continues a checkpoint of that folder (the run goes on), or
 //! - `--overwrite` is given: those files and the default `tensorboard/` log folder are removed
-//!   first, so nothing of the old run is mixed with the new one; other files in the folder are
-//!   left alone.
+//!   ([`remove`]) once the run is set up and before it writes (a run refused at its setup
+//!   leaves them), so nothing of the old run is mixed with the new one; other files in the folder are
+//!   left alone. Something a run never writes under such a name (a folder named `last.tlm`, a
+//!   FIFO named `best.tlm`, a file named `tensorboard`) is refused and nothing is removed
+//!   ([`RunDirError::NotRunFile`]).
 //!
 //! `--logdir DIR` gives each run its own TensorBoard folder, `DIR/<name of --out>`: it is held
 //! to the same rule ([`check_logdir`]): logs of another run there are refused unless `--resume`
@@ -41,6 +44,18 @@ pub enum RunDirError {
         /// The run's log folder.
         dir: String,
     },
+    /// `--overwrite` found something a run never writes under a run file's name (a folder
+    /// named `last.tlm`, a FIFO named `best.tlm`): it is not removed.
+    #[error(
+        "--overwrite: {path} is {kind}, not a file a run wrote; nothing was removed (move it away, or train \
+         into another --out folder)"
+    )]
+    NotRunFile {
+        /// The file.
+        path: String,
+        /// What it is ("a directory").
+        kind: &'static str,
+    },
     /// Removing the old run's files failed.
     #[error("--overwrite: cannot remove {path}: {source}")]
     Remove {
@@ -73,11 +88,13 @@ fn is_run_file(name: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Checks (and with `overwrite` clears) `dir` before a run; returns the files removed.
+/// Checks `dir` before a run; returns the files `--overwrite` is to remove (with [`remove`],
+/// once the run is set up and about to write): none unless `overwrite`.
 ///
 /// # Errors
 /// [`RunDirError::Taken`] when `dir` holds a run that `resume` does not continue and
-/// `overwrite` is off; [`RunDirError::Remove`] when clearing fails.
+/// `overwrite` is off; [`RunDirError::NotRunFile`] when `overwrite` would remove something a
+/// run never writes.
 pub fn prepare(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<Vec<PathBuf>, RunDirError> {
     let files = run_files(dir);
     // A folder with only a TensorBoard log (a run refused at its start) holds no run.
@@ -99,7 +116,28 @@ pub fn prepare(dir: &Path, resume: Option<&Path>, overwrite: bool) -> Result<Vec
             last: dir.join("last.tlm").display().to_string(),
         });
     }
+    // Only what a run writes is removed: model files (or links to them) and the log folder.
     for f in &files {
+        let Ok(meta) = fs::symlink_metadata(f) else { continue };
+        let ft = meta.file_type();
+        let log_dir = f.file_name().is_some_and(|n| n == "tensorboard");
+        let ok = ft.is_symlink() || if log_dir { ft.is_dir() } else { ft.is_file() };
+        if !ok {
+            return Err(RunDirError::NotRunFile {
+                path: f.display().to_string(),
+                kind: torchlet_data::files::kind_name(&ft).unwrap_or("a regular file"),
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// Removes the old run's `files` that [`prepare`] returned; returns them.
+///
+/// # Errors
+/// [`RunDirError::Remove`] naming the first that cannot be removed.
+pub fn remove(files: &[PathBuf]) -> Result<&[PathBuf], RunDirError> {
+    for f in files {
         let removed = if f.is_dir() && !f.is_symlink() {
             fs::remove_dir_all(f)
         } else {
@@ -172,6 +210,36 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overwrite_removes_only_what_a_run_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("best.tlm"), b"old run").unwrap();
+        fs::create_dir_all(d.join("last.tlm")).unwrap();
+        fs::write(d.join("last.tlm/keep.txt"), b"mine").unwrap();
+        let e = prepare(d, None, true).unwrap_err().to_string();
+        assert!(
+            e.contains("last.tlm is a directory, not a file a run wrote; nothing was removed"),
+            "{e}"
+        );
+        assert!(d.join("best.tlm").is_file() && d.join("last.tlm/keep.txt").is_file());
+        fs::remove_dir_all(d.join("last.tlm")).unwrap();
+        fs::write(d.join("tensorboard"), b"not a folder").unwrap();
+        let e = prepare(d, None, true).unwrap_err().to_string();
+        assert!(
+            e.contains("tensorboard is a regular file, not a file a run wrote"),
+            "{e}"
+        );
+        fs::remove_file(d.join("tensorboard")).unwrap();
+        fs::create_dir(d.join("tensorboard")).unwrap();
+        fs::write(d.join("epoch-3.tlm"), b"old run").unwrap();
+        let old = prepare(d, None, true).unwrap();
+        assert_eq!(old.len(), 3, "{old:?}");
+        assert_eq!(fs::read_dir(d).unwrap().count(), 3, "prepare removes nothing");
+        assert_eq!(remove(&old).unwrap(), old);
+        assert_eq!(fs::read_dir(d).unwrap().count(), 0);
+    }
 
     #[test]
     fn run_files_are_recognised_by_name() {

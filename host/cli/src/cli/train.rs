@@ -25,7 +25,7 @@ use super::run_record::{RunRecord, RunRecordError};
 use crate::data::{Dataset, Subset};
 use crate::model::Checkpoint;
 use crate::train::gpu::{choose, Compute};
-use crate::train::{fit_on, OptimizerKind, SchedulerKind, TrainConfig, TrainError};
+use crate::train::{fit_on_with, OptimizerKind, SchedulerKind, TrainConfig, TrainError};
 use crate::zoo::ZooConfig;
 
 /// The data sets `--dataset` names.
@@ -77,29 +77,29 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
     /// Outputs of the model's classifier head (default: the data set's class count).
-    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true, conflicts_with = "resume")]
+    #[arg(long, value_name = "N", value_parser = num_classes, allow_negative_numbers = true, conflicts_with = "resume")]
     pub num_classes: Option<usize>,
     /// Start from the weights of this model file, checkpoint or state dict (transfer learning):
     /// a classifier head of another class count is re-initialised, everything else is loaded.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     pub init_from: Option<PathBuf>,
     /// Epochs in all (default: 15 for digits, 10 otherwise).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Samples per batch (default: 32 for digits, 64 otherwise).
     #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for digits, 0.01 otherwise).
-    #[arg(long, allow_negative_numbers = true, value_name = "LR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "LR")]
     pub lr: Option<f32>,
     /// The optimizer (default: sgd).
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// SGD momentum (default: 0.9).
-    #[arg(long, allow_negative_numbers = true, value_name = "M")]
+    #[arg(long, allow_hyphen_values = true, value_name = "M")]
     pub momentum: Option<f32>,
     /// Weight decay, the L2 penalty (default: 0).
-    #[arg(long, allow_negative_numbers = true, value_name = "WD")]
+    #[arg(long, allow_hyphen_values = true, value_name = "WD")]
     pub weight_decay: Option<f32>,
     /// Nesterov momentum.
     #[arg(long)]
@@ -112,13 +112,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub augment: bool,
     /// Hold out this fraction of the training images instead of the data set's test split.
-    #[arg(long, allow_negative_numbers = true, value_name = "F")]
+    #[arg(long, allow_hyphen_values = true, value_name = "F")]
     pub val_split: Option<f32>,
     /// Seed of the initialisation, the shuffles and the splits (default: 0).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// DataLoader worker threads.
-    #[arg(long, value_name = "N", default_value = "0")]
+    #[arg(long, value_name = "N", default_value = "0", allow_negative_numbers = true)]
     pub workers: usize,
     /// Where to train: cpu, gpu (any adapter, software ones such as lavapipe included; an
     /// error if there is none or it cannot run the model) or auto (a hardware GPU that can run
@@ -137,10 +137,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
     /// Stop when the held-out accuracy has not improved for N epochs.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     pub patience: Option<usize>,
     /// Train on the first N training images only.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     pub limit: Option<usize>,
     /// Where the model files go (default: runs/DATASET-YYYYMMDD-HHMMSS/).
     #[arg(long, value_name = "DIR")]
@@ -166,11 +166,23 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// `--batch-size`: a whole number of at least 1.
-fn positive(s: &str) -> Result<usize, String> {
+/// A whole number of at least 1 (`--batch-size`, `--limit`, `--patience`, `--save-every`, ...).
+pub(crate) fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number of at least 1".to_string()),
+    }
+}
+
+/// `--num-classes`: a whole number from 1 to 2^32 - 1 (model files count class names in 32
+/// bits; larger heads could never be saved, and their weight counts overflow).
+fn num_classes(s: &str) -> Result<usize, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n as usize),
+        _ => Err(format!(
+            "expected a whole number of at least 1 and at most {}",
+            u32::MAX
+        )),
     }
 }
 
@@ -298,18 +310,14 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     };
     // Every check that can refuse the run comes before --overwrite removes anything.
     crate::train::gpu_fault()?;
+    crate::train::check_hyper_parameters(run.optimizer, run.lr, run.momentum, run.weight_decay, run.nesterov)?;
     let resume_path = args.resume.as_deref();
     if args.logdir.is_some() {
         super::run_dir::check_logdir(&logdir, resume_path, args.overwrite)?;
     }
-    for removed in super::run_dir::prepare(&out_dir, resume_path, args.overwrite)? {
-        writeln!(out, "--overwrite: removed {}", removed.display())?;
-    }
-    if args.logdir.is_some() && args.overwrite {
-        for removed in super::run_dir::clear_logdir(&logdir)? {
-            writeln!(out, "--overwrite: removed {}", removed.display())?;
-        }
-    }
+    // --overwrite removes the old run once this one is set up, just before it writes.
+    let old_run = super::run_dir::prepare(&out_dir, resume_path, args.overwrite)?;
+    let clear_logs = args.logdir.is_some() && args.overwrite;
     let cfg = TrainConfig {
         epochs: run.epochs,
         batch_size: run.batch_size,
@@ -356,8 +364,29 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         cfg.batch_size,
         cfg.lr,
     )?;
-    let outcome =
-        fit_on(&mut model, train, data.test, &cfg, &choice.compute, resume, out).map_err(TrainError::into_report)?;
+    let mut overwrite = |out: &mut dyn Write| -> Result<(), TrainError> {
+        let logs = if clear_logs {
+            super::run_dir::clear_logdir(&cfg.logdir).map_err(|e| TrainError::Overwrite(e.into()))?
+        } else {
+            Vec::new()
+        };
+        let files = super::run_dir::remove(&old_run).map_err(|e| TrainError::Overwrite(e.into()))?;
+        for removed in files.iter().chain(&logs) {
+            writeln!(out, "--overwrite: removed {}", removed.display())?;
+        }
+        Ok(())
+    };
+    let outcome = fit_on_with(
+        &mut model,
+        train,
+        data.test,
+        &cfg,
+        &choice.compute,
+        resume,
+        out,
+        &mut overwrite,
+    )
+    .map_err(TrainError::into_report)?;
     if let Some(path) = &outcome.interrupted {
         writeln!(
             out,

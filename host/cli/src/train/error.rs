@@ -46,6 +46,14 @@ pub enum TrainError {
     /// `--batch-size 0`.
     #[error("--batch-size must be at least 1")]
     ZeroBatch,
+    /// A hyper-parameter the optimizer refuses (`--lr -1`).
+    #[error("{flag}: {error}")]
+    HyperParameter {
+        /// The flag and its value (`--lr -1`).
+        flag: String,
+        /// The optimizer's check (`lr must be finite and >= 0`).
+        error: torchlet::Error,
+    },
     /// The training set has no samples.
     #[error("the training set is empty")]
     EmptyTrainingSet,
@@ -159,6 +167,9 @@ pub enum TrainError {
     /// Setting up the network on the GPU.
     #[error(transparent)]
     Gpu(#[from] torchlet_gpu::Error),
+    /// Removing an old run's files (`torchlet train --overwrite`), just before the run writes.
+    #[error(transparent)]
+    Overwrite(Box<dyn std::error::Error + Send + Sync>),
     /// Writing an epoch's line to the output.
     #[error(transparent)]
     Write(#[from] io::Error),

@@ -55,6 +55,7 @@ use torchlet::{Mode, Network};
 use self::backend::{GpuTrainer, HostState, SingleThread};
 pub use self::error::{KeptCheckpoint, TrainError};
 use self::gpu::Compute;
+pub use self::optimizer::check_hyper_parameters;
 use self::optimizer::Start;
 use self::parallel::DataParallel;
 use self::run::{ModelInfo, Run};
@@ -231,6 +232,10 @@ pub fn fit(
     fit_on(model, train, test, cfg, &Compute::Cpu, resume, out)
 }
 
+/// What [`fit_on_with`] calls before a run writes: `torchlet train --overwrite` removes the old
+/// run's files then.
+pub type BeforeWriting<'a> = dyn FnMut(&mut dyn Write) -> Result<(), TrainError> + 'a;
+
 /// [`fit`] on `compute`: the CPU, or a GPU chosen by [`gpu::choose`]. On a GPU, `cfg.threads`
 /// is not used; every optimizer runs there, its state kept on the GPU.
 ///
@@ -246,6 +251,27 @@ pub fn fit_on(
     compute: &Compute,
     resume: Option<Checkpoint>,
     out: &mut dyn Write,
+) -> Result<Outcome, TrainError> {
+    fit_on_with(model, train, test, cfg, compute, resume, out, &mut |_| Ok(()))
+}
+
+/// [`fit_on`], calling `before_writing` once the run is set up (its buffers, threads and GPU)
+/// and before it writes anything but the `cfg.out` folder itself: `torchlet train --overwrite`
+/// removes the old run's files there, so that a run refused at its setup (a batch too large
+/// for memory, a GPU that cannot run the model) leaves them as they were.
+///
+/// # Errors
+/// As [`fit_on`], and `before_writing`'s.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_on_with(
+    model: &mut Model,
+    train: Box<dyn Dataset>,
+    test: Box<dyn Dataset>,
+    cfg: &TrainConfig,
+    compute: &Compute,
+    resume: Option<Checkpoint>,
+    out: &mut dyn Write,
+    before_writing: &mut BeforeWriting<'_>,
 ) -> Result<Outcome, TrainError> {
     check_run(cfg, &*train)?;
     let start = Start::new(cfg, model, resume)?;
@@ -279,6 +305,7 @@ pub fn fit_on(
         Some(dev) => Some(GpuTrainer::new(dev, &plan, &host, cfg.seed, lose_at)?),
         None => None,
     };
+    before_writing(out)?;
     let run = Run::new(cfg, (train, test), info, position, out)?;
     match gpu {
         Some(mut gpu) => run.fit(&mut gpu, &mut host),

@@ -21,15 +21,21 @@ pub(crate) enum RunOptimizer {
 impl RunOptimizer {
     /// A fresh optimizer as `cfg` asks.
     pub(crate) fn new(cfg: &TrainConfig) -> RunOptimizer {
-        match cfg.optimizer {
+        RunOptimizer::from_parts(cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
+    }
+
+    /// A fresh optimizer of `kind` with these hyper-parameters (`momentum` and `nesterov` are
+    /// SGD's).
+    fn from_parts(kind: OptimizerKind, lr: f32, momentum: f32, weight_decay: f32, nesterov: bool) -> RunOptimizer {
+        match kind {
             OptimizerKind::Sgd => RunOptimizer::Sgd(
-                Sgd::new(cfg.lr)
-                    .momentum(cfg.momentum)
-                    .weight_decay(cfg.weight_decay)
-                    .nesterov(cfg.nesterov),
+                Sgd::new(lr)
+                    .momentum(momentum)
+                    .weight_decay(weight_decay)
+                    .nesterov(nesterov),
             ),
-            OptimizerKind::Adam => RunOptimizer::Adam(Adam::new(cfg.lr).weight_decay(cfg.weight_decay)),
-            OptimizerKind::AdamW => RunOptimizer::Adam(Adam::adamw(cfg.lr).weight_decay(cfg.weight_decay)),
+            OptimizerKind::Adam => RunOptimizer::Adam(Adam::new(lr).weight_decay(weight_decay)),
+            OptimizerKind::AdamW => RunOptimizer::Adam(Adam::adamw(lr).weight_decay(weight_decay)),
         }
     }
 
@@ -95,6 +101,37 @@ impl RunOptimizer {
             RunOptimizer::Adam(o) => Checkpoint::new(model, o, state, epoch, step, rng),
         }
     }
+}
+
+/// Checks the hyper-parameters of an optimizer of `kind` as its first step would (the core's
+/// rules, PyTorch's), so that a run with one it refuses stops before it writes or removes
+/// anything; the error names the flag (`--lr -1: lr must be finite and >= 0`).
+///
+/// # Errors
+/// [`TrainError::HyperParameter`].
+pub fn check_hyper_parameters(
+    kind: OptimizerKind,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    nesterov: bool,
+) -> Result<(), TrainError> {
+    let checked = match RunOptimizer::from_parts(kind, lr, momentum, weight_decay, nesterov) {
+        // A step over no parameters runs exactly the optimiser's checks.
+        RunOptimizer::Sgd(mut o) => o.step(&mut [], &[], &mut []),
+        RunOptimizer::Adam(mut o) => o.step(&mut [], &[], &mut []),
+    };
+    let Err(error) = checked else { return Ok(()) };
+    let flag = match &error {
+        torchlet::Error::InvalidArgument { name: "lr", .. } => format!("--lr {lr}"),
+        torchlet::Error::InvalidArgument { name: "momentum", .. } => format!("--momentum {momentum}"),
+        torchlet::Error::InvalidArgument {
+            name: "weight_decay", ..
+        } => format!("--weight-decay {weight_decay}"),
+        torchlet::Error::InvalidArgument { name: "nesterov", .. } => format!("--nesterov with --momentum {momentum}"),
+        _ => format!("--optimizer {}", kind.name()),
+    };
+    Err(TrainError::HyperParameter { flag, error })
 }
 
 /// The learning rate of `epoch` (from 0) under `cfg.scheduler`.
@@ -163,5 +200,44 @@ impl Start {
                 },
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_hyper_parameters_name_their_flag() {
+        let check = |kind, lr, m, wd, nesterov| {
+            check_hyper_parameters(kind, lr, m, wd, nesterov)
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(check(OptimizerKind::Sgd, 0.05, 0.9, 0.0, true), None);
+        assert_eq!(
+            check(OptimizerKind::Adam, 0.0, -1.0, 0.0, false),
+            None,
+            "Adam has no momentum"
+        );
+        assert_eq!(
+            check(OptimizerKind::Sgd, -1.0, 0.9, 0.0, false).unwrap(),
+            "--lr -1: lr must be finite and >= 0"
+        );
+        assert_eq!(
+            check(OptimizerKind::AdamW, f32::NAN, 0.9, 0.0, false).unwrap(),
+            "--lr NaN: lr must be finite and >= 0"
+        );
+        assert_eq!(
+            check(OptimizerKind::Sgd, 0.1, f32::NAN, 0.0, false).unwrap(),
+            "--momentum NaN: momentum must be >= 0"
+        );
+        assert_eq!(
+            check(OptimizerKind::Adam, 0.1, 0.9, -1.0, false).unwrap(),
+            "--weight-decay -1: weight_decay must be >= 0"
+        );
+        assert!(check(OptimizerKind::Sgd, 0.1, 0.0, 0.0, true)
+            .unwrap()
+            .starts_with("--nesterov with --momentum 0: nesterov"));
     }
 }

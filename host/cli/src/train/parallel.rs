@@ -58,6 +58,14 @@ pub enum ParallelError {
     /// A batch of 0 samples.
     #[error("--batch-size must be at least 1")]
     ZeroBatch,
+    /// The batch is too large for any plan (a buffer would exceed the planner's limit).
+    #[error("--batch-size {batch}: {error}")]
+    BatchTooLarge {
+        /// The batch size asked for.
+        batch: usize,
+        /// The planner's refusal (for the slice of one thread).
+        error: crate::model::ModelError,
+    },
     /// The model does not plan for the slice.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
@@ -86,6 +94,18 @@ fn threads_in_range(threads: usize) -> Result<usize, ParallelError> {
     } else {
         Err(ParallelError::Threads(threads))
     }
+}
+
+/// `model.plan(len, mode)` for a slice of a batch of `batch` samples; a plan too large is
+/// [`ParallelError::BatchTooLarge`] naming the batch size asked for.
+fn plan_slice(model: &Model, batch: usize, len: usize, mode: Mode) -> Result<Box<HostPlan>, ParallelError> {
+    model.plan(len, mode).map_err(|e| match e {
+        crate::model::ModelError::Model {
+            error: Error::TooLarge { .. },
+            ..
+        } => ParallelError::BatchTooLarge { batch, error: e },
+        e => ParallelError::Model(e),
+    })
 }
 
 /// Checks a thread count given with `--threads`.
@@ -249,12 +269,15 @@ impl DataParallel {
             return Ok(dp);
         }
         let threads = dp.threads;
-        // The largest slice of any batch of 1..=batch samples, in either mode.
-        let slice = (1..=batch)
+        // The largest slice of any batch of 1..=batch samples, in either mode. Once every
+        // thread is busy (`len >= 2 * threads` at most) the slice only grows with `len`, so
+        // beyond that only `batch` itself counts: an absurd --batch-size is not a loop.
+        let slice = (1..=batch.min(2 * threads))
+            .chain([batch])
             .flat_map(|len| [true, false].map(|training| len.div_ceil(dp.active(len, training))))
             .max()
             .unwrap_or(1);
-        let plan = model.plan(slice, Mode::Training)?;
+        let plan = plan_slice(model, batch, slice, Mode::Training)?;
         let what = format!("the training arena of each thread for a slice of {slice}");
         dp.workers = (0..threads)
             .map(|_| {
@@ -554,7 +577,7 @@ impl ParallelInference {
             return Err(ParallelError::ZeroBatch);
         }
         let threads = threads.min(batch);
-        let plan = model.plan(batch.div_ceil(threads), Mode::Inference)?;
+        let plan = plan_slice(model, batch, batch.div_ceil(threads), Mode::Inference)?;
         let pool = if threads > 1 {
             Some(thread_pool(threads, "infer", "inference")?)
         } else {
@@ -641,5 +664,60 @@ impl ParallelInference {
             }
         });
         self.results[..active].iter().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest slice, found by trying every batch length (what `DataParallel::new` did
+    /// before it skipped the lengths that cannot be the largest).
+    fn largest_slice_by_search(dp: &DataParallel, batch: usize) -> usize {
+        (1..=batch)
+            .flat_map(|len| [true, false].map(|training| len.div_ceil(dp.active(len, training))))
+            .max()
+            .unwrap_or(1)
+    }
+
+    #[test]
+    fn the_largest_slice_is_found_without_trying_every_batch_length() {
+        use torchlet::layer::{batch_norm2d, conv2d, flatten, linear, Layer};
+        const WITH_BN: &[Layer] = &[conv2d(1, 2, 3), batch_norm2d(2), flatten(), linear(72, 3)];
+        let with_bn = Model::new("bn", WITH_BN, torchlet::Shape::chw(1, 8, 8), &[], 0).unwrap();
+        for (name, model) in [
+            ("digits-cnn", Model::from_zoo("digits-cnn", 0).unwrap()),
+            ("bn", with_bn),
+        ] {
+            assert_eq!(model.state.is_empty(), name == "digits-cnn");
+            for threads in 2..=5 {
+                for batch in 1..=24 {
+                    let dp = DataParallel::new(&model, batch, threads, 0).unwrap();
+                    if dp.threads() > 1 {
+                        assert_eq!(
+                            dp.main_batch(),
+                            largest_slice_by_search(&dp, batch),
+                            "{name}, {threads} threads, batch {batch}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_absurd_batch_is_refused_at_once_naming_the_flag() {
+        let model = Model::from_zoo("digits-cnn", 0).unwrap();
+        let start = std::time::Instant::now();
+        for threads in [2, 7] {
+            let e = DataParallel::new(&model, 1_000_000_000_000_000, threads, 0)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.starts_with("--batch-size 1000000000000000: "), "{e}");
+        }
+        let e = ParallelInference::new(&model, usize::MAX, 2).err().unwrap().to_string();
+        assert!(e.starts_with("--batch-size 18446744073709551615: "), "{e}");
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
     }
 }
