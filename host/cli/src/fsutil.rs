@@ -84,8 +84,10 @@ pub fn open_regular(path: &Path) -> Result<File, FsError> {
     })
 }
 
-/// A temporary file whose writer's process is gone is stale after this long.
-pub const STALE_DEAD_PID: Duration = Duration::from_secs(60);
+/// A temporary file whose writer's process is gone is stale after this long (a second: the
+/// next run removes what a killed one left, and a writer in another PID namespace, which looks
+/// dead from here, keeps a file this young while it writes).
+pub const STALE_DEAD_PID: Duration = Duration::from_secs(1);
 /// Any temporary file is stale after this long, whatever its process id says (the id may have
 /// been reused, or belong to another PID namespace).
 pub const STALE_ANY: Duration = Duration::from_secs(60 * 60);
@@ -400,7 +402,7 @@ mod tests {
             age(p, 7200);
         }
         age(&dead, 120);
-        age(&dead_fresh, 5);
+        age(&dead_fresh, 0);
         age(&ours_fresh, 120);
         write_atomic(&dir.path().join("model.tlm"), b"m").unwrap();
         let mut expect = vec!["model.tlm".to_string(), "notes.tmp".to_string()];

@@ -187,7 +187,7 @@ fn every_checkpoint_loads_after_any_kill_and_no_temporary_file_outlives_its_stal
         );
     }
 
-    // The leftovers, aged past STALE_DEAD_PID as if a minute had gone by, are removed by the
+    // The leftovers, aged past STALE_DEAD_PID as if a second had gone by, are removed by the
     // next save; that run finishes one more epoch and exits by itself.
     for (path, _) in temps(&out) {
         let old = SystemTime::now() - STALE_DEAD_PID - Duration::from_secs(1);

@@ -6,8 +6,8 @@
 //!   its hyper-parameters, schedule, epochs, batch size and augmentation of the run.
 //! - `train --resume` continues the run it records ([`RunRecord::resume`]): a flag left out
 //!   takes the record's value, a flag that contradicts the record is refused, except those that
-//!   are safe to change: `--epochs` (train longer or shorter), `--lr` (with a printed note) and
-//!   `--data-dir` (the data may have moved; noted).
+//!   are safe to change: `--epochs` (train longer or shorter), `--lr` (with a printed note),
+//!   `--data-dir` (the data may have moved; noted), `--save-every` and `--keep-last`.
 //! - `eval` scores a model on the run's held-out images when it is given the run's data set
 //!   ([`RunRecord::same_data`]), and on all of any other data set.
 
@@ -55,6 +55,16 @@ pub struct RunRecord {
     /// Unreadable images of an image folder skipped (`--skip-bad`).
     #[serde(default)]
     pub skip_bad: bool,
+    /// `epoch-N.tlm` every this many epochs (`--save-every`).
+    #[serde(default = "one")]
+    pub save_every: usize,
+    /// Only the newest this many `epoch-N.tlm` kept (`--keep-last`; none: all).
+    #[serde(default)]
+    pub keep_last: Option<usize>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Why a run record cannot be read or continued.
@@ -116,6 +126,8 @@ impl RunRecord {
             batch_size: args.batch_size.unwrap_or(if digits { 32 } else { 64 }),
             augment: args.augment,
             skip_bad: args.skip_bad,
+            save_every: args.save_every.unwrap_or(1),
+            keep_last: args.keep_last,
         }
     }
 
@@ -212,6 +224,12 @@ impl RunRecord {
         let mut run = self.clone();
         if let Some(epochs) = args.epochs {
             run.epochs = epochs;
+        }
+        if let Some(n) = args.save_every {
+            run.save_every = n;
+        }
+        if args.keep_last.is_some() {
+            run.keep_last = args.keep_last;
         }
         if let Some(lr) = args.lr.filter(|&lr| lr != self.lr) {
             notes.push(format!(

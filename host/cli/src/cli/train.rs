@@ -150,11 +150,11 @@ pub struct TrainArgs {
     /// refused, unless `--resume` continues its checkpoint.
     #[arg(long)]
     pub overwrite: bool,
-    /// Write OUT/epoch-N.tlm every N epochs (and after the last); last.tlm and best.tlm are
-    /// written every epoch.
-    #[arg(long, value_name = "N", default_value = "1", value_parser = positive, allow_negative_numbers = true)]
-    pub save_every: usize,
-    /// Keep only the newest K epoch-N.tlm files (default: all).
+    /// Write OUT/epoch-N.tlm every N epochs (and after the last; default: 1); last.tlm and
+    /// best.tlm are written every epoch. A resumed run keeps its own unless given again.
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
+    pub save_every: Option<usize>,
+    /// Keep only the newest K epoch-N.tlm files (default: all; a resumed run keeps its own).
     #[arg(long, value_name = "K", value_parser = positive, allow_negative_numbers = true)]
     pub keep_last: Option<usize>,
     /// A folder of TensorBoard runs: this run logs to DIR/NAME, NAME being the --out folder's
@@ -240,6 +240,71 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         });
         flag
     }))
+}
+
+/// The line that starts a run: the data, the model, the schedule and the device.
+fn start_line(
+    out: &mut dyn Write,
+    run: &RunRecord,
+    (train, held_out): (usize, usize),
+    model: &crate::model::Model,
+    cfg: &TrainConfig,
+    choice: &crate::train::gpu::Choice,
+) -> std::io::Result<()> {
+    let compute = match &choice.compute {
+        Compute::Gpu(_) => format!("device {choice}"),
+        Compute::Cpu => format!(
+            "device {choice}, {} thread{} ({} matrix multiply)",
+            cfg.threads,
+            if cfg.threads == 1 { "" } else { "s" },
+            crate::kernels::best().name()
+        ),
+    };
+    writeln!(
+        out,
+        "{}: {train} training images, {held_out} held out; model {} ({} parameters); {} epochs, batch {}, lr {}; {compute}",
+        run.dataset.name(),
+        model.name,
+        model.param_count(),
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.lr,
+    )
+}
+
+/// The lines that end a run: interrupted, nothing to do, or the best accuracy and the files.
+fn finish(
+    out: &mut dyn Write,
+    outcome: &crate::train::Outcome,
+    cfg: &TrainConfig,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(path) = &outcome.interrupted {
+        writeln!(
+            out,
+            "interrupted: saved {} (continue with --resume {0})",
+            path.display()
+        )?;
+        return Ok(());
+    }
+    if outcome.epochs.is_empty() {
+        // --epochs 0, or a resume of a run that already has its epochs: nothing was written.
+        writeln!(
+            out,
+            "no epoch left to train (--epochs {}): nothing was saved",
+            cfg.epochs
+        )?;
+        return Ok(());
+    }
+    if let Some(best) = outcome.best {
+        writeln!(out, "best held-out accuracy {:.1}%", 100.0 * best)?;
+    }
+    writeln!(
+        out,
+        "saved {0}/last.tlm and {0}/best.tlm; TensorBoard: tensorboard --logdir {1}",
+        cfg.out.display(),
+        cfg.logdir.display()
+    )?;
+    Ok(())
 }
 
 /// Runs `torchlet train`, printing a line per epoch to `out`.
@@ -333,8 +398,8 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         patience: args.patience,
         logdir,
         out: out_dir,
-        save_every: args.save_every,
-        keep_last: args.keep_last,
+        save_every: run.save_every,
+        keep_last: run.keep_last,
         log_every: if train.len() < 10_000 { 10 } else { 100 },
         progress: !args.quiet,
         interrupt: Some(interrupt_flag()),
@@ -343,27 +408,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
     if let Some(warning) = choice.warning() {
         eprintln!("{warning}");
     }
-    let compute = match &choice.compute {
-        Compute::Gpu(_) => format!("device {choice}"),
-        Compute::Cpu => format!(
-            "device {choice}, {} thread{} ({} matrix multiply)",
-            cfg.threads,
-            if cfg.threads == 1 { "" } else { "s" },
-            crate::kernels::best().name()
-        ),
-    };
-    writeln!(
-        out,
-        "{}: {} training images, {} held out; model {} ({} parameters); {} epochs, batch {}, lr {}; {compute}",
-        run.dataset.name(),
-        train.len(),
-        data.test.len(),
-        model.name,
-        model.param_count(),
-        cfg.epochs,
-        cfg.batch_size,
-        cfg.lr,
-    )?;
+    start_line(out, &run, (train.len(), data.test.len()), &model, &cfg, &choice)?;
     let mut overwrite = |out: &mut dyn Write| -> Result<(), TrainError> {
         let logs = if clear_logs {
             super::run_dir::clear_logdir(&cfg.logdir).map_err(|e| TrainError::Overwrite(e.into()))?
@@ -387,31 +432,5 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::err
         &mut overwrite,
     )
     .map_err(TrainError::into_report)?;
-    if let Some(path) = &outcome.interrupted {
-        writeln!(
-            out,
-            "interrupted: saved {} (continue with --resume {0})",
-            path.display()
-        )?;
-        return Ok(());
-    }
-    if outcome.epochs.is_empty() {
-        // --epochs 0, or a resume of a run that already has its epochs: nothing was written.
-        writeln!(
-            out,
-            "no epoch left to train (--epochs {}): nothing was saved",
-            cfg.epochs
-        )?;
-        return Ok(());
-    }
-    if let Some(best) = outcome.best {
-        writeln!(out, "best held-out accuracy {:.1}%", 100.0 * best)?;
-    }
-    writeln!(
-        out,
-        "saved {0}/last.tlm and {0}/best.tlm; TensorBoard: tensorboard --logdir {1}",
-        cfg.out.display(),
-        cfg.logdir.display()
-    )?;
-    Ok(())
+    finish(out, &outcome, &cfg)
 }
