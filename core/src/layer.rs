@@ -676,14 +676,14 @@ pub const fn flatten() -> Layer<'static> {
 }
 
 /// A nested `nn.Sequential`.
-pub const fn sequential(layers: &'static [Layer]) -> Layer<'static> {
+pub const fn sequential<'l>(layers: &'l [Layer<'l>]) -> Layer<'l> {
     Layer {
         kind: Kind::Sequential(layers),
         name: "",
     }
 }
 /// `body(x) + shortcut(x)`; an empty shortcut is the identity (ResNet's residual connection).
-pub const fn residual(body: &'static [Layer], shortcut: &'static [Layer]) -> Layer<'static> {
+pub const fn residual<'l>(body: &'l [Layer<'l>], shortcut: &'l [Layer<'l>]) -> Layer<'l> {
     Layer {
         kind: Kind::Merge {
             merge: Merge::Add,
@@ -694,7 +694,7 @@ pub const fn residual(body: &'static [Layer], shortcut: &'static [Layer]) -> Lay
     }
 }
 /// `torch.cat([a(x), b(x)], dim=1)`; an empty branch is the identity.
-pub const fn concat(a: &'static [Layer], b: &'static [Layer]) -> Layer<'static> {
+pub const fn concat<'l>(a: &'l [Layer<'l>], b: &'l [Layer<'l>]) -> Layer<'l> {
     Layer {
         kind: Kind::Merge {
             merge: Merge::Concat,
@@ -705,13 +705,13 @@ pub const fn concat(a: &'static [Layer], b: &'static [Layer]) -> Layer<'static> 
     }
 }
 /// `nn.Bilinear(in1, in2, out)(a(x), b(x))`; an empty branch is the identity.
-pub const fn bilinear(
-    a: &'static [Layer],
-    b: &'static [Layer],
+pub const fn bilinear<'l>(
+    a: &'l [Layer<'l>],
+    b: &'l [Layer<'l>],
     in1_features: usize,
     in2_features: usize,
     out_features: usize,
-) -> Layer<'static> {
+) -> Layer<'l> {
     Layer {
         kind: Kind::Merge {
             merge: Merge::Bilinear(Bilinear {
