@@ -41,7 +41,7 @@ use torchlet::kernels::Gemm;
 use torchlet::loss::{CrossEntropyLoss, Reduction};
 use torchlet::{Error, Mode, Network, Rng};
 
-use crate::model::{HostPlan, Model, MAX_NODES};
+use crate::model::{HostPlan, Model, OwnedPlan, MAX_NODES};
 
 /// The most threads `--threads` accepts.
 pub const MAX_THREADS: usize = 256;
@@ -216,7 +216,7 @@ pub struct DataParallel {
     /// Whether the model has non-trainable state (BatchNorm): slices of at least 2 samples.
     has_state: bool,
     /// The workers' training plan, for the largest slice (`None` with one thread).
-    plan: Option<Box<HostPlan>>,
+    plan: Option<OwnedPlan>,
     workers: Vec<Worker>,
     pool: Option<rayon::ThreadPool>,
 }
@@ -254,7 +254,8 @@ impl DataParallel {
             .flat_map(|len| [true, false].map(|training| len.div_ceil(dp.active(len, training))))
             .max()
             .unwrap_or(1);
-        let plan = model.plan(slice, Mode::Training)?;
+        let owned = model.owned_plan(slice, Mode::Training)?;
+        let plan = owned.plan();
         let what = format!("the training arena of each thread for a slice of {slice}");
         dp.workers = (0..threads)
             .map(|_| {
@@ -268,7 +269,7 @@ impl DataParallel {
                 })
             })
             .collect::<Result<_, ParallelError>>()?;
-        dp.plan = Some(plan);
+        dp.plan = Some(owned);
         dp.pool = Some(thread_pool(threads, "dp", "training")?);
         Ok(dp)
     }
@@ -281,7 +282,7 @@ impl DataParallel {
     /// The batch size the main network must be planned for: the full batch with one thread
     /// (it runs every sample), otherwise the workers' slice (it only steps, so a smaller arena).
     pub fn main_batch(&self) -> usize {
-        self.plan.as_ref().map_or(self.batch, |p| p.batch())
+        self.plan.as_ref().map_or(self.batch, |p| p.plan().batch())
     }
 
     /// How many threads share a batch of `len` samples: at most one per sample, and with
@@ -353,7 +354,7 @@ impl DataParallel {
         active: usize,
         job: Job,
     ) {
-        let (Some(plan), Some(pool)) = (self.plan.as_deref(), self.pool.as_ref()) else {
+        let (Some(plan), Some(pool)) = (self.plan.as_ref().map(OwnedPlan::plan), self.pool.as_ref()) else {
             return;
         };
         let (params, state, training, gemm) = (net.params(), net.state(), net.is_training(), net.gemm());
@@ -535,7 +536,7 @@ pub struct ParallelInference {
     threads: usize,
     batch: usize,
     /// The inference plan of one slice.
-    plan: Box<HostPlan>,
+    plan: OwnedPlan,
     arenas: Vec<Vec<f32>>,
     results: Vec<torchlet::Result<()>>,
     pool: Option<rayon::ThreadPool>,
@@ -554,7 +555,7 @@ impl ParallelInference {
             return Err(ParallelError::ZeroBatch);
         }
         let threads = threads.min(batch);
-        let plan = model.plan(batch.div_ceil(threads), Mode::Inference)?;
+        let plan = model.owned_plan(batch.div_ceil(threads), Mode::Inference)?;
         let pool = if threads > 1 {
             Some(thread_pool(threads, "infer", "inference")?)
         } else {
@@ -564,7 +565,12 @@ impl ParallelInference {
             threads,
             batch,
             arenas: (0..threads)
-                .map(|_| crate::mem::zeros(plan.arena_len(), &format!("the inference arena for batch {batch}")))
+                .map(|_| {
+                    crate::mem::zeros(
+                        plan.plan().arena_len(),
+                        &format!("the inference arena for batch {batch}"),
+                    )
+                })
                 .collect::<Result<_, _>>()?,
             results: (0..threads).map(|_| Ok(())).collect(),
             plan,
@@ -585,7 +591,7 @@ impl ParallelInference {
 
     /// The number of outputs per sample.
     pub fn outputs(&self) -> usize {
-        self.plan.output_shape().numel()
+        self.plan.plan().output_shape().numel()
     }
 
     /// The model's output in eval mode: `x`: `[len, *input]` with `1 <= len <=` the batch
@@ -596,7 +602,7 @@ impl ParallelInference {
     /// [`Error::BatchSize`] or [`Error::BufferLength`] for a batch or `out` of the wrong size;
     /// the network's errors (the first failing slice's, in thread order).
     pub fn forward(&mut self, params: &[f32], state: &[f32], x: &[f32], out: &mut [f32]) -> torchlet::Result<()> {
-        let (sample, outputs) = (self.plan.input_shape().numel(), self.outputs());
+        let (sample, outputs) = (self.plan.plan().input_shape().numel(), self.outputs());
         let len = x.len() / sample.max(1);
         if len == 0 || len > self.batch {
             return Err(Error::BatchSize {
@@ -616,7 +622,7 @@ impl ParallelInference {
                 found,
             });
         }
-        let (plan, gemm): (&HostPlan, &dyn Gemm) = (&self.plan, self.gemm);
+        let (plan, gemm): (&HostPlan<'_>, &dyn Gemm) = (self.plan.plan(), self.gemm);
         let run = |arena: &mut [f32], xs: &[f32], ys: &mut [f32]| -> torchlet::Result<()> {
             let mut net = Network::with_weights(plan, params, state, arena)?;
             net.set_gemm(gemm);
