@@ -52,8 +52,10 @@ impl OwnedPlan {
     }
 }
 
-/// A model's layer tree, owned: see the [module docs](self). Cloning it is cheap (a pointer
-/// and a reference count); two architectures are equal when their layer trees are.
+/// A model's layer tree, owned: a `'static` list as it is ([`Architecture::from_static`]), or
+/// a tree built at run time copied into an arena of its own ([`Architecture::copy_of`]), which
+/// the last clone frees. Cloning it is cheap (a pointer and a reference count); two
+/// architectures are equal when their layer trees are. Plans borrow its layers.
 #[derive(Clone)]
 pub struct Architecture(Tree);
 

@@ -164,11 +164,7 @@ impl Model {
     ///
     /// # Errors
     /// As [`Model::plan`].
-    pub fn plan_weights_mut(
-        &mut self,
-        batch: usize,
-        mode: Mode,
-    ) -> Result<PlanWeightsMut<'_>, ModelError> {
+    pub fn plan_weights_mut(&mut self, batch: usize, mode: Mode) -> Result<PlanWeightsMut<'_>, ModelError> {
         let plan = HostPlan::try_new(self.architecture.layers(), self.input, batch, mode)
             .map(Box::new)
             .map_err(|error| ModelError::Model {
