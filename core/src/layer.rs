@@ -19,6 +19,12 @@
 //! ];
 //! ```
 //!
+//! A [`Layer<'l>`](Layer) borrows its name and its containers' children for `'l`. The
+//! constructors that take no borrowed input return `Layer<'static>`, usable anywhere; in `const`
+//! and `static` items the lifetime is `'static` and need not be written (`[Layer; 5]` above).
+//! A model built at run time (a model file's layers, a tree assembled by a program) borrows
+//! the storage it was built in instead, and so does its [`crate::Plan`].
+//!
 //! Specs are only descriptions; [`crate::Plan`] checks them against the input shape. A builder
 //! applied to a layer it does not fit (for example `.stride(2)` on `relu()`) does not panic: it
 //! turns the layer into [`Kind::Misuse`], which the planner reports (a compile error for a
@@ -45,29 +51,29 @@ pub use upsample::*;
 
 /// One element of a model: an operation or a container, with an optional name.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Layer {
+pub struct Layer<'l> {
     /// What the layer does.
-    pub kind: Kind,
+    pub kind: Kind<'l>,
     /// The layer's name in its container (PyTorch's `add_module` name). Empty means the index,
     /// as in `nn.Sequential`.
-    pub name: &'static str,
+    pub name: &'l str,
 }
 
 /// The kinds of layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Kind {
+pub enum Kind<'l> {
     /// A computing layer.
     Op(Op),
     /// A nested `nn.Sequential`.
-    Sequential(&'static [Layer]),
+    Sequential(&'l [Layer<'l>]),
     /// Two branches applied to the same input, then merged. An empty branch is the identity.
     Merge {
         /// How the branch outputs are combined.
         merge: Merge,
         /// The first branch (ResNet's body).
-        a: &'static [Layer],
+        a: &'l [Layer<'l>],
         /// The second branch (ResNet's shortcut; empty = identity).
-        b: &'static [Layer],
+        b: &'l [Layer<'l>],
     },
     /// A builder was applied to a layer it does not fit; the message says which.
     Misuse(&'static str),
@@ -425,7 +431,7 @@ impl Op {
     }
 }
 
-const fn op(op: Op) -> Layer {
+const fn op(op: Op) -> Layer<'static> {
     Layer {
         kind: Kind::Op(op),
         name: "",
@@ -456,7 +462,7 @@ const fn spatial_each(dims: u8, v: &[usize], fill: usize) -> Option<[usize; 3]> 
     Some(out)
 }
 
-const fn conv(dims: u8, in_channels: usize, out_channels: usize, k: usize) -> Layer {
+const fn conv(dims: u8, in_channels: usize, out_channels: usize, k: usize) -> Layer<'static> {
     op(Op::Conv(Conv {
         dims,
         in_channels,
@@ -472,19 +478,19 @@ const fn conv(dims: u8, in_channels: usize, out_channels: usize, k: usize) -> La
 }
 
 /// `nn.Conv1d(in_channels, out_channels, kernel_size)` over `[N, C, L]`.
-pub const fn conv1d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+pub const fn conv1d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer<'static> {
     conv(1, in_channels, out_channels, kernel_size)
 }
 /// `nn.Conv2d(in_channels, out_channels, kernel_size)` over `[N, C, H, W]`.
-pub const fn conv2d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+pub const fn conv2d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer<'static> {
     conv(2, in_channels, out_channels, kernel_size)
 }
 /// `nn.Conv3d(in_channels, out_channels, kernel_size)` over `[N, C, D, H, W]`.
-pub const fn conv3d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+pub const fn conv3d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer<'static> {
     conv(3, in_channels, out_channels, kernel_size)
 }
 /// `nn.ConvTranspose2d(in_channels, out_channels, kernel_size)`.
-pub const fn conv_transpose2d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer {
+pub const fn conv_transpose2d(in_channels: usize, out_channels: usize, kernel_size: usize) -> Layer<'static> {
     op(Op::ConvTranspose(ConvTranspose {
         in_channels,
         out_channels,
@@ -498,7 +504,7 @@ pub const fn conv_transpose2d(in_channels: usize, out_channels: usize, kernel_si
     }))
 }
 
-const fn max_pool(dims: u8, k: usize) -> Layer {
+const fn max_pool(dims: u8, k: usize) -> Layer<'static> {
     op(Op::MaxPool(MaxPool {
         dims,
         kernel_size: spatial(dims, k, 1),
@@ -510,19 +516,19 @@ const fn max_pool(dims: u8, k: usize) -> Layer {
     }))
 }
 /// `nn.MaxPool1d(kernel_size)`; stride defaults to the kernel size.
-pub const fn max_pool1d(kernel_size: usize) -> Layer {
+pub const fn max_pool1d(kernel_size: usize) -> Layer<'static> {
     max_pool(1, kernel_size)
 }
 /// `nn.MaxPool2d(kernel_size)`; stride defaults to the kernel size.
-pub const fn max_pool2d(kernel_size: usize) -> Layer {
+pub const fn max_pool2d(kernel_size: usize) -> Layer<'static> {
     max_pool(2, kernel_size)
 }
 /// `nn.MaxPool3d(kernel_size)`; stride defaults to the kernel size.
-pub const fn max_pool3d(kernel_size: usize) -> Layer {
+pub const fn max_pool3d(kernel_size: usize) -> Layer<'static> {
     max_pool(3, kernel_size)
 }
 /// `nn.MaxUnpool2d(kernel_size)`; stride defaults to the kernel size.
-pub const fn max_unpool2d(kernel_size: usize) -> Layer {
+pub const fn max_unpool2d(kernel_size: usize) -> Layer<'static> {
     op(Op::MaxUnpool(MaxUnpool {
         kernel_size: [1, kernel_size, kernel_size],
         stride: [1, kernel_size, kernel_size],
@@ -530,7 +536,7 @@ pub const fn max_unpool2d(kernel_size: usize) -> Layer {
     }))
 }
 
-const fn avg_pool(dims: u8, k: usize) -> Layer {
+const fn avg_pool(dims: u8, k: usize) -> Layer<'static> {
     op(Op::AvgPool(AvgPool {
         dims,
         kernel_size: spatial(dims, k, 1),
@@ -541,88 +547,88 @@ const fn avg_pool(dims: u8, k: usize) -> Layer {
     }))
 }
 /// `nn.AvgPool1d(kernel_size)`.
-pub const fn avg_pool1d(kernel_size: usize) -> Layer {
+pub const fn avg_pool1d(kernel_size: usize) -> Layer<'static> {
     avg_pool(1, kernel_size)
 }
 /// `nn.AvgPool2d(kernel_size)`.
-pub const fn avg_pool2d(kernel_size: usize) -> Layer {
+pub const fn avg_pool2d(kernel_size: usize) -> Layer<'static> {
     avg_pool(2, kernel_size)
 }
 /// `nn.AvgPool3d(kernel_size)`.
-pub const fn avg_pool3d(kernel_size: usize) -> Layer {
+pub const fn avg_pool3d(kernel_size: usize) -> Layer<'static> {
     avg_pool(3, kernel_size)
 }
 /// `nn.AdaptiveAvgPool1d(output_size)`.
-pub const fn adaptive_avg_pool1d(output_size: usize) -> Layer {
+pub const fn adaptive_avg_pool1d(output_size: usize) -> Layer<'static> {
     op(Op::AdaptiveAvgPool(Adaptive {
         dims: 1,
         output_size: [1, 1, output_size],
     }))
 }
 /// `nn.AdaptiveAvgPool2d((h, w))`.
-pub const fn adaptive_avg_pool2d(h: usize, w: usize) -> Layer {
+pub const fn adaptive_avg_pool2d(h: usize, w: usize) -> Layer<'static> {
     op(Op::AdaptiveAvgPool(Adaptive {
         dims: 2,
         output_size: [1, h, w],
     }))
 }
 /// `nn.AdaptiveMaxPool1d(output_size)`.
-pub const fn adaptive_max_pool1d(output_size: usize) -> Layer {
+pub const fn adaptive_max_pool1d(output_size: usize) -> Layer<'static> {
     op(Op::AdaptiveMaxPool(Adaptive {
         dims: 1,
         output_size: [1, 1, output_size],
     }))
 }
 /// `nn.AdaptiveMaxPool2d((h, w))`.
-pub const fn adaptive_max_pool2d(h: usize, w: usize) -> Layer {
+pub const fn adaptive_max_pool2d(h: usize, w: usize) -> Layer<'static> {
     op(Op::AdaptiveMaxPool(Adaptive {
         dims: 2,
         output_size: [1, h, w],
     }))
 }
 
-const fn pad2d(mode: PaddingMode, padding: [usize; 4]) -> Layer {
+const fn pad2d(mode: PaddingMode, padding: [usize; 4]) -> Layer<'static> {
     op(Op::Pad2d(Pad2d { mode, padding }))
 }
 /// `nn.ZeroPad2d((left, right, top, bottom))`.
-pub const fn zero_pad2d(padding: [usize; 4]) -> Layer {
+pub const fn zero_pad2d(padding: [usize; 4]) -> Layer<'static> {
     pad2d(PaddingMode::Zeros, padding)
 }
 /// `nn.ReflectionPad2d((left, right, top, bottom))`.
-pub const fn reflection_pad2d(padding: [usize; 4]) -> Layer {
+pub const fn reflection_pad2d(padding: [usize; 4]) -> Layer<'static> {
     pad2d(PaddingMode::Reflect, padding)
 }
 /// `nn.ReplicationPad2d((left, right, top, bottom))`.
-pub const fn replication_pad2d(padding: [usize; 4]) -> Layer {
+pub const fn replication_pad2d(padding: [usize; 4]) -> Layer<'static> {
     pad2d(PaddingMode::Replicate, padding)
 }
 
 /// `nn.ReLU()`.
-pub const fn relu() -> Layer {
+pub const fn relu() -> Layer<'static> {
     op(Op::ReLU)
 }
 /// `nn.LeakyReLU(negative_slope)` (PyTorch's default slope is 0.01).
-pub const fn leaky_relu(negative_slope: f32) -> Layer {
+pub const fn leaky_relu(negative_slope: f32) -> Layer<'static> {
     op(Op::LeakyReLU(negative_slope))
 }
 /// `nn.Sigmoid()`.
-pub const fn sigmoid() -> Layer {
+pub const fn sigmoid() -> Layer<'static> {
     op(Op::Sigmoid)
 }
 /// `nn.Tanh()`.
-pub const fn tanh() -> Layer {
+pub const fn tanh() -> Layer<'static> {
     op(Op::Tanh)
 }
 /// `nn.Softmax(dim)`.
-pub const fn softmax(dim: i8) -> Layer {
+pub const fn softmax(dim: i8) -> Layer<'static> {
     op(Op::Softmax(dim))
 }
 /// `nn.LogSoftmax(dim)`.
-pub const fn log_softmax(dim: i8) -> Layer {
+pub const fn log_softmax(dim: i8) -> Layer<'static> {
     op(Op::LogSoftmax(dim))
 }
 
-const fn batch_norm(dims: u8, num_features: usize) -> Layer {
+const fn batch_norm(dims: u8, num_features: usize) -> Layer<'static> {
     op(Op::BatchNorm(BatchNorm {
         dims,
         num_features,
@@ -633,19 +639,19 @@ const fn batch_norm(dims: u8, num_features: usize) -> Layer {
     }))
 }
 /// `nn.BatchNorm1d(num_features)` over `[N, C]` or `[N, C, L]`.
-pub const fn batch_norm1d(num_features: usize) -> Layer {
+pub const fn batch_norm1d(num_features: usize) -> Layer<'static> {
     batch_norm(1, num_features)
 }
 /// `nn.BatchNorm2d(num_features)` over `[N, C, H, W]`.
-pub const fn batch_norm2d(num_features: usize) -> Layer {
+pub const fn batch_norm2d(num_features: usize) -> Layer<'static> {
     batch_norm(2, num_features)
 }
 /// `nn.Dropout(p)` (PyTorch's default p is 0.5).
-pub const fn dropout(p: f32) -> Layer {
+pub const fn dropout(p: f32) -> Layer<'static> {
     op(Op::Dropout(p))
 }
 /// `nn.Linear(in_features, out_features)` over the last dim.
-pub const fn linear(in_features: usize, out_features: usize) -> Layer {
+pub const fn linear(in_features: usize, out_features: usize) -> Layer<'static> {
     op(Op::Linear(Linear {
         in_features,
         out_features,
@@ -653,7 +659,7 @@ pub const fn linear(in_features: usize, out_features: usize) -> Layer {
     }))
 }
 /// `nn.LazyLinear(out_features)`: `in_features` is inferred from the input.
-pub const fn lazy_linear(out_features: usize) -> Layer {
+pub const fn lazy_linear(out_features: usize) -> Layer<'static> {
     op(Op::Linear(Linear {
         in_features: 0,
         out_features,
@@ -661,23 +667,23 @@ pub const fn lazy_linear(out_features: usize) -> Layer {
     }))
 }
 /// `nn.Identity()`.
-pub const fn identity() -> Layer {
+pub const fn identity() -> Layer<'static> {
     op(Op::Identity)
 }
 /// `nn.Flatten()`: `[N, ...]` to `[N, prod(...)]`.
-pub const fn flatten() -> Layer {
+pub const fn flatten() -> Layer<'static> {
     op(Op::Flatten)
 }
 
 /// A nested `nn.Sequential`.
-pub const fn sequential(layers: &'static [Layer]) -> Layer {
+pub const fn sequential<'l>(layers: &'l [Layer<'l>]) -> Layer<'l> {
     Layer {
         kind: Kind::Sequential(layers),
         name: "",
     }
 }
 /// `body(x) + shortcut(x)`; an empty shortcut is the identity (ResNet's residual connection).
-pub const fn residual(body: &'static [Layer], shortcut: &'static [Layer]) -> Layer {
+pub const fn residual<'l>(body: &'l [Layer<'l>], shortcut: &'l [Layer<'l>]) -> Layer<'l> {
     Layer {
         kind: Kind::Merge {
             merge: Merge::Add,
@@ -688,7 +694,7 @@ pub const fn residual(body: &'static [Layer], shortcut: &'static [Layer]) -> Lay
     }
 }
 /// `torch.cat([a(x), b(x)], dim=1)`; an empty branch is the identity.
-pub const fn concat(a: &'static [Layer], b: &'static [Layer]) -> Layer {
+pub const fn concat<'l>(a: &'l [Layer<'l>], b: &'l [Layer<'l>]) -> Layer<'l> {
     Layer {
         kind: Kind::Merge {
             merge: Merge::Concat,
@@ -699,13 +705,13 @@ pub const fn concat(a: &'static [Layer], b: &'static [Layer]) -> Layer {
     }
 }
 /// `nn.Bilinear(in1, in2, out)(a(x), b(x))`; an empty branch is the identity.
-pub const fn bilinear(
-    a: &'static [Layer],
-    b: &'static [Layer],
+pub const fn bilinear<'l>(
+    a: &'l [Layer<'l>],
+    b: &'l [Layer<'l>],
     in1_features: usize,
     in2_features: usize,
     out_features: usize,
-) -> Layer {
+) -> Layer<'l> {
     Layer {
         kind: Kind::Merge {
             merge: Merge::Bilinear(Bilinear {

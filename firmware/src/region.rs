@@ -35,12 +35,13 @@ pub const EMPTY_LAYER: Layer = Layer {
     name: "",
 };
 
-/// A validated model: the file in the region and its inference plan (batch 1).
-pub struct LoadedModel<const CAP: usize> {
+/// A validated model: the file in the region and its inference plan (batch 1), both
+/// borrowing the region and the layer storage for `'a` (`'static` on a board).
+pub struct LoadedModel<'a, const CAP: usize> {
     /// The model file, borrowed from the region (its tensors are used in place).
-    pub file: ModelFile<'static>,
+    pub file: ModelFile<'a>,
     /// Its inference plan for one sample at a time.
-    pub plan: Plan<CAP>,
+    pub plan: Plan<'a, CAP>,
 }
 
 /// The length of the model file at the start of `region`, read from its fixed header
@@ -68,16 +69,17 @@ pub fn file_len(region: &[u8]) -> Result<usize, BootError> {
 /// [module docs](self) for the order of the checks).
 ///
 /// - `region`: the whole model region (for example the `MODEL` region of the memory layout);
-/// - `layers`: static storage the model's layers are rebuilt into (`CAP`-independent);
+/// - `layers`: storage the model's layers are rebuilt into (`CAP`-independent; a `static` on
+///   a board);
 /// - `arena_len`: floats in the static activation arena the model must fit.
 ///
 /// # Errors
 /// A [`BootError`] naming the first check that failed; nothing of the model has been used then.
-pub fn load_model<const CAP: usize>(
-    region: &'static [u8],
-    layers: &'static mut [Layer],
+pub fn load_model<'a, const CAP: usize>(
+    region: &'a [u8],
+    layers: &'a mut [Layer<'a>],
     arena_len: usize,
-) -> Result<LoadedModel<CAP>, BootError> {
+) -> Result<LoadedModel<'a, CAP>, BootError> {
     let len = file_len(region)?;
     let file = ModelFile::parse(&region[..len]).map_err(|e| match e {
         Error::ModelFile(f) => BootError::Corrupt(f),
@@ -128,8 +130,8 @@ mod tests {
 
     static LAYERS: [Layer; 3] = [flatten(), linear(4, 3).named("fc"), relu()];
 
-    /// A valid whole-model file in a 4 KiB region padded with 0xFF, leaked as flash would be.
-    fn region() -> &'static mut [u8] {
+    /// A valid whole-model file in a 4 KiB region padded with 0xFF.
+    fn region() -> Vec<u8> {
         let plan = Plan::<3>::try_new(&LAYERS, Shape::features(4), 1, Mode::Inference).unwrap();
         let params: Vec<f32> = (0..plan.param_len()).map(|i| i as f32).collect();
         let spec = ModelSpec {
@@ -142,17 +144,18 @@ mod tests {
         let mut file = std::vec![0xFFu8; 4096];
         let n = model_file::encoded_len(&spec, &plan, &params, &[], None).unwrap();
         model_file::encode(&spec, &plan, &params, &[], None, &mut file[..n]).unwrap();
-        file.leak()
+        file
     }
 
-    fn storage() -> &'static mut [Layer] {
-        std::vec![EMPTY_LAYER; 8].leak()
+    /// Layer storage for [`load_model`]; the loaded model borrows it.
+    fn storage() -> [Layer<'static>; 8] {
+        [EMPTY_LAYER; 8]
     }
 
     #[test]
     fn a_valid_region_plans_and_its_weights_are_used_in_place() {
-        let r = region();
-        let m = load_model::<8>(r, storage(), 64).unwrap();
+        let (r, mut layers) = (region(), storage());
+        let m = load_model::<8>(&r, &mut layers, 64).unwrap();
         assert_eq!(m.file.name(), "tiny");
         assert_eq!(m.plan.param_len(), 15);
         let params = m.file.params().unwrap();
@@ -162,27 +165,22 @@ mod tests {
 
     #[test]
     fn each_refusal_has_its_own_exit_status() {
-        assert_eq!(
-            load_model::<8>(std::vec![0xFF; 4096].leak(), storage(), 64).err(),
-            Some(BootError::NoModel)
-        );
+        fn load<'a>(region: &'a [u8], layers: &'a mut [Layer<'a>], arena: usize) -> Option<BootError> {
+            load_model::<8>(region, layers, arena).err()
+        }
+        assert_eq!(load(&[0xFF; 4096], &mut storage(), 64), Some(BootError::NoModel));
         let r = region();
-        let arena = load_model::<8>(r, storage(), 64).unwrap().plan.arena_len();
-        let small = load_model::<8>(region(), storage(), arena - 1).err().unwrap();
+        let arena = load_model::<8>(&r, &mut storage(), 64).unwrap().plan.arena_len();
+        let small = load(&r, &mut storage(), arena - 1).unwrap();
         assert_eq!(small.exit_code(), 12);
-        let few = load_model::<8>(region(), std::vec![EMPTY_LAYER; 1].leak(), 64)
-            .err()
-            .unwrap();
+        let few = load(&r, &mut [EMPTY_LAYER; 1], 64).unwrap();
         assert_eq!(few.exit_code(), 13);
-        let bad = region();
+        let mut bad = region();
         bad[30] ^= 0x20;
-        assert!(matches!(
-            load_model::<8>(bad, storage(), 64).err(),
-            Some(BootError::Corrupt(_))
-        ));
-        let long = region();
+        assert!(matches!(load(&bad, &mut storage(), 64), Some(BootError::Corrupt(_))));
+        let mut long = region();
         long[20..24].copy_from_slice(&1_000_000u32.to_le_bytes());
-        let e = load_model::<8>(long, storage(), 64).err().unwrap();
+        let e = load(&long, &mut storage(), 64).unwrap();
         assert!(matches!(e, BootError::RegionOverflow { region: 4096, .. }));
         assert_eq!(e.exit_code(), 11);
     }

@@ -19,7 +19,7 @@ const CAP: usize = 8;
 
 /// Trains `layers` on the CPU and the GPU for `steps` SGD steps of `batch` samples and compares
 /// everything after each; then the eval forward.
-fn train_both(dev: &Device, layers: &'static [Layer], input: Shape, batch: usize, steps: usize) {
+fn train_both(dev: &Device, layers: &[Layer], input: Shape, batch: usize, steps: usize) {
     let plan = Plan::<CAP>::training(layers, input, batch);
     let p = plan.param_len();
     let (mut params, mut grads) = (vec![0.0; p], vec![0.0; p]);

@@ -11,7 +11,13 @@ use torchlet_tests::{assert_close, check_close, rand_vec};
 
 /// The eval-mode output of `layers` on `x` through an inference plan (fused) and through a
 /// training plan (never fused), with the same weights.
-fn both(layers: &'static [Layer], input: Shape, batch: usize, x: &[f32], seed: u64) -> (Vec<f32>, Vec<f32>, Plan<16>) {
+fn both<'l>(
+    layers: &'l [Layer<'l>],
+    input: Shape,
+    batch: usize,
+    x: &[f32],
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>, Plan<'l, 16>) {
     let fused = Plan::<16>::try_new(layers, input, batch, Mode::Inference).unwrap();
     let plain = Plan::<16>::try_new(layers, input, batch, Mode::Training).unwrap();
     let mut params = vec![0.0; plain.param_len()];
@@ -27,10 +33,6 @@ fn both(layers: &'static [Layer], input: Shape, batch: usize, x: &[f32], seed: u
     let mut net = Network::with_weights(&fused, &params, &state, &mut arena).unwrap();
     let got = net.forward(x).unwrap().to_vec();
     (got, want, fused)
-}
-
-fn leak(layers: Vec<Layer>) -> &'static [Layer] {
-    Box::leak(layers.into_boxed_slice())
 }
 
 #[test]
@@ -76,7 +78,7 @@ fn chains_with_other_readers_are_not_fused() {
 }
 
 /// A random `Conv2d -> activation -> pool` and its input.
-fn chain() -> impl Strategy<Value = (Vec<Layer>, Shape, usize, u64)> {
+fn chain() -> impl Strategy<Value = (Vec<Layer<'static>>, Shape, usize, u64)> {
     (
         (1usize..4, 1usize..4, 1usize..3, 3usize..11, 3usize..11),
         (1usize..4, 1usize..3, 0usize..2, 1usize..3, any::<bool>()),
@@ -114,7 +116,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
     #[test]
     fn fused_equals_unfused_on_random_chains((layers, input, n, seed) in chain()) {
-        let layers = leak(layers);
+        let layers = &layers[..];
         // Geometries that do not plan (a kernel larger than the padded input) are skipped.
         prop_assume!(Plan::<16>::try_new(layers, input, n, Mode::Training).is_ok());
         let x = rand_vec(n * input.numel(), seed);

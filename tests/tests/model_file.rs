@@ -23,9 +23,9 @@ fn leak_aligned(bytes: &[u8]) -> &'static [u8] {
     &v.leak()[off..off + bytes.len()]
 }
 
-/// `n` leaked layer slots for [`ModelFile::layers`].
-fn storage(n: usize) -> &'static mut [Layer] {
-    vec![identity(); n].leak()
+/// `n` layer slots for [`ModelFile::layers`]; the rebuilt layers and their plan borrow them.
+fn storage(n: usize) -> Vec<Layer<'static>> {
+    vec![identity(); n]
 }
 
 fn file_error(e: Error) -> FileError {
@@ -82,7 +82,7 @@ fn forward_bits<const C: usize>(plan: &Plan<C>, params: &[f32], state: &[f32], x
 /// A random valid model over `[C, H, W]` with names, residual blocks (with and without a
 /// shortcut), concatenation, nested sequentials, BatchNorm, Dropout, and a head that may end
 /// in BatchNorm1d or a Bilinear merge.
-fn arb_model() -> impl Strategy<Value = (Vec<Layer>, Shape, usize)> {
+fn arb_model() -> impl Strategy<Value = (Vec<Layer<'static>>, Shape, usize)> {
     let layer = (0u8..9, 1usize..5, 1usize..4, any::<bool>());
     (
         prop::collection::vec(layer, 1..7),
@@ -92,7 +92,7 @@ fn arb_model() -> impl Strategy<Value = (Vec<Layer>, Shape, usize)> {
         0u8..3,
     )
         .prop_map(|(spec, c0, hw, batch, head)| {
-            let leak = |v: Vec<Layer>| -> &'static [Layer] { v.leak() };
+            let leak = |v: Vec<Layer<'static>>| -> &'static [Layer<'static>] { v.leak() };
             let mut layers = Vec::new();
             let (mut c, mut h) = (c0, hw);
             for (i, (kind, a, k, named)) in spec.into_iter().enumerate() {
@@ -191,7 +191,8 @@ proptest! {
         prop_assert_eq!(file.node_count(), plan.len());
         prop_assert_eq!(file.train_state(), train);
         prop_assert_eq!(file.optimizer_state().unwrap(), &opt[..]);
-        let plan2 = file.plan::<CAP>(storage(file.layer_count()), batch, Mode::Inference).unwrap();
+        let mut slots = storage(file.layer_count());
+        let plan2 = file.plan::<CAP>(&mut slots, batch, Mode::Inference).unwrap();
         prop_assert_eq!(plan2, plan);
         prop_assert_eq!(file.params().unwrap(), &params[..]);
         prop_assert_eq!(file.state().unwrap(), &state[..]);
@@ -302,7 +303,7 @@ static SMALL: [Layer; 6] = [
 ];
 
 /// A small real checkpoint: CNN with BatchNorm, class names, SGD momentum state (~2.4 KB).
-fn small_file() -> (Vec<u8>, Plan<6>) {
+fn small_file() -> (Vec<u8>, Plan<'static, 6>) {
     let plan = Plan::<6>::try_new(&SMALL, Shape::chw(1, 8, 8), 2, Mode::Inference).unwrap();
     let spec = ModelSpec {
         name: "small",
@@ -419,7 +420,7 @@ fn corrupted_records_with_a_valid_crc_never_panic() {
                 // Still a valid file (a changed name or hyper-parameter): loading must not
                 // panic; the plan check either passes or names the difference.
                 Ok(f) if !f.is_state_dict() => {
-                    let _ = f.plan::<8>(storage(f.layer_count()), 2, Mode::Inference);
+                    let _ = f.plan::<8>(&mut storage(f.layer_count()), 2, Mode::Inference);
                 }
                 Ok(_) => {}
             }
@@ -577,7 +578,7 @@ static GOLDEN: [Layer; 16] = [
 const G_CLASSES: [&str; 5] = ["plane", "car", "bird", "cat", "deer"];
 const G_BATCH: usize = 2;
 
-fn golden_parts() -> (Plan<CAP>, Vec<f32>, Vec<f32>, TrainState, Vec<f32>) {
+fn golden_parts() -> (Plan<'static, CAP>, Vec<f32>, Vec<f32>, TrainState, Vec<f32>) {
     let plan = Plan::<CAP>::try_new(&GOLDEN, Shape::chw(3, 8, 8), G_BATCH, Mode::Inference).unwrap();
     let params: Vec<f32> = rand_vec(plan.param_len(), 2024).iter().map(|v| v * 0.5).collect();
     let state = bn_state(&plan, 2025);
@@ -687,9 +688,8 @@ fn golden_v1_file_keeps_loading() {
 
     // The layers rebuilt from the file plan and run as the model did when it was written.
     let batch = side["batch"].as_u64().unwrap() as usize;
-    let plan = file
-        .plan::<CAP>(storage(file.layer_count()), batch, Mode::Inference)
-        .unwrap();
+    let mut slots = storage(file.layer_count());
+    let plan = file.plan::<CAP>(&mut slots, batch, Mode::Inference).unwrap();
     assert_eq!(plan.len() as u64, side["node_count"].as_u64().unwrap());
     assert_eq!(plan.layers(), &GOLDEN[..]);
     let x = torchlet_tests::floats(&side["input"]);
@@ -866,11 +866,12 @@ fn hand_made_files_exercise_every_record_check() {
     // The smallest model file: one ReLU.
     let f = parse_part(&chain(1), 0, 0).unwrap();
     assert_eq!((f.block_count(), f.layer_count(), f.node_count()), (1, 2, 1));
-    let plan = f.plan::<1>(storage(f.layer_count()), 1, Mode::Inference).unwrap();
+    let mut slots = storage(f.layer_count());
+    let plan = f.plan::<1>(&mut slots, 1, Mode::Inference).unwrap();
     assert_eq!(plan.output_shape(), Shape::features(4));
     // 16 levels of containers are allowed, 17 are not.
     let f = parse_part(&chain(16), 0, 0).unwrap();
-    assert!(f.plan::<1>(storage(f.layer_count()), 1, Mode::Inference).is_ok());
+    assert!(f.plan::<1>(&mut storage(f.layer_count()), 1, Mode::Inference).is_ok());
     assert_eq!(parse_part(&chain(17), 0, 0).unwrap_err().part, part::NESTING);
 
     let bad = |records: Vec<u8>| parse_part(&records, 0, 0).unwrap_err();

@@ -558,7 +558,7 @@ fn leak(v: Vec<Layer>) -> &'static [Layer] {
 
 /// A random valid model over `[C, H, W]` built from differentiable layers only (no ReLU or
 /// max-pool kinks), with containers, then `flatten` and `lazy_linear`, sometimes a Bilinear.
-fn arb_smooth_model() -> impl Strategy<Value = (Vec<Layer>, Shape, usize, u64)> {
+fn arb_smooth_model() -> impl Strategy<Value = (Vec<Layer<'static>>, Shape, usize, u64)> {
     let spec = prop::collection::vec((0u8..12, 1usize..4, 0usize..3), 1..7);
     (spec, 1usize..4, 2usize..6, 2usize..4, any::<u64>()).prop_map(|(spec, c0, hw, batch, seed)| {
         let (mut c, mut h, mut w) = (c0, hw, hw);

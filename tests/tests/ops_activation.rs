@@ -355,7 +355,7 @@ fn model_file_round_trip_and_print() {
     let m = Model::new("acts", &NET, IN, &["a", "b", "c"], 4).unwrap();
     let bytes = m.to_bytes().unwrap();
     let back = Model::from_bytes(bytes, std::path::Path::new("acts.tlm")).unwrap();
-    assert_eq!(back.layers, &NET[..]);
+    assert_eq!(back.layers(), &NET[..]);
     assert_eq!(back.params, m.params);
     let x = input(2);
     assert_eq!(back.forward(&x).unwrap(), m.forward(&x).unwrap());

@@ -17,7 +17,7 @@ const RTOL: f32 = 1e-4;
 const ATOL: f32 = 1e-5;
 
 /// The torchlet layers of each fixture case.
-fn layers_for(name: &str) -> Option<&'static [Layer]> {
+fn layers_for(name: &str) -> Option<&'static [Layer<'static>]> {
     static BN3D: [Layer; 1] = [batch_norm3d(3)];
     static AVG3D: [Layer; 1] = [adaptive_avg_pool3d(2, 3, 2)];
     static MAX3D: [Layer; 1] = [adaptive_max_pool3d(2, 2, 3)];

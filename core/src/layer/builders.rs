@@ -4,9 +4,9 @@
 
 use super::*;
 
-impl Layer {
+impl<'l> Layer<'l> {
     /// Names the layer (PyTorch's `add_module(name, ...)` / `OrderedDict` key).
-    pub const fn named(mut self, name: &'static str) -> Self {
+    pub const fn named(mut self, name: &'l str) -> Self {
         self.name = name;
         self
     }

@@ -27,7 +27,7 @@ pub struct Upsample {
 }
 
 /// `nn.Upsample(size=(h, w))` (mode nearest; see [`Layer::bilinear`]).
-pub const fn upsample_size(h: usize, w: usize) -> Layer {
+pub const fn upsample_size(h: usize, w: usize) -> Layer<'static> {
     op(Op::Upsample(Upsample {
         size: [h, w],
         scale_factor: 0.0,
@@ -37,7 +37,7 @@ pub const fn upsample_size(h: usize, w: usize) -> Layer {
 }
 /// `nn.Upsample(scale_factor=s)` (mode nearest; see [`Layer::bilinear`]). The output size is
 /// `floor(in · s)`.
-pub const fn upsample_scale(scale_factor: f32) -> Layer {
+pub const fn upsample_scale(scale_factor: f32) -> Layer<'static> {
     op(Op::Upsample(Upsample {
         size: [0, 0],
         scale_factor,
@@ -46,7 +46,7 @@ pub const fn upsample_scale(scale_factor: f32) -> Layer {
     }))
 }
 
-impl Layer {
+impl Layer<'_> {
     /// `mode='bilinear'` (Upsample).
     pub const fn bilinear(self) -> Self {
         let mut l = self;

@@ -129,19 +129,21 @@ impl<'a> ModelFile<'a> {
         }
         Ok(())
     }
-}
 
-impl ModelFile<'static> {
     /// Rebuilds the model's layers into `storage` (at least [`ModelFile::layer_count`]
     /// slots), with names borrowed from the file; returns the root (the model), ready for
     /// [`Plan::try_new`].
     ///
-    /// Plans hold `&'static [Layer]`, hence the `'static` storage: a `static` on a
-    /// microcontroller (`cortex-m-rt` hands one out in `#[entry]`), a leaked `Vec` on a host.
+    /// The layers borrow `storage` and the file's bytes, and a plan borrows its layers: any
+    /// storage that outlives the plan will do (a local array, a `Vec`, an arena on a host; a
+    /// `static` on a microcontroller, which `cortex-m-rt` hands out in `#[entry]`).
     ///
     /// # Errors
     /// [`Error::BufferLength`] if `storage` is too short, [`Error::Structure`] for a state dict.
-    pub fn layers(&self, storage: &'static mut [Layer]) -> Result<&'static [Layer]> {
+    pub fn layers<'s>(&self, storage: &'s mut [Layer<'s>]) -> Result<&'s [Layer<'s>]>
+    where
+        'a: 's,
+    {
         if self.is_state_dict() {
             return Err(Error::Structure {
                 what: "a state dict has no architecture",
@@ -162,7 +164,7 @@ impl ModelFile<'static> {
             pos: self.blocks_at,
             end: self.tensors_at,
         };
-        let mut root: &'static [Layer] = &[];
+        let mut root: &'s [Layer<'s>] = &[];
         for k in 0..self.blocks as usize {
             let count = r.take::<u32>(part::BLOCK, Some(k))? as usize;
             if count > rest.len() {
@@ -176,8 +178,8 @@ impl ModelFile<'static> {
             let (block, tail) = core::mem::take(&mut rest).split_at_mut(count);
             rest = tail;
             for slot in block.iter_mut() {
-                let l: LayerRecord<'static> = r.take(part::LAYER, None)?;
-                let get = |x: u32| -> Result<&'static [Layer]> {
+                let l: LayerRecord<'a> = r.take(part::LAYER, None)?;
+                let get = |x: u32| -> Result<&'s [Layer<'s>]> {
                     if x == EMPTY {
                         return Ok(&[]);
                     }
@@ -200,7 +202,7 @@ impl ModelFile<'static> {
                 };
                 *slot = Layer { kind, name: l.name };
             }
-            let block: &'static [Layer] = block;
+            let block: &'s [Layer<'s>] = block;
             if let Some(h) = handles.get_mut(k) {
                 *h = Layer {
                     kind: Kind::Sequential(block),
@@ -218,12 +220,15 @@ impl ModelFile<'static> {
     ///
     /// # Errors
     /// As [`ModelFile::layers`], [`Plan::try_new`] and [`ModelFile::check_plan`].
-    pub fn plan<const CAP: usize>(
+    pub fn plan<'s, const CAP: usize>(
         &self,
-        storage: &'static mut [Layer],
+        storage: &'s mut [Layer<'s>],
         batch: usize,
         mode: PlanMode,
-    ) -> Result<Plan<CAP>> {
+    ) -> Result<Plan<'s, CAP>>
+    where
+        'a: 's,
+    {
         let layers = self.layers(storage)?;
         let plan = Plan::try_new(layers, self.input, batch, mode)?;
         self.check_plan(&plan)?;

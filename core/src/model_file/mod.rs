@@ -28,12 +28,12 @@
 //! let mut file = vec![0u8; model_file::encoded_len(&spec, &plan, &params, &[], None)?];
 //! model_file::encode(&spec, &plan, &params, &[], None, &mut file)?;
 //!
-//! let file: &'static [u8] = file.leak(); // flash, on a microcontroller
-//! let model = ModelFile::parse(file)?;
+//! let model = ModelFile::parse(&file)?; // the bytes may be in flash, on a microcontroller
 //! assert_eq!(model.class_name(2), Some("c"));
 //! assert_eq!(model.tensors().map(|t| t.name).collect::<Vec<_>>(), ["fc.weight", "fc.bias"]);
-//! let storage = vec![Layer { kind: Kind::Op(Op::Identity), name: "" }; model.layer_count()].leak();
-//! let plan = model.plan::<3>(storage, 1, Mode::Inference)?;
+//! // The rebuilt layers borrow this storage and the file; the plan borrows the layers.
+//! let mut storage = vec![identity(); model.layer_count()];
+//! let plan = model.plan::<3>(&mut storage, 1, Mode::Inference)?;
 //! let mut arena = vec![0.0; plan.arena_len()];
 //! let mut net = Network::with_weights(&plan, model.params()?, model.state()?, &mut arena)?;
 //! let y = net.forward(&[1.0, 0.0, 0.0, 0.0])?; // fc.weight[:, 0] + fc.bias
@@ -79,7 +79,7 @@ pub struct ModelSpec<'s> {
     /// The model's name.
     pub name: &'s str,
     /// The layers (the plan's).
-    pub layers: &'s [Layer],
+    pub layers: &'s [Layer<'s>],
     /// Shape of one input sample (the plan's).
     pub input: Shape,
     /// Class names: the label of each output, in order (may be empty).
@@ -92,7 +92,7 @@ pub struct ModelSpec<'s> {
 
 impl<'s> ModelSpec<'s> {
     /// The spec of `plan`'s model, named `name`, without class names.
-    pub fn new<const CAP: usize>(name: &'s str, plan: &crate::Plan<CAP>) -> Self {
+    pub fn new<const CAP: usize>(name: &'s str, plan: &crate::Plan<'s, CAP>) -> Self {
         ModelSpec {
             name,
             layers: plan.layers(),

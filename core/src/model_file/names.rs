@@ -129,7 +129,7 @@ pub const fn branch_names(merge: &Merge) -> (&'static str, &'static str) {
 /// [`Error::Structure`] for a misused builder ([`Kind::Misuse`]), a [`FileError`] with part
 /// `"nesting"` for containers nested deeper than [`MAX_DEPTH`] levels, and any error of `f`
 /// (the walk stops at the first).
-pub fn for_each_node<'l>(layers: &'l [Layer], mut f: impl FnMut(usize, &Path<'l>) -> Result<()>) -> Result<usize> {
+pub fn for_each_node<'l>(layers: &'l [Layer<'l>], mut f: impl FnMut(usize, &Path<'l>) -> Result<()>) -> Result<usize> {
     let mut path = Path::root();
     let mut node = 0;
     walk(layers, 1, &mut path, &mut node, &mut f)?;
@@ -137,7 +137,7 @@ pub fn for_each_node<'l>(layers: &'l [Layer], mut f: impl FnMut(usize, &Path<'l>
 }
 
 fn walk<'l>(
-    layers: &'l [Layer],
+    layers: &'l [Layer<'l>],
     level: usize,
     path: &mut Path<'l>,
     node: &mut usize,
@@ -239,8 +239,8 @@ mod tests {
 
     #[test]
     fn too_deep_nesting_is_an_error() {
-        fn nest(depth: usize) -> &'static [Layer] {
-            let inner: &'static [Layer] = if depth == 0 { &[] } else { nest(depth - 1) };
+        fn nest(depth: usize) -> &'static [Layer<'static>] {
+            let inner: &'static [Layer<'static>] = if depth == 0 { &[] } else { nest(depth - 1) };
             let v: Vec<Layer> = if inner.is_empty() {
                 std::vec![relu()]
             } else {

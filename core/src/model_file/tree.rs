@@ -80,7 +80,7 @@ fn count(layers: &[Layer], level: usize, s: &mut TreeStats) -> Result<()> {
 }
 
 /// The containers of a layer, in order (empty slices for an op).
-fn children(l: &Layer) -> Result<[&'static [Layer]; 2]> {
+fn children<'l>(l: &Layer<'l>) -> Result<[&'l [Layer<'l>]; 2]> {
     match l.kind {
         Kind::Op(_) => Ok([&[], &[]]),
         Kind::Sequential(inner) => Ok([inner, &[]]),

@@ -24,7 +24,7 @@ use crate::rng::Rng;
 
 /// A model ready to run: a plan plus the memory it runs in. See the [module docs](self).
 pub struct Network<'a, const CAP: usize> {
-    plan: &'a Plan<CAP>,
+    plan: &'a Plan<'a, CAP>,
     params: Weights<'a>,
     grads: &'a mut [f32],
     state: Weights<'a>,
@@ -55,7 +55,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// # Errors
     /// [`Error::BufferLength`] naming the buffer whose length is wrong.
     pub fn new(
-        plan: &'a Plan<CAP>,
+        plan: &'a Plan<'a, CAP>,
         params: &'a mut [f32],
         grads: &'a mut [f32],
         state: &'a mut [f32],
@@ -97,7 +97,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// # Errors
     /// [`Error::NotReady`] for a training plan; [`Error::BufferLength`] as [`Network::new`].
     pub fn with_weights(
-        plan: &'a Plan<CAP>,
+        plan: &'a Plan<'a, CAP>,
         params: &'a [f32],
         state: &'a [f32],
         arena: &'a mut [f32],
@@ -142,7 +142,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// # Errors
     /// [`Error::NotReady`] for an inference plan; [`Error::BufferLength`] as [`Network::new`].
     pub fn worker(
-        plan: &'a Plan<CAP>,
+        plan: &'a Plan<'a, CAP>,
         params: &'a [f32],
         grads: &'a mut [f32],
         state: &'a mut [f32],
@@ -179,7 +179,7 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     }
 
     /// The plan.
-    pub fn plan(&self) -> &'a Plan<CAP> {
+    pub fn plan(&self) -> &'a Plan<'a, CAP> {
         self.plan
     }
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::ops::pool::UnpoolGeom;
 
-impl<const CAP: usize> Plan<CAP> {
+impl<const CAP: usize> Plan<'_, CAP> {
     // ---- lifetimes ----
 
     /// Step of the forward pass of node `i`.

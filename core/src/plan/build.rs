@@ -11,12 +11,12 @@ use crate::ops::{
     softmax, upsample,
 };
 
-impl<const CAP: usize> Plan<CAP> {
+impl<'l, const CAP: usize> Plan<'l, CAP> {
     // ---- building ----
 
     pub(super) const fn add_seq(
         &mut self,
-        layers: &'static [Layer],
+        layers: &'l [Layer<'l>],
         mut src: u16,
         mut shape: Shape,
         unpool: &mut Unpool,
@@ -26,7 +26,7 @@ impl<const CAP: usize> Plan<CAP> {
             let l = &layers[i];
             match l.kind {
                 Kind::Op(op) => {
-                    let (id, s) = ctry!(self.add_op(op, l.name, src, shape, unpool));
+                    let (id, s) = ctry!(self.add_op(op, src, shape, unpool));
                     src = id;
                     shape = s;
                 }
@@ -38,7 +38,7 @@ impl<const CAP: usize> Plan<CAP> {
                 Kind::Merge { merge, a, b } => {
                     let (ia, sa) = ctry!(self.add_seq(a, src, shape, unpool));
                     let (ib, sb) = ctry!(self.add_seq(b, src, shape, unpool));
-                    let (id, s) = ctry!(self.add_merge(merge, l.name, ia, sa, ib, sb));
+                    let (id, s) = ctry!(self.add_merge(merge, ia, sa, ib, sb));
                     src = id;
                     shape = s;
                 }
@@ -49,9 +49,8 @@ impl<const CAP: usize> Plan<CAP> {
         Ok((src, shape))
     }
 
-    const fn push(&mut self, mut node: Node, name: &'static str, src: u16, src2: u16) -> Result<(u16, Shape)> {
+    const fn push(&mut self, mut node: Node, src: u16, src2: u16) -> Result<(u16, Shape)> {
         let id = self.len;
-        node.name = name;
         node.inputs = [src, src2];
         node.param_offset = self.param_len;
         // Saturating: a layer too large makes the plan TooLarge (checked once it is built).
@@ -69,15 +68,7 @@ impl<const CAP: usize> Plan<CAP> {
     }
 
     /// Plans a merge of the branch outputs `ia` (shape `sa`) and `ib` (`sb`).
-    const fn add_merge(
-        &mut self,
-        merge: Merge,
-        name: &'static str,
-        ia: u16,
-        sa: Shape,
-        ib: u16,
-        sb: Shape,
-    ) -> Result<(u16, Shape)> {
+    const fn add_merge(&mut self, merge: Merge, ia: u16, sa: Shape, ib: u16, sb: Shape) -> Result<(u16, Shape)> {
         let mut n = Node::EMPTY;
         n.in_shape = sa;
         n.in_shape2 = sb;
@@ -92,19 +83,12 @@ impl<const CAP: usize> Plan<CAP> {
             Merge::Concat => merge::plan_concat(at, &mut n),
             Merge::Bilinear(b) => bilinear::plan(&b, at, &mut n, ia == ib),
         });
-        self.push(n, name, ia, ib)
+        self.push(n, ia, ib)
     }
 
     /// Plans one computing layer on input `s` (from node `src`): its op family checks it and
     /// sizes its buffers. `unpool` pairs `MaxUnpool` layers with the max pools before them.
-    const fn add_op(
-        &mut self,
-        op: Op,
-        name: &'static str,
-        src: u16,
-        s: Shape,
-        unpool: &mut Unpool,
-    ) -> Result<(u16, Shape)> {
+    const fn add_op(&mut self, op: Op, src: u16, s: Shape, unpool: &mut Unpool) -> Result<(u16, Shape)> {
         let mut n = Node::EMPTY;
         n.op_name = op.torch_name();
         n.in_shape = s;
@@ -159,7 +143,7 @@ impl<const CAP: usize> Plan<CAP> {
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));
         }
-        self.push(n, name, src, INPUT)
+        self.push(n, src, INPUT)
     }
 
     /// The planning context of the next node.

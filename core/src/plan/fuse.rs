@@ -99,7 +99,7 @@ const fn pool_fusable(g: &PoolGeom) -> bool {
         && full(g.output[2], g.kernel[2], g.stride[2], g.input[2])
 }
 
-impl<const CAP: usize> Plan<CAP> {
+impl<const CAP: usize> Plan<'_, CAP> {
     /// How many node inputs read node `p`'s output.
     const fn readers(&self, p: u16) -> usize {
         let mut count = 0;

@@ -34,7 +34,7 @@ impl Node {
     }
 }
 
-impl<const CAP: usize> Plan<CAP> {
+impl<const CAP: usize> Plan<'_, CAP> {
     /// Multiply-accumulates of one sample's forward pass: the sum of [`Node::macs`].
     pub const fn macs(&self) -> u64 {
         let mut total = 0u64;

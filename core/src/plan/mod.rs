@@ -40,6 +40,14 @@
 //! ```
 //!
 //! while [`Plan::try_new`] on a model chosen at run time returns the error instead.
+//!
+//! ## Borrowed layers
+//!
+//! A plan borrows its model: `Plan<'l, CAP>` holds `&'l [Layer<'l>]`. In a `const` or `static`
+//! item the lifetime is `'static` and never needs spelling (`const PLAN: Plan<9> = ...`); a
+//! model built at run time, for example rebuilt from a model file into a local array or an
+//! arena by [`crate::model_file::ModelFile::layers`], gives a plan that lives as long as that
+//! storage, and nothing has to be leaked.
 
 use crate::error::{Error, Result};
 use crate::layer::{Kind, Layer};
@@ -217,8 +225,6 @@ pub struct Node {
     pub exec: Exec,
     /// PyTorch's class name (`"Conv2d"`, `"Add"`, ...).
     pub op_name: &'static str,
-    /// The layer's name in its container (empty: its index).
-    pub name: &'static str,
     /// Producers of the inputs ([`INPUT`] = the network input); `inputs[1]` only for merges.
     pub inputs: [u16; 2],
     /// Shape of one sample of the first input.
@@ -255,7 +261,6 @@ impl Node {
     pub(crate) const EMPTY: Node = Node {
         exec: Exec::Copy,
         op_name: "",
-        name: "",
         inputs: [INPUT, INPUT],
         in_shape: Shape::features(1),
         in_shape2: Shape::features(1),
@@ -317,11 +322,11 @@ impl Node {
 
 /// The complete plan of a model: see the [module docs](self).
 ///
-/// `CAP` is the most computing layers the plan can hold; [`node_count`] gives the exact number
+/// `'l` is the lifetime of the borrowed layers ([`Plan::layers`]). `CAP` is the most computing layers the plan can hold; [`node_count`] gives the exact number
 /// for a model.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Plan<const CAP: usize> {
-    layers: &'static [Layer],
+pub struct Plan<'l, const CAP: usize> {
+    layers: &'l [Layer<'l>],
     input: Shape,
     batch: usize,
     mode: Mode,
@@ -393,9 +398,9 @@ const fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-impl<const CAP: usize> Plan<CAP> {
+impl<'l, const CAP: usize> Plan<'l, CAP> {
     /// A training plan; panics (a compile error in a `const`) if the model is invalid.
-    pub const fn training(layers: &'static [Layer], input: Shape, batch: usize) -> Self {
+    pub const fn training(layers: &'l [Layer<'l>], input: Shape, batch: usize) -> Self {
         match Self::try_new(layers, input, batch, Mode::Training) {
             Ok(p) => p,
             Err(e) => panic!("{}", e.const_message()),
@@ -403,7 +408,7 @@ impl<const CAP: usize> Plan<CAP> {
     }
 
     /// An inference plan; panics (a compile error in a `const`) if the model is invalid.
-    pub const fn inference(layers: &'static [Layer], input: Shape, batch: usize) -> Self {
+    pub const fn inference(layers: &'l [Layer<'l>], input: Shape, batch: usize) -> Self {
         match Self::try_new(layers, input, batch, Mode::Inference) {
             Ok(p) => p,
             Err(e) => panic!("{}", e.const_message()),
@@ -415,7 +420,7 @@ impl<const CAP: usize> Plan<CAP> {
     /// [`crate::Network::input_grad`] holds `d loss / d x`, for saliency maps, adversarial
     /// examples or checking a layer from outside. The arena grows by one input batch at most.
     /// Panics (a compile error in a `const`) if the model is invalid.
-    pub const fn training_with_input_grad(layers: &'static [Layer], input: Shape, batch: usize) -> Self {
+    pub const fn training_with_input_grad(layers: &'l [Layer<'l>], input: Shape, batch: usize) -> Self {
         match Self::try_new_with_input_grad(layers, input, batch) {
             Ok(p) => p,
             Err(e) => panic!("{}", e.const_message()),
@@ -426,7 +431,7 @@ impl<const CAP: usize> Plan<CAP> {
     ///
     /// # Errors
     /// Those of [`Plan::try_new`].
-    pub const fn try_new_with_input_grad(layers: &'static [Layer], input: Shape, batch: usize) -> Result<Self> {
+    pub const fn try_new_with_input_grad(layers: &'l [Layer<'l>], input: Shape, batch: usize) -> Result<Self> {
         Self::build(layers, input, batch, Mode::Training, true)
     }
 
@@ -437,11 +442,11 @@ impl<const CAP: usize> Plan<CAP> {
     /// was expected and found), [`Error::Structure`] for a misused builder or an unmatched
     /// `MaxUnpool`, [`Error::Capacity`] if the model has more than `CAP` computing layers,
     /// [`Error::BatchSize`] for a zero batch.
-    pub const fn try_new(layers: &'static [Layer], input: Shape, batch: usize, mode: Mode) -> Result<Self> {
+    pub const fn try_new(layers: &'l [Layer<'l>], input: Shape, batch: usize, mode: Mode) -> Result<Self> {
         Self::build(layers, input, batch, mode, false)
     }
 
-    const fn build(layers: &'static [Layer], input: Shape, batch: usize, mode: Mode, input_grad: bool) -> Result<Self> {
+    const fn build(layers: &'l [Layer<'l>], input: Shape, batch: usize, mode: Mode, input_grad: bool) -> Result<Self> {
         if batch == 0 {
             return Err(Error::BatchSize {
                 max: usize::MAX,
@@ -514,7 +519,7 @@ impl<const CAP: usize> Plan<CAP> {
     // ---- accessors ----
 
     /// The model the plan was made from.
-    pub const fn layers(&self) -> &'static [Layer] {
+    pub const fn layers(&self) -> &'l [Layer<'l>] {
         self.layers
     }
     /// Shape of one input sample.

@@ -44,7 +44,7 @@ pub struct ZooModel {
     /// One line on what it is.
     pub description: &'static str,
     /// The layers, as an `nn.Sequential`, for [`ZooModel::input`] and [`ZooModel::classes`].
-    pub layers: &'static [Layer],
+    pub layers: &'static [Layer<'static>],
     /// The shape of one input sample it was designed for.
     pub input: Shape,
     /// The name of each output class of the default head.

@@ -6,7 +6,7 @@
 use crate::layer::*;
 
 /// The body of ResNet's basic block: conv 3×3 (stride `stride`), BN, ReLU, conv 3×3, BN.
-const fn basic_body(c_in: usize, c_out: usize, stride: usize) -> [Layer; 5] {
+const fn basic_body(c_in: usize, c_out: usize, stride: usize) -> [Layer<'static>; 5] {
     [
         conv2d(c_in, c_out, 3)
             .stride(stride)
@@ -21,7 +21,7 @@ const fn basic_body(c_in: usize, c_out: usize, stride: usize) -> [Layer; 5] {
 }
 
 /// The projection shortcut of a block that changes the shape: conv 1×1 (stride), BN.
-const fn projection(c_in: usize, c_out: usize, stride: usize) -> [Layer; 2] {
+const fn projection(c_in: usize, c_out: usize, stride: usize) -> [Layer<'static>; 2] {
     [conv2d(c_in, c_out, 1).stride(stride).bias(false), batch_norm2d(c_out)]
 }
 
@@ -43,14 +43,15 @@ const RELU: [&str; 6] = ["relu0", "relu1", "relu2", "relu3", "relu4", "relu5"];
 /// `N / 2` residual blocks, each `relu(body(x) + shortcut(x))`: the first with `first` and
 /// `shortcut`, the others with `rest` and the identity.
 const fn stage<const N: usize>(
-    first: &'static [Layer],
-    shortcut: &'static [Layer],
-    rest: &'static [Layer],
-) -> [Layer; N] {
+    first: &'static [Layer<'static>],
+    shortcut: &'static [Layer<'static>],
+    rest: &'static [Layer<'static>],
+) -> [Layer<'static>; N] {
     let mut out = [identity(); N];
     let mut b = 0;
     while 2 * b < N {
-        let (body, sc): (&'static [Layer], &'static [Layer]) = if b == 0 { (first, shortcut) } else { (rest, &[]) };
+        let (body, sc): (&'static [Layer<'static>], &'static [Layer<'static>]) =
+            if b == 0 { (first, shortcut) } else { (rest, &[]) };
         out[2 * b] = residual(body, sc).named(BLOCK[b]);
         out[2 * b + 1] = relu().named(RELU[b]);
         b += 1;
@@ -102,7 +103,7 @@ pub const RESNET34: [Layer; 10] = [
 /// The body of ResNet's bottleneck block (expansion 4, stride on the 3×3 as torchvision's
 /// v1.5): conv 1×1 to `planes`, BN, ReLU, conv 3×3 (stride), BN, ReLU, conv 1×1 to
 /// `4 * planes`, BN.
-const fn bottleneck(c_in: usize, planes: usize, stride: usize) -> [Layer; 8] {
+const fn bottleneck(c_in: usize, planes: usize, stride: usize) -> [Layer<'static>; 8] {
     [
         conv2d(c_in, planes, 1).bias(false).named("conv1"),
         batch_norm2d(planes).named("bn1"),

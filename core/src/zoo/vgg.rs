@@ -21,7 +21,7 @@ const VGG19_CFG: [usize; 21] = [
 
 /// torchvision's `make_layers(cfg, batch_norm=True)`: Conv2d(3×3, padding 1), BatchNorm2d and
 /// ReLU per number, MaxPool2d(2, 2) per `M`. `N` must be 3 per number plus 1 per `M`.
-const fn vgg_features<const N: usize>(cfg: &[usize]) -> [Layer; N] {
+const fn vgg_features<const N: usize>(cfg: &[usize]) -> [Layer<'static>; N] {
     let mut out = [identity(); N];
     let (mut i, mut at, mut c_in) = (0, 0, 3);
     while i < cfg.len() {

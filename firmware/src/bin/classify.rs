@@ -75,7 +75,7 @@ fn main() -> ! {
 fn run(
     model: &'static [u8],
     inputs: &'static [u8],
-    layers: &'static mut [Layer],
+    layers: &'static mut [Layer<'static>],
     arena: &'static mut [f32],
     frame: &'static mut [f32],
 ) -> Result<(), BootError> {

@@ -116,16 +116,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Save the trained model (architecture, class names, weights) atomically.
     let path = Path::new("runs/digits-example/model.tlm");
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    let classes: Vec<String> = DIGIT_CLASSES.iter().map(|c| c.to_string()).collect();
-    let model = Model {
-        name: "digits-cnn".into(),
-        layers: &DIGITS_CNN,
-        input: INPUT,
-        classes,
-        params,
-        state,
-        run: None,
-    };
+    let mut model = Model::new("digits-cnn", &DIGITS_CNN, INPUT, &DIGIT_CLASSES, 0)?;
+    model.params = params;
+    model.state = state;
     model.save(path)?;
     println!("saved the trained model to {}", path.display());
     println!(

@@ -12,8 +12,9 @@
 //! The architectures themselves (the table of names, inputs and parameter counts) are the
 //! core's [`torchlet::zoo`], shared with the firmware and re-exported here.
 //!
-//! Adapted layer lists are built at run time and leaked (plans need `'static` layers): build
-//! models a few times per run, not in a loop.
+//! A model with the zoo's defaults uses the `const` list as it is; an adapted one gets an
+//! [`Architecture`] of its own, whose changed containers live in its arena (the unchanged ones
+//! are still the zoo's), freed with the last clone of the model.
 //!
 //! There is one way to build a zoo model, [`build_entry`] ([`build`] looks the name up
 //! first, [`Model::from_zoo`] is `build` with the default [`ZooConfig`]), and one error for a
@@ -22,11 +23,12 @@
 
 use std::fmt;
 
+use bumpalo_herd::Member;
 use torchlet::layer::{Kind, Layer, Op};
 pub use torchlet::zoo::*;
 use torchlet::{Mode, Shape};
 
-use crate::model::{HostPlan, Model, ModelError};
+use crate::model::{Architecture, HostPlan, Model, ModelError};
 
 /// What to adapt a zoo model to (all `None`: the zoo's defaults). See [`build`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,33 +168,43 @@ pub fn input_for(z: &ZooModel, config: &ZooConfig) -> Shape {
     }
 }
 
-/// The layers adapted to `config`, and the input shape they were planned for. Unchanged
-/// layers are the zoo's `'static` lists; changed ones are copied and leaked.
+/// The layers adapted to `config`, and the input shape they were planned for. With nothing
+/// to adapt they are the zoo's `'static` list, not copied; otherwise the changed containers
+/// are rebuilt in the architecture's arena and the unchanged ones are still the zoo's.
 ///
 /// # Errors
 /// As [`build`], except [`ZooError::Model`].
-pub fn layers_for(z: &ZooModel, config: &ZooConfig) -> Result<(&'static [Layer], Shape), ZooError> {
-    let mut layers = z.layers;
+pub fn layers_for(z: &ZooModel, config: &ZooConfig) -> Result<(Architecture, Shape), ZooError> {
     let input = input_for(z, config);
     let default_channels = z.input.dims().first().copied();
-    if let Some(c) = config.channels.filter(|&c| Some(c) != default_channels) {
-        layers = set_in_channels(layers, c).ok_or(ZooError::Adapt {
-            model: z.name,
-            what: "the input channels (the first layer is not a convolution)",
-        })?;
-    }
-    if let Some(n) = config.num_classes.filter(|&n| n != z.classes.len()) {
-        if n == 0 {
-            return Err(ZooError::NoClasses { model: z.name });
-        }
-        layers = set_out_features(layers, n).ok_or(ZooError::Adapt {
-            model: z.name,
-            what: "the class count (the last layer is not a Linear head)",
-        })?;
-    }
+    let channels = config.channels.filter(|&c| Some(c) != default_channels);
+    let classes = config.num_classes.filter(|&n| n != z.classes.len());
+    let architecture = if channels.is_none() && classes.is_none() {
+        Architecture::from_static(z.layers)
+    } else {
+        Architecture::try_build(|arena| {
+            let mut layers: &[Layer<'_>] = z.layers;
+            if let Some(c) = channels {
+                layers = set_in_channels(arena, layers, c).ok_or(ZooError::Adapt {
+                    model: z.name,
+                    what: "the input channels (the first layer is not a convolution)",
+                })?;
+            }
+            if let Some(n) = classes {
+                if n == 0 {
+                    return Err(ZooError::NoClasses { model: z.name });
+                }
+                layers = set_out_features(arena, layers, n).ok_or(ZooError::Adapt {
+                    model: z.name,
+                    what: "the class count (the last layer is not a Linear head)",
+                })?;
+            }
+            Ok(layers)
+        })?
+    };
     // Planning checks every layer against the input (as Model::new would, with a less
     // specific message).
-    HostPlan::try_new(layers, input, 1, Mode::Inference).map_err(|error| {
+    HostPlan::try_new(architecture.layers(), input, 1, Mode::Inference).map_err(|error| {
         ZooError::Input(Box::new(InputMismatch {
             model: z.name,
             input,
@@ -201,7 +213,7 @@ pub fn layers_for(z: &ZooModel, config: &ZooConfig) -> Result<(&'static [Layer],
             error,
         }))
     })?;
-    Ok((layers, input))
+    Ok((architecture, input))
 }
 
 /// The zoo entry `z` adapted to `config`, initialised from `seed`. See [`build`].
@@ -217,44 +229,41 @@ pub fn build_entry(z: &ZooModel, config: &ZooConfig, seed: u64) -> Result<Model,
     Ok(Model::new(z.name, layers, input, classes, seed)?)
 }
 
-/// Keeps `layers` for the rest of the process (plans need `'static` layers).
-fn leak(layers: Vec<Layer>) -> &'static [Layer] {
-    Box::leak(layers.into_boxed_slice())
-}
-
 /// `layers` with the first layer's `in_channels` set to `c`, descending into a leading
-/// `Sequential`; `None` if the first computing layer is not an ungrouped convolution.
-fn set_in_channels(layers: &'static [Layer], c: usize) -> Option<&'static [Layer]> {
+/// `Sequential`, the changed containers copied into `arena`; `None` if the first computing
+/// layer is not an ungrouped convolution.
+fn set_in_channels<'a>(arena: &Member<'a>, layers: &'a [Layer<'a>], c: usize) -> Option<&'a [Layer<'a>]> {
     let first = layers.first()?;
     let kind = match first.kind {
         Kind::Op(Op::Conv(mut conv)) if conv.groups == 1 => {
             conv.in_channels = c;
             Kind::Op(Op::Conv(conv))
         }
-        Kind::Sequential(inner) => Kind::Sequential(set_in_channels(inner, c)?),
+        Kind::Sequential(inner) => Kind::Sequential(set_in_channels(arena, inner, c)?),
         _ => return None,
     };
-    let mut v = layers.to_vec();
+    let v = arena.alloc_slice_copy(layers);
     v[0] = Layer { kind, name: first.name };
-    Some(leak(v))
+    Some(v)
 }
 
 /// `layers` with the last layer's `out_features` set to `n`, descending into a trailing
-/// `Sequential`; `None` if the last layer is not a `Linear`.
-fn set_out_features(layers: &'static [Layer], n: usize) -> Option<&'static [Layer]> {
+/// `Sequential`, the changed containers copied into `arena`; `None` if the last layer is not
+/// a `Linear`.
+fn set_out_features<'a>(arena: &Member<'a>, layers: &'a [Layer<'a>], n: usize) -> Option<&'a [Layer<'a>]> {
     let last = layers.last()?;
     let kind = match last.kind {
         Kind::Op(Op::Linear(mut l)) => {
             l.out_features = n;
             Kind::Op(Op::Linear(l))
         }
-        Kind::Sequential(inner) => Kind::Sequential(set_out_features(inner, n)?),
+        Kind::Sequential(inner) => Kind::Sequential(set_out_features(arena, inner, n)?),
         _ => return None,
     };
-    let mut v = layers.to_vec();
+    let v = arena.alloc_slice_copy(layers);
     let at = v.len() - 1;
     v[at] = Layer { kind, name: last.name };
-    Some(leak(v))
+    Some(v)
 }
 
 #[cfg(test)]
@@ -271,7 +280,8 @@ mod tests {
         };
         let (layers, input) = layers_for(z, &cfg).unwrap();
         assert_eq!(input, Shape::chw(1, 32, 32));
-        let plan = Box::new(HostPlan::try_new(layers, input, 1, Mode::Inference).unwrap());
+        assert!(!layers.is_static());
+        let plan = Box::new(HostPlan::try_new(layers.layers(), input, 1, Mode::Inference).unwrap());
         assert_eq!(plan.output_shape().numel(), 5);
         let first = plan.nodes()[0];
         assert_eq!((first.op_name, first.weight_len), ("Conv2d", 64 * 9));
@@ -280,7 +290,7 @@ mod tests {
         assert_eq!(plan.output_shape().numel(), 10);
         // The default config changes nothing and copies nothing.
         let (same, _) = layers_for(z, &ZooConfig::default()).unwrap();
-        assert!(std::ptr::eq(same, z.layers));
+        assert!(same.is_static() && std::ptr::eq(same.layers(), z.layers));
     }
 
     #[test]

@@ -441,24 +441,13 @@ fn patch_header(bytes: &[u8], edits: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
 /// layer (a 1×1 convolution on a `side`×`side` picture): a valid file whose plan needs absurd
 /// memory.
 fn huge_activations(side: usize) -> Vec<u8> {
-    let layers: &'static [torchlet::layer::Layer] = Box::leak(Box::new([
-        conv2d(1, 1, 1),
-        adaptive_avg_pool2d(1, 1),
-        flatten(),
-        linear(1, 10),
-    ]));
-    let mut m = Model {
-        name: "huge-activations".into(),
-        layers,
-        input: Shape::chw(1, side, side),
-        classes: (0..10).map(|c| c.to_string()).collect(),
-        params: Vec::new(),
-        state: Vec::new(),
-        run: None,
-    };
-    let plan = m.plan(1, torchlet::Mode::Inference).unwrap();
-    m.params = vec![0.01; plan.param_len()];
-    m.state = vec![0.0; plan.state_len()];
+    static LAYERS: [torchlet::layer::Layer; 4] = [conv2d(1, 1, 1), adaptive_avg_pool2d(1, 1), flatten(), linear(1, 10)];
+    let classes: Vec<String> = (0..10).map(|c| c.to_string()).collect();
+    let classes: Vec<&str> = classes.iter().map(String::as_str).collect();
+    // Made at a small size (its weights do not depend on it), then given the huge input.
+    let mut m = Model::new("huge-activations", &LAYERS[..], Shape::chw(1, 4, 4), &classes, 0).unwrap();
+    m.input = Shape::chw(1, side, side);
+    m.params.fill(0.01);
     m.to_bytes().unwrap()
 }
 

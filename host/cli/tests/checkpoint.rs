@@ -30,10 +30,10 @@ fn model() -> Model {
 /// Trains `model` for `steps` (the data of step `s` depends on `s` only), starting with the
 /// network's RNG at `rng`; returns the RNG after the last step.
 fn train<O: Optimizer>(model: &mut Model, opt: &mut O, opt_state: &mut [f32], rng: Rng, steps: Range<u64>) -> Rng {
-    let plan = model.plan(BATCH, Mode::Training).unwrap();
+    let (plan, params, state) = model.plan_weights_mut(BATCH, Mode::Training).unwrap();
     let mut grads = vec![0.0; plan.param_len()];
     let mut arena = vec![0.0; plan.arena_len()];
-    let mut net = Network::new(&plan, &mut model.params, &mut grads, &mut model.state, &mut arena).unwrap();
+    let mut net = Network::new(&plan, params, &mut grads, state, &mut arena).unwrap();
     net.set_rng(rng);
     for s in steps {
         let mut data = Rng::new(1000 + s);

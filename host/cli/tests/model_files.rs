@@ -20,7 +20,7 @@ fn name(s: String) -> &'static str {
 /// A random valid model over `[C, H, W]`: convolutions, pools, BatchNorm, dropout, residual
 /// blocks (identity and projection shortcuts), concatenation, nested named containers, a
 /// classifier head and sometimes a bilinear merge; some layers named.
-fn arb_model() -> impl Strategy<Value = (Vec<Layer>, Shape)> {
+fn arb_model() -> impl Strategy<Value = (Vec<Layer<'static>>, Shape)> {
     let layer = (0u8..11, 1usize..5, 1usize..4, any::<bool>());
     (
         prop::collection::vec(layer, 1..7),
@@ -96,7 +96,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-fn mlp(hidden: usize) -> &'static [Layer] {
+fn mlp(hidden: usize) -> &'static [Layer<'static>] {
     leak(vec![flatten(), linear(16, hidden), relu(), linear(hidden, 3)])
 }
 

@@ -33,7 +33,7 @@ const PRODUCER: i32 = 22;
 /// # Errors
 /// [`SummaryError::Model`] if the model does not plan for `input`.
 pub fn graph_def(
-    layers: &'static [Layer],
+    layers: &[Layer<'_>],
     input: Shape,
     describe: &dyn Fn(&Op) -> String,
 ) -> Result<GraphDef, SummaryError> {

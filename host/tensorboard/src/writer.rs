@@ -295,7 +295,7 @@ impl SummaryWriter {
     /// if writing failed.
     pub fn add_graph(
         &mut self,
-        layers: &'static [Layer],
+        layers: &[Layer<'_>],
         input: Shape,
         describe: &dyn Fn(&Op) -> String,
     ) -> Result<(), SummaryError> {

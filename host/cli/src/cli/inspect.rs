@@ -183,7 +183,7 @@ fn describe(model: &Model, out: &mut dyn Write) -> Result<(), Box<dyn std::error
         writeln!(out, "classes: {} ({})", model.classes.len(), model.classes.join(", "))?;
     }
     writeln!(out)?;
-    writeln!(out, "{}", model_repr(model.layers))?;
+    writeln!(out, "{}", model_repr(model.layers()))?;
     writeln!(out)?;
     let plan = model.plan(1, Mode::Inference)?;
     let paths = model.node_paths()?;

@@ -13,12 +13,13 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let ckpt = Checkpoint::load("runs/ckpt.tlm".as_ref())?;
 //! let mut model = ckpt.model.clone();
-//! let plan = model.plan(32, Mode::Training)?;
+//! // The plan borrows the model's layers while the network trains its weights in place.
+//! let (plan, params, state) = model.plan_weights_mut(32, Mode::Training)?;
 //! let mut sgd = ckpt.train.optimizer.sgd().expect("an SGD checkpoint");
 //! sgd.set_steps(ckpt.train.optimizer_steps);
 //! let mut opt_state = ckpt.optimizer_state.clone();
 //! let (mut grads, mut arena) = (vec![0.0; plan.param_len()], vec![0.0; plan.arena_len()]);
-//! let mut net = Network::new(&plan, &mut model.params, &mut grads, &mut model.state, &mut arena)?;
+//! let mut net = Network::new(&plan, params, &mut grads, state, &mut arena)?;
 //! net.set_rng(Rng::from_state(ckpt.train.rng.0, ckpt.train.rng.1));
 //! // ... continue from epoch ckpt.train.epoch, step ckpt.train.step
 //! # Ok(()) }

@@ -278,19 +278,20 @@ pub fn fit_on_with(
     // On a GPU the CPU network only holds the weights to save: one thread, no workers.
     let threads = if compute.gpu().is_some() { 1 } else { cfg.threads };
     let mut dp = DataParallel::new(model, cfg.batch_size, threads, cfg.seed)?;
-    // With several threads the main network only steps: it is planned for one slice.
-    let plan = model.plan(dp.main_batch(), Mode::Training)?;
+    let info = ModelInfo::of(model)?;
+    // With several threads the main network only steps: it is planned for one slice. The
+    // plan borrows the model's layers while the network trains its weights in place.
+    let (plan, params, state) = model.plan_weights_mut(dp.main_batch(), Mode::Training)?;
     let mut grads = vec![0.0; plan.param_len()];
     let what = format!("the training arena for batch {}", dp.main_batch());
     let mut arena = crate::mem::zeros(plan.arena_len(), &what)?;
-    let info = ModelInfo::of(model)?;
     let Start {
         optimizer,
         optimizer_state,
         rng,
         position,
     } = start;
-    let mut net = Network::new(&plan, &mut model.params, &mut grads, &mut model.state, &mut arena)?;
+    let mut net = Network::new(&plan, params, &mut grads, state, &mut arena)?;
     // The fastest matrix multiply of this CPU (the data-parallel workers use it too).
     net.set_gemm(crate::kernels::best());
     net.set_rng(rng);

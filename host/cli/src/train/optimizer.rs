@@ -181,7 +181,7 @@ impl Start {
                 },
             });
         };
-        if ckpt.model.layers != model.layers || ckpt.model.input != model.input {
+        if ckpt.model.layers() != model.layers() || ckpt.model.input != model.input {
             return Err(TrainError::ArchitectureMismatch);
         }
         *model = ckpt.model.clone();

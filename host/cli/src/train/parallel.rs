@@ -41,7 +41,7 @@ use torchlet::kernels::Gemm;
 use torchlet::loss::{CrossEntropyLoss, Reduction};
 use torchlet::{Error, Mode, Network, Rng};
 
-use crate::model::{HostPlan, Model, MAX_NODES};
+use crate::model::{HostPlan, Model, OwnedPlan, MAX_NODES};
 
 /// The most threads `--threads` accepts.
 pub const MAX_THREADS: usize = 256;
@@ -98,8 +98,8 @@ fn threads_in_range(threads: usize) -> Result<usize, ParallelError> {
 
 /// `model.plan(len, mode)` for a slice of a batch of `batch` samples; a plan too large is
 /// [`ParallelError::BatchTooLarge`] naming the batch size asked for.
-fn plan_slice(model: &Model, batch: usize, len: usize, mode: Mode) -> Result<Box<HostPlan>, ParallelError> {
-    model.plan(len, mode).map_err(|e| match e {
+fn plan_slice(model: &Model, batch: usize, len: usize, mode: Mode) -> Result<OwnedPlan, ParallelError> {
+    model.owned_plan(len, mode).map_err(|e| match e {
         crate::model::ModelError::Model {
             error: Error::TooLarge { .. },
             ..
@@ -236,7 +236,7 @@ pub struct DataParallel {
     /// Whether the model has non-trainable state (BatchNorm): slices of at least 2 samples.
     has_state: bool,
     /// The workers' training plan, for the largest slice (`None` with one thread).
-    plan: Option<Box<HostPlan>>,
+    plan: Option<OwnedPlan>,
     workers: Vec<Worker>,
     pool: Option<rayon::ThreadPool>,
 }
@@ -277,7 +277,8 @@ impl DataParallel {
             .flat_map(|len| [true, false].map(|training| len.div_ceil(dp.active(len, training))))
             .max()
             .unwrap_or(1);
-        let plan = plan_slice(model, batch, slice, Mode::Training)?;
+        let owned = plan_slice(model, batch, slice, Mode::Training)?;
+        let plan = owned.plan();
         let what = format!("the training arena of each thread for a slice of {slice}");
         dp.workers = (0..threads)
             .map(|_| {
@@ -291,7 +292,7 @@ impl DataParallel {
                 })
             })
             .collect::<Result<_, ParallelError>>()?;
-        dp.plan = Some(plan);
+        dp.plan = Some(owned);
         dp.pool = Some(thread_pool(threads, "dp", "training")?);
         Ok(dp)
     }
@@ -304,7 +305,7 @@ impl DataParallel {
     /// The batch size the main network must be planned for: the full batch with one thread
     /// (it runs every sample), otherwise the workers' slice (it only steps, so a smaller arena).
     pub fn main_batch(&self) -> usize {
-        self.plan.as_ref().map_or(self.batch, |p| p.batch())
+        self.plan.as_ref().map_or(self.batch, |p| p.plan().batch())
     }
 
     /// How many threads share a batch of `len` samples: at most one per sample, and with
@@ -376,7 +377,7 @@ impl DataParallel {
         active: usize,
         job: Job,
     ) {
-        let (Some(plan), Some(pool)) = (self.plan.as_deref(), self.pool.as_ref()) else {
+        let (Some(plan), Some(pool)) = (self.plan.as_ref().map(OwnedPlan::plan), self.pool.as_ref()) else {
             return;
         };
         let (params, state, training, gemm) = (net.params(), net.state(), net.is_training(), net.gemm());
@@ -558,7 +559,7 @@ pub struct ParallelInference {
     threads: usize,
     batch: usize,
     /// The inference plan of one slice.
-    plan: Box<HostPlan>,
+    plan: OwnedPlan,
     arenas: Vec<Vec<f32>>,
     results: Vec<torchlet::Result<()>>,
     pool: Option<rayon::ThreadPool>,
@@ -587,7 +588,12 @@ impl ParallelInference {
             threads,
             batch,
             arenas: (0..threads)
-                .map(|_| crate::mem::zeros(plan.arena_len(), &format!("the inference arena for batch {batch}")))
+                .map(|_| {
+                    crate::mem::zeros(
+                        plan.plan().arena_len(),
+                        &format!("the inference arena for batch {batch}"),
+                    )
+                })
                 .collect::<Result<_, _>>()?,
             results: (0..threads).map(|_| Ok(())).collect(),
             plan,
@@ -608,7 +614,7 @@ impl ParallelInference {
 
     /// The number of outputs per sample.
     pub fn outputs(&self) -> usize {
-        self.plan.output_shape().numel()
+        self.plan.plan().output_shape().numel()
     }
 
     /// The model's output in eval mode: `x`: `[len, *input]` with `1 <= len <=` the batch
@@ -619,7 +625,7 @@ impl ParallelInference {
     /// [`Error::BatchSize`] or [`Error::BufferLength`] for a batch or `out` of the wrong size;
     /// the network's errors (the first failing slice's, in thread order).
     pub fn forward(&mut self, params: &[f32], state: &[f32], x: &[f32], out: &mut [f32]) -> torchlet::Result<()> {
-        let (sample, outputs) = (self.plan.input_shape().numel(), self.outputs());
+        let (sample, outputs) = (self.plan.plan().input_shape().numel(), self.outputs());
         let len = x.len() / sample.max(1);
         if len == 0 || len > self.batch {
             return Err(Error::BatchSize {
@@ -639,7 +645,7 @@ impl ParallelInference {
                 found,
             });
         }
-        let (plan, gemm): (&HostPlan, &dyn Gemm) = (&self.plan, self.gemm);
+        let (plan, gemm): (&HostPlan<'_>, &dyn Gemm) = (self.plan.plan(), self.gemm);
         let run = |arena: &mut [f32], xs: &[f32], ys: &mut [f32]| -> torchlet::Result<()> {
             let mut net = Network::with_weights(plan, params, state, arena)?;
             net.set_gemm(gemm);

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use torchlet::layer::Layer;
 use torchlet::Shape;
 
 use super::backend::{Backend, BatchError, HostState};
@@ -28,7 +27,7 @@ use super::{EpochReport, Outcome, TrainConfig};
 use crate::confusion_png;
 use crate::data::loader::{Batch, DataLoader};
 use crate::data::Dataset;
-use crate::model::{Checkpoint, Model};
+use crate::model::{Architecture, Checkpoint, Model};
 use crate::summary::{DataFormat, SummaryWriter};
 
 /// The most classes whose held-out confusion matrix a run counts and logs; above it the
@@ -38,7 +37,7 @@ pub(crate) const CONFUSION_MAX_CLASSES: usize = 4096;
 /// What a checkpoint needs of the model besides the network's buffers.
 pub(crate) struct ModelInfo {
     name: String,
-    layers: &'static [Layer],
+    architecture: Architecture,
     input: Shape,
     classes: Vec<String>,
     /// The run record saved with every checkpoint.
@@ -56,7 +55,7 @@ impl ModelInfo {
         Ok(ModelInfo {
             paths: model.node_paths()?,
             name: model.name.clone(),
-            layers: model.layers,
+            architecture: model.architecture().clone(),
             input: model.input,
             classes: model.classes.clone(),
             run: model.run.clone(),
@@ -67,7 +66,7 @@ impl ModelInfo {
     fn snapshot(&self, net: &HostNetwork<'_>) -> Model {
         Model {
             name: self.name.clone(),
-            layers: self.layers,
+            architecture: self.architecture.clone(),
             input: self.input,
             classes: self.classes.clone(),
             params: net.params().to_vec(),
@@ -125,7 +124,7 @@ impl TrainLog {
     fn open(cfg: &TrainConfig, info: &ModelInfo, step: u64) -> Result<TrainLog, TrainError> {
         let mut writer = SummaryWriter::new(&cfg.logdir)?;
         if step == 0 {
-            writer.add_graph(info.layers, info.input, &crate::print::op_repr)?;
+            writer.add_graph(info.architecture.layers(), info.input, &crate::print::op_repr)?;
         }
         Ok(TrainLog {
             writer,
