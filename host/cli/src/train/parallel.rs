@@ -720,7 +720,9 @@ mod tests {
                 .err()
                 .unwrap()
                 .to_string();
-            assert!(e.starts_with("--batch-size 1000000000000000: "), "{e}");
+            // Refused by the planner (a buffer too large for any machine) or by the memory
+            // check (more than this machine has): either way naming the flag.
+            assert!(e.contains("--batch-size"), "{e}");
         }
         let e = ParallelInference::new(&model, usize::MAX, 2).err().unwrap().to_string();
         assert!(e.starts_with("--batch-size 18446744073709551615: "), "{e}");
