@@ -180,19 +180,24 @@ pub fn measure(
     seed: u64,
 ) -> Result<BenchReport, Box<dyn std::error::Error>> {
     let sample = model.input.numel();
-    let mut rng = Rng::new(seed ^ 0xBE7C);
-    let mut x = crate::mem::zeros(batch * sample, &format!("a random batch of {batch}"))?;
-    x.iter_mut().for_each(|v| *v = rng.next_f32());
-    let outputs = model.plan(1, Mode::Inference)?.output_shape().numel();
-    let labels: Vec<u32> = (0..batch).map(|_| rng.below(outputs.max(1) as u32)).collect();
     let gemm = crate::kernels::best();
-
-    eprintln!("bench: training steps ({warmup} warm-up, {iters} timed)");
+    // The buffers whose size the batch decides are checked (planned, then allocated against
+    // the memory available) before the random batch is filled.
     let mut dp = DataParallel::new(model, batch, threads, seed)?;
     let plan = model.plan(dp.main_batch(), Mode::Training)?;
     let (mut params, mut state) = (model.params.clone(), model.state.clone());
     let mut grads = vec![0.0; plan.param_len()];
     let mut arena = crate::mem::zeros(plan.arena_len(), &format!("the training arena for batch {batch}"))?;
+    let len = batch
+        .checked_mul(sample)
+        .ok_or_else(|| format!("--batch-size {batch}: a batch of that many samples does not fit in memory"))?;
+    let mut rng = Rng::new(seed ^ 0xBE7C);
+    let mut x = crate::mem::zeros(len, &format!("a random batch of {batch}"))?;
+    x.iter_mut().for_each(|v| *v = rng.next_f32());
+    let outputs = model.plan(1, Mode::Inference)?.output_shape().numel();
+    let labels: Vec<u32> = (0..batch).map(|_| rng.below(outputs.max(1) as u32)).collect();
+
+    eprintln!("bench: training steps ({warmup} warm-up, {iters} timed)");
     let mut net = Network::new(&plan, &mut params, &mut grads, &mut state, &mut arena)?;
     net.set_gemm(gemm);
     let loss = CrossEntropyLoss::new();
