@@ -27,6 +27,21 @@ fn both<'l>(
     let mut arena = vec![0.0; plain.arena_len()];
     let mut net = Network::new(&plain, &mut params, &mut grads, &mut state, &mut arena).unwrap();
     net.init_params(seed).unwrap();
+    // Every parameter moved off its initial value (BatchNorm's weight 1 and bias 0 would hide
+    // a wrong scale or shift).
+    for (p, r) in net
+        .params_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(rand_vec(plain.param_len(), seed ^ 7))
+    {
+        *p += 0.25 * r;
+    }
+    // One training-mode pass gives BatchNorm running statistics other than (0, 1) (a batch
+    // too small for batch statistics keeps the initial ones).
+    if net.train().is_ok() {
+        let _ = net.forward(x);
+    }
     net.eval();
     let want = net.forward(x).unwrap().to_vec();
     let mut arena = vec![f32::NAN; fused.arena_len()];
@@ -64,8 +79,13 @@ fn chains_with_other_readers_are_not_fused() {
     let x = rand_vec(2 * 2 * 8 * 8, 1);
     let (got, want, plan) = both(&LAYERS, Shape::chw(2, 8, 8), 2, &x, 9);
     assert_close("residual", &got, &want, 1e-5, 1e-5);
-    // The pool reads the Add: nothing to fuse. Max-pool indices read by an unpool: kept.
-    assert!(plan.nodes().iter().all(|n| n.fuse == Fuse::None));
+    // The pool reads the Add: nothing to fuse into it (the body's ReLU runs in place on its
+    // convolution's output). Max-pool indices read by an unpool: kept.
+    assert!(plan
+        .nodes()
+        .iter()
+        .all(|n| matches!(n.fuse, Fuse::None | Fuse::InPlace)));
+    assert_eq!(plan.nodes().iter().filter(|n| n.fuse == Fuse::InPlace).count(), 1);
     static UNPOOL: [Layer; 3] = [
         conv2d(1, 2, 3).padding(1),
         max_pool2d(2).return_indices(true),
@@ -77,16 +97,16 @@ fn chains_with_other_readers_are_not_fused() {
     assert!(plan.nodes().iter().all(|n| n.fuse == Fuse::None));
 }
 
-/// A random `Conv2d -> activation -> pool` and its input.
+/// A random `Conv2d -> [BatchNorm2d] -> [activation] -> pool` and its input.
 fn chain() -> impl Strategy<Value = (Vec<Layer<'static>>, Shape, usize, u64)> {
     (
         (1usize..4, 1usize..4, 1usize..3, 3usize..11, 3usize..11),
         (1usize..4, 1usize..3, 0usize..2, 1usize..3, any::<bool>()),
         (0usize..4, any::<bool>(), 1usize..4, 1usize..3),
-        (1usize..3, any::<u64>()),
+        (1usize..3, any::<u64>(), any::<bool>()),
     )
         .prop_map(
-            |((cin, cout, groups, h, w), (k, s, pad, dil, bias), (act, max, pk, ps), (n, seed))| {
+            |((cin, cout, groups, h, w), (k, s, pad, dil, bias), (act, max, pk, ps), (n, seed, norm))| {
                 let conv = conv2d(cin * groups, cout * groups, k)
                     .stride(s)
                     .padding(pad.min(k / 2))
@@ -105,6 +125,9 @@ fn chain() -> impl Strategy<Value = (Vec<Layer<'static>>, Shape, usize, u64)> {
                     avg_pool2d(pk).stride(ps)
                 };
                 let mut layers = vec![conv];
+                if norm {
+                    layers.push(batch_norm2d(cout * groups));
+                }
                 layers.extend(act);
                 layers.push(pool);
                 (layers, Shape::chw(cin * groups, h, w), n, seed)
@@ -123,5 +146,62 @@ proptest! {
         let (got, want, plan) = both(layers, input, n, &x, seed);
         prop_assert!(plan.nodes().iter().any(|node| matches!(node.fuse, Fuse::ConvPool { .. })), "{layers:?}");
         check_close("fused vs unfused", &got, &want, 1e-5, 1e-5).map_err(TestCaseError::fail)?;
+    }
+}
+
+#[test]
+fn batch_norm_and_activations_run_in_place() {
+    // Conv -> BN -> ReLU without a pool: one buffer for the three. Conv -> BN -> ReLU -> pool:
+    // all in the pool's pass. The last node in place still gives the output.
+    static LAYERS: [Layer; 9] = [
+        conv2d(2, 4, 3).padding(1),
+        batch_norm2d(4),
+        relu(),
+        conv2d(4, 4, 3).padding(1),
+        batch_norm2d(4),
+        relu6(),
+        max_pool2d(2),
+        flatten(),
+        leaky_relu(0.2),
+    ];
+    let input = Shape::chw(2, 8, 8);
+    let x = rand_vec(3 * input.numel(), 11);
+    let (got, want, plan) = both(&LAYERS, input, 3, &x, 12);
+    assert_eq!(
+        got, want,
+        "in place and fused BatchNorm give the unfused values exactly"
+    );
+    let kinds: Vec<Fuse> = plan.nodes().iter().map(|n| n.fuse).collect();
+    assert_eq!(kinds[1], Fuse::InPlace);
+    assert_eq!(kinds[2], Fuse::InPlace);
+    assert!(matches!(kinds[6], Fuse::ConvPool { conv: 3, bn: 4, .. }), "{kinds:?}");
+    assert_eq!(kinds[8], Fuse::InPlace);
+    // The BN of a training plan's statistics (track_running_stats = false) uses batch
+    // statistics even in eval mode: neither fused nor in place.
+    static BATCH_STATS: [Layer; 3] = [
+        conv2d(2, 4, 3),
+        batch_norm2d(4).track_running_stats(false),
+        max_pool2d(2),
+    ];
+    let plan = Plan::<16>::try_new(&BATCH_STATS, input, 2, Mode::Inference).unwrap();
+    assert!(plan.nodes().iter().all(|n| n.fuse == Fuse::None), "{:?}", plan.nodes());
+}
+
+#[test]
+fn vgg_and_resnet_plans_fuse_their_batch_norms() {
+    for (name, layers) in [
+        ("vgg11", &torchlet::zoo::VGG11[..]),
+        ("resnet18", &torchlet::zoo::RESNET18[..]),
+    ] {
+        let one = Plan::<128>::try_new(layers, Shape::chw(3, 32, 32), 1, Mode::Inference).unwrap();
+        let in_place = one.nodes().iter().filter(|n| n.fuse == Fuse::InPlace).count();
+        assert!(in_place > 0, "{name}: no node in place");
+        let train = Plan::<128>::try_new(layers, Shape::chw(3, 32, 32), 1, Mode::Training).unwrap();
+        assert!(
+            one.arena_bytes() * 3 < train.arena_bytes(),
+            "{name}: {} vs {}",
+            one.arena_bytes(),
+            train.arena_bytes()
+        );
     }
 }

@@ -33,7 +33,11 @@ pub(super) fn forward_node<const CAP: usize>(
     match node.fuse {
         Fuse::None => {}
         Fuse::Into => return Ok(()),
-        Fuse::ConvPool { conv, act } => return forward_conv_pool(gemm, plan, node, conv, act, n, x, params, arena),
+        Fuse::ConvPool { conv, bn, act } => {
+            let fused = ConvPool { conv, bn, act };
+            return forward_conv_pool(gemm, plan, node, fused, n, x, params, state.get(), arena);
+        }
+        Fuse::InPlace => return forward_in_place(node, n, params, state.get(), arena),
     }
     let two = is_merge(node);
     let same = two && node.inputs[1] == node.inputs[0];
@@ -88,23 +92,61 @@ pub(super) fn forward_node<const CAP: usize>(
     forward_exec(node.exec, &mut io)
 }
 
-/// The forward pass of a pooling node fused with convolution node `conv` and `act` (see
-/// [`crate::plan::fuse`]): it reads the convolution's input and weights.
+/// The nodes a fused pool computes ([`Fuse::ConvPool`]).
+struct ConvPool {
+    conv: u16,
+    bn: u16,
+    act: FusedAct,
+}
+
+/// The forward pass of an element-wise node on its producer's buffer ([`Fuse::InPlace`]).
+fn forward_in_place(node: &Node, n: usize, params: &[f32], state: &[f32], arena: &mut [f32]) -> Result<()> {
+    let v = arena
+        .get_mut(prefix(node.out, n * node.out_shape.numel()))
+        .ok_or(Error::Structure {
+            what: "an in-place node's buffer lies outside the arena",
+        })?;
+    let act = match node.exec {
+        Exec::ReLU => FusedAct::ReLU,
+        Exec::ReLU6 => FusedAct::ReLU6,
+        Exec::LeakyReLU(s) => FusedAct::LeakyReLU(s),
+        Exec::BatchNorm(mut g) => {
+            g.n = n;
+            let (w, bias) = params[node.param_offset..node.param_offset + node.param_len()].split_at(node.weight_len);
+            let st = &state[node.state_offset..node.state_offset + node.state_len];
+            batchnorm::batch_norm_eval_in_place(&g, w, bias, st, v);
+            return Ok(());
+        }
+        _ => {
+            return Err(Error::Structure {
+                what: "an in-place node that is not element-wise",
+            })
+        }
+    };
+    for x in v {
+        *x = act.apply(*x);
+    }
+    Ok(())
+}
+
+/// The forward pass of a pooling node fused with a convolution, an optional BatchNorm and an
+/// activation (see [`crate::plan::fuse`]): it reads the convolution's input and weights.
 #[allow(clippy::too_many_arguments)]
 fn forward_conv_pool<const CAP: usize>(
     gemm: &dyn Gemm,
     plan: &Plan<CAP>,
     node: &Node,
-    conv: u16,
-    act: FusedAct,
+    fused: ConvPool,
     n: usize,
     x: &[f32],
     params: &[f32],
+    state: &[f32],
     arena: &mut [f32],
 ) -> Result<()> {
     const NOT_FUSABLE: Error = Error::Structure {
         what: "a fused pool node without its convolution",
     };
+    let ConvPool { conv, bn, act } = fused;
     let c = plan.nodes().get(conv as usize).ok_or(NOT_FUSABLE)?;
     let Exec::Conv(mut cg) = c.exec else {
         return Err(NOT_FUSABLE);
@@ -126,7 +168,23 @@ fn forward_conv_pool<const CAP: usize>(
     )?;
     let xin: &[f32] = if src == INPUT { x } else { xm };
     let (w, bias) = params[c.param_offset..c.param_offset + c.param_len()].split_at(c.weight_len);
-    conv::fused::conv_pool_forward(gemm, &cg, act, kind, &pg, xin, w, bias, y, work);
+    let norm = match plan.nodes().get(bn as usize) {
+        None => None,
+        Some(b) => {
+            let Exec::BatchNorm(g) = b.exec else {
+                return Err(NOT_FUSABLE);
+            };
+            let (bw, bb) = params[b.param_offset..b.param_offset + b.param_len()].split_at(b.weight_len);
+            let st = &state[b.state_offset..b.state_offset + b.state_len];
+            Some(conv::fused::ChannelNorm {
+                geom: g,
+                weight: bw,
+                bias: bb,
+                state: st,
+            })
+        }
+    };
+    conv::fused::conv_pool_forward(gemm, &cg, act, norm.as_ref(), kind, &pg, xin, w, bias, y, work);
     Ok(())
 }
 

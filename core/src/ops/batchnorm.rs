@@ -195,10 +195,41 @@ pub fn batch_norm_forward_eval(g: &BnGeom, x: &[f32], weight: &[f32], bias: &[f3
     debug_assert!(x.len() == g.n * g.c * g.spatial && y.len() == x.len());
     debug_assert!(state.len() == batch_norm_state_len(g.c));
     for c in 0..g.c {
-        let invstd = 1.0 / math::sqrt(state[g.c + c] + g.eps);
-        let (w, b) = affine(g, weight, bias, c);
-        normalise(g, c, state[c], invstd * w, b, x, y);
+        let (mean, scale, b) = eval_affine(g, weight, bias, state, c);
+        normalise(g, c, mean, scale, b, x, y);
     }
+}
+
+/// [`batch_norm_forward_eval`] in place: `v = (v - running_mean) * invstd * weight + bias`,
+/// the same operations in the same order, for fused inference plans
+/// ([`crate::plan::Fuse::InPlace`]).
+///
+/// - `v`: `[N, C, S]`, overwritten with the output.
+/// - `weight`, `bias`: `[C]` each, empty when `!g.affine`.
+/// - `state`: `[running_mean[C], running_var[C], num_batches_tracked]`.
+pub fn batch_norm_eval_in_place(g: &BnGeom, weight: &[f32], bias: &[f32], state: &[f32], v: &mut [f32]) {
+    debug_assert!(v.len() == g.n * g.c * g.spatial);
+    for c in 0..g.c {
+        let (mean, scale, b) = eval_affine(g, weight, bias, state, c);
+        for n in 0..g.n {
+            for x in &mut v[at(g, n, c, 0)..][..g.spatial] {
+                *x = (*x - mean) * scale + b;
+            }
+        }
+    }
+}
+
+/// Channel `c`'s eval-mode normalisation `(mean, scale, shift)`: `y = (x - mean) * scale +
+/// shift` with `scale = weight[c] / sqrt(running_var[c] + eps)`, as [`batch_norm_forward_eval`]
+/// computes it.
+///
+/// - `weight`, `bias`: `[C]` each, empty when `!g.affine`.
+/// - `state`: `[running_mean[C], running_var[C], num_batches_tracked]`.
+#[inline]
+pub fn eval_affine(g: &BnGeom, weight: &[f32], bias: &[f32], state: &[f32], c: usize) -> (f32, f32, f32) {
+    let invstd = 1.0 / math::sqrt(state[g.c + c] + g.eps);
+    let (w, b) = affine(g, weight, bias, c);
+    (state[c], invstd * w, b)
 }
 
 /// Backward of [`batch_norm_forward_train`], through the batch statistics.

@@ -87,7 +87,8 @@ impl<const CAP: usize> Plan<'_, CAP> {
                         input_grad_len = super::batch_len(self.batch, self.input.numel());
                     }
                 } else {
-                    let pi = p as usize;
+                    // An in-place node's readers keep its storage's buffer alive.
+                    let pi = self.storage(p) as usize;
                     if self.nodes[pi].out.last < last {
                         self.nodes[pi].out.last = last;
                     }
@@ -99,7 +100,7 @@ impl<const CAP: usize> Plan<'_, CAP> {
             }
             // A fused pool reads its convolution's input.
             if let Fuse::ConvPool { conv, .. } = n.fuse {
-                let p = self.nodes[conv as usize].inputs[0];
+                let p = self.storage(self.nodes[conv as usize].inputs[0]);
                 if p != INPUT && self.nodes[p as usize].out.last < tf {
                     self.nodes[p as usize].out.last = tf;
                 }
@@ -111,6 +112,13 @@ impl<const CAP: usize> Plan<'_, CAP> {
                 }
             }
             j += 1;
+        }
+        // The output is read after the last step, from its storage.
+        if l > 0 {
+            let s = self.storage((l - 1) as u16);
+            if s != INPUT && self.nodes[s as usize].out.last < loss_t {
+                self.nodes[s as usize].out.last = loss_t;
+            }
         }
         if training && input_needed {
             self.input_slot = Slot {

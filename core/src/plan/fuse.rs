@@ -1,5 +1,5 @@
-//! Fused inference: `Conv -> [ReLU | ReLU6 | LeakyReLU] -> MaxPool | AvgPool` without the
-//! pre-pool map.
+//! Fused inference: `Conv -> [BatchNorm] -> [ReLU | ReLU6 | LeakyReLU] -> MaxPool | AvgPool`
+//! without the pre-pool map, and element-wise layers in place.
 //!
 //! An inference plan never needs a convolution's full output when a pooling layer is its only
 //! reader: the pool node computes the convolution a few rows at a time (the rows one pooled
@@ -17,6 +17,16 @@
 //! - the convolution is 1-d or 2-d, its padding (if any) is zeros, and its output (and the
 //!   activation's) has no other reader.
 //!
+//! A `BatchNorm` between the convolution and the activation (eval mode, running statistics:
+//! always so in an inference plan) is applied to the convolution's rows inside the same pass,
+//! per channel, with the unfused layer's formula: `(v - mean) * (weight / sqrt(var + eps)) +
+//! bias`. So vgg's and resnet's `Conv -> BatchNorm -> ReLU -> MaxPool` fuse too.
+//!
+//! **In place.** A `ReLU`, `ReLU6`, `LeakyReLU` or `BatchNorm` (running statistics) whose input
+//! is another node's output with no other reader is marked [`Fuse::InPlace`]: it rewrites that
+//! buffer instead of writing one of its own, so `Conv -> BatchNorm -> ReLU` needs one buffer,
+//! not three. PyTorch allows the same (`nn.ReLU(inplace=True)`); the values are identical.
+//!
 //! Numerics: the same operations as the unfused path (bias, then the matrix multiply over
 //! column chunks of another width), so outputs agree to rounding (`tests/tests/fused.rs` compares the two on random
 //! models). Training plans are never fused: backward needs every activation.
@@ -32,14 +42,22 @@ pub enum Fuse {
     None,
     /// Computed inside a later node's pass: no output buffer, no pass of its own.
     Into,
-    /// A pooling node that computes node `conv` (a convolution), the activation `act` and
-    /// itself in one pass, reading the convolution's input.
+    /// A pooling node that computes node `conv` (a convolution), the BatchNorm node `bn` (if
+    /// not [`INPUT`](super::INPUT)), the activation `act` and itself in one pass, reading the
+    /// convolution's input.
     ConvPool {
         /// The convolution node.
         conv: u16,
+        /// The BatchNorm node between the convolution and the activation, or
+        /// [`INPUT`](super::INPUT) for none.
+        bn: u16,
         /// The activation between them.
         act: FusedAct,
     },
+    /// An element-wise node (`ReLU`, `ReLU6`, `LeakyReLU`, `BatchNorm` with running
+    /// statistics) that rewrites its producer's output buffer, which no other node reads: its
+    /// output slot is the producer's (the same offset once placed).
+    InPlace,
 }
 
 /// An activation applied inside a fused pass.
@@ -134,6 +152,56 @@ impl<const CAP: usize> Plan<'_, CAP> {
             self.fuse_at(j);
             j += 1;
         }
+        let mut j = 0;
+        while j < self.len {
+            self.in_place_at(j);
+            j += 1;
+        }
+    }
+
+    /// Marks node `j` [`Fuse::InPlace`] if it is element-wise and the sole reader of a
+    /// buffer-owning producer.
+    const fn in_place_at(&mut self, j: usize) {
+        let n = &self.nodes[j];
+        let elementwise = match n.exec {
+            Exec::ReLU | Exec::ReLU6 | Exec::LeakyReLU(_) => true,
+            Exec::BatchNorm(g) => g.track_running_stats,
+            _ => false,
+        };
+        let p = n.inputs[0];
+        if !elementwise || !matches!(n.fuse, Fuse::None) || p == INPUT || self.readers(p) != 1 {
+            return;
+        }
+        if matches!(self.nodes[p as usize].fuse, Fuse::Into) {
+            return;
+        }
+        let n = &mut self.nodes[j];
+        n.fuse = Fuse::InPlace;
+        n.out.len = 0;
+        n.extra.len = 0;
+        n.work_fwd.len = 0;
+    }
+
+    /// The node whose buffer holds node `p`'s output: `p`, or for an in-place node the first
+    /// producer up its chain that owns a buffer.
+    pub(super) const fn storage(&self, p: u16) -> u16 {
+        let mut p = p;
+        while p != INPUT && matches!(self.nodes[p as usize].fuse, Fuse::InPlace) {
+            p = self.nodes[p as usize].inputs[0];
+        }
+        p
+    }
+
+    /// Gives every in-place node its storage's slot (offsets are placed by then).
+    pub(super) const fn alias_in_place(&mut self) {
+        let mut j = 0;
+        while j < self.len {
+            if matches!(self.nodes[j].fuse, Fuse::InPlace) {
+                let s = self.storage(j as u16) as usize;
+                self.nodes[j].out = self.nodes[s].out;
+            }
+            j += 1;
+        }
     }
 
     /// Fuses the chain that ends in node `j`, if it is one.
@@ -149,13 +217,21 @@ impl<const CAP: usize> Plan<'_, CAP> {
         if a == INPUT || self.readers(a) != 1 {
             return;
         }
-        let (act, c) = match self.nodes[a as usize].exec {
+        let (act, b) = match self.nodes[a as usize].exec {
             Exec::ReLU => (FusedAct::ReLU, self.nodes[a as usize].inputs[0]),
             Exec::ReLU6 => (FusedAct::ReLU6, self.nodes[a as usize].inputs[0]),
             Exec::LeakyReLU(s) => (FusedAct::LeakyReLU(s), self.nodes[a as usize].inputs[0]),
             _ => (FusedAct::Identity, a),
         };
-        if c == INPUT || (c != a && self.readers(c) != 1) {
+        if b == INPUT || (b != a && self.readers(b) != 1) {
+            return;
+        }
+        // An optional BatchNorm with running statistics between the convolution and the activation.
+        let (bn, c) = match self.nodes[b as usize].exec {
+            Exec::BatchNorm(g) if g.track_running_stats => (b, self.nodes[b as usize].inputs[0]),
+            _ => (INPUT, b),
+        };
+        if c == INPUT || (c != b && self.readers(c) != 1) {
             return;
         }
         let cg = match self.nodes[c as usize].exec {
@@ -170,13 +246,19 @@ impl<const CAP: usize> Plan<'_, CAP> {
         conv.fuse = Fuse::Into;
         conv.out.len = 0;
         conv.work_fwd.len = 0;
-        if c != a {
-            let act_node = &mut self.nodes[a as usize];
-            act_node.fuse = Fuse::Into;
-            act_node.out.len = 0;
+        if a != c {
+            self.nodes[a as usize].fuse = Fuse::Into;
+            self.nodes[a as usize].out.len = 0;
+        }
+        if bn != INPUT {
+            let n = &mut self.nodes[bn as usize];
+            n.fuse = Fuse::Into;
+            n.out.len = 0;
+            n.extra.len = 0;
+            n.work_fwd.len = 0;
         }
         let pool = &mut self.nodes[j];
-        pool.fuse = Fuse::ConvPool { conv: c, act };
+        pool.fuse = Fuse::ConvPool { conv: c, bn, act };
         // A column-matrix chunk and the conv rows of one pooled row.
         pool.work_fwd.len = crate::ops::conv::fused::fused_workspace_len(&cg, g.kernel[1]);
         pool.extra.len = 0;

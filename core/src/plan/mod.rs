@@ -507,6 +507,7 @@ impl<'l, const CAP: usize> Plan<'l, CAP> {
             });
         }
         p.place();
+        p.alias_in_place();
         if p.arena_len > MAX_BUFFER_LEN || p.peak_live > MAX_BUFFER_LEN {
             return Err(Error::TooLarge {
                 batch,
@@ -606,9 +607,17 @@ impl<'l, const CAP: usize> Plan<'l, CAP> {
         Ok(())
     }
     /// Every arena slot of the plan (for tests and tools): outputs, gradients, extras,
-    /// scratch, and the input slots; empty slots included.
+    /// scratch, and the input slots; empty slots included. The output of an in-place node
+    /// ([`Fuse::InPlace`]) is its producer's slot, listed once, for that producer.
     pub fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        (0..self.slot_count()).map(move |k| self.slot(k))
+        (0..self.slot_count()).map(move |k| {
+            let in_place = k < 5 * self.len && k % 5 == 0 && matches!(self.nodes[k / 5].fuse, Fuse::InPlace);
+            if in_place {
+                Slot::NONE
+            } else {
+                self.slot(k)
+            }
+        })
     }
 }
 

@@ -11,11 +11,25 @@
 use super::im2col::im2col;
 use super::{col_rows, ConvGeom};
 use crate::kernels::{Gemm, MatRef};
+use crate::ops::batchnorm::{eval_affine, BnGeom};
 use crate::ops::geom::PoolGeom;
 use crate::plan::FusedAct;
 
 /// Most floats of column matrix a fused pass builds at once (16 KiB).
 pub const FUSED_COL_BUDGET: usize = 4096;
+
+/// An eval-mode BatchNorm between the convolution and the activation of a fused pass.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelNorm<'a> {
+    /// The BatchNorm's geometry (`c`: the convolution's output channels).
+    pub geom: BnGeom,
+    /// `[C]`, empty without affine parameters.
+    pub weight: &'a [f32],
+    /// `[C]`, empty without affine parameters.
+    pub bias: &'a [f32],
+    /// `[running_mean[C], running_var[C], num_batches_tracked]`.
+    pub state: &'a [f32],
+}
 
 /// Which pooling a fused pass ends with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +59,7 @@ pub const fn fused_workspace_len(c: &ConvGeom, pool_rows: usize) -> usize {
     chunk(c, pool_rows) * col_rows(c) + c.c_out / c.groups * pool_rows * c.output[2]
 }
 
-/// Fused `pool(act(conv(x)))` for 1-d and 2-d convolutions with zero padding, pools without
+/// Fused `pool(act(norm(conv(x))))` (`norm`: an optional eval-mode BatchNorm) for 1-d and 2-d convolutions with zero padding, pools without
 /// padding or dilation whose windows lie inside the convolution's output.
 ///
 /// - `c`: the convolution's geometry (`c.n` samples); `p`: the pool's (`p.input` is the
@@ -58,6 +72,7 @@ pub fn conv_pool_forward(
     gemm: &dyn Gemm,
     c: &ConvGeom,
     act: FusedAct,
+    norm: Option<&ChannelNorm<'_>>,
     pool: PoolKind,
     p: &PoolGeom,
     x: &[f32],
@@ -101,7 +116,14 @@ pub fn conv_pool_forward(
                     );
                 }
                 for (k, plane) in conv.chunks_exact_mut(positions).enumerate() {
-                    let out = &mut y[((n * c.c_out + grp * cout_g + k) * ph + oy) * pw..][..pw];
+                    let ch = grp * cout_g + k;
+                    if let Some(b) = norm {
+                        let (mean, scale, shift) = eval_affine(&b.geom, b.weight, b.bias, b.state, ch);
+                        for v in plane.iter_mut() {
+                            *v = (*v - mean) * scale + shift;
+                        }
+                    }
+                    let out = &mut y[((n * c.c_out + ch) * ph + oy) * pw..][..pw];
                     pool_rows(act, pool, p, plane, cw, out);
                 }
             }
