@@ -66,6 +66,38 @@ fn the_tutorial_cnn_runs_fused_in_under_64_kib() {
 }
 
 #[test]
+fn the_cortex_m4_kernel_gives_the_portable_output_on_the_zoo() {
+    // `kernels::Blocked` is what `Portable` runs on hard-float Arm (the firmware); here it runs
+    // the fused and the unfused plans of the two networks the firmware is measured on.
+    for (layers, input) in [
+        (&torchlet::zoo::TUTORIAL_CNN[..], Shape::chw(3, 32, 32)),
+        (&torchlet::zoo::DIGITS_CNN[..], Shape::chw(1, 8, 8)),
+    ] {
+        let x = rand_vec(2 * input.numel(), 11);
+        let plain = Plan::<16>::try_new(layers, input, 2, Mode::Training).unwrap();
+        let mut params = vec![0.0; plain.param_len()];
+        let mut state = vec![0.0; plain.state_len()];
+        plain.init_state(&mut state).unwrap();
+        let mut grads = vec![0.0; plain.param_len()];
+        let mut arena = vec![0.0; plain.arena_len()];
+        let mut net = Network::new(&plain, &mut params, &mut grads, &mut state, &mut arena).unwrap();
+        net.init_params(7).unwrap();
+        net.eval();
+        let want = net.forward(&x).unwrap().to_vec();
+        net.set_gemm(&torchlet::kernels::BLOCKED);
+        let got = net.forward(&x).unwrap().to_vec();
+        assert_close("unfused: blocked vs portable", &got, &want, 1e-5, 1e-5);
+        let fused = Plan::<16>::try_new(layers, input, 2, Mode::Inference).unwrap();
+        let mut arena = vec![0.0; fused.arena_len()];
+        let mut net = Network::with_weights(&fused, &params, &state, &mut arena).unwrap();
+        let want = net.forward(&x).unwrap().to_vec();
+        net.set_gemm(&torchlet::kernels::BLOCKED);
+        let got = net.forward(&x).unwrap().to_vec();
+        assert_close("fused: blocked vs portable", &got, &want, 1e-5, 1e-5);
+    }
+}
+
+#[test]
 fn chains_with_other_readers_are_not_fused() {
     // The convolution's output is also the residual's shortcut input: not fused.
     static BODY: [Layer; 2] = [conv2d(4, 4, 3).padding(1), relu()];

@@ -15,8 +15,8 @@
 //!
 //! Tile sizes follow the target's vector width at compile time (`cfg!(target_feature)`): 4 × 16
 //! with AVX or NEON, 4 × 8 with SSE2 (the default `x86_64` target; build with
-//! `-C target-cpu=native` for about twice the speed), 4 × 4 on scalar FPUs such as the
-//! Cortex-M4F. Sums are accumulated in `f32` in an order that differs from a naive loop: results
+//! `-C target-cpu=native` for about twice the speed), 4 × 4 on scalar FPUs (the Cortex-M4F
+//! runs [`blocked`](super::blocked) instead, see [`Portable`](super::Portable)). Sums are accumulated in `f32` in an order that differs from a naive loop: results
 //! agree with it to rounding.
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.

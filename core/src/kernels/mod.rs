@@ -2,7 +2,8 @@
 //! and the [`Gemm`] provider trait that lets a caller swap it for a faster one.
 //!
 //! Every multiply in the crate goes through a [`Gemm`]: [`Portable`] (the default, the safe,
-//! auto-vectorised code of [`gemm`] that also runs on a Cortex-M0+) or one the caller supplies.
+//! auto-vectorised code of [`gemm`] that also runs on a Cortex-M0+, or on hard-float Arm such as
+//! the Cortex-M4F the register-blocked kernel of [`blocked`]) or one the caller supplies.
 //! A desktop binary passes a kernel that uses the CPU's vector units chosen at run time
 //! (`torchlet_host::kernels::best()` picks AVX2+FMA on x86-64 when the CPU has it), with
 //! [`Network::set_gemm`](crate::Network::set_gemm) or the `*_with` functions of
@@ -12,6 +13,7 @@
 //! Use [`Portable`] on a microcontroller and whenever bit-for-bit agreement with the portable
 //! build matters; another provider agrees with it to rounding (sums run in another order).
 
+pub mod blocked;
 pub mod gemm;
 
 pub use gemm::MatRef;
@@ -55,12 +57,22 @@ pub trait Gemm: Sync {
     fn name(&self) -> &'static str;
 }
 
-/// The portable kernel: [`gemm::gemm`], safe Rust that the compiler vectorises for the build
-/// target (SSE2 on the default `x86_64` target, NEON on `aarch64`, scalar on a Cortex-M).
+/// The portable kernel, safe Rust chosen at compile time for the build target:
+///
+/// - on hard-float 32-bit Arm (`target_abi = "eabihf"`: `thumbv7em-none-eabihf`, the
+///   Cortex-M4F and M7), [`blocked::gemm`], which keeps a 4 × 4 tile of `C` in the FPU's
+///   registers (Arm's FPU target features are not visible to `cfg` on stable Rust; the ABI is);
+/// - everywhere else, [`gemm::gemm`], which the compiler vectorises for the target (SSE2 on
+///   the default `x86_64` target, NEON on `aarch64`, scalar on a Cortex-M0+).
+///
 /// The default provider of [`Network`](crate::Network) and of the layer functions without
 /// `_with`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Portable;
+
+/// Whether [`Portable`] runs [`blocked::gemm`] (hard-float 32-bit Arm) rather than
+/// [`gemm::gemm`].
+const USE_BLOCKED: bool = cfg!(all(target_arch = "arm", target_abi = "eabihf"));
 
 impl Gemm for Portable {
     fn gemm(
@@ -74,7 +86,11 @@ impl Gemm for Portable {
         ldc: usize,
         accumulate: bool,
     ) {
-        gemm::gemm(m, n, k, a, b, c, ldc, accumulate);
+        if USE_BLOCKED {
+            blocked::gemm(m, n, k, a, b, c, ldc, accumulate);
+        } else {
+            gemm::gemm(m, n, k, a, b, c, ldc, accumulate);
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -84,3 +100,32 @@ impl Gemm for Portable {
 
 /// The [`Portable`] provider as a `'static` trait object, for [`Network::set_gemm`](crate::Network::set_gemm).
 pub static PORTABLE: Portable = Portable;
+
+/// The register-blocked kernel [`blocked::gemm`] on every target: what [`Portable`] runs on a
+/// Cortex-M4F, for running and testing that code on the host
+/// ([`Network::set_gemm`](crate::Network::set_gemm)).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Blocked;
+
+impl Gemm for Blocked {
+    fn gemm(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        blocked::gemm(m, n, k, a, b, c, ldc, accumulate);
+    }
+
+    fn name(&self) -> &'static str {
+        "blocked"
+    }
+}
+
+/// The [`Blocked`] provider as a `'static` trait object.
+pub static BLOCKED: Blocked = Blocked;
