@@ -30,6 +30,7 @@ pub mod fsutil;
 pub mod kernels;
 pub mod mem;
 pub mod model;
+pub mod onnx;
 pub mod print;
 pub mod scratch;
 pub mod train;

@@ -1,5 +1,6 @@
 //! `torchlet export --target firmware --model FILE --out model.bin`: the image of a board's
-//! model region.
+//! model region; `torchlet export --target onnx --model FILE --out model.onnx [--opset N]`: the
+//! model as ONNX ([`crate::onnx`]).
 //!
 //! The firmware (`firmware/`) keeps the model in its own flash region (`MODEL` in
 //! `firmware/memory/<board>.x`), written independently of the firmware: replacing the model
@@ -35,6 +36,8 @@ pub const MPS2_MODEL_REGION: usize = 1536 * 1024;
 pub enum ExportTarget {
     /// The model region of the Cortex-M firmware in `firmware/`.
     Firmware,
+    /// An ONNX file (IR version 8, `--opset`, 17 by default), as `torch.onnx.export` writes.
+    Onnx,
 }
 
 /// Arguments of `torchlet export`.
@@ -52,6 +55,9 @@ pub struct ExportArgs {
     /// Bytes of the board's model region (mps2-an386: 1572864; STM32F405: 655360).
     #[arg(long, value_name = "BYTES", default_value_t = MPS2_MODEL_REGION, allow_negative_numbers = true)]
     pub region_size: usize,
+    /// The ONNX operator set (`--target onnx`): 14 to 21.
+    #[arg(long, value_name = "N", default_value_t = crate::onnx::DEFAULT_OPSET, allow_negative_numbers = true)]
+    pub opset: i64,
 }
 
 /// Loads `model` as `torchlet export --model` and `torchlet emulate --model` take it: a `.tlm`
@@ -106,6 +112,30 @@ pub fn region_image(model: &Model, region_size: usize) -> Result<(Vec<u8>, usize
 /// A message naming the model file or the output file and what is wrong.
 pub fn run(args: &ExportArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     match args.target {
+        ExportTarget::Onnx => {
+            let model = load_model(&args.model)?;
+            let bytes = model.to_onnx(args.opset)?;
+            fsutil::write_atomic(&args.out, &bytes)?;
+            writeln!(
+                out,
+                "wrote {}: model {} ({} parameters) as ONNX (IR version {}, opset {}), {} bytes; \
+                 input `input` [batch, {}], output `logits`",
+                args.out.display(),
+                model.name,
+                model.param_count(),
+                crate::onnx::IR_VERSION,
+                args.opset,
+                bytes.len(),
+                model
+                    .input
+                    .dims()
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+            Ok(())
+        }
         ExportTarget::Firmware => {
             let model = load_model(&args.model)?;
             let plan = model.plan(1, Mode::Inference)?;

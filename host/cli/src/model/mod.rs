@@ -198,6 +198,15 @@ impl Model {
         Ok(net.forward(x).map_err(|e| self.error(e))?.to_vec())
     }
 
+    /// The model as an ONNX file with operator set `opset` (see [`crate::onnx`]).
+    ///
+    /// # Errors
+    /// [`crate::onnx::OnnxError`] naming the first layer without an ONNX form, or an opset
+    /// out of range.
+    pub fn to_onnx(&self, opset: i64) -> Result<Vec<u8>, crate::onnx::OnnxError> {
+        crate::onnx::to_onnx(self, opset)
+    }
+
     /// The PyTorch `state_dict` path of each computing layer, in plan order
     /// (`"features.0"`, `"1.body.0"`): `{path}.weight` is the layer's weight.
     ///
