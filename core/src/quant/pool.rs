@@ -85,8 +85,8 @@ fn check_pool(op: &'static str, g: &PoolGeom, x: &[i8], y: &[i8]) -> Result<()> 
         }
     }
     let planes = numel(op, &[g.n, g.c])?;
-    check_len(Buffer::Input, numel(op, &[planes, g.in_spatial()])?, x.len())?;
-    check_len(Buffer::Output, numel(op, &[planes, g.out_spatial()])?, y.len())
+    check_len(Buffer::Input, numel(op, &[planes, numel(op, &g.input)?])?, x.len())?;
+    check_len(Buffer::Output, numel(op, &[planes, numel(op, &g.output)?])?, y.len())
 }
 
 /// int8 max pooling, as described in the [module docs](self).
