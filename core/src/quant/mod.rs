@@ -23,8 +23,8 @@
 //! - tensors are contiguous `i8` slices in NCHW; weights `i8` symmetric (zero point 0); biases
 //!   `i32`; scratch is a caller-provided slice (nothing allocates);
 //! - every kernel checks its geometry and buffer lengths first and returns an
-//!   [`Error`](crate::Error) without writing anything when they are wrong; it never panics.
-//!   A geometry error is an [`Error::Shape`](crate::Error::Shape) with `layer: 0` (a kernel
+//!   [`Error`] without writing anything when they are wrong; it never panics.
+//!   A geometry error is an [`Error::Shape`] with `layer: 0` (a kernel
 //!   called directly has no place in a plan);
 //! - outputs are overwritten; accumulators are `i32` and wrap as the C kernels do on the
 //!   target, which with int8 operands needs tens of thousands of products per output.
