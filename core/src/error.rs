@@ -33,6 +33,8 @@ pub enum Buffer {
     OptimizerState,
     /// A class-weight vector passed to a loss.
     Weight,
+    /// Scratch memory passed to a kernel (for example the int8 convolution's column buffer).
+    Scratch,
 }
 
 /// Everything that can go wrong in the core.
@@ -138,6 +140,7 @@ impl fmt::Display for Buffer {
             Buffer::Gradient => "gradient",
             Buffer::OptimizerState => "optimizer state",
             Buffer::Weight => "class weights",
+            Buffer::Scratch => "scratch buffer",
         })
     }
 }

@@ -18,6 +18,9 @@
 //!   [`kernels`]: the cache-blocked matrix multiply they share.
 //! - [`zoo`]: the model zoo's architectures as `const` layer lists (the course's CIFAR-10 CNN,
 //!   LeNet-5, VGG, ResNet), shared by the host, the GPU tests and the firmware.
+//! - [`quant`]: int8 inference after training, TFLite's integer scheme bit for bit as
+//!   CMSIS-NN (requantisation, per-channel weights) and its kernels (conv, linear, pooling,
+//!   residual add, concatenation), for microcontrollers without a floating-point unit.
 //! - [`loss`] and [`optim`]: PyTorch's losses (with reductions) and optimisers (SGD with
 //!   momentum and Nesterov, Adam, AdamW), with optimiser state in caller-owned buffers, and
 //!   the StepLR and cosine schedules.
@@ -93,6 +96,7 @@ pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod plan;
+pub mod quant;
 pub mod rng;
 pub mod shape;
 pub mod zoo;
