@@ -49,6 +49,25 @@ pub fn gemm(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, c: &mut 
             row[..n].fill(0.0);
         }
     }
+    if n <= NR && b.rs == n {
+        // One strip stored as its own panel (`[k, n]` with rows `n` apart: a fused convolution
+        // chunk of NR positions): multiply it in place, in one block of depth `k`.
+        let s = Strip {
+            a,
+            b,
+            p0: 0,
+            kc: k,
+            j0: 0,
+            m,
+        };
+        match n {
+            1 => s.multiply::<1>(&b.data[..k], c, ldc),
+            2 => s.multiply::<2>(&b.data[..2 * k], c, ldc),
+            3 => s.multiply::<3>(&b.data[..3 * k], c, ldc),
+            _ => s.multiply::<NR>(&b.data[..NR * k], c, ldc),
+        }
+        return;
+    }
     let mut panel = [0.0f32; KC * NR];
     // Blocks of equal depth: k = 800 is seven blocks of 114 or 115 rather than six of 128 and one
     // of 32.
@@ -96,7 +115,13 @@ impl Strip<'_> {
         for (dst, row) in bp.chunks_exact_mut(W).zip(src.chunks(self.b.rs)) {
             dst.copy_from_slice(&row[..W]);
         }
-        let bp = &bp[..];
+        self.multiply::<W>(bp, c, ldc);
+    }
+
+    /// Multiplies every `MR`-row block of `A` by the packed strip `bp` (`[kc, W]` row-major)
+    /// into `c` (`[m, ldc]` row-major).
+    #[inline(always)]
+    fn multiply<const W: usize>(self, bp: &[f32], c: &mut [f32], ldc: usize) {
         for i0 in (0..self.m).step_by(MR) {
             // The last block of a ragged `m` repeats row m - 1; its results are dropped.
             let rows: [usize; MR] = core::array::from_fn(|r| (i0 + r).min(self.m - 1));
@@ -250,6 +275,16 @@ mod tests {
         for (m, n, k) in [(32, 5, 2 * KC + 18), (M, N, K), (7, 3, KC + 1), (64, 16, KC)] {
             for accumulate in [false, true] {
                 check(m, n, k, GAP, 1, 0, accumulate, (m * n + k) as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn a_strip_stored_as_its_panel_is_multiplied_in_place() {
+        // `b.rs == n <= NR`: no packing, one block as deep as k (above KC here too).
+        for n in 1..=NR {
+            for (m, k) in [(4, 1), (9, 7), (32, 800), (33, KC + 3)] {
+                check(m, n, k, 0, 1, 0, k % 2 == 0, (m + n * k) as u32);
             }
         }
     }

@@ -8,6 +8,7 @@
 //! at the speed of the matrix multiply (AVX2 on a desktop, the portable kernel on a Cortex-M)
 //! with a scratch of a few KiB.
 
+use super::epilogue::pool_rows;
 use super::im2col::im2col;
 use super::{col_rows, ConvGeom};
 use crate::kernels::{Gemm, MatRef};
@@ -41,11 +42,21 @@ pub enum PoolKind {
 }
 
 /// Output positions per column-matrix chunk of a fused pass over convolution `c` whose pool
-/// windows are `pool_rows` rows high.
+/// windows are `pool_rows` rows high: all of them if the budget allows, else as many as fit,
+/// rounded down to a multiple of 4 (the column tile of the Cortex-M4F kernel,
+/// [`crate::kernels::blocked::NR`], which then multiplies each chunk in place with no narrow
+/// remainder).
 const fn chunk(c: &ConvGeom, pool_rows: usize) -> usize {
+    const NR: usize = crate::kernels::blocked::NR;
     let positions = pool_rows * c.output[2];
     let fit = FUSED_COL_BUDGET / col_rows(c);
-    let fit = if fit == 0 { 1 } else { fit };
+    let fit = if fit == 0 {
+        1
+    } else if fit > NR {
+        fit - fit % NR
+    } else {
+        fit
+    };
     if fit < positions {
         fit
     } else {
@@ -128,28 +139,5 @@ pub fn conv_pool_forward(
                 }
             }
         }
-    }
-}
-
-/// Applies `act` to `plane` (`pool height × cw` convolution outputs) and pools it into `out`
-/// (one pooled row).
-fn pool_rows(act: FusedAct, pool: PoolKind, p: &PoolGeom, plane: &mut [f32], cw: usize, out: &mut [f32]) {
-    if act != FusedAct::Identity {
-        for v in plane.iter_mut() {
-            *v = act.apply(*v);
-        }
-    }
-    let (pkh, pkw) = (p.kernel[1], p.kernel[2]);
-    let divisor = (pkh * pkw) as f32;
-    for (ox, o) in out.iter_mut().enumerate() {
-        let x0 = ox * p.stride[2];
-        let window = (0..pkh).flat_map(|r| &plane[r * cw + x0..r * cw + x0 + pkw]);
-        *o = match pool {
-            PoolKind::Max => window.fold(
-                f32::NEG_INFINITY,
-                |best, &v| if v > best || v.is_nan() { v } else { best },
-            ),
-            PoolKind::Avg => window.fold(0.0, |sum, &v| sum + v) / divisor,
-        };
     }
 }

@@ -140,15 +140,27 @@ pub(super) fn im2col_unit_zeros(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: us
     // input rows, so a whole column row is one shifted copy.
     let [_, oh, ow] = g.output;
     let flat = id == 1 && kd_n == 1 && pd == 0 && ow == iw;
+    if flat {
+        // Where a column row reads depends on the tap only: work it out once per tap, then
+        // apply it to every input channel.
+        let taps = kh_n * kw_n;
+        for t in 0..taps {
+            let shift = Shift::new(
+                l0,
+                len,
+                [(t / kw_n) as isize - ph, (t % kw_n) as isize - pw],
+                [oh, iw, ih],
+            );
+            for c in 0..g.c_in / g.groups {
+                let row = (c * taps + t) * len;
+                shift.apply(&mut col[row..row + len], &x[c * in_sp..][..in_sp]);
+            }
+        }
+        return;
+    }
     let taps = (0..g.c_in / g.groups).flat_map(|c| (0..kd_n).flat_map(move |a| (0..kh_n).map(move |b| (c, a, b))));
     for ((c, kd, kh), block) in taps.zip(col.chunks_exact_mut(kw_n * len)) {
         let xc = &x[c * in_sp..][..in_sp];
-        if flat {
-            for (kw, colrow) in block.chunks_exact_mut(len).enumerate() {
-                im2col_row_shifted(colrow, xc, l0, [kh as isize - ph, kw as isize - pw], [oh, iw, ih]);
-            }
-            continue;
-        }
         for (z, y, x0, range) in segments.clone() {
             let (zs, ys) = ((z + kd) as isize - pd, (y + kh) as isize - ph);
             let inside = zs >= 0 && (zs as usize) < id && ys >= 0 && (ys as usize) < ih;
@@ -165,12 +177,12 @@ pub(super) fn im2col_unit_zeros(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: us
                 let (lo, hi) = unit_interior(out.len(), off, iw);
                 let (head, rest) = out.split_at_mut(lo);
                 let (mid, tail) = rest.split_at_mut(hi - lo);
-                head.fill(0.0);
+                zero_run(head);
                 if lo < hi {
                     let start = (lo as isize + off) as usize;
-                    mid.copy_from_slice(&src[start..start + mid.len()]);
+                    copy_run(mid, &src[start..start + mid.len()]);
                 }
-                tail.fill(0.0);
+                zero_run(tail);
             }
         }
     }
@@ -178,48 +190,120 @@ pub(super) fn im2col_unit_zeros(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: us
 
 /// One column row of a 2-d convolution whose output rows are as wide as its input rows
 /// (`oW == W`; unit stride and dilation, zero padding), for the flattened output positions
-/// `l0 .. l0 + out.len()`: `out[j] = x[(r + dy) · W + (s + dx)]` where `l0 + j = r · W + s`, or 0
-/// where that lies outside the input `x[H, W]` (`oh` output rows).
+/// `l0 .. l0 + len`: `out[j] = x[(r + dy) · W + (s + dx)]` where `l0 + j = r · W + s`, or 0
+/// where that lies outside the input `x[H, W]`. It depends on the tap `(dy, dx)` only, not on
+/// the input channel.
 ///
 /// Input and output rows are both `W` long, so one copy of `x` shifted by `dy · W + dx` puts
 /// every valid value in place; the `|dx|` columns per row that wrapped into a neighbouring row
 /// are zeroed afterwards.
-#[inline]
-fn im2col_row_shifted(out: &mut [f32], x: &[f32], l0: usize, [dy, dx]: [isize; 2], [oh, w, ih]: [usize; 3]) {
-    let end = l0 + out.len();
-    // Output rows `r` with `0 <= r + dy < H`, as flat positions clipped to the chunk.
-    let rows_lo = (-dy).clamp(0, oh as isize) as usize;
-    let rows_hi = (ih as isize - dy).clamp(rows_lo as isize, oh as isize) as usize;
-    let p_lo = (rows_lo * w).clamp(l0, end);
-    let p_hi = (rows_hi * w).clamp(p_lo, end);
-    // Of those, the positions whose shifted source lies inside the plane (only wrapped columns
-    // of the first and last row can fall outside it).
-    let shift = dy * w as isize + dx;
-    let q_lo = p_lo.max((-shift).max(0) as usize).min(p_hi);
-    let q_hi = ((x.len() as isize - shift).max(0) as usize).clamp(q_lo, p_hi);
-    out[..q_lo - l0].fill(0.0);
-    out[q_hi - l0..].fill(0.0);
-    if q_lo == q_hi {
-        return;
-    }
-    let start = (q_lo as isize + shift) as usize;
-    out[q_lo - l0..q_hi - l0].copy_from_slice(&x[start..start + (q_hi - q_lo)]);
-    if dx == 0 {
-        return;
-    }
-    // Columns `s` with `s + dx` outside `0..W` read a neighbouring row: zero them.
-    let (c0, c1) = if dx < 0 {
-        (0, ((-dx) as usize).min(w))
-    } else {
-        ((w as isize - dx).max(0) as usize, w)
-    };
-    let row = q_lo - q_lo % w;
-    for c in c0..c1 {
-        // The first position of column `c` at or after `q_lo`, then every `w`-th.
-        let first = if row + c < q_lo { row + c + w } else { row + c };
-        if first < q_hi {
-            out[first - l0..q_hi - l0].iter_mut().step_by(w).for_each(|v| *v = 0.0);
+#[derive(Clone, Copy)]
+struct Shift {
+    /// `out[..lo]` and `out[hi..]` are zeros; `out[lo..hi]` is copied from `x[start..]`.
+    lo: usize,
+    hi: usize,
+    start: usize,
+    /// Columns `wrap.0 .. wrap.1` of every row read a neighbouring row: zeroed after the copy.
+    wrap: (usize, usize),
+    /// Index in `out` of the first position of the row holding `out[lo]`, as an offset from `lo`
+    /// (`l0 + lo` minus its column).
+    col0: usize,
+    /// `W`.
+    w: usize,
+}
+
+impl Shift {
+    /// The shift of tap `(dy, dx)` for positions `l0 .. l0 + len` of `oh` output rows, input
+    /// `[ih, w]`.
+    #[inline]
+    fn new(l0: usize, len: usize, [dy, dx]: [isize; 2], [oh, w, ih]: [usize; 3]) -> Self {
+        let end = l0 + len;
+        // Output rows `r` with `0 <= r + dy < H`, as flat positions clipped to the chunk.
+        let rows_lo = (-dy).clamp(0, oh as isize) as usize;
+        let rows_hi = (ih as isize - dy).clamp(rows_lo as isize, oh as isize) as usize;
+        let p_lo = (rows_lo * w).clamp(l0, end);
+        let p_hi = (rows_hi * w).clamp(p_lo, end);
+        // Of those, the positions whose shifted source lies inside the plane (only wrapped
+        // columns of the first and last row can fall outside it).
+        let shift = dy * w as isize + dx;
+        let q_lo = p_lo.max((-shift).max(0) as usize).min(p_hi);
+        let q_hi = (((ih * w) as isize - shift).max(0) as usize).clamp(q_lo, p_hi);
+        let wrap = if dx < 0 {
+            (0, ((-dx) as usize).min(w))
+        } else {
+            ((w as isize - dx).max(0) as usize, w)
+        };
+        Shift {
+            lo: q_lo - l0,
+            hi: q_hi - l0,
+            start: (q_lo as isize + shift).max(0) as usize,
+            wrap,
+            col0: q_lo % w,
+            w,
         }
+    }
+
+    /// Writes the column row `out` (`[len]`) from one input channel `x` (`[H · W]`).
+    #[inline]
+    fn apply(&self, out: &mut [f32], x: &[f32]) {
+        let (lo, hi, w) = (self.lo, self.hi, self.w);
+        zero_run(&mut out[..lo]);
+        zero_run(&mut out[hi..]);
+        if lo == hi {
+            return;
+        }
+        copy_run(&mut out[lo..hi], &x[self.start..self.start + (hi - lo)]);
+        for c in self.wrap.0..self.wrap.1 {
+            // The first position of column `c` at or after `lo`, then every `w`-th.
+            let first = if c < self.col0 {
+                lo + c + w - self.col0
+            } else {
+                lo + c - self.col0
+            };
+            if first < hi {
+                out[first..hi].iter_mut().step_by(w).for_each(|v| *v = 0.0);
+            }
+        }
+    }
+}
+
+/// Runs of at most this many floats are copied or zeroed inline, four at a time: on a
+/// Cortex-M a call to `memcpy` or `memset` costs more than such a copy (the runs of small
+/// inputs, e.g. 4 or 8 wide, are that short); longer runs use `copy_from_slice` and `fill`.
+const SHORT_RUN: usize = 16;
+
+/// `dst = src` (`src`: `[dst.len()]`).
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    if dst.len() > SHORT_RUN {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let src = &src[..dst.len()];
+    let mut d = dst.chunks_exact_mut(4);
+    let mut s = src.chunks_exact(4);
+    for (d4, s4) in (&mut d).zip(&mut s) {
+        let v: [f32; 4] = [s4[0], s4[1], s4[2], s4[3]];
+        d4.copy_from_slice(&v);
+    }
+    for (a, &b) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *a = b;
+    }
+}
+
+/// `dst = 0`.
+#[inline(always)]
+fn zero_run(dst: &mut [f32]) {
+    if dst.len() > SHORT_RUN {
+        dst.fill(0.0);
+        return;
+    }
+    let mut d = dst.chunks_exact_mut(4);
+    for d4 in &mut d {
+        d4.copy_from_slice(&[0.0; 4]);
+    }
+    for a in d.into_remainder() {
+        *a = 0.0;
     }
 }
 

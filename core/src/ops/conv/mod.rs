@@ -25,6 +25,7 @@
 //!
 //! See <https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html>.
 
+mod epilogue;
 pub mod fused;
 mod im2col;
 
