@@ -368,17 +368,19 @@ fn slice(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Tensor, String> 
         }
         let fix = |v: i64, lo: i64, hi: i64| (if v < 0 { v.saturating_add(d) } else { v }).clamp(lo, hi);
         let mut v = Vec::new();
-        if step > 0 {
+        if d == 0 {
+            // Nothing to pick.
+        } else if step > 0 {
             let (mut i, e) = (fix(starts[k], 0, d), fix(ends[k], 0, d));
             while i < e {
                 v.push(i as usize);
-                i += step;
+                i = i.saturating_add(step);
             }
         } else {
             let (mut i, e) = (fix(starts[k], 0, d - 1), fix(ends[k], -1, d - 1));
             while i > e {
                 v.push(i as usize);
-                i += step;
+                i = i.saturating_add(step);
             }
         }
         picks[a] = v;

@@ -169,7 +169,7 @@ impl<'p> Ctx<'p> {
             .map(String::as_str)
             .ok_or_else(|| fail("a node without outputs".into()))?;
         if n.op_type == "Shape" && !dynamic.is_empty() {
-            let dims = &self.shapes[self.resolve(&n.input[0])];
+            let dims = &self.shapes[self.resolve(&n.input[dynamic[0]])];
             let full: Vec<i64> = std::iter::once(BATCH).chain(dims.iter().map(|&d| d as i64)).collect();
             self.consts.insert(out, fold::shape_of(&full, n));
             return Ok(());
@@ -372,8 +372,8 @@ impl<'p> Ctx<'p> {
             })
         };
         match (bound(1, "min")?, bound(2, "max")?) {
-            (Some(lo), None) if lo == 0.0 => Ok(NodeKind::Layers(vec![op(Op::ReLU)])),
-            (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => Ok(NodeKind::Layers(vec![op(Op::ReLU6)])),
+            (Some(0.0), None) => Ok(NodeKind::Layers(vec![op(Op::ReLU)])),
+            (Some(0.0), Some(6.0)) => Ok(NodeKind::Layers(vec![op(Op::ReLU6)])),
             (lo, hi) => Err(format!(
                 "bounds {lo:?}..{hi:?} (torchlet has ReLU (0, none) and ReLU6 (0, 6))"
             )),

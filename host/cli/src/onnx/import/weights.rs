@@ -101,7 +101,7 @@ pub(crate) fn check_declared_sizes<'a>(
     let mut total = 0usize;
     for t in tensors {
         let n = numel(&t.dims).map_err(|e| Fail::Invalid(format!("tensor '{}': {e}", t.name)))?;
-        let bytes = n.checked_mul(elem_size(t.data_type).unwrap_or(1)).unwrap_or(usize::MAX);
+        let bytes = n.saturating_mul(elem_size(t.data_type).unwrap_or(1));
         total = total.saturating_add(bytes);
         if bytes > file_len || total > file_len {
             return Err(Fail::Invalid(format!(
