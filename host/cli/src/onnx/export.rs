@@ -90,6 +90,7 @@ pub fn to_onnx(model: &Model, opset: i64) -> Result<Vec<u8>, OnnxError> {
         initializer: g.inits,
         input: vec![io("input", model.input.dims())],
         output: vec![io("logits", plan.output_shape().dims())],
+        ..Default::default()
     };
     let file = ModelProto {
         ir_version: IR_VERSION,
@@ -108,6 +109,7 @@ pub fn to_onnx(model: &Model, opset: i64) -> Result<Vec<u8>, OnnxError> {
             key: "classes".into(),
             value: model.classes.join("\n"),
         }],
+        ..Default::default()
     };
     Ok(file.encode_to_vec())
 }
@@ -197,6 +199,7 @@ impl Graph {
             name: name.into(),
             op_type: op.into(),
             attribute,
+            ..Default::default()
         });
     }
 
@@ -207,6 +210,7 @@ impl Graph {
             data_type: FLOAT,
             name: name.clone(),
             raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
         });
         name
     }
@@ -218,6 +222,7 @@ impl Graph {
             data_type: INT64,
             name: name.clone(),
             raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
         });
         name
     }

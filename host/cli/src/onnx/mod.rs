@@ -7,11 +7,17 @@
 //! The protobuf messages are declared for prost in [`proto`] (no `protoc` at build time).
 //! CI checks the files with the `onnx` package's full checker and runs them in onnxruntime
 //! against torchlet's own outputs (`host/cli/tests/onnx_export.rs`).
+//!
+//! `torchlet import m.onnx --out m.tlm` and [`Model::from_onnx`](crate::model::Model::from_onnx)
+//! read one back ([`import`]): files written by `torch.onnx.export` or by torchlet, for the
+//! layers torchlet has.
 
 pub mod export;
+pub mod import;
 pub mod proto;
 
 pub use export::{to_onnx, DEFAULT_OPSET, IR_VERSION};
+pub use import::{import_onnx, ImportOptions, OnnxImportError};
 
 use crate::model::ModelError;
 
