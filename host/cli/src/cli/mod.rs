@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod emulate;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod inspect;
 pub mod left_out;
 pub mod predict;
@@ -43,6 +44,9 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Write a model-region image for the Cortex-M firmware (flash it at the region's address).
     Export(export::ExportArgs),
+    /// Import weights trained in PyTorch (a torch.save state dict or .safetensors) into a zoo
+    /// architecture, written as a .tlm model.
+    Import(import::ImportArgs),
     /// Run a model on the Cortex-M firmware under qemu-system-arm and compare with the host.
     Emulate(emulate::EmulateArgs),
     /// Measure training and inference speed (images/s) and batch-1 latency on this CPU.
@@ -60,6 +64,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Erro
         Command::Eval(args) => eval::run(&args, out).map_err(|e| dataset::suggest_skip_bad(e, args.skip_bad)),
         Command::Predict(args) => predict::run(&args, out),
         Command::Export(args) => export::run(&args, out),
+        Command::Import(args) => import::run(&args, out),
         Command::Emulate(args) => emulate::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
     }
