@@ -220,8 +220,20 @@ fn bad_files_are_refused_naming_the_file() {
         assert!(text.contains(want), "{name}: {text}");
         assert_eq!(m, before, "{name}: the model is unchanged");
     }
-    // A .safetensors that is not one.
+    // The legacy format: a pickle, not a zip.
     let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.pth");
+    std::fs::write(&legacy, b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.").unwrap();
+    let text = Model::from_zoo("digits-cnn", 0)
+        .unwrap()
+        .load_pytorch_state_dict(&legacy, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("legacy.pth: not a PyTorch file") && text.contains("the legacy torch.save format"),
+        "{text}"
+    );
+    // A .safetensors that is not one.
     let bad = dir.path().join("bad.safetensors");
     let mut bytes = std::fs::read(fixture("digits-cnn.safetensors")).unwrap();
     bytes.truncate(bytes.len() - 7);
@@ -336,4 +348,31 @@ fn cli_needs_arch_and_has_no_onnx_yet() {
         String::from_utf8_lossy(&o.stderr).contains("ONNX import: not in this build"),
         "{o:?}"
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any few bytes of a real `.pth` or `.safetensors` changed: the import loads or fails
+    /// with an error naming the file, and never panics.
+    #[test]
+    fn mutated_files_never_panic(
+        safetensors in proptest::bool::ANY,
+        edits in proptest::collection::vec((0.0f64..1.0, proptest::num::u8::ANY), 1..6),
+    ) {
+        let name = if safetensors { "digits-cnn.safetensors" } else { "digits-cnn.pth" };
+        let mut bytes = std::fs::read(fixture(name)).unwrap();
+        for (at, b) in edits {
+            let i = ((bytes.len() as f64 * at) as usize).min(bytes.len() - 1);
+            bytes[i] = b;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        let mut m = Model::from_zoo("digits-cnn", 0).unwrap();
+        if let Err(e) = m.load_pytorch_state_dict(&file, true) {
+            let text = e.to_string();
+            proptest::prop_assert!(text.contains(name), "{}", text);
+        }
+    }
 }

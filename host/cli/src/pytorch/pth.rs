@@ -47,13 +47,20 @@ impl PthSource {
             .metadata()
             .map_err(|e| ModelError::pytorch(path, format!("cannot read the file's length: {e}")))?
             .len();
+        // The legacy format (`_use_new_zipfile_serialization=False`) starts with a pickle.
+        let mut magic = [0u8; 2];
+        let legacy = (&file).read_exact(&mut magic).is_ok() && magic[0] == 0x80 && magic[1] <= 5;
         let mut archive = ZipArchive::new(file).map_err(|e| {
+            let found = if legacy {
+                "a pickle: the legacy torch.save format (_use_new_zipfile_serialization=False), which is not \
+                 supported: load it in PyTorch and save it again with torch.save"
+                    .to_string()
+            } else {
+                format!("not a zip archive ({e})")
+            };
             ModelError::pytorch(
                 path,
-                format!(
-                    "not a PyTorch file: torch.save (PyTorch 1.6 and later) writes a zip archive, and this is not \
-                     one ({e}); files saved with _use_new_zipfile_serialization=False are not supported"
-                ),
+                format!("not a PyTorch file: torch.save (PyTorch 1.6 and later) writes a zip archive, this is {found}"),
             )
         })?;
         let pkl = archive
