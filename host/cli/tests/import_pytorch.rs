@@ -111,6 +111,27 @@ fn every_fixture_predicts_as_pytorch() {
 }
 
 #[test]
+fn residual_bodies_load_under_pytorch_block_names() {
+    // The resnet-bn file renamed as torchvision's BasicBlock holds its body's layers:
+    // "3.body.0.weight" -> "3.0.weight" (the shortcut keeps its name).
+    let bytes = std::fs::read(fixture("resnet-bn.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let renamed: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name.replace(".body.", "."), view))
+        .collect();
+    assert!(renamed.iter().any(|(n, _)| n == "3.0.weight"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pytorch-names.safetensors");
+    safetensors::serialize_to_file(renamed, None, &file).unwrap();
+    let mut m = model("resnet-bn");
+    let report = m.load_pytorch_state_dict(&file, true).unwrap();
+    assert_eq!(report, Default::default());
+    assert_predicts_as_pytorch(&m, "resnet-bn", "resnet-bn under BasicBlock names");
+}
+
+#[test]
 fn batch_norm_state_is_loaded_with_num_batches_tracked() {
     let mut m = model("resnet-bn");
     m.load_pytorch_state_dict(&fixture("resnet-bn.pth"), true).unwrap();

@@ -99,11 +99,11 @@ impl Model {
         let own = ModelFile::parse(&own_bytes).map_err(|e| self.error(e))?;
         let (mut p_at, mut s_at) = (0usize, 0usize);
         let mut report = LoadReport::default();
-        let mut own_names = Vec::new();
+        // The file's names that matched a tensor of the model.
+        let mut used = std::collections::HashSet::new();
         // (source index, name, role, range in its buffer) of each tensor to copy.
         let mut copies = Vec::new();
         for t in own.tensors() {
-            own_names.push(t.name);
             let at = match t.role {
                 Role::Parameter => &mut p_at,
                 Role::State => &mut s_at,
@@ -111,10 +111,15 @@ impl Model {
             };
             let range = *at..*at + t.numel;
             *at += t.numel;
-            let Some((index, f)) = theirs.get(t.name) else {
+            let found = theirs.get(t.name).map(|f| (t.name.to_string(), f)).or_else(|| {
+                let alias = source.alias(t.name)?;
+                theirs.get(&alias).map(|f| (alias, f))
+            });
+            let Some((their_name, (index, f))) = found else {
                 report.missing.push(t.name.to_string());
                 continue;
             };
+            used.insert(their_name);
             if f.dims != t.dims() || f.role.is_some_and(|r| r != t.role) {
                 return Err(ModelError::ShapeMismatch {
                     path,
@@ -128,7 +133,7 @@ impl Model {
         let mut unexpected: Vec<&str> = theirs
             .keys()
             .map(String::as_str)
-            .filter(|n| !own_names.contains(n))
+            .filter(|n| !used.contains(*n))
             .collect();
         unexpected.sort_unstable();
         report.unexpected = unexpected.into_iter().map(str::to_string).collect();
@@ -189,6 +194,12 @@ pub trait TensorSource {
     /// # Errors
     /// The file's error, naming the file and the tensor.
     fn copy_to(&mut self, index: usize, dst: &mut [f32]) -> Result<(), ModelError>;
+    /// Another name to look the model's tensor `name` up by when the source lacks `name`
+    /// itself (none by default).
+    fn alias(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
 }
 
 /// A parsed `.tlm` file as a [`TensorSource`] (its optimizer tensors left out).

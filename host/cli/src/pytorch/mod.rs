@@ -11,7 +11,9 @@
 //!
 //! Both become a [`TensorSource`] for the matcher every state-dict load shares
 //! ([`Model::load_from_source`]): strict names and shapes by default with the messages of
-//! [`Model::load_state_dict`], a [`LoadReport`] without `strict`. Tensors of `float32` load as
+//! [`Model::load_state_dict`], a [`LoadReport`] without `strict`. A tensor of a residual
+//! block's body is also found under PyTorch's name for it, without the `body` segment
+//! ([`residual_alias`]: `layer1.0.conv1.weight` for torchlet's `layer1.0.body.conv1.weight`). Tensors of `float32` load as
 //! they are; `float64`, `float16`, `bfloat16` and the integer types (`num_batches_tracked` is
 //! `int64`) are converted to `f32`.
 
@@ -65,6 +67,24 @@ impl Model {
         };
         self.load_from_source(source.as_mut(), strict)
     }
+}
+
+/// The PyTorch name of a tensor in a residual block's body, for a file that lacks torchlet's:
+/// torchlet names a residual's branches `body` and `shortcut` (`"layer1.0.body.conv1.weight"`),
+/// PyTorch's `BasicBlock` and `Bottleneck` (torchvision's, `tools/fixtures/zoo_params.py`) hold
+/// the body's layers directly (`"layer1.0.conv1.weight"`). `None` without a `body` segment.
+pub(crate) fn residual_alias(name: &str) -> Option<String> {
+    let segments: Vec<&str> = name.split('.').collect();
+    if !segments.contains(&"body") {
+        return None;
+    }
+    Some(
+        segments
+            .into_iter()
+            .filter(|s| *s != "body")
+            .collect::<Vec<_>>()
+            .join("."),
+    )
 }
 
 /// The `f32` value of the element `bytes` (little-endian, `dtype.size()` bytes long).
@@ -125,5 +145,15 @@ mod tests {
         assert_eq!(element(Dtype::BF16, &0x3f80u16.to_le_bytes()), 1.0);
         assert_eq!(element(Dtype::I64, &7i64.to_le_bytes()), 7.0);
         assert_eq!(element(Dtype::F64, &0.5f64.to_le_bytes()), 0.5);
+    }
+
+    #[test]
+    fn residual_bodies_have_pytorch_aliases() {
+        assert_eq!(
+            residual_alias("layer1.0.body.conv1.weight").as_deref(),
+            Some("layer1.0.conv1.weight")
+        );
+        assert_eq!(residual_alias("layer2.0.shortcut.0.weight"), None);
+        assert_eq!(residual_alias("bodyguard.weight"), None);
     }
 }

@@ -215,6 +215,10 @@ impl TensorSource for PthSource {
         &self.path
     }
 
+    fn alias(&self, name: &str) -> Option<String> {
+        super::residual_alias(name)
+    }
+
     fn tensors(&self) -> Vec<SourceTensor> {
         self.tensors
             .iter()

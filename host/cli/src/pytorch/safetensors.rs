@@ -89,6 +89,10 @@ impl TensorSource for SafetensorsSource {
         &self.path
     }
 
+    fn alias(&self, name: &str) -> Option<String> {
+        super::residual_alias(name)
+    }
+
     fn tensors(&self) -> Vec<SourceTensor> {
         self.tensors
             .iter()
