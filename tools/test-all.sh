@@ -71,6 +71,8 @@ grep -E "^(test result|     Running|   Doc-tests)" "$log" || true
 if [ -z "${FAST:-}" ]; then
   step "fuzz the no_std model-file reader for 60 s from the committed seeds"
   tools/fuzz-model-file.sh "${FUZZ_SECONDS:-60}"
+  step "fuzz the restricted pickle reader of torchlet import for 30 s from the committed seeds"
+  tools/fuzz-pickle.sh "${PICKLE_FUZZ_SECONDS:-30}"
   step "fuzz the ONNX reader for 60 s from the committed seeds"
   tools/fuzz-onnx-import.sh "${FUZZ_SECONDS:-60}"
 fi

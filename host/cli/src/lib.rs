@@ -9,6 +9,7 @@
 //! - [`transforms`]: torchvision's transforms, with its names and semantics (`torchlet-data`);
 //! - [`digits`]: the embedded digits set, the default data of the README's first command
 //!   (`torchlet-data`);
+//! - [`pytorch`]: importing PyTorch state dicts (`torch.save` zips, `.safetensors`);
 //! - [`model`]: saving and loading whole models (`.tlm`), state dicts and checkpoints that
 //!   resume training exactly, all written atomically ([`fsutil`]);
 //! - [`summary`]: `SummaryWriter`, TensorBoard event files (scalars, images, histograms, graphs)
@@ -32,6 +33,7 @@ pub mod mem;
 pub mod model;
 pub mod onnx;
 pub mod print;
+pub mod pytorch;
 pub mod scratch;
 pub mod train;
 pub mod zoo;

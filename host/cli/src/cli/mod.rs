@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod emulate;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod import_onnx;
 pub mod inspect;
 pub mod left_out;
@@ -44,8 +45,10 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Write a model-region image for the Cortex-M firmware (flash it at the region's address).
     Export(export::ExportArgs),
-    /// Import an ONNX file (as torch.onnx.export writes it) as a torchlet model file.
-    Import(import_onnx::ImportArgs),
+    /// Import a model trained elsewhere as a .tlm model: an ONNX file (as torch.onnx.export
+    /// writes it), or PyTorch weights (a torch.save state dict or .safetensors) into a zoo
+    /// architecture.
+    Import(import::ImportArgs),
     /// Run a model on the Cortex-M firmware under qemu-system-arm and compare with the host.
     Emulate(emulate::EmulateArgs),
     /// Measure training and inference speed (images/s) and batch-1 latency on this CPU.
@@ -63,7 +66,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Erro
         Command::Eval(args) => eval::run(&args, out).map_err(|e| dataset::suggest_skip_bad(e, args.skip_bad)),
         Command::Predict(args) => predict::run(&args, out),
         Command::Export(args) => export::run(&args, out),
-        Command::Import(args) => import_onnx::run(&args, out),
+        Command::Import(args) => import::run(&args, out),
         Command::Emulate(args) => emulate::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
     }

@@ -176,7 +176,7 @@ pub(crate) fn positive(s: &str) -> Result<usize, String> {
 
 /// `--num-classes`: a whole number from 1 to 2^32 - 1 (model files count class names in 32
 /// bits; larger heads could never be saved, and their weight counts overflow).
-fn num_classes(s: &str) -> Result<usize, String> {
+pub(crate) fn num_classes(s: &str) -> Result<usize, String> {
     match s.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n as usize),
         _ => Err(format!(

@@ -61,6 +61,15 @@ pub enum ModelError {
         /// That element.
         value: f32,
     },
+    /// A PyTorch file (`torch.save`'s zip and pickle, or `.safetensors`) that could not be
+    /// imported: not such a file, truncated, a pickle outside the allowlist of
+    /// `torch.load(weights_only=True)`, a tensor beyond its storage, an unsupported dtype.
+    PyTorch {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong, naming the part or tensor, what was expected and what was found.
+        what: String,
+    },
     /// The model itself is invalid (does not plan, or its buffers have the wrong length).
     Model {
         /// The model's name.
@@ -83,6 +92,14 @@ impl ModelError {
         ModelError::File {
             path: path.to_path_buf(),
             error,
+        }
+    }
+
+    /// An error about the PyTorch file at `path`.
+    pub fn pytorch(path: &Path, what: impl Into<String>) -> Self {
+        ModelError::PyTorch {
+            path: path.to_path_buf(),
+            what: what.into(),
         }
     }
 }
@@ -130,6 +147,7 @@ impl fmt::Display for ModelError {
                 }
                 Ok(())
             }
+            ModelError::PyTorch { path, what } => write!(f, "{}: {what}", path.display()),
             ModelError::Model { model, error } => write!(f, "model '{model}': {error}"),
             ModelError::Memory { model, error } => write!(f, "model '{model}': {error}"),
             ModelError::NonFinite {
