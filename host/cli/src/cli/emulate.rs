@@ -458,7 +458,7 @@ pub fn run_firmware_on(
             match f.as_slice() {
                 ["pred", _, class, score, label, _] => Some(FirmwarePrediction {
                     class: class.parse().ok()?,
-                    score: score.parse().ok()?,
+                    score: parse_score(score)?,
                     label: label.parse().ok(),
                 }),
                 _ => None,
@@ -484,6 +484,16 @@ pub fn run_firmware_on(
         predictions,
         instructions,
     })
+}
+
+/// A score as `classify` prints it: `0x` and the 8 hex digits of the `f32`'s bits (exact), or a
+/// decimal number (the defmt build's text).
+pub fn parse_score(s: &str) -> Option<f32> {
+    match s.strip_prefix("0x") {
+        Some(hex) if hex.len() == 8 => u32::from_str_radix(hex, 16).ok().map(f32::from_bits),
+        Some(_) => None,
+        None => s.parse().ok(),
+    }
 }
 
 fn firmware_dir(args: &EmulateArgs) -> PathBuf {
@@ -906,4 +916,19 @@ fn size_report(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn st
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_score;
+
+    #[test]
+    fn scores_are_read_exactly_from_their_bits() {
+        for v in [1.5f32, -3.25e-7, 12.345_679, f32::MAX] {
+            assert_eq!(parse_score(&format!("0x{:08x}", v.to_bits())), Some(v));
+        }
+        assert_eq!(parse_score("2.5"), Some(2.5));
+        assert_eq!(parse_score("0x3f80"), None);
+        assert_eq!(parse_score("0xzzzzzzzz"), None);
+    }
 }
