@@ -92,6 +92,7 @@ pub(super) fn forward_node<const CAP: usize>(
 /// The forward pass of a pooling node fused with convolution node `conv` and `act` (see
 /// [`crate::plan::fuse`]): it reads the convolution's input and weights.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)] // kernel code of its own, for the firmware's size report
 fn forward_conv_pool<const CAP: usize>(
     gemm: &dyn Gemm,
     plan: &Plan<CAP>,
@@ -133,6 +134,7 @@ fn forward_conv_pool<const CAP: usize>(
 
 /// The forward pass of each kind of node ([`Error::NotCompiled`] for an op family whose feature
 /// is off: the planner refuses those layers first, see [`crate::ops::family`]).
+#[inline(never)] // the op kernels inline here, not into the runtime: the firmware's size report
 fn forward_exec(exec: Exec, io: &mut Fwd<'_>) -> Result<()> {
     match exec {
         Exec::Conv(g) => gated!("op-conv", io, do conv::forward(g, io)),

@@ -99,14 +99,22 @@ impl<'l, const CAP: usize> Plan<'l, CAP> {
         ctry!(match op {
             Op::Conv(c) => gated!("op-conv", at, conv::plan(&c, at, &mut n)),
             Op::ConvTranspose(c) => gated!("op-conv-transpose", at, conv_transpose::plan(&c, 2, at, &mut n)),
-            Op::MaxPool(p) => gated!("op-pool", at, match pool::plan_max(&p, at, &mut n) {
-                Ok(()) if p.return_indices => unpool.push(at.layer as u16),
-                r => r,
-            }),
-            Op::MaxUnpool(u) => gated!("op-unpool", at, match unpool.pop() {
-                Ok(id) => pool::plan_unpool(&u, 2, at, &mut n, id, &self.nodes[id as usize]),
-                Err(e) => Err(e),
-            }),
+            Op::MaxPool(p) => gated!(
+                "op-pool",
+                at,
+                match pool::plan_max(&p, at, &mut n) {
+                    Ok(()) if p.return_indices => unpool.push(at.layer as u16),
+                    r => r,
+                }
+            ),
+            Op::MaxUnpool(u) => gated!(
+                "op-unpool",
+                at,
+                match unpool.pop() {
+                    Ok(id) => pool::plan_unpool(&u, 2, at, &mut n, id, &self.nodes[id as usize]),
+                    Err(e) => Err(e),
+                }
+            ),
             Op::AvgPool(p) => gated!("op-pool", at, pool::plan_avg(&p, at, &mut n)),
             Op::AdaptiveAvgPool(a) => gated!("op-pool", at, pool::plan_adaptive(&a, false, at, &mut n)),
             Op::AdaptiveMaxPool(a) => gated!("op-pool", at, pool::plan_adaptive(&a, true, at, &mut n)),
@@ -133,10 +141,14 @@ impl<'l, const CAP: usize> Plan<'l, CAP> {
             Op::ReLU6 => gated!("op-activation", at, activation::plan(Exec::ReLU6, &mut n)),
             Op::PReLU(p) => gated!("op-activation", at, activation::prelu::plan(&p, at, &mut n)),
             Op::ConvTransposeNd(c, d) => gated!("op-conv-transpose", at, conv_transpose::plan(&c, d, at, &mut n)),
-            Op::MaxUnpoolNd(u, d) => gated!("op-unpool", at, match unpool.pop() {
-                Ok(id) => pool::plan_unpool(&u, d, at, &mut n, id, &self.nodes[id as usize]),
-                Err(e) => Err(e),
-            }),
+            Op::MaxUnpoolNd(u, d) => gated!(
+                "op-unpool",
+                at,
+                match unpool.pop() {
+                    Ok(id) => pool::plan_unpool(&u, d, at, &mut n, id, &self.nodes[id as usize]),
+                    Err(e) => Err(e),
+                }
+            ),
             Op::ChannelDropout(p, d) => gated!("op-dropout", at, dropout::plan_channels(p, d, at, &mut n)),
             Op::ChannelShuffle(groups) => gated!("op-shuffle", at, shuffle::plan(groups, at, &mut n)),
             Op::Upsample(u) => gated!("op-upsample", at, upsample::plan(&u, at, &mut n)),

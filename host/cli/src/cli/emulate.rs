@@ -43,7 +43,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use torchlet::layer::Layer;
 use torchlet::model_file::crc32;
+use torchlet::ops::family;
 use torchlet::Mode;
 
 use super::board::Board;
@@ -496,7 +498,7 @@ pub fn parse_score(s: &str) -> Option<f32> {
     }
 }
 
-fn firmware_dir(args: &EmulateArgs) -> PathBuf {
+pub(super) fn firmware_dir(args: &EmulateArgs) -> PathBuf {
     args.firmware_dir
         .clone()
         .unwrap_or_else(|| repo_root().join("firmware"))
@@ -511,7 +513,7 @@ fn firmware_dir(args: &EmulateArgs) -> PathBuf {
 pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     check_target()?;
     if args.size_report {
-        return size_report(args, out);
+        return super::size_report::run(args, out);
     }
     check_qemu()?;
     if args.count == 0 {
@@ -535,7 +537,10 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         }
         _ => "arena-digits",
     };
-    let elf_path = classify_firmware(&dir, args.board, arena)?;
+    // A model's firmware links only the op families it uses; a region image as it is gets them
+    // all.
+    let ops = model.as_ref().map(|m| op_features(m.layers(), arena));
+    let elf_path = classify_firmware(&dir, args.board, arena, ops.as_deref())?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes, &elf_path)?;
     let scratch = crate::scratch::Scratch::new("emulate")?;
@@ -609,25 +614,49 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     report(args, out, &model, &elf, &run, &frames, n)
 }
 
-/// The `classify` firmware for `board` with the static arena `arena` (a cargo feature), built
-/// into its own target folder (the default board and arena: `firmware/target`).
+/// The `classify` firmware for `board` with the static arena `arena` (a cargo feature) and the
+/// core's op families `ops` (`op-*` features, see [`op_features`]; `None`: `all-ops`), built
+/// into its own target folder (the default board and arena with all ops: `firmware/target`;
+/// one folder per board and arena for a model's ops, which cargo rebuilds when they change).
 ///
 /// # Errors
 /// As [`build_firmware`].
-pub fn classify_firmware(dir: &Path, board: Board, arena: &str) -> Result<PathBuf, String> {
-    if board == Board::Mps2An386 && arena == "arena-digits" {
+pub fn classify_firmware(dir: &Path, board: Board, arena: &str, ops: Option<&[&str]>) -> Result<PathBuf, String> {
+    if board == Board::Mps2An386 && arena == "arena-digits" && ops.is_none() {
         return build_firmware(dir, "classify", None, None);
     }
-    let target = match board {
-        Board::Mps2An386 => dir.join("target").join(arena),
-        _ => dir.join("target").join(format!("{}-{arena}", board.name())),
+    let mut folder = match board {
+        Board::Mps2An386 => arena.to_string(),
+        _ => format!("{}-{arena}", board.name()),
     };
+    if ops.is_some() {
+        folder.push_str("-model-ops");
+    }
+    let ops = ops.map_or_else(|| "all-ops".to_string(), |o| o.join(","));
     build_firmware(
         dir,
         "classify",
-        Some(&format!("{},{arena}", board.feature())),
-        Some(&target),
+        Some(&format!("{},{arena},{ops}", board.feature())),
+        Some(&dir.join("target").join(folder)),
     )
+}
+
+/// The core's op features (`torchlet::ops::family`) a `classify` firmware for `layers` with the
+/// static arena `arena` needs, sorted: those of the model's layers, and those of the firmware's
+/// own compile-time plans (the arena's zoo model, and digits-cnn for the training scenarios).
+pub fn op_features(layers: &[Layer], arena: &str) -> Vec<&'static str> {
+    let mut ops = Vec::new();
+    let arena_model: &[Layer] = if arena == "arena-cifar10" {
+        &torchlet::zoo::TUTORIAL_CNN
+    } else {
+        &torchlet::zoo::DIGITS_CNN
+    };
+    for l in [layers, arena_model, &torchlet::zoo::DIGITS_CNN] {
+        family::for_each_feature(l, &mut |f| ops.push(f));
+    }
+    ops.sort_unstable();
+    ops.dedup();
+    ops
 }
 
 /// Test vectors to classify: `frames` (`labels.len() × frame_len` floats).
@@ -821,99 +850,6 @@ fn report(
     }
     if agree != n {
         return Err(format!("{} of {n} firmware predictions differ from the host's", n - agree).into());
-    }
-    Ok(())
-}
-
-/// One row of the size report.
-struct SizeRow {
-    model: &'static str,
-    elf: Elf,
-    plan_arena: usize,
-    model_bytes: usize,
-}
-
-fn size_report(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = firmware_dir(args);
-    let mut rows = Vec::new();
-    for (zoo, arena) in [("digits-cnn", "arena-digits"), ("tutorial-cnn", "arena-cifar10")] {
-        let elf_path = classify_firmware(&dir, args.board, arena)?;
-        let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
-        let elf = Elf::parse(&bytes, &elf_path)?;
-        let model = Model::from_zoo(zoo, 0)?;
-        let plan_arena = model.plan(1, Mode::Inference)?.arena_bytes();
-        let model_bytes = region_image(&model, usize::MAX)?.0.len();
-        rows.push(SizeRow {
-            model: zoo,
-            elf,
-            plan_arena,
-            model_bytes,
-        });
-    }
-    if args.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "model": r.model,
-                    "text_bytes": r.elf.text,
-                    "data_bytes": r.elf.data,
-                    "bss_bytes": r.elf.bss,
-                    "flash_bytes": r.elf.flash(),
-                    "ram_bytes": r.elf.ram(),
-                    "arena_bytes": r.plan_arena,
-                    "linked_arena_bytes": r.elf.arena_size(),
-                    "model_region_bytes": r.model_bytes,
-                })
-            })
-            .collect();
-        writeln!(out, "{}", serde_json::Value::Array(v))?;
-    } else {
-        writeln!(
-            out,
-            "firmware `classify` (release, {FIRMWARE_TARGET}, board {}), bytes:\n\
-             {:<14}{:>9}{:>7}{:>9}{:>9}{:>9}{:>13}{:>15}{:>14}",
-            args.board.name(),
-            "model",
-            ".text",
-            ".data",
-            ".bss",
-            "flash",
-            "RAM",
-            "arena (plan)",
-            "arena (linked)",
-            "model region"
-        )?;
-        for r in &rows {
-            writeln!(
-                out,
-                "{:<14}{:>9}{:>7}{:>9}{:>9}{:>9}{:>13}{:>15}{:>14}",
-                r.model,
-                r.elf.text,
-                r.elf.data,
-                r.elf.bss,
-                r.elf.flash(),
-                r.elf.ram(),
-                r.plan_arena,
-                r.elf.arena_size().map_or("-".into(), |a| a.to_string()),
-                r.model_bytes
-            )?;
-        }
-        writeln!(
-            out,
-            "flash = .text + .data (the model region comes on top); RAM = .data + .bss (the stack comes on top)"
-        )?;
-    }
-    for r in &rows {
-        if r.elf.arena_size() != Some(r.plan_arena as u64) {
-            return Err(format!(
-                "{}: the linked arena ({:?} bytes) is not the plan's ({} bytes)",
-                r.model,
-                r.elf.arena_size(),
-                r.plan_arena
-            )
-            .into());
-        }
     }
     Ok(())
 }
