@@ -7,7 +7,7 @@
 use torchlet::model_file::{part, FileError};
 use torchlet::Error;
 
-use crate::out::{self, Line};
+use crate::out::Line;
 use crate::BootError;
 
 /// Writes `e` as its `Display` text.
@@ -168,7 +168,7 @@ pub fn refused(e: &BootError) {
         l.str("error: ");
         boot_error(&mut l, e);
         l.str(" (exit ").u64(u64::from(e.exit_code())).str(")");
-        out::print(&l);
+        crate::out::print(&l);
     }
 }
 
@@ -201,7 +201,7 @@ pub fn model_ok(m: &ModelInfo<'_>) {
         m.arena_available
     );
     #[cfg(not(feature = "defmt"))]
-    out::print(
+    crate::out::print(
         Line::new()
             .str("model ")
             .str(m.name)
@@ -242,7 +242,7 @@ pub fn prediction(index: usize, class: usize, score: f32, label: Option<u32>, cy
             None => l.str("-"),
         };
         l.str(" ").u64(u64::from(cycles));
-        out::print(&l);
+        crate::out::print(&l);
     }
 }
 
@@ -251,7 +251,7 @@ pub fn done(count: usize, correct: usize) {
     #[cfg(feature = "defmt")]
     defmt::info!("done {} {}", count, correct);
     #[cfg(not(feature = "defmt"))]
-    out::print(Line::new().str("done ").usize(count).str(" ").usize(correct));
+    crate::out::print(Line::new().str("done ").usize(count).str(" ").usize(correct));
 }
 
 /// Logs `error: HardFault at pc=0x<pc>`.
@@ -259,7 +259,7 @@ pub fn hard_fault(pc: u32) {
     #[cfg(feature = "defmt")]
     defmt::error!("HardFault at pc={=u32:#x}", pc);
     #[cfg(not(feature = "defmt"))]
-    out::print(Line::new().str("error: HardFault at pc=").hex(u64::from(pc)));
+    crate::out::print(Line::new().str("error: HardFault at pc=").hex(u64::from(pc)));
 }
 
 #[cfg(test)]

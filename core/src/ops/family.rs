@@ -124,4 +124,20 @@ mod tests {
         assert_eq!(count, 4, "conv, pool, activation, linear");
         assert_eq!(op_feature(&Op::Flatten), None);
     }
+
+    #[test]
+    fn a_layer_whose_family_is_off_is_refused_naming_the_feature() {
+        use crate::{Mode, Plan, Shape};
+        let r = Plan::<9>::try_new(&crate::zoo::DIGITS_CNN, Shape::chw(1, 8, 8), 1, Mode::Inference);
+        if cfg!(feature = "op-conv") {
+            assert!(r.is_ok());
+        } else {
+            let e = Error::NotCompiled {
+                layer: 0,
+                op: "Conv2d",
+                feature: "op-conv",
+            };
+            assert_eq!(r.err(), Some(e));
+        }
+    }
 }

@@ -28,10 +28,10 @@
 //! instead of exporting `--model`: a refusal by the firmware is reported with its message and
 //! its exit status (`firmware/src/exit.rs`).
 //!
-//! `torchlet emulate --size-report [--json]` builds the firmware for the zoo's digits-cnn and
-//! tutorial-cnn (features `arena-digits`, `arena-cifar10`) and prints flash and RAM of each,
-//! the arena the plan computes and the arena the linker placed (the static `ARENA`'s symbol
-//! size); it fails if the two differ.
+//! The firmware is built with only the model's op families ([`op_features`]: cargo features of
+//! the core, `torchlet::ops::family`); with `--region`, with all of them.
+//!
+//! `torchlet emulate --size-report [--json]`: see [`super::size_report`].
 //!
 //! Needs `qemu-system-arm` on the `PATH` and the Rust target `thumbv7em-none-eabihf`; without
 //! them it fails saying what to install.
