@@ -13,7 +13,7 @@
 //! | 11 | [`BootError::Corrupt`]: the region's model file is invalid (CRC, record, length) |
 //! | 12 | [`BootError::ArenaTooSmall`]: the model's plan needs more arena than the firmware has |
 //! | 13 | [`BootError::TooManyLayers`]: more layers or plan nodes than the static storage holds |
-//! | 14 | [`BootError::Unsupported`]: the model does not plan, or its input is not the frames' |
+//! | 14 | [`BootError::Unsupported`]: the model does not plan (a layer whose op family, an `op-*` feature, is not compiled in), or its input is not the frames' |
 //! | 15 | [`BootError::Input`]: the input source failed or holds invalid test vectors |
 //! | 16 | [`BootError::Inference`]: a forward pass failed (for example a non-finite input) |
 //! | 20 | [`EXIT_LOSS_DID_NOT_FALL`]: on-device training ended with a loss not below the first |

@@ -100,8 +100,7 @@ impl<'a> ModelFile<'a> {
                         FileError::new(part, what, e as u64, found as u64).with_index(k).into()
                     };
                     let mut eq = StrEq::new(f.name);
-                    let _ =
-                        core::fmt::Write::write_fmt(&mut eq, format_args!("{}", TensorName { path, suffix: t.suffix }));
+                    TensorName { path, suffix: t.suffix }.for_each_piece(&mut |s| eq.push(s));
                     if !eq.matches() {
                         return Err(FileError::at_byte(
                             part::TENSOR_NAME,
