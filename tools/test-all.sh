@@ -43,7 +43,7 @@ if [ -z "${FAST:-}" ]; then
    RUSTFLAGS=-Dwarnings cargo build --quiet --lib --target thumbv6m-none-eabi --features micromath
    cargo build --release --quiet --features defmt --target-dir target/defmt
    # the STM32F405 memory layout (1 MiB flash, 128 KiB RAM) links with the digits arena
-   cargo build --release --quiet --bin classify --no-default-features --features board-stm32f405,arena-digits \
+   cargo build --release --quiet --bin classify --no-default-features --features board-stm32f405,arena-digits,all-ops \
      --target-dir target/stm32f405)
   # flash/RAM for digits-cnn and tutorial-cnn, .text split into kernels and runtime; fails unless
   # the linked arena is the plan's and digits-cnn's firmware (its op families) is within its

@@ -37,7 +37,7 @@ compile_error!(
     "features `board-mps2-an386` and `board-stm32f405` conflict: build with --no-default-features for another board"
 );
 #[cfg(all(feature = "arena-digits", feature = "arena-cifar10"))]
-compile_error!("features `arena-digits` and `arena-cifar10` conflict: build with --no-default-features --features board-...,arena-cifar10");
+compile_error!("features `arena-digits` and `arena-cifar10` conflict: build with --no-default-features --features board-...,arena-cifar10,all-ops (or op-* features)");
 
 // The defmt global logger (frames over semihosting), linked in by the `defmt` feature.
 #[cfg(all(feature = "defmt", target_arch = "arm", target_os = "none"))]
