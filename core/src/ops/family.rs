@@ -14,10 +14,11 @@ use crate::error::Error;
 use crate::layer::{Kind, Layer, Merge, Op};
 
 /// Every `op-*` feature (`all-ops` turns all on).
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     "op-conv",
     "op-conv-transpose",
     "op-pool",
+    "op-adaptive-pool",
     "op-unpool",
     "op-pad",
     "op-activation",
@@ -37,7 +38,8 @@ pub const fn op_feature(op: &Op) -> Option<&'static str> {
     Some(match op {
         Op::Conv(_) => "op-conv",
         Op::ConvTranspose(_) | Op::ConvTransposeNd(..) => "op-conv-transpose",
-        Op::MaxPool(_) | Op::AvgPool(_) | Op::AdaptiveAvgPool(_) | Op::AdaptiveMaxPool(_) => "op-pool",
+        Op::MaxPool(_) | Op::AvgPool(_) => "op-pool",
+        Op::AdaptiveAvgPool(_) | Op::AdaptiveMaxPool(_) => "op-adaptive-pool",
         Op::MaxUnpool(_) | Op::MaxUnpoolNd(..) => "op-unpool",
         Op::Pad2d(_) | Op::Pad(_) => "op-pad",
         Op::ReLU | Op::LeakyReLU(_) | Op::ReLU6 | Op::Hardswish | Op::Hardsigmoid | Op::PReLU(_) => "op-activation",

@@ -116,8 +116,8 @@ impl<'l, const CAP: usize> Plan<'l, CAP> {
                 }
             ),
             Op::AvgPool(p) => gated!("op-pool", at, pool::plan_avg(&p, at, &mut n)),
-            Op::AdaptiveAvgPool(a) => gated!("op-pool", at, pool::plan_adaptive(&a, false, at, &mut n)),
-            Op::AdaptiveMaxPool(a) => gated!("op-pool", at, pool::plan_adaptive(&a, true, at, &mut n)),
+            Op::AdaptiveAvgPool(a) => gated!("op-adaptive-pool", at, pool::plan_adaptive(&a, false, at, &mut n)),
+            Op::AdaptiveMaxPool(a) => gated!("op-adaptive-pool", at, pool::plan_adaptive(&a, true, at, &mut n)),
             Op::Pad2d(p) => gated!("op-pad", at, pad::plan2d(&p, at, &mut n)),
             Op::ReLU => gated!("op-activation", at, activation::plan(Exec::ReLU, &mut n)),
             Op::LeakyReLU(a) => gated!("op-activation", at, activation::plan(Exec::LeakyReLU(a), &mut n)),
