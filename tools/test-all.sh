@@ -26,6 +26,10 @@ if [ -z "${FAST:-}" ]; then
   for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
     RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --quiet
     RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --features defmt,micromath --quiet
+    # op families as features (torchlet::ops::family): none, and digits-cnn's only
+    RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --no-default-features --quiet
+    RUSTFLAGS=-Dwarnings cargo build -p torchlet --target "$target" --no-default-features --quiet \
+      --features op-conv,op-pool,op-activation,op-linear
   done
   step "firmware: Cortex-M4F under qemu-system-arm (mps2-an386): lint, smoke training, defmt and Cortex-M0+ builds, size report"
   tools/install-qemu.sh
@@ -39,9 +43,11 @@ if [ -z "${FAST:-}" ]; then
    RUSTFLAGS=-Dwarnings cargo build --quiet --lib --target thumbv6m-none-eabi --features micromath
    cargo build --release --quiet --features defmt --target-dir target/defmt
    # the STM32F405 memory layout (1 MiB flash, 128 KiB RAM) links with the digits arena
-   cargo build --release --quiet --bin classify --no-default-features --features board-stm32f405,arena-digits \
+   cargo build --release --quiet --bin classify --no-default-features --features board-stm32f405,arena-digits,all-ops \
      --target-dir target/stm32f405)
-  # flash/RAM for digits-cnn and tutorial-cnn; fails unless the linked arena is the plan's.
+  # flash/RAM for digits-cnn and tutorial-cnn, .text split into kernels and runtime; fails unless
+  # the linked arena is the plan's and digits-cnn's firmware (its op families) is within its
+  # .text budget (host/cli/src/cli/size_report.rs).
   # (The firmware's QEMU tests -- predictions equal the host's, refusals, on-device training --
   # are host/cli/tests/firmware.rs, run with the test suite below.)
   cargo run --quiet -p torchlet-host --bin torchlet -- emulate --size-report

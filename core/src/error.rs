@@ -119,6 +119,16 @@ pub enum Error {
         /// What is missing (`"a training plan"`, `"a forward pass"`).
         what: &'static str,
     },
+    /// A layer's op family is not compiled into this build of the core (its `op-*` cargo
+    /// feature is off; `all-ops`, the default, has them all). Refused by the planner.
+    NotCompiled {
+        /// The layer's index in the plan.
+        layer: usize,
+        /// The layer's op (PyTorch's class name).
+        op: &'static str,
+        /// The cargo feature of `torchlet` that compiles it in.
+        feature: &'static str,
+    },
     /// A model file is invalid or does not fit the plan: which part, what was expected and
     /// what was found.
     ModelFile(crate::model_file::FileError),
@@ -127,9 +137,10 @@ pub enum Error {
 /// `core::result::Result` with this crate's [`Error`].
 pub type Result<T> = core::result::Result<T, Error>;
 
-impl fmt::Display for Buffer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Buffer {
+    /// What the buffer is, in words (its `Display` text).
+    pub const fn name(&self) -> &'static str {
+        match self {
             Buffer::Params => "parameter buffer",
             Buffer::Grads => "gradient buffer",
             Buffer::State => "state buffer",
@@ -141,7 +152,13 @@ impl fmt::Display for Buffer {
             Buffer::OptimizerState => "optimizer state",
             Buffer::Weight => "class weights",
             Buffer::Scratch => "scratch buffer",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Buffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -184,6 +201,10 @@ impl fmt::Display for Error {
             ),
             Error::Structure { what } => write!(f, "invalid model structure: {what}"),
             Error::NotReady { what } => write!(f, "this needs {what}"),
+            Error::NotCompiled { layer, op, feature } => write!(
+                f,
+                "layer {layer} ({op}): not compiled into this build: enable the cargo feature `{feature}`"
+            ),
             Error::ModelFile(e) => write!(f, "{e}"),
         }
     }
@@ -208,6 +229,7 @@ impl Error {
             Error::BatchSize { .. } => "the batch size must be at least 1",
             Error::TooLarge { .. } => "a buffer of the plan is too large",
             Error::NotReady { what } => what,
+            Error::NotCompiled { .. } => "the layer's op family is not compiled into this build",
             Error::ModelFile(e) => e.what,
         }
     }

@@ -7,13 +7,13 @@
 //! | status | meaning |
 //! |---|---|
 //! | 0 | done: every input classified ([`EXIT_OK`]) |
-//! | 1 | panic (panic-semihosting) |
+//! | 1 | panic (`error: panicked at <file>:<line>`, `src/panic.rs`) |
 //! | 3 | HardFault |
 //! | 10 | [`BootError::NoModel`]: the model region holds no model file (erased, or never written) |
 //! | 11 | [`BootError::Corrupt`]: the region's model file is invalid (CRC, record, length) |
 //! | 12 | [`BootError::ArenaTooSmall`]: the model's plan needs more arena than the firmware has |
 //! | 13 | [`BootError::TooManyLayers`]: more layers or plan nodes than the static storage holds |
-//! | 14 | [`BootError::Unsupported`]: the model does not plan, or its input is not the frames' |
+//! | 14 | [`BootError::Unsupported`]: the model does not plan (a layer whose op family, an `op-*` feature, is not compiled in), or its input is not the frames' |
 //! | 15 | [`BootError::Input`]: the input source failed or holds invalid test vectors |
 //! | 16 | [`BootError::Inference`]: a forward pass failed (for example a non-finite input) |
 //! | 20 | [`EXIT_LOSS_DID_NOT_FALL`]: on-device training ended with a loss not below the first |
@@ -22,6 +22,8 @@
 use core::fmt;
 
 use torchlet::model_file::FileError;
+
+use crate::out::Line;
 
 /// The scenario finished and everything it checks held.
 pub const EXIT_OK: u8 = 0;
@@ -83,33 +85,16 @@ impl BootError {
     }
 }
 
+/// The text `classify` prints ([`crate::report::boot_error`]), without `core::fmt` there.
 impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BootError::NoModel => write!(
-                f,
-                "model region: no model file (the region does not start with TORCHLET): write one with \
-                 `torchlet export --target firmware`"
-            ),
-            BootError::Corrupt(e) => write!(f, "model region: invalid model file: {e}"),
-            BootError::RegionOverflow { claimed, region } => write!(
-                f,
-                "model region: invalid model file: its header claims {claimed} bytes, the region holds {region}"
-            ),
-            BootError::ArenaTooSmall { needed, available } => write!(
-                f,
-                "model too large: its plan needs an arena of {} bytes, the firmware's static arena has {} bytes",
-                needed * 4,
-                available * 4
-            ),
-            BootError::TooManyLayers { needed, available } => write!(
-                f,
-                "model too large: {needed} layers or plan nodes, the firmware holds {available}"
-            ),
-            BootError::Unsupported(e) => write!(f, "model not supported by this firmware: {e}"),
-            BootError::Input(what) => write!(f, "input source: {what}"),
-            BootError::Inference(e) => write!(f, "inference failed: {e}"),
+        let mut l = Line::new();
+        crate::report::boot_error(&mut l, self);
+        f.write_str(l.as_str())?;
+        if l.is_cut() {
+            f.write_str("...")?;
         }
+        Ok(())
     }
 }
 

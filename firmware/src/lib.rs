@@ -14,8 +14,11 @@
 //!   `INPUTS` region ([`source::VectorBlob`]).
 //! - [`infer`]: classification over the weights *in flash* (`Network::with_weights`, zero
 //!   copy), one frame at a time, with the static arena as the only RAM.
-//! - [`log`]: the logging shim: plain text over semihosting (what `torchlet emulate` parses), or
-//!   defmt frames with the `defmt` feature.
+//! - [`log`]: the logging shim of the training scenarios: text over semihosting through
+//!   `core::fmt`, or defmt frames with the `defmt` feature.
+//! - [`out`] and [`report`]: `classify`'s lines and every error's text without `core::fmt`
+//!   (scores as exact `f32` bits, which `torchlet emulate` parses), and `panic`, a panic
+//!   handler that prints the location only: `classify` links no formatting code.
 //!
 //! The binaries are the scenarios: `classify` (inference on the model region, exit status
 //! [`EXIT_OK`] or a [`BootError`] code), `finetune` (training on the board with static buffers
@@ -34,7 +37,7 @@ compile_error!(
     "features `board-mps2-an386` and `board-stm32f405` conflict: build with --no-default-features for another board"
 );
 #[cfg(all(feature = "arena-digits", feature = "arena-cifar10"))]
-compile_error!("features `arena-digits` and `arena-cifar10` conflict: build with --no-default-features --features board-...,arena-cifar10");
+compile_error!("features `arena-digits` and `arena-cifar10` conflict: build with --no-default-features --features board-...,arena-cifar10,all-ops (or op-* features)");
 
 // The defmt global logger (frames over semihosting), linked in by the `defmt` feature.
 #[cfg(all(feature = "defmt", target_arch = "arm", target_os = "none"))]
@@ -44,7 +47,11 @@ pub mod exit;
 pub mod infer;
 #[macro_use]
 pub mod log;
+pub mod out;
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+pub mod panic;
 pub mod region;
+pub mod report;
 pub mod source;
 
 pub use exit::{BootError, EXIT_LOSS_DID_NOT_FALL, EXIT_OK};

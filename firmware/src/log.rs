@@ -1,7 +1,8 @@
-//! The logging shim: [`info!`](crate::info) and [`error!`](crate::error) print plain text lines
-//! over semihosting (QEMU's stdout: what `torchlet emulate` and the tests parse), or, with the
-//! `defmt` feature, defmt frames (decode with `defmt-print -e <elf>`; on a board, any defmt
-//! global logger). Off an ARM target (the library checked on a host) they compile to nothing.
+//! The logging shim of the training scenarios (`finetune`, `smoke`): [`info!`](crate::info) and
+//! [`error!`](crate::error) print plain text lines over semihosting through `core::fmt`, or,
+//! with the `defmt` feature, defmt frames (decode with `defmt-print -e <elf>`; on a board, any
+//! defmt global logger). Off an ARM target (the library checked on a host) they compile to
+//! nothing. `classify` does not use them: its lines ([`crate::report`]) need no `core::fmt`.
 //!
 //! Format strings must suit both back ends: plain `{}` placeholders with values that are
 //! `Display` and `defmt::Format` (integers, floats, `&str`, [`BootError`](crate::BootError)).

@@ -104,7 +104,9 @@ pub fn load_model<'a, const CAP: usize>(
         },
         other => BootError::Unsupported(other),
     })?;
-    file.check_plan(&plan).map_err(|e| match e {
+    // The plan is of the file's own layers: its tensors are checked, not its architecture
+    // (which would link the model-file encoder to re-encode the layers).
+    file.check_tensors(&plan).map_err(|e| match e {
         Error::ModelFile(f) => BootError::Corrupt(f),
         other => BootError::Unsupported(other),
     })?;

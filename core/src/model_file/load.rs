@@ -45,6 +45,20 @@ impl<'a> ModelFile<'a> {
                 );
             }
         }
+        self.check_tensors(plan)
+    }
+
+    /// The part of [`ModelFile::check_plan`] after the architecture: the parameter and state
+    /// counts, and every parameter and state tensor's name, shape and offset, in order.
+    ///
+    /// Enough on its own for a plan of the file's own layers ([`ModelFile::layers`], planned
+    /// for [`ModelFile::input_shape`]), whose architecture is the file's by construction: the
+    /// firmware's boot check uses it, so it links no serialisation code (the architecture
+    /// check re-encodes the plan's layers to compare them with the file's bytes).
+    ///
+    /// # Errors
+    /// As [`ModelFile::check_plan`], parts `"parameter count"` and after.
+    pub fn check_tensors<const CAP: usize>(&self, plan: &Plan<CAP>) -> Result<()> {
         if plan.param_len() != self.param_len() {
             return Err(err(
                 part::PARAMETER_COUNT,
@@ -86,8 +100,7 @@ impl<'a> ModelFile<'a> {
                         FileError::new(part, what, e as u64, found as u64).with_index(k).into()
                     };
                     let mut eq = StrEq::new(f.name);
-                    let _ =
-                        core::fmt::Write::write_fmt(&mut eq, format_args!("{}", TensorName { path, suffix: t.suffix }));
+                    TensorName { path, suffix: t.suffix }.for_each_piece(&mut |s| eq.push(s));
                     if !eq.matches() {
                         return Err(FileError::at_byte(
                             part::TENSOR_NAME,

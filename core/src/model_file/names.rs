@@ -74,18 +74,44 @@ impl<'l> Path<'l> {
     }
 }
 
-impl fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Path<'_> {
+    /// Calls `f` with the pieces of the path's text in order (what `{}` writes), without
+    /// `core::fmt`: the firmware compares tensor names with it.
+    pub fn for_each_piece(&self, f: &mut dyn FnMut(&str)) {
         for (i, s) in self.segments[..self.len].iter().enumerate() {
             if i > 0 {
-                f.write_str(".")?;
+                f(".");
             }
             match *s {
-                Segment::Name(n) => f.write_str(n)?,
-                Segment::Index(k) => write!(f, "{k}")?,
+                Segment::Name(n) => f(n),
+                Segment::Index(k) => {
+                    let mut digits = [0u8; 20];
+                    let mut at = digits.len();
+                    let mut v = k;
+                    loop {
+                        at -= 1;
+                        digits[at] = b'0' + (v % 10) as u8;
+                        v /= 10;
+                        if v == 0 {
+                            break;
+                        }
+                    }
+                    f(core::str::from_utf8(&digits[at..]).unwrap_or("?"));
+                }
             }
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut r = Ok(());
+        self.for_each_piece(&mut |s| {
+            if r.is_ok() {
+                r = f.write_str(s);
+            }
+        });
+        r
     }
 }
 
@@ -96,6 +122,16 @@ pub struct TensorName<'p, 'l> {
     pub path: &'p Path<'l>,
     /// The tensor of the layer.
     pub suffix: &'static str,
+}
+
+impl TensorName<'_, '_> {
+    /// Calls `f` with the pieces of the name's text in order (what `{}` writes), without
+    /// `core::fmt`.
+    pub fn for_each_piece(&self, f: &mut dyn FnMut(&str)) {
+        self.path.for_each_piece(f);
+        f(".");
+        f(self.suffix);
+    }
 }
 
 impl fmt::Display for TensorName<'_, '_> {

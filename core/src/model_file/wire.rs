@@ -292,14 +292,19 @@ impl<'s> StrEq<'s> {
     pub fn matches(&self) -> bool {
         self.ok && self.rest.is_empty()
     }
-}
 
-impl fmt::Write for StrEq<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+    /// Compares the next piece `s`.
+    pub fn push(&mut self, s: &str) {
         match self.rest.strip_prefix(s.as_bytes()) {
             Some(r) if self.ok => self.rest = r,
             _ => self.ok = false,
         }
+    }
+}
+
+impl fmt::Write for StrEq<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s);
         Ok(())
     }
 }

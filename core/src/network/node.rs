@@ -7,6 +7,7 @@ use core::ops::Range;
 use super::Weights;
 use crate::error::{Error, Result};
 use crate::kernels::Gemm;
+use crate::ops::family::gated;
 use crate::ops::io::{Bwd, Fwd, State};
 use crate::ops::{
     activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle,
@@ -132,6 +133,7 @@ fn forward_in_place(node: &Node, n: usize, params: &[f32], state: &[f32], arena:
 /// The forward pass of a pooling node fused with a convolution, an optional BatchNorm and an
 /// activation (see [`crate::plan::fuse`]): it reads the convolution's input and weights.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)] // kernel code of its own, for the firmware's size report
 fn forward_conv_pool<const CAP: usize>(
     gemm: &dyn Gemm,
     plan: &Plan<CAP>,
@@ -188,44 +190,48 @@ fn forward_conv_pool<const CAP: usize>(
     Ok(())
 }
 
-/// The forward pass of each kind of node.
+/// The forward pass of each kind of node ([`Error::NotCompiled`] for an op family whose feature
+/// is off: the planner refuses those layers first, see [`crate::ops::family`]).
+#[inline(never)] // the op kernels inline here, not into the runtime: the firmware's size report
 fn forward_exec(exec: Exec, io: &mut Fwd<'_>) -> Result<()> {
     match exec {
-        Exec::Conv(g) => conv::forward(g, io),
-        Exec::ConvTranspose(g) => conv_transpose::forward(g, io),
-        Exec::MaxPool(g) => pool::forward_max(g, io),
-        Exec::AvgPool(g) => pool::forward_avg(g, io),
-        Exec::AdaptiveAvgPool(g) => pool::adaptive::forward_avg(g, io),
-        Exec::AdaptiveMaxPool(g) => pool::adaptive::forward_max(g, io),
-        Exec::MaxUnpool(g) => pool::unpool::forward(g, io),
-        Exec::Pad2d(g) => pad::forward(g, io),
-        Exec::ReLU => activation::relu_forward(io.x, io.y),
-        Exec::LeakyReLU(s) => activation::leaky_relu_forward(s, io.x, io.y),
-        Exec::Sigmoid => activation::sigmoid_forward(io.x, io.y),
-        Exec::Tanh => activation::tanh_forward(io.x, io.y),
-        Exec::Softmax(g) => softmax::forward(g, io),
-        Exec::LogSoftmax(g) => softmax::forward_log(g, io),
-        Exec::BatchNorm(g) => batchnorm::forward(g, io)?,
-        Exec::Dropout(p) => dropout::forward(p, io),
-        Exec::ChannelDropout(p, plane) => dropout::forward_channels(p, plane, io),
-        Exec::ChannelShuffle(g) => shuffle::forward(g, io),
-        Exec::Upsample(g) => upsample::forward(g, io),
-        Exec::Linear(g) => linear::forward(g, io),
-        Exec::Bilinear(g) => bilinear::forward(g, io),
-        Exec::Add => merge::add_forward(io.x, io.x2, io.y),
-        Exec::Concat(g) => merge::forward_concat(g, io),
-        Exec::Copy => reshape::forward(io),
-        Exec::ELU(alpha) => activation::elu_forward(alpha, io.x, io.y),
-        Exec::GELU(a) => activation::gelu_forward(a, io.x, io.y),
-        Exec::SiLU => activation::silu_forward(io.x, io.y),
-        Exec::Hardswish => activation::hardswish_forward(io.x, io.y),
-        Exec::Hardsigmoid => activation::hardsigmoid_forward(io.x, io.y),
-        Exec::Softplus(p) => activation::softplus_forward(p, io.x, io.y),
-        Exec::Mish => activation::mish_forward(io.x, io.y),
-        Exec::ReLU6 => activation::relu6_forward(io.x, io.y),
-        Exec::PReLU(g) => activation::prelu::forward(g, io),
+        Exec::Conv(g) => gated!("op-conv", io, do conv::forward(g, io)),
+        Exec::ConvTranspose(g) => gated!("op-conv-transpose", io, do conv_transpose::forward(g, io)),
+        Exec::MaxPool(g) => gated!("op-pool", io, do pool::forward_max(g, io)),
+        Exec::AvgPool(g) => gated!("op-pool", io, do pool::forward_avg(g, io)),
+        Exec::AdaptiveAvgPool(g) => gated!("op-adaptive-pool", io, do pool::adaptive::forward_avg(g, io)),
+        Exec::AdaptiveMaxPool(g) => gated!("op-adaptive-pool", io, do pool::adaptive::forward_max(g, io)),
+        Exec::MaxUnpool(g) => gated!("op-unpool", io, do pool::unpool::forward(g, io)),
+        Exec::Pad2d(g) => gated!("op-pad", io, do pad::forward(g, io)),
+        Exec::ReLU => gated!("op-activation", io, do activation::relu_forward(io.x, io.y)),
+        Exec::LeakyReLU(s) => gated!("op-activation", io, do activation::leaky_relu_forward(s, io.x, io.y)),
+        Exec::Sigmoid => gated!("op-smooth-activation", io, do activation::sigmoid_forward(io.x, io.y)),
+        Exec::Tanh => gated!("op-smooth-activation", io, do activation::tanh_forward(io.x, io.y)),
+        Exec::Softmax(g) => gated!("op-softmax", io, do softmax::forward(g, io)),
+        Exec::LogSoftmax(g) => gated!("op-softmax", io, do softmax::forward_log(g, io)),
+        Exec::BatchNorm(g) => gated!("op-batchnorm", io, batchnorm::forward(g, io)),
+        Exec::Dropout(p) => gated!("op-dropout", io, do dropout::forward(p, io)),
+        Exec::ChannelDropout(p, plane) => gated!("op-dropout", io, do dropout::forward_channels(p, plane, io)),
+        Exec::ChannelShuffle(g) => gated!("op-shuffle", io, do shuffle::forward(g, io)),
+        Exec::Upsample(g) => gated!("op-upsample", io, do upsample::forward(g, io)),
+        Exec::Linear(g) => gated!("op-linear", io, do linear::forward(g, io)),
+        Exec::Bilinear(g) => gated!("op-bilinear", io, do bilinear::forward(g, io)),
+        Exec::Add => gated!("op-merge", io, do merge::add_forward(io.x, io.x2, io.y)),
+        Exec::Concat(g) => gated!("op-merge", io, do merge::forward_concat(g, io)),
+        Exec::Copy => {
+            reshape::forward(io);
+            Ok(())
+        }
+        Exec::ELU(alpha) => gated!("op-smooth-activation", io, do activation::elu_forward(alpha, io.x, io.y)),
+        Exec::GELU(a) => gated!("op-smooth-activation", io, do activation::gelu_forward(a, io.x, io.y)),
+        Exec::SiLU => gated!("op-smooth-activation", io, do activation::silu_forward(io.x, io.y)),
+        Exec::Hardswish => gated!("op-activation", io, do activation::hardswish_forward(io.x, io.y)),
+        Exec::Hardsigmoid => gated!("op-activation", io, do activation::hardsigmoid_forward(io.x, io.y)),
+        Exec::Softplus(p) => gated!("op-smooth-activation", io, do activation::softplus_forward(p, io.x, io.y)),
+        Exec::Mish => gated!("op-smooth-activation", io, do activation::mish_forward(io.x, io.y)),
+        Exec::ReLU6 => gated!("op-activation", io, do activation::relu6_forward(io.x, io.y)),
+        Exec::PReLU(g) => gated!("op-activation", io, do activation::prelu::forward(g, io)),
     }
-    Ok(())
 }
 
 /// Runs node `i` backward for the `n` samples of the last forward pass.

@@ -14,6 +14,7 @@ pub mod bilinear;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dropout;
+pub mod family;
 pub mod geom;
 pub mod io;
 pub mod linear;

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::layer::{Kind, Layer, Merge, Op};
+use crate::ops::family::gated;
 use crate::ops::{
     activation, batchnorm, bilinear, conv, conv_transpose, dropout, linear, merge, pad, pool, reshape, shuffle,
     softmax, upsample,
@@ -79,9 +80,9 @@ impl<'l, const CAP: usize> Plan<'l, CAP> {
         };
         let at = self.at(n.op_name);
         ctry!(match merge {
-            Merge::Add => merge::plan_add(at, &mut n),
-            Merge::Concat => merge::plan_concat(at, &mut n),
-            Merge::Bilinear(b) => bilinear::plan(&b, at, &mut n, ia == ib),
+            Merge::Add => gated!("op-merge", at, merge::plan_add(at, &mut n)),
+            Merge::Concat => gated!("op-merge", at, merge::plan_concat(at, &mut n)),
+            Merge::Bilinear(b) => gated!("op-bilinear", at, bilinear::plan(&b, at, &mut n, ia == ib)),
         });
         self.push(n, ia, ib)
     }
@@ -96,49 +97,61 @@ impl<'l, const CAP: usize> Plan<'l, CAP> {
         n.out_shape = s;
         let at = self.at(n.op_name);
         ctry!(match op {
-            Op::Conv(c) => conv::plan(&c, at, &mut n),
-            Op::ConvTranspose(c) => conv_transpose::plan(&c, 2, at, &mut n),
-            Op::MaxPool(p) => match pool::plan_max(&p, at, &mut n) {
-                Ok(()) if p.return_indices => unpool.push(at.layer as u16),
-                r => r,
-            },
-            Op::MaxUnpool(u) => match unpool.pop() {
-                Ok(id) => pool::plan_unpool(&u, 2, at, &mut n, id, &self.nodes[id as usize]),
-                Err(e) => Err(e),
-            },
-            Op::AvgPool(p) => pool::plan_avg(&p, at, &mut n),
-            Op::AdaptiveAvgPool(a) => pool::plan_adaptive(&a, false, at, &mut n),
-            Op::AdaptiveMaxPool(a) => pool::plan_adaptive(&a, true, at, &mut n),
-            Op::Pad2d(p) => pad::plan2d(&p, at, &mut n),
-            Op::ReLU => activation::plan(Exec::ReLU, &mut n),
-            Op::LeakyReLU(a) => activation::plan(Exec::LeakyReLU(a), &mut n),
-            Op::Sigmoid => activation::plan(Exec::Sigmoid, &mut n),
-            Op::Tanh => activation::plan(Exec::Tanh, &mut n),
-            Op::Softmax(dim) => softmax::plan(dim, false, at, &mut n),
-            Op::LogSoftmax(dim) => softmax::plan(dim, true, at, &mut n),
-            Op::BatchNorm(bn) => batchnorm::plan(&bn, at, &mut n),
-            Op::Dropout(p) => dropout::plan(p, at, &mut n),
-            Op::Linear(l) => linear::plan(&l, at, &mut n),
+            Op::Conv(c) => gated!("op-conv", at, conv::plan(&c, at, &mut n)),
+            Op::ConvTranspose(c) => gated!("op-conv-transpose", at, conv_transpose::plan(&c, 2, at, &mut n)),
+            Op::MaxPool(p) => gated!(
+                "op-pool",
+                at,
+                match pool::plan_max(&p, at, &mut n) {
+                    Ok(()) if p.return_indices => unpool.push(at.layer as u16),
+                    r => r,
+                }
+            ),
+            Op::MaxUnpool(u) => gated!(
+                "op-unpool",
+                at,
+                match unpool.pop() {
+                    Ok(id) => pool::plan_unpool(&u, 2, at, &mut n, id, &self.nodes[id as usize]),
+                    Err(e) => Err(e),
+                }
+            ),
+            Op::AvgPool(p) => gated!("op-pool", at, pool::plan_avg(&p, at, &mut n)),
+            Op::AdaptiveAvgPool(a) => gated!("op-adaptive-pool", at, pool::plan_adaptive(&a, false, at, &mut n)),
+            Op::AdaptiveMaxPool(a) => gated!("op-adaptive-pool", at, pool::plan_adaptive(&a, true, at, &mut n)),
+            Op::Pad2d(p) => gated!("op-pad", at, pad::plan2d(&p, at, &mut n)),
+            Op::ReLU => gated!("op-activation", at, activation::plan(Exec::ReLU, &mut n)),
+            Op::LeakyReLU(a) => gated!("op-activation", at, activation::plan(Exec::LeakyReLU(a), &mut n)),
+            Op::Sigmoid => gated!("op-smooth-activation", at, activation::plan(Exec::Sigmoid, &mut n)),
+            Op::Tanh => gated!("op-smooth-activation", at, activation::plan(Exec::Tanh, &mut n)),
+            Op::Softmax(dim) => gated!("op-softmax", at, softmax::plan(dim, false, at, &mut n)),
+            Op::LogSoftmax(dim) => gated!("op-softmax", at, softmax::plan(dim, true, at, &mut n)),
+            Op::BatchNorm(bn) => gated!("op-batchnorm", at, batchnorm::plan(&bn, at, &mut n)),
+            Op::Dropout(p) => gated!("op-dropout", at, dropout::plan(p, at, &mut n)),
+            Op::Linear(l) => gated!("op-linear", at, linear::plan(&l, at, &mut n)),
             Op::Identity => reshape::plan_identity(&mut n),
             Op::Flatten => reshape::plan_flatten(&mut n),
-            Op::Pad(p) => pad::plan(&p, at, &mut n),
-            Op::ELU(alpha) => activation::plan(Exec::ELU(alpha), &mut n),
-            Op::GELU(a) => activation::plan(Exec::GELU(a), &mut n),
-            Op::SiLU => activation::plan(Exec::SiLU, &mut n),
-            Op::Hardswish => activation::plan(Exec::Hardswish, &mut n),
-            Op::Hardsigmoid => activation::plan(Exec::Hardsigmoid, &mut n),
-            Op::Softplus(p) => activation::plan(Exec::Softplus(p), &mut n),
-            Op::Mish => activation::plan(Exec::Mish, &mut n),
-            Op::ReLU6 => activation::plan(Exec::ReLU6, &mut n),
-            Op::PReLU(p) => activation::prelu::plan(&p, at, &mut n),
-            Op::ConvTransposeNd(c, d) => conv_transpose::plan(&c, d, at, &mut n),
-            Op::MaxUnpoolNd(u, d) => match unpool.pop() {
-                Ok(id) => pool::plan_unpool(&u, d, at, &mut n, id, &self.nodes[id as usize]),
-                Err(e) => Err(e),
-            },
-            Op::ChannelDropout(p, d) => dropout::plan_channels(p, d, at, &mut n),
-            Op::ChannelShuffle(groups) => shuffle::plan(groups, at, &mut n),
-            Op::Upsample(u) => upsample::plan(&u, at, &mut n),
+            Op::Pad(p) => gated!("op-pad", at, pad::plan(&p, at, &mut n)),
+            Op::ELU(alpha) => gated!("op-smooth-activation", at, activation::plan(Exec::ELU(alpha), &mut n)),
+            Op::GELU(a) => gated!("op-smooth-activation", at, activation::plan(Exec::GELU(a), &mut n)),
+            Op::SiLU => gated!("op-smooth-activation", at, activation::plan(Exec::SiLU, &mut n)),
+            Op::Hardswish => gated!("op-activation", at, activation::plan(Exec::Hardswish, &mut n)),
+            Op::Hardsigmoid => gated!("op-activation", at, activation::plan(Exec::Hardsigmoid, &mut n)),
+            Op::Softplus(p) => gated!("op-smooth-activation", at, activation::plan(Exec::Softplus(p), &mut n)),
+            Op::Mish => gated!("op-smooth-activation", at, activation::plan(Exec::Mish, &mut n)),
+            Op::ReLU6 => gated!("op-activation", at, activation::plan(Exec::ReLU6, &mut n)),
+            Op::PReLU(p) => gated!("op-activation", at, activation::prelu::plan(&p, at, &mut n)),
+            Op::ConvTransposeNd(c, d) => gated!("op-conv-transpose", at, conv_transpose::plan(&c, d, at, &mut n)),
+            Op::MaxUnpoolNd(u, d) => gated!(
+                "op-unpool",
+                at,
+                match unpool.pop() {
+                    Ok(id) => pool::plan_unpool(&u, d, at, &mut n, id, &self.nodes[id as usize]),
+                    Err(e) => Err(e),
+                }
+            ),
+            Op::ChannelDropout(p, d) => gated!("op-dropout", at, dropout::plan_channels(p, d, at, &mut n)),
+            Op::ChannelShuffle(groups) => gated!("op-shuffle", at, shuffle::plan(groups, at, &mut n)),
+            Op::Upsample(u) => gated!("op-upsample", at, upsample::plan(&u, at, &mut n)),
         });
         if n.out_shape.numel() == 0 {
             return Err(at.err("output would be empty", 1, 0));

@@ -5,6 +5,7 @@
 //! pred <index> <class> <score> <label or -> <cycles>
 //! ```
 //!
+//! (the score exactly, as `0x` and the 8 hex digits of the `f32`'s bits),
 //! then `done <count> <correct>`. Exit status 0, or the refusal's [`BootError`] code (see
 //! `torchlet_firmware::exit`). `torchlet emulate` runs this under QEMU and parses the lines.
 //!
@@ -16,14 +17,14 @@
 
 use cortex_m::peripheral::{Peripherals, DWT};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
-use panic_semihosting as _;
 use torchlet::layer::Layer;
 use torchlet::Network;
 use torchlet_firmware::infer::classify;
 use torchlet_firmware::log::exit;
 use torchlet_firmware::region::{load_model, EMPTY_LAYER};
+use torchlet_firmware::report::{self, ModelInfo};
 use torchlet_firmware::source::{BlobSensor, FrameSource, I2cFrameSource, VectorBlob, SENSOR_ADDRESS};
-use torchlet_firmware::{error, info, BootError, ARENA_LEN, EXIT_OK, MAX_FRAME, MAX_LAYERS, MAX_NODES};
+use torchlet_firmware::{BootError, ARENA_LEN, EXIT_OK, MAX_FRAME, MAX_LAYERS, MAX_NODES};
 
 extern "C" {
     static _model_start: u8;
@@ -66,7 +67,7 @@ fn main() -> ! {
     match run(model, inputs, layers, arena, frame) {
         Ok(()) => exit(EXIT_OK),
         Err(e) => {
-            error!("{} (exit {})", e, e.exit_code());
+            report::refused(&e);
             exit(e.exit_code())
         }
     }
@@ -80,15 +81,14 @@ fn run(
     frame: &'static mut [f32],
 ) -> Result<(), BootError> {
     let m = load_model::<MAX_NODES>(model, layers, arena.len())?;
-    info!(
-        "model {} ok: crc32 {}, {} parameters, {} classes, arena {} of {} bytes",
-        m.file.name(),
-        m.file.crc(),
-        m.plan.param_len(),
-        m.file.class_count(),
-        m.plan.arena_bytes(),
-        arena.len() * 4
-    );
+    report::model_ok(&ModelInfo {
+        name: m.file.name(),
+        crc: m.file.crc(),
+        params: m.plan.param_len(),
+        classes: m.file.class_count(),
+        arena: m.plan.arena_bytes(),
+        arena_available: arena.len() * 4,
+    });
     let blob = VectorBlob::parse(inputs).map_err(BootError::Input)?;
     let mut source = I2cFrameSource::new(BlobSensor::new(blob), SENSOR_ADDRESS).map_err(BootError::Input)?;
     let n = m.plan.input_shape().numel();
@@ -109,17 +109,14 @@ fn run(
         let cycles = DWT::cycle_count().wrapping_sub(start);
         torchlet_inference_mark(2 * i as u32 + 1);
         correct += usize::from(label == Some(p.class as u32));
-        match label {
-            Some(l) => info!("pred {} {} {} {} {}", i, p.class, p.score, l, cycles),
-            None => info!("pred {} {} {} - {}", i, p.class, p.score, cycles),
-        }
+        report::prediction(i, p.class, p.score, label, cycles);
     }
-    info!("done {} {}", count, correct);
+    report::done(count, correct);
     Ok(())
 }
 
 #[exception]
 unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
-    error!("HardFault at pc={}", ef.pc());
+    report::hard_fault(ef.pc());
     exit(3)
 }

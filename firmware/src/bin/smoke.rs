@@ -5,7 +5,6 @@
 #![no_main]
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
-use panic_semihosting as _;
 use torchlet::loss::CrossEntropyLoss;
 use torchlet::optim::Sgd;
 use torchlet::Network;

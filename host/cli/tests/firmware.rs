@@ -379,3 +379,32 @@ fn the_cifar10_network_runs_on_the_128_kib_stm32f405_layout() {
         "{err}"
     );
 }
+
+#[test]
+fn the_size_report_splits_text_and_holds_digits_to_its_budget() {
+    require_tools!();
+    let o = torchlet(&["emulate", "--size-report", "--json"]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON array");
+    let rows = v.as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{v}");
+    for r in rows {
+        let (text, kernels, runtime) = (
+            r["text_bytes"].as_u64().unwrap(),
+            r["kernel_text_bytes"].as_u64().unwrap(),
+            r["runtime_text_bytes"].as_u64().unwrap(),
+        );
+        assert_eq!(kernels + runtime, text, "{r}");
+        assert!(kernels > 5_000, "the GEMM at least: {r}");
+        assert_eq!(r["arena_bytes"], r["linked_arena_bytes"], "{r}");
+    }
+    // digits-cnn with its op families only, then with all: fewer bytes, within the budget.
+    let (model, all) = (&rows[0], &rows[2]);
+    assert_eq!(model["model"], "digits-cnn");
+    assert_eq!(
+        model["features"],
+        serde_json::json!(["op-activation", "op-conv", "op-linear", "op-pool"])
+    );
+    assert!(model["text_bytes"].as_u64() < all["text_bytes"].as_u64(), "{v}");
+    assert!(model["text_bytes"].as_u64().unwrap() <= torchlet_host::cli::size_report::DIGITS_TEXT_LIMIT);
+}

@@ -28,10 +28,10 @@
 //! instead of exporting `--model`: a refusal by the firmware is reported with its message and
 //! its exit status (`firmware/src/exit.rs`).
 //!
-//! `torchlet emulate --size-report [--json]` builds the firmware for the zoo's digits-cnn and
-//! tutorial-cnn (features `arena-digits`, `arena-cifar10`) and prints flash and RAM of each,
-//! the arena the plan computes and the arena the linker placed (the static `ARENA`'s symbol
-//! size); it fails if the two differ.
+//! The firmware is built with only the model's op families ([`op_features`]: cargo features of
+//! the core, `torchlet::ops::family`); with `--region`, with all of them.
+//!
+//! `torchlet emulate --size-report [--json]`: see [`super::size_report`].
 //!
 //! Needs `qemu-system-arm` on the `PATH` and the Rust target `thumbv7em-none-eabihf`; without
 //! them it fails saying what to install.
@@ -43,7 +43,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use torchlet::layer::Layer;
 use torchlet::model_file::crc32;
+use torchlet::ops::family;
 use torchlet::Mode;
 
 use super::board::Board;
@@ -458,7 +460,7 @@ pub fn run_firmware_on(
             match f.as_slice() {
                 ["pred", _, class, score, label, _] => Some(FirmwarePrediction {
                     class: class.parse().ok()?,
-                    score: score.parse().ok()?,
+                    score: parse_score(score)?,
                     label: label.parse().ok(),
                 }),
                 _ => None,
@@ -486,7 +488,17 @@ pub fn run_firmware_on(
     })
 }
 
-fn firmware_dir(args: &EmulateArgs) -> PathBuf {
+/// A score as `classify` prints it: `0x` and the 8 hex digits of the `f32`'s bits (exact), or a
+/// decimal number (the defmt build's text).
+pub fn parse_score(s: &str) -> Option<f32> {
+    match s.strip_prefix("0x") {
+        Some(hex) if hex.len() == 8 => u32::from_str_radix(hex, 16).ok().map(f32::from_bits),
+        Some(_) => None,
+        None => s.parse().ok(),
+    }
+}
+
+pub(super) fn firmware_dir(args: &EmulateArgs) -> PathBuf {
     args.firmware_dir
         .clone()
         .unwrap_or_else(|| repo_root().join("firmware"))
@@ -501,7 +513,7 @@ fn firmware_dir(args: &EmulateArgs) -> PathBuf {
 pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     check_target()?;
     if args.size_report {
-        return size_report(args, out);
+        return super::size_report::run(args, out);
     }
     check_qemu()?;
     if args.count == 0 {
@@ -525,7 +537,10 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         }
         _ => "arena-digits",
     };
-    let elf_path = classify_firmware(&dir, args.board, arena)?;
+    // A model's firmware links only the op families it uses; a region image as it is gets them
+    // all.
+    let ops = model.as_ref().map(|m| op_features(m.layers(), arena));
+    let elf_path = classify_firmware(&dir, args.board, arena, ops.as_deref())?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes, &elf_path)?;
     let scratch = crate::scratch::Scratch::new("emulate")?;
@@ -599,25 +614,49 @@ pub fn run(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
     report(args, out, &model, &elf, &run, &frames, n)
 }
 
-/// The `classify` firmware for `board` with the static arena `arena` (a cargo feature), built
-/// into its own target folder (the default board and arena: `firmware/target`).
+/// The `classify` firmware for `board` with the static arena `arena` (a cargo feature) and the
+/// core's op families `ops` (`op-*` features, see [`op_features`]; `None`: `all-ops`), built
+/// into its own target folder (the default board and arena with all ops: `firmware/target`;
+/// one folder per board and arena for a model's ops, which cargo rebuilds when they change).
 ///
 /// # Errors
 /// As [`build_firmware`].
-pub fn classify_firmware(dir: &Path, board: Board, arena: &str) -> Result<PathBuf, String> {
-    if board == Board::Mps2An386 && arena == "arena-digits" {
+pub fn classify_firmware(dir: &Path, board: Board, arena: &str, ops: Option<&[&str]>) -> Result<PathBuf, String> {
+    if board == Board::Mps2An386 && arena == "arena-digits" && ops.is_none() {
         return build_firmware(dir, "classify", None, None);
     }
-    let target = match board {
-        Board::Mps2An386 => dir.join("target").join(arena),
-        _ => dir.join("target").join(format!("{}-{arena}", board.name())),
+    let mut folder = match board {
+        Board::Mps2An386 => arena.to_string(),
+        _ => format!("{}-{arena}", board.name()),
     };
+    if ops.is_some() {
+        folder.push_str("-model-ops");
+    }
+    let ops = ops.map_or_else(|| "all-ops".to_string(), |o| o.join(","));
     build_firmware(
         dir,
         "classify",
-        Some(&format!("{},{arena}", board.feature())),
-        Some(&target),
+        Some(&format!("{},{arena},{ops}", board.feature())),
+        Some(&dir.join("target").join(folder)),
     )
+}
+
+/// The core's op features (`torchlet::ops::family`) a `classify` firmware for `layers` with the
+/// static arena `arena` needs, sorted: those of the model's layers, and those of the firmware's
+/// own compile-time plans (the arena's zoo model, and digits-cnn for the training scenarios).
+pub fn op_features(layers: &[Layer], arena: &str) -> Vec<&'static str> {
+    let mut ops = Vec::new();
+    let arena_model: &[Layer] = if arena == "arena-cifar10" {
+        &torchlet::zoo::TUTORIAL_CNN
+    } else {
+        &torchlet::zoo::DIGITS_CNN
+    };
+    for l in [layers, arena_model, &torchlet::zoo::DIGITS_CNN] {
+        family::for_each_feature(l, &mut |f| ops.push(f));
+    }
+    ops.sort_unstable();
+    ops.dedup();
+    ops
 }
 
 /// Test vectors to classify: `frames` (`labels.len() × frame_len` floats).
@@ -815,95 +854,17 @@ fn report(
     Ok(())
 }
 
-/// One row of the size report.
-struct SizeRow {
-    model: &'static str,
-    elf: Elf,
-    plan_arena: usize,
-    model_bytes: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::parse_score;
 
-fn size_report(args: &EmulateArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = firmware_dir(args);
-    let mut rows = Vec::new();
-    for (zoo, arena) in [("digits-cnn", "arena-digits"), ("tutorial-cnn", "arena-cifar10")] {
-        let elf_path = classify_firmware(&dir, args.board, arena)?;
-        let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
-        let elf = Elf::parse(&bytes, &elf_path)?;
-        let model = Model::from_zoo(zoo, 0)?;
-        let plan_arena = model.plan(1, Mode::Inference)?.arena_bytes();
-        let model_bytes = region_image(&model, usize::MAX)?.0.len();
-        rows.push(SizeRow {
-            model: zoo,
-            elf,
-            plan_arena,
-            model_bytes,
-        });
-    }
-    if args.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "model": r.model,
-                    "text_bytes": r.elf.text,
-                    "data_bytes": r.elf.data,
-                    "bss_bytes": r.elf.bss,
-                    "flash_bytes": r.elf.flash(),
-                    "ram_bytes": r.elf.ram(),
-                    "arena_bytes": r.plan_arena,
-                    "linked_arena_bytes": r.elf.arena_size(),
-                    "model_region_bytes": r.model_bytes,
-                })
-            })
-            .collect();
-        writeln!(out, "{}", serde_json::Value::Array(v))?;
-    } else {
-        writeln!(
-            out,
-            "firmware `classify` (release, {FIRMWARE_TARGET}, board {}), bytes:\n\
-             {:<14}{:>9}{:>7}{:>9}{:>9}{:>9}{:>13}{:>15}{:>14}",
-            args.board.name(),
-            "model",
-            ".text",
-            ".data",
-            ".bss",
-            "flash",
-            "RAM",
-            "arena (plan)",
-            "arena (linked)",
-            "model region"
-        )?;
-        for r in &rows {
-            writeln!(
-                out,
-                "{:<14}{:>9}{:>7}{:>9}{:>9}{:>9}{:>13}{:>15}{:>14}",
-                r.model,
-                r.elf.text,
-                r.elf.data,
-                r.elf.bss,
-                r.elf.flash(),
-                r.elf.ram(),
-                r.plan_arena,
-                r.elf.arena_size().map_or("-".into(), |a| a.to_string()),
-                r.model_bytes
-            )?;
+    #[test]
+    fn scores_are_read_exactly_from_their_bits() {
+        for v in [1.5f32, -3.25e-7, 12.345_679, f32::MAX] {
+            assert_eq!(parse_score(&format!("0x{:08x}", v.to_bits())), Some(v));
         }
-        writeln!(
-            out,
-            "flash = .text + .data (the model region comes on top); RAM = .data + .bss (the stack comes on top)"
-        )?;
+        assert_eq!(parse_score("2.5"), Some(2.5));
+        assert_eq!(parse_score("0x3f80"), None);
+        assert_eq!(parse_score("0xzzzzzzzz"), None);
     }
-    for r in &rows {
-        if r.elf.arena_size() != Some(r.plan_arena as u64) {
-            return Err(format!(
-                "{}: the linked arena ({:?} bytes) is not the plan's ({} bytes)",
-                r.model,
-                r.elf.arena_size(),
-                r.plan_arena
-            )
-            .into());
-        }
-    }
-    Ok(())
 }

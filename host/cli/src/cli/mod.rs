@@ -16,6 +16,7 @@ pub mod left_out;
 pub mod predict;
 pub mod run_dir;
 pub mod run_record;
+pub mod size_report;
 pub mod train;
 
 use std::io::Write;
