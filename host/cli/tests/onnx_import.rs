@@ -273,3 +273,33 @@ fn external_data_is_refused() {
     let e = err(&p.encode_to_vec());
     assert!(e.contains("external file"), "{e}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// A few bytes of PyTorch's exports changed, or the file cut short: the import gives a model
+    /// or an error naming the file, and never panics (in-suite companion of the cargo-fuzz
+    /// target `fuzz-host/fuzz_targets/onnx_import.rs`).
+    #[test]
+    fn mutated_pytorch_exports_never_panic(
+        which in 0usize..6,
+        edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..6),
+        cut in proptest::prelude::any::<Option<usize>>(),
+    ) {
+        let names = [
+            "digits_classic.onnx", "digits_dynamo.onnx", "resnet_classic.onnx",
+            "resnet_dynamo.onnx", "branches_classic.onnx", "branches_dynamo.onnx",
+        ];
+        let mut bytes = std::fs::read(fixtures().join(names[which])).unwrap();
+        for (at, b) in edits {
+            let i = at % bytes.len();
+            bytes[i] = b;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c % (bytes.len() + 1));
+        }
+        if let Err(e) = import(&bytes) {
+            proptest::prop_assert!(e.to_string().starts_with("bad.onnx: "), "{}", e);
+        }
+    }
+}
