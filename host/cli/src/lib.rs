@@ -32,6 +32,7 @@ pub mod mem;
 pub mod model;
 pub mod onnx;
 pub mod print;
+pub mod quant;
 pub mod scratch;
 pub mod train;
 pub mod zoo;

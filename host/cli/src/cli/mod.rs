@@ -12,6 +12,7 @@ pub mod export;
 pub mod inspect;
 pub mod left_out;
 pub mod predict;
+pub mod quantize;
 pub mod run_dir;
 pub mod run_record;
 pub mod train;
@@ -43,6 +44,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Write a model-region image for the Cortex-M firmware (flash it at the region's address).
     Export(export::ExportArgs),
+    /// Quantise a trained model to int8 (post-training, calibrated on training images).
+    Quantize(quantize::QuantizeArgs),
     /// Run a model on the Cortex-M firmware under qemu-system-arm and compare with the host.
     Emulate(emulate::EmulateArgs),
     /// Measure training and inference speed (images/s) and batch-1 latency on this CPU.
@@ -60,6 +63,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Erro
         Command::Eval(args) => eval::run(&args, out).map_err(|e| dataset::suggest_skip_bad(e, args.skip_bad)),
         Command::Predict(args) => predict::run(&args, out),
         Command::Export(args) => export::run(&args, out),
+        Command::Quantize(args) => quantize::run(&args, out),
         Command::Emulate(args) => emulate::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
     }

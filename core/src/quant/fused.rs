@@ -1,0 +1,196 @@
+//! int8 `Conv -> [BatchNorm] -> [ReLU | ReLU6] -> MaxPool | AvgPool` in one pass, where the
+//! inference plan fused the chain ([`Fuse::ConvPool`](crate::plan::Fuse)): the convolution's
+//! output never exists whole; for each pooled output row the convolution computes the rows
+//! that row's windows cover (every output channel) into a band of the arena, and the pool
+//! reduces them straight into its output.
+//!
+//! Bit for bit as the unfused pair (`conv_s8` then `max_pool_s8`/`avg_pool_s8`): the same
+//! wrapping `i32` accumulation of `w · (x - input_zp)` from the bias (zero padding reads
+//! `input_zp`, a zero term), the same output stage, and the same pooling arithmetic (the plan
+//! fuses only pools without padding or dilation whose windows lie inside the convolution's
+//! output). The BatchNorm and the activation were folded into the weights and the output
+//! stage when the model was quantised.
+
+use super::exec::{located, node_params, producer_params, Arenas};
+use super::network::QuantWeights;
+use super::scheme::OutputStage;
+use crate::error::{Error, Result};
+use crate::ops::geom::{ConvGeom, PoolGeom};
+use crate::plan::{Exec, Plan, INPUT};
+
+/// Elements of the `i8` band a fused pool `pool` over convolution `g` needs: every output
+/// channel of the conv rows one pooled row covers.
+pub fn band_len(g: &ConvGeom, pool: &Exec) -> usize {
+    match pool {
+        Exec::MaxPool(p) | Exec::AvgPool(p) => g.c_out.saturating_mul(p.kernel[1]).saturating_mul(g.output[2]),
+        _ => 0,
+    }
+}
+
+/// Runs fused pool node `i` (convolution node `conv`) on `n` samples.
+pub(crate) fn conv_pool<const CAP: usize>(
+    plan: &Plan<CAP>,
+    w: &QuantWeights<'_>,
+    i: usize,
+    conv: usize,
+    n: usize,
+    io: &mut Arenas<'_>,
+) -> Result<()> {
+    let node = &plan.nodes()[i];
+    let cnode = plan.nodes().get(conv).ok_or(Error::Structure {
+        what: "a fused pool names a convolution past the plan",
+    })?;
+    let (Exec::Conv(g), Exec::MaxPool(p) | Exec::AvgPool(p)) = (cnode.exec, node.exec) else {
+        return Err(Error::Structure {
+            what: "a fused int8 pool that is not a pool over a convolution",
+        });
+    };
+    let is_max = matches!(node.exec, Exec::MaxPool(_));
+    let fusable = g.input[0] == 1
+        && g.kernel[0] == 1
+        && p.input[0] == 1
+        && p.pad == [0; 3]
+        && p.dilation == [1; 3]
+        && p.input[1..] == g.output[1..]
+        && p.c == g.c_out
+        && (0..p.output[1]).all(|r| r * p.stride[1] + p.kernel[1] <= p.input[1])
+        && (0..p.output[2]).all(|s| s * p.stride[2] + p.kernel[2] <= p.input[2]);
+    if !fusable {
+        return Err(Error::Unsupported {
+            layer: i,
+            op: node.op_name,
+            what: "an int8 fused pool needs a 1-d/2-d pool without padding or dilation inside its convolution's output",
+        });
+    }
+    let rec = &w.nodes[conv];
+    let params = node_params(plan, w, conv, rec)?;
+    params.stage.check(g.c_out).map_err(|e| located(e, conv, cnode))?;
+    let in_zp = producer_params(plan, w, cnode.inputs[0]).zero_point;
+    let base = io.layout.slots_base;
+    let in_sp = g.in_spatial();
+    let x_len = g.c_in * in_sp;
+    let x_start = match cnode.inputs[0] {
+        INPUT => 0,
+        q => base + plan.nodes()[q as usize].out.offset,
+    };
+    let y_start = base + node.out.offset;
+    let y_len = p.c * p.out_spatial();
+    let band_len = band_len(&g, &node.exec);
+    let band_start = io.layout.band_base;
+    let k_len = g.c_in / g.groups.max(1) * g.kernel_volume();
+    if params.w.len() != g.c_out * k_len || g.groups == 0 || g.c_in % g.groups != 0 || g.c_out % g.groups != 0 {
+        return Err(Error::Structure {
+            what: "a fused int8 convolution's weights do not match its geometry",
+        });
+    }
+    for s in 0..n {
+        let xs = x_start + s * x_len;
+        let ys = y_start + s * y_len;
+        let bad = Error::Structure {
+            what: "internal: a fused int8 pool's buffers exceed or overlap in the arena",
+        };
+        // The band lies after every slot; input and output are distinct slots (the conv's
+        // input is live while the pool writes).
+        let (lo, band) = io.arena.split_at_mut(band_start);
+        let band = band.get_mut(..band_len).ok_or(bad)?;
+        let (x, y) = if xs + x_len <= ys {
+            let (l, r) = lo.split_at_mut(ys);
+            (l.get(xs..xs + x_len).ok_or(bad)?, r.get_mut(..y_len).ok_or(bad)?)
+        } else if ys + y_len <= xs {
+            let (l, r) = lo.split_at_mut(xs);
+            (&*r.get(..x_len).ok_or(bad)?, l.get_mut(ys..ys + y_len).ok_or(bad)?)
+        } else {
+            return Err(bad);
+        };
+        for r in 0..p.output[1] {
+            conv_rows(
+                &g,
+                in_zp,
+                &params.stage,
+                x,
+                params.w,
+                params.bias,
+                r * p.stride[1],
+                p.kernel[1],
+                band,
+            );
+            pool_row(&p, is_max, band, r, y);
+        }
+    }
+    Ok(())
+}
+
+/// Conv output rows `r0 .. r0 + rows` of one sample, every channel, into
+/// `band: [C_out, rows, oW]`; `x: [C_in, H, W]`, `w: [C_out, C_in/groups, 1, kH, kW]`.
+#[allow(clippy::too_many_arguments)]
+fn conv_rows(
+    g: &ConvGeom,
+    zp: i32,
+    st: &OutputStage<'_>,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    r0: usize,
+    rows: usize,
+    band: &mut [i8],
+) {
+    let [_, ih, iw] = g.input;
+    let [_, kh, kw] = g.kernel;
+    let ow = g.output[2];
+    let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
+    for o in 0..g.c_out {
+        let grp = o / cout_g;
+        let wo = &w[o * cin_g * kh * kw..][..cin_g * kh * kw];
+        let ms = st.channel(o);
+        for dr in 0..rows {
+            let oy = r0 + dr;
+            for ox in 0..ow {
+                let mut acc = bias.get(o).copied().unwrap_or(0);
+                for ci in 0..cin_g {
+                    let xc = &x[(grp * cin_g + ci) * ih * iw..][..ih * iw];
+                    for ky in 0..kh {
+                        let iy = (oy * g.stride[1] + ky * g.dilation[1]) as isize - g.pad[1] as isize;
+                        if iy < 0 || iy >= ih as isize {
+                            continue;
+                        }
+                        let xr = &xc[iy as usize * iw..][..iw];
+                        let wr = &wo[(ci * kh + ky) * kw..][..kw];
+                        for (kx, &wv) in wr.iter().enumerate() {
+                            let ix = (ox * g.stride[2] + kx * g.dilation[2]) as isize - g.pad[2] as isize;
+                            if ix >= 0 && ix < iw as isize {
+                                acc = acc.wrapping_add(wv as i32 * (xr[ix as usize] as i32 - zp));
+                            }
+                        }
+                    }
+                }
+                band[(o * rows + dr) * ow + ox] = st.apply(ms, acc);
+            }
+        }
+    }
+}
+
+/// Pools the band (`[C, kH, W]`, the conv rows of pooled row `r`) into row `r` of
+/// `y: [C, oH, oW]`, as `max_pool_s8`/`avg_pool_s8` without padding.
+fn pool_row(p: &PoolGeom, is_max: bool, band: &[i8], r: usize, y: &mut [i8]) {
+    let [_, kh, kw] = p.kernel;
+    let (w, [_, oh, ow]) = (p.input[2], p.output);
+    let count = (kh * kw) as i64;
+    for c in 0..p.c {
+        for s in 0..ow {
+            let x0 = s * p.stride[2];
+            let window = (0..kh).flat_map(|dy| band[(c * kh + dy) * w + x0..][..kw].iter().copied());
+            y[(c * oh + r) * ow + s] = if is_max {
+                window.max().unwrap_or(i8::MIN)
+            } else {
+                let sum: i64 = window.map(i64::from).sum();
+                let half = count / 2;
+                let q = if sum > 0 {
+                    (sum + half) / count
+                } else {
+                    (sum - half) / count
+                };
+                q.clamp(-128, 127) as i8
+            };
+        }
+    }
+}
