@@ -78,7 +78,7 @@ pub(crate) fn node_params<'w, const CAP: usize>(
 
 /// Splits `arena` into `K` disjoint mutable slices (empty ranges anywhere), or an error if
 /// two overlap or one exceeds the arena.
-fn split<'b, const K: usize>(arena: &'b mut [i8], ranges: [Range<usize>; K]) -> Result<[&'b mut [i8]; K]> {
+fn split<const K: usize>(arena: &mut [i8], ranges: [Range<usize>; K]) -> Result<[&mut [i8]; K]> {
     let mut order: [usize; K] = core::array::from_fn(|k| k);
     order.sort_unstable_by_key(|&k| ranges[k].start);
     let mut out: [&mut [i8]; K] = core::array::from_fn(|_| <&mut [i8]>::default());

@@ -98,7 +98,7 @@ pub(crate) fn conv_pool<const CAP: usize>(
             (l.get(xs..xs + x_len).ok_or(bad)?, r.get_mut(..y_len).ok_or(bad)?)
         } else if ys + y_len <= xs {
             let (l, r) = lo.split_at_mut(xs);
-            (&*r.get(..x_len).ok_or(bad)?, l.get_mut(ys..ys + y_len).ok_or(bad)?)
+            (r.get(..x_len).ok_or(bad)?, l.get_mut(ys..ys + y_len).ok_or(bad)?)
         } else {
             return Err(bad);
         };

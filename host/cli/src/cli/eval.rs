@@ -346,7 +346,7 @@ pub(crate) fn scored_data(
     args: &EvalArgs,
     model: &Model,
     split: Option<Split>,
-) -> Result<(ScopeInfo, Box<dyn Dataset>, usize), Box<dyn std::error::Error>> {
+) -> Result<ScoredData, Box<dyn std::error::Error>> {
     let mut scope = Scope::of(args, model)?;
     if let Some(s) = split {
         scope.split = s;
@@ -377,6 +377,9 @@ pub(crate) fn scored_data(
     };
     Ok((info, Box::new(mapped), n))
 }
+
+/// What [`scored_data`] returns: the scope, the data, its length.
+pub(crate) type ScoredData = (ScopeInfo, Box<dyn Dataset>, usize);
 
 /// Which images were scored, for reports.
 pub(crate) struct ScopeInfo {
