@@ -194,3 +194,89 @@ fn pool_row(p: &PoolGeom, is_max: bool, band: &[i8], r: usize, y: &mut [i8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::geom::PaddingMode;
+    use crate::quant::{avg_pool_s8, conv_s8, max_pool_s8, ActRange};
+    use crate::rng::Rng;
+
+    /// The fused rows agree bit for bit with `conv_s8` then `max_pool_s8`/`avg_pool_s8` on
+    /// random geometry (stride, padding, dilation, groups; pool kernel and stride).
+    #[test]
+    fn fused_rows_match_the_unfused_pair() {
+        let mut rng = Rng::new(7);
+        for case in 0..40u32 {
+            let r = |rng: &mut Rng, n: u32| 1 + rng.below(n) as usize;
+            let groups = r(&mut rng, 2);
+            let (c_in, c_out) = (groups * r(&mut rng, 3), groups * r(&mut rng, 3));
+            let (h, w) = (4 + r(&mut rng, 6), 4 + r(&mut rng, 6));
+            let (k, s, d, p) = (r(&mut rng, 3), r(&mut rng, 2), r(&mut rng, 2), rng.below(2) as usize);
+            let span = d * (k - 1) + 1;
+            if h + 2 * p < span + 1 || w + 2 * p < span + 1 {
+                continue;
+            }
+            let (oh, ow) = ((h + 2 * p - span) / s + 1, (w + 2 * p - span) / s + 1);
+            let g = ConvGeom {
+                n: 1,
+                c_in,
+                c_out,
+                groups,
+                input: [1, h, w],
+                output: [1, oh, ow],
+                kernel: [1, k, k],
+                stride: [1, s, s],
+                dilation: [1, d, d],
+                pad: [0, p, p],
+                mode: PaddingMode::Zeros,
+                bias: true,
+            };
+            let (pk, ps) = (r(&mut rng, 2).min(oh).min(ow), r(&mut rng, 2));
+            let pg = PoolGeom {
+                n: 1,
+                c: c_out,
+                input: [1, oh, ow],
+                output: [1, (oh - pk) / ps + 1, (ow - pk) / ps + 1],
+                kernel: [1, pk, pk],
+                stride: [1, ps, ps],
+                dilation: [1; 3],
+                pad: [0; 3],
+                count_include_pad: true,
+            };
+            let byte = |rng: &mut Rng| rng.below(256) as i32 as i8 ^ i8::MIN;
+            let x: [i8; 1024] = core::array::from_fn(|_| byte(&mut rng));
+            let wts: [i8; 400] = core::array::from_fn(|_| byte(&mut rng));
+            let bias: [i32; 16] = core::array::from_fn(|_| rng.below(2000) as i32 - 1000);
+            let (m, sh) = ([1_500_000_000i32; 16], [-9i32; 16]);
+            let st = OutputStage {
+                multiplier: &m[..c_out],
+                shift: &sh[..c_out],
+                output_zp: -3,
+                act: ActRange { min: -100, max: 110 },
+            };
+            let (xl, wl) = (c_in * h * w, c_out * (c_in / groups) * k * k);
+            let (x, wts, bias) = (&x[..xl], &wts[..wl], &bias[..c_out]);
+            let mut conv = [0i8; 1600];
+            let conv = &mut conv[..c_out * oh * ow];
+            let mut scratch = [0i16; 64];
+            conv_s8(&g, 5, &st, x, wts, bias, conv, &mut scratch).unwrap();
+            let out_len = c_out * pg.out_spatial();
+            for is_max in [true, false] {
+                let mut want = [0i8; 1600];
+                if is_max {
+                    max_pool_s8(&pg, ActRange::FULL, conv, &mut want[..out_len]).unwrap();
+                } else {
+                    avg_pool_s8(&pg, -3, ActRange::FULL, conv, &mut want[..out_len]).unwrap();
+                }
+                let mut got = [0i8; 1600];
+                let mut band = [0i8; 1600];
+                for row in 0..pg.output[1] {
+                    conv_rows(&g, 5, &st, x, wts, bias, row * ps, pk, &mut band);
+                    pool_row(&pg, is_max, &band, row, &mut got[..out_len]);
+                }
+                assert_eq!(&got[..out_len], &want[..out_len], "case {case} max {is_max}");
+            }
+        }
+    }
+}

@@ -130,6 +130,11 @@ fn int8_file_round_trip_is_bit_exact_and_corruption_is_refused() {
             "byte {i} flipped was accepted"
         );
     }
+    // The int8 flag is unknown to version 1.
+    let mut v1 = bytes.clone();
+    v1[8] = 1;
+    let e = QuantizedModel::from_bytes(&v1, &path).unwrap_err().to_string();
+    assert!(e.contains("flag"), "{e}");
     let e = QuantizedModel::from_bytes(&bytes[..bytes.len() - 9], &path)
         .unwrap_err()
         .to_string();
