@@ -368,3 +368,75 @@ impl<'a, const CAP: usize> QuantNetwork<'a, CAP> {
         dequantize_slice(out, self.run(n)?, y)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{linear, relu, sigmoid, Layer};
+    use crate::plan::Mode;
+    use crate::quant::{quantize_multiplier, FusedActivation};
+    use crate::shape::Shape;
+
+    const LIN_RELU: [Layer; 2] = [linear(2, 2), relu()];
+    const LIN_SIG: [Layer; 2] = [linear(2, 2), sigmoid()];
+
+    /// `Linear -> ReLU` by hand: the ReLU folds into the linear's clamp; known answers.
+    #[test]
+    fn linear_relu_known_answer_and_errors() {
+        let plan = Plan::<4>::try_new(&LIN_RELU, Shape::features(2), 1, Mode::Inference).unwrap();
+        assert!(folds(&plan, 1));
+        assert_eq!(role(&plan, 1).unwrap(), Role::Alias);
+        let p = QuantParams::new(0.05, -128).unwrap();
+        let input = QuantParams::new(0.05, 0).unwrap();
+        let relu = ActRange::fused(FusedActivation::Relu, p);
+        let nodes = [
+            NodeQuant { out: p, act: relu },
+            NodeQuant {
+                out: p,
+                act: ActRange::FULL,
+            },
+        ];
+        let (m, s) = quantize_multiplier(1.0 / 127.0).unwrap();
+        let w = QuantWeights {
+            input,
+            nodes: &nodes,
+            weights: &[127, 0, 0, -127],
+            bias: &[0, 0],
+            multiplier: &[m, m],
+            shift: &[s, s],
+        };
+        let lay = layout(&plan).unwrap();
+        assert_eq!((lay.weights, lay.channels, lay.scratch), (4, 2, 0));
+        let mut arena = [0i8; 256];
+        let mut y = [0.0f32; 2];
+        {
+            let mut net = QuantNetwork::new(&plan, w, &mut arena[..lay.arena], &mut []).unwrap();
+            net.forward(&[1.0, 2.0], &mut y).unwrap();
+            assert_eq!(y, [1.0, 0.0]);
+            assert!(net.forward(&[f32::NAN, 0.0], &mut y).is_err());
+            assert!(net.forward(&[1.0, 2.0, 3.0, 4.0], &mut [0.0; 4]).is_err());
+        }
+        // A short arena, a record that differs from its input's, a training plan.
+        assert!(QuantNetwork::new(&plan, w, &mut arena[..lay.arena - 1], &mut []).is_err());
+        let bad = [
+            nodes[0],
+            NodeQuant {
+                out: input,
+                act: ActRange::FULL,
+            },
+        ];
+        assert!(QuantNetwork::new(&plan, QuantWeights { nodes: &bad, ..w }, &mut arena, &mut []).is_err());
+        let train = Plan::<4>::try_new(&LIN_RELU, Shape::features(2), 1, Mode::Training).unwrap();
+        assert!(QuantNetwork::new(&train, w, &mut arena, &mut []).is_err());
+        // A Sigmoid has no int8 kernel: named.
+        let plan = Plan::<4>::try_new(&LIN_SIG, Shape::features(2), 1, Mode::Inference).unwrap();
+        assert!(matches!(
+            layout(&plan),
+            Err(Error::Unsupported {
+                layer: 1,
+                op: "Sigmoid",
+                ..
+            })
+        ));
+    }
+}

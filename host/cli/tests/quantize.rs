@@ -231,8 +231,6 @@ fn quantize_trained_digits_cnn_keeps_accuracy() {
     .unwrap();
     let (ok, out, err) = torchlet(&["predict", "--model", "q.tlm", "--json", img.to_str().unwrap()], d);
     assert!(ok && out.contains("\"dtype\":\"int8\""), "{out}{err}");
-    // The report's accuracy is eval's.
-    assert!(!d.join("bad.tlm").exists());
 }
 
 #[test]
