@@ -120,8 +120,21 @@ pub(crate) fn conv_pool<const CAP: usize>(
     Ok(())
 }
 
+/// Output positions `ox` whose input column `ox · stride + off` lies in `[0, iw)`: a range.
+fn valid_cols(off: isize, stride: usize, iw: usize) -> core::ops::Range<usize> {
+    let s = stride.max(1) as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let room = iw as isize - off;
+    let hi = if room <= 0 { 0 } else { (room + s - 1) / s };
+    lo as usize..(hi.max(lo)) as usize
+}
+
 /// Conv output rows `r0 .. r0 + rows` of one sample, every channel, into
 /// `band: [C_out, rows, oW]`; `x: [C_in, H, W]`, `w: [C_out, C_in/groups, 1, kH, kW]`.
+///
+/// Accumulates a chunk of [`CHUNK`] output columns at a time, one weight at a time over the
+/// chunk (the inner loop is a strided row of the input, which the compiler vectorises for
+/// stride 1); the wrapping `i32` sum is the same as `conv_s8`'s in any order.
 #[allow(clippy::too_many_arguments)]
 fn conv_rows(
     g: &ConvGeom,
@@ -136,16 +149,19 @@ fn conv_rows(
 ) {
     let [_, ih, iw] = g.input;
     let [_, kh, kw] = g.kernel;
-    let ow = g.output[2];
+    let (ow, sx) = (g.output[2], g.stride[2]);
     let (cin_g, cout_g) = (g.c_in / g.groups, g.c_out / g.groups);
     for o in 0..g.c_out {
         let grp = o / cout_g;
         let wo = &w[o * cin_g * kh * kw..][..cin_g * kh * kw];
         let ms = st.channel(o);
+        let b = bias.get(o).copied().unwrap_or(0);
         for dr in 0..rows {
             let oy = r0 + dr;
-            for ox in 0..ow {
-                let mut acc = bias.get(o).copied().unwrap_or(0);
+            let mut x0 = 0;
+            while x0 < ow {
+                let len = CHUNK.min(ow - x0);
+                let mut acc = [b; CHUNK];
                 for ci in 0..cin_g {
                     let xc = &x[(grp * cin_g + ci) * ih * iw..][..ih * iw];
                     for ky in 0..kh {
@@ -154,20 +170,43 @@ fn conv_rows(
                             continue;
                         }
                         let xr = &xc[iy as usize * iw..][..iw];
-                        let wr = &wo[(ci * kh + ky) * kw..][..kw];
-                        for (kx, &wv) in wr.iter().enumerate() {
-                            let ix = (ox * g.stride[2] + kx * g.dilation[2]) as isize - g.pad[2] as isize;
-                            if ix >= 0 && ix < iw as isize {
-                                acc = acc.wrapping_add(wv as i32 * (xr[ix as usize] as i32 - zp));
+                        for (kx, &wv) in wo[(ci * kh + ky) * kw..][..kw].iter().enumerate() {
+                            let off = (kx * g.dilation[2]) as isize - g.pad[2] as isize;
+                            let cols = valid_cols(off, sx, iw);
+                            let (j0, j1) = (cols.start.max(x0), cols.end.min(x0 + len));
+                            let wv = wv as i32;
+                            if j0 >= j1 || wv == 0 {
+                                continue;
+                            }
+                            let accs = &mut acc[j0 - x0..j1 - x0];
+                            let first = (j0 * sx) as isize + off;
+                            // `first >= 0` and the last column `< iw` by `valid_cols`.
+                            let xs = &xr[first as usize..];
+                            if sx == 1 {
+                                for (a, &xv) in accs.iter_mut().zip(xs) {
+                                    *a = a.wrapping_add(wv * (xv as i32 - zp));
+                                }
+                            } else {
+                                for (a, &xv) in accs.iter_mut().zip(xs.iter().step_by(sx)) {
+                                    *a = a.wrapping_add(wv * (xv as i32 - zp));
+                                }
                             }
                         }
                     }
                 }
-                band[(o * rows + dr) * ow + ox] = st.apply(ms, acc);
+                let out = &mut band[(o * rows + dr) * ow + x0..][..len];
+                for (q, &a) in out.iter_mut().zip(&acc[..len]) {
+                    *q = st.apply(ms, a);
+                }
+                x0 += len;
             }
         }
     }
 }
+
+/// Output columns accumulated at once in [`conv_rows`] (a stack array of `i32`s); 4 in unit
+/// tests, so that rows of several chunks are tested.
+const CHUNK: usize = if cfg!(test) { 4 } else { 32 };
 
 /// Pools the band (`[C, kH, W]`, the conv rows of pooled row `r`) into row `r` of
 /// `y: [C, oH, oW]`, as `max_pool_s8`/`avg_pool_s8` without padding.
