@@ -89,6 +89,9 @@ class Reader:
             return self.byte()
         if t == 'i8':
             return struct.unpack('<b', bytes([self.byte()]))[0]
+        if t == 'i32':  # zigzag varint
+            v = self.varint()
+            return (v >> 1) ^ -(v & 1)
         if t == 'bool':
             b = self.byte()
             if b > 1:
@@ -120,7 +123,7 @@ def parse(buf):
     if len(buf) < 28:
         raise ValueError('truncated')
     version, flags, hlen, doff, dlen = struct.unpack_from('<HHIII', buf, 8)
-    if version != 1 or flags & ~7 or doff % 64 or dlen % 4 or doff != align64(24 + hlen):
+    if version not in (1, 2) or flags & ~(15 if version >= 2 else 7) or doff % 64 or dlen % 4 or doff != align64(24 + hlen):
         raise ValueError('bad fixed header')
     if len(buf) != doff + dlen + 4:
         raise ValueError('file length %d, expected %d' % (len(buf), doff + dlen + 4))
@@ -143,11 +146,19 @@ def parse(buf):
         tensors.append(t)
     train = r.read('Train') if flags & 1 else None
     run = r.read('str') if flags & 4 else None
+    int8 = None
+    if flags & 8:  # version 2: an int8 model (docs/model-format.md section 10)
+        int8 = {k: r.read(t) for k, t in [('input_scale', 'f32'), ('input_zero_point', 'i32'), ('nodes', 'u32'),
+                                           ('weights', 'u32'), ('channels', 'u32')]}
+        int8['nodes'] = [{k: r.read(t) for k, t in [('scale', 'f32'), ('zero_point', 'i32'), ('act_min', 'i8'),
+                                                     ('act_max', 'i8')]} for _ in range(int8['nodes'])]
+        if dlen != 12 * int8['channels'] + (int8['weights'] + 3) // 4 * 4:
+            raise ValueError('int8 data length %d does not match the int8 record' % dlen)
     if r.pos != 24 + hlen:
         raise ValueError('header records end at %d, header ends at %d' % (r.pos, 24 + hlen))
     return {'version': version, 'flags': flags, 'crc': crc, 'size': len(buf), 'name': meta['name'],
             'input': meta['input'], 'classes': classes, 'blocks': blocks, 'tensors': tensors, 'train_state': train,
-            'run': run}
+            'run': run, 'int8': int8}
 
 
 def main(argv):
@@ -165,6 +176,10 @@ def main(argv):
           len(m['blocks']), ', state dict' if m['flags'] & 2 else ''))
     if m['classes']:
         print('classes: ' + ', '.join(m['classes']))
+    if m['int8']:
+        q = m['int8']
+        print('int8 model: input scale %.6g zero point %d, %d node records, %d weights, %d channels' % (
+            q['input_scale'], q['input_zero_point'], len(q['nodes']), q['weights'], q['channels']))
     for t in m['tensors']:
         print('  %-40s %-9s %-18s offset %-8d sum %.6g' % (t['name'], t['role'], t['shape'], t['offset'], t['sum']))
     if m['train_state']:

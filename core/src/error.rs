@@ -114,6 +114,16 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// A layer has no int8 kernel (or its int8 form needs what the model does not give): keep
+    /// the model in `f32` or drop the layer.
+    Unsupported {
+        /// Index of the layer in the flattened plan.
+        layer: usize,
+        /// The operation, as PyTorch names it.
+        op: &'static str,
+        /// What is missing, as a sentence fragment.
+        what: &'static str,
+    },
     /// Backward was called on a network planned for inference, or before a forward pass.
     NotReady {
         /// What is missing (`"a training plan"`, `"a forward pass"`).
@@ -200,6 +210,10 @@ impl fmt::Display for Error {
                  the batch, the input or a layer is too large"
             ),
             Error::Structure { what } => write!(f, "invalid model structure: {what}"),
+            Error::Unsupported { layer, op, what } => write!(
+                f,
+                "layer {layer} ({op}) cannot run in int8: {what}; keep the model in f32 or drop this layer"
+            ),
             Error::NotReady { what } => write!(f, "this needs {what}"),
             Error::NotCompiled { layer, op, feature } => write!(
                 f,
@@ -230,6 +244,7 @@ impl Error {
             Error::TooLarge { .. } => "a buffer of the plan is too large",
             Error::NotReady { what } => what,
             Error::NotCompiled { .. } => "the layer's op family is not compiled into this build",
+            Error::Unsupported { what, .. } => what,
             Error::ModelFile(e) => e.what,
         }
     }

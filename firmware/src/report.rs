@@ -81,6 +81,16 @@ pub fn core_error(l: &mut Line, e: &Error) {
         }
         Error::Structure { what } => _ = l.str("invalid model structure: ").str(what),
         Error::NotReady { what } => _ = l.str("this needs ").str(what),
+        Error::Unsupported { layer, op, what } => {
+            _ = l
+                .str("layer ")
+                .usize(layer)
+                .str(" (")
+                .str(op)
+                .str(") cannot run in int8: ")
+                .str(what)
+                .str("; keep the model in f32 or drop this layer")
+        }
         Error::NotCompiled { layer, op, feature } => {
             _ = l
                 .str("layer ")
@@ -295,6 +305,11 @@ mod tests {
             Error::NonFinite { what: "the input" },
             Error::Capacity { capacity: 8, needed: 9 },
             Error::Structure { what: "no layers" },
+            Error::Unsupported {
+                layer: 4,
+                op: "Sigmoid",
+                what: "no int8 kernel",
+            },
             Error::NotCompiled {
                 layer: 1,
                 op: "ConvTranspose2d",

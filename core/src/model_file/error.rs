@@ -91,6 +91,10 @@ pub mod part {
     pub const ARCHITECTURE: &str = "architecture";
     /// The memory the tensor data is in (alignment, byte order) for a zero-copy view.
     pub const ALIGNMENT: &str = "alignment";
+    /// The int8 record of an int8 model (flags bit 3): input quantisation, counts, the int8 data.
+    pub const INT8: &str = "int8 record";
+    /// An int8 node record.
+    pub const INT8_NODE: &str = "int8 node record";
 }
 
 impl FileError {

@@ -43,6 +43,7 @@
 
 mod crc;
 mod error;
+mod int8;
 mod load;
 pub mod names;
 mod reader;
@@ -61,7 +62,7 @@ pub use tensors::{Role, TensorInfo, DTYPE_F32};
 pub use train::{OptimizerRecord, TrainState};
 pub use view::Tensors;
 pub use wire::{Dims, MAX_RANK, MAX_RUN_RECORD};
-pub use writer::{encode, encode_state_dict, encoded_len, encoded_state_dict_len};
+pub use writer::{encode, encode_int8, encode_state_dict, encoded_int8_len, encoded_len, encoded_state_dict_len};
 
 use crate::layer::Layer;
 use crate::shape::Shape;
@@ -71,7 +72,11 @@ pub const MAGIC: [u8; 8] = *b"TORCHLET";
 
 /// The format version this crate writes, and the newest it reads (it reads every version
 /// from 1 up to this one).
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+
+/// The version of files without int8 parts: writers write the oldest version that holds the
+/// file, so `f32` models stay readable by version-1 readers.
+pub const VERSION_F32: u16 = 1;
 
 /// What a model file says about a model besides its tensors.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use super::crc::{crc32, crc32_parts};
 use super::error::{part, FileError};
+use super::int8::FLAG_INT8;
 use super::names::MAX_DEPTH;
 use super::tensors::{Layout, Role, DTYPE_F32};
 use super::train::TrainState;
@@ -60,6 +61,8 @@ pub struct ModelFile<'a> {
     pub(super) train: Option<TrainState>,
     /// The run record (flags bit 2).
     pub(super) run: Option<&'a str>,
+    /// The int8 parts (flags bit 3).
+    pub(super) int8: Option<super::int8::Int8Info>,
 }
 
 /// Postcard records between `pos` and `end` of the file.
@@ -149,7 +152,7 @@ impl<'a> ModelFile<'a> {
             return Err(err(part::VERSION, "unsupported format version", VERSION, version));
         }
         let flags = u16_at(bytes, 10);
-        let known = FLAG_TRAIN | FLAG_STATE_DICT | FLAG_RUN;
+        let known = FLAG_TRAIN | FLAG_STATE_DICT | FLAG_RUN | if version >= 2 { FLAG_INT8 } else { 0 };
         if flags & !known != 0 {
             return Err(err(part::FLAGS, "unknown flag bits are set", flags & known, flags));
         }
@@ -242,7 +245,17 @@ impl<'a> ModelFile<'a> {
             regions: [(0, 0); 3],
             train: None,
             run: None,
+            int8: None,
         };
+        let int8 = flags & FLAG_INT8 != 0;
+        if int8 && flags & (FLAG_TRAIN | FLAG_STATE_DICT) != 0 {
+            return Err(err(
+                part::FLAGS,
+                "an int8 model is a whole model without a training state",
+                FLAG_INT8 | (flags & FLAG_RUN),
+                flags,
+            ));
+        }
         let mut r = Records {
             bytes,
             pos: FIXED,
@@ -256,8 +269,19 @@ impl<'a> ModelFile<'a> {
         f.blocks_at = r.pos;
         f.read_blocks(&mut r)?;
         f.tensors_at = r.pos;
-        f.read_tensors(&mut r, l)?;
+        if int8 && f.tensors != 0 {
+            return Err(err(
+                part::TENSOR_COUNT,
+                "an int8 model holds no f32 tensors",
+                0u64,
+                f.tensors,
+            ));
+        }
+        f.read_tensors(&mut r, if int8 { 0 } else { l })?;
         f.read_trailing(&mut r)?;
+        if int8 {
+            f.read_int8(&mut r, l)?;
+        }
         if r.pos != header_end {
             return Err(err(
                 part::HEADER_LENGTH,

@@ -13,9 +13,10 @@ use super::tree::{self, TreeStats};
 use super::wire::{
     self, Meta, Mode, Sink, TensorRecordOut, CRC_LEN, FIXED, FLAG_RUN, FLAG_STATE_DICT, FLAG_TRAIN, MAX_RUN_RECORD,
 };
-use super::{ModelSpec, MAGIC, VERSION};
+use super::{ModelSpec, MAGIC, VERSION, VERSION_F32};
 use crate::error::{check_len, Buffer, Error, Result};
 use crate::plan::Plan;
+use crate::quant::QuantWeights;
 
 /// Bytes of the model file [`encode`] writes for these arguments.
 ///
@@ -28,7 +29,7 @@ pub fn encoded_len<const CAP: usize>(
     state: &[f32],
     train: Option<(&TrainState, &[f32])>,
 ) -> Result<usize> {
-    write(false, spec, plan, params, state, train, Mode::Count)
+    write(false, spec, plan, params, state, train, None, Mode::Count)
 }
 
 /// Writes a model file (architecture, class names, parameters, state and optionally the
@@ -61,7 +62,7 @@ pub fn encode<const CAP: usize>(
         expected: len,
         found,
     })?;
-    write(false, spec, plan, params, state, train, Mode::Write(out))
+    write(false, spec, plan, params, state, train, None, Mode::Write(out))
 }
 
 /// Bytes of the state dict [`encode_state_dict`] writes.
@@ -75,7 +76,7 @@ pub fn encoded_state_dict_len<const CAP: usize>(
     state: &[f32],
     train: Option<(&TrainState, &[f32])>,
 ) -> Result<usize> {
-    write(true, spec, plan, params, state, train, Mode::Count)
+    write(true, spec, plan, params, state, train, None, Mode::Count)
 }
 
 /// Writes a state dict: as [`encode`] without the architecture and class names (flags bit 1).
@@ -99,7 +100,7 @@ pub fn encode_state_dict<const CAP: usize>(
         expected: len,
         found,
     })?;
-    write(true, spec, plan, params, state, train, Mode::Write(out))
+    write(true, spec, plan, params, state, train, None, Mode::Write(out))
 }
 
 fn overflow(_: wire::Overflow) -> Error {
@@ -120,6 +121,52 @@ fn too_large(what: &'static str, size: usize) -> Error {
     .into()
 }
 
+/// Bytes of the int8 model file [`encode_int8`] writes.
+///
+/// # Errors
+/// As [`encode_int8`], except for the output buffer.
+pub fn encoded_int8_len<const CAP: usize>(
+    spec: &ModelSpec<'_>,
+    plan: &Plan<CAP>,
+    q: &QuantWeights<'_>,
+) -> Result<usize> {
+    write(false, spec, plan, &[], &[], None, Some(q), Mode::Count)
+}
+
+/// Writes an int8 model file (format version 2, flags bit 3): the architecture, class names and
+/// run record of `spec`, no `f32` tensors, and the quantised parameters `q` (see
+/// `docs/model-format.md`, section 10); returns the bytes written ([`encoded_int8_len`]).
+///
+/// # Errors
+/// As [`encode`]; also parameters whose lengths are not `plan`'s int8
+/// [`layout`](crate::quant::layout), or a plan node without an int8 form.
+pub fn encode_int8<const CAP: usize>(
+    spec: &ModelSpec<'_>,
+    plan: &Plan<CAP>,
+    q: &QuantWeights<'_>,
+    out: &mut [u8],
+) -> Result<usize> {
+    let len = encoded_int8_len(spec, plan, q)?;
+    let found = out.len();
+    let out = out.get_mut(..len).ok_or(Error::BufferLength {
+        buffer: Buffer::Output,
+        expected: len,
+        found,
+    })?;
+    write(false, spec, plan, &[], &[], None, Some(q), Mode::Write(out))
+}
+
+/// Checks `q`'s lengths against `plan`'s int8 layout.
+fn check_int8<const CAP: usize>(plan: &Plan<CAP>, q: &QuantWeights<'_>) -> Result<()> {
+    let l = crate::quant::layout(plan)?;
+    check_len(Buffer::Params, l.weights, q.weights.len())?;
+    for xs in [q.bias, q.multiplier, q.shift] {
+        check_len(Buffer::Params, l.channels, xs.len())?;
+    }
+    check_len(Buffer::State, plan.len(), q.nodes.len())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write<const CAP: usize>(
     state_dict: bool,
     spec: &ModelSpec<'_>,
@@ -127,6 +174,7 @@ fn write<const CAP: usize>(
     params: &[f32],
     state: &[f32],
     train: Option<(&TrainState, &[f32])>,
+    int8: Option<&QuantWeights<'_>>,
     mode: Mode<'_>,
 ) -> Result<usize> {
     let same_layers = core::ptr::eq(spec.layers, plan.layers()) || spec.layers == plan.layers();
@@ -135,8 +183,13 @@ fn write<const CAP: usize>(
             what: "the spec's layers or input shape differ from the plan's",
         });
     }
-    check_len(Buffer::Params, plan.param_len(), params.len())?;
-    check_len(Buffer::State, plan.state_len(), state.len())?;
+    match int8 {
+        Some(q) => check_int8(plan, q)?,
+        None => {
+            check_len(Buffer::Params, plan.param_len(), params.len())?;
+            check_len(Buffer::State, plan.state_len(), state.len())?;
+        }
+    }
     let opt_names: &[&str] = match train {
         Some((t, opt)) => {
             let want = t.optimizer.state_len(params.len()).ok_or(Error::Capacity {
@@ -162,8 +215,15 @@ fn write<const CAP: usize>(
     };
 
     // The tensor table, placed.
-    let (layout, tensors) = place_tensors(spec.layers, &node, opt_names.len(), params.len())?;
-    let data_len = layout.cursor;
+    let (layout, tensors) = match int8 {
+        Some(_) => (Layout::default(), 0),
+        None => place_tensors(spec.layers, &node, opt_names.len(), params.len())?,
+    };
+    let data_len = match int8 {
+        Some(q) => super::int8::data_len(q.weights.len(), q.bias.len())
+            .ok_or_else(|| too_large(part::DATA_LENGTH, usize::MAX))?,
+        None => layout.cursor,
+    };
     let blocks = layout.blocks;
 
     let mut sink = Sink::new(mode, FIXED);
@@ -189,7 +249,9 @@ fn write<const CAP: usize>(
     if !state_dict {
         tree::emit(spec.layers, &tree, &mut sink).map_err(o)?;
     }
-    emit_tensor_records(spec.layers, &node, opt_names, params.len(), &mut sink)?;
+    if int8.is_none() {
+        emit_tensor_records(spec.layers, &node, opt_names, params.len(), &mut sink)?;
+    }
     if let Some((t, _)) = train {
         sink.record(t).map_err(o)?;
     }
@@ -198,6 +260,9 @@ fn write<const CAP: usize>(
             return Err(FileError::new(part::RUN_RECORD, "too long", MAX_RUN_RECORD as u64, run.len() as u64).into());
         }
         sink.record(&run).map_err(o)?;
+    }
+    if let Some(q) = int8 {
+        super::int8::emit_records(q, &mut sink)?;
     }
 
     let header_len = sink.pos - FIXED;
@@ -210,6 +275,9 @@ fn write<const CAP: usize>(
         return Err(too_large(part::FILE_LENGTH, total));
     }
     sink.zeros(data - sink.pos).map_err(o)?;
+    if let Some(q) = int8 {
+        super::int8::emit_data(q, &mut sink)?;
+    }
     // Data blocks: parameters, state, optimizer state, each at its aligned start.
     for (role, xs) in [params, state, opt_state].into_iter().enumerate() {
         if blocks[role].1 > 0 || !xs.is_empty() {
@@ -223,9 +291,11 @@ fn write<const CAP: usize>(
 
     let flags = if train.is_some() { FLAG_TRAIN } else { 0 }
         | if state_dict { FLAG_STATE_DICT } else { 0 }
-        | if spec.run.is_some() { FLAG_RUN } else { 0 };
+        | if spec.run.is_some() { FLAG_RUN } else { 0 }
+        | if int8.is_some() { super::int8::FLAG_INT8 } else { 0 };
+    let version = if int8.is_some() { VERSION } else { VERSION_F32 };
     if let Mode::Write(buf) = &mut sink.mode {
-        finish(buf, flags, header_len, data, data_len)?;
+        finish(buf, version, flags, header_len, data, data_len)?;
     }
     Ok(total)
 }
@@ -308,10 +378,10 @@ fn emit_tensor_records<'n>(
 }
 
 /// Writes the fixed header at the start of `buf` and the CRC after the data.
-fn finish(buf: &mut [u8], flags: u16, header_len: usize, data: usize, data_len: usize) -> Result<()> {
+fn finish(buf: &mut [u8], version: u16, flags: u16, header_len: usize, data: usize, data_len: usize) -> Result<()> {
     let mut fixed = [0u8; FIXED];
     fixed[..8].copy_from_slice(&MAGIC);
-    fixed[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    fixed[8..10].copy_from_slice(&version.to_le_bytes());
     fixed[10..12].copy_from_slice(&flags.to_le_bytes());
     fixed[12..16].copy_from_slice(&(header_len as u32).to_le_bytes());
     fixed[16..20].copy_from_slice(&(data as u32).to_le_bytes());

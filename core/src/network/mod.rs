@@ -354,6 +354,22 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
     /// samples; [`Error::BatchSize`] if it holds none or more than the plan's batch;
     /// [`Error::NonFinite`] if `x` contains NaN or infinity.
     pub fn forward(&mut self, x: &[f32]) -> Result<&[f32]> {
+        self.forward_observed(x, |_, _| Ok(()))
+    }
+
+    /// [`Network::forward`], calling `observe(i, y)` with each node's output `y: [n, *out_shape]`
+    /// right after node `i` ran (before a later node may reuse its memory); nodes fused into a
+    /// later node's pass ([`crate::plan::Fuse::Into`]) are not observed. Calibration of a
+    /// quantised model records activation ranges this way (on an unfused training plan in eval
+    /// mode, every node is observed). An error from `observe` stops the pass and is returned.
+    ///
+    /// # Errors
+    /// As [`Network::forward`], and `observe`'s.
+    pub fn forward_observed(
+        &mut self,
+        x: &[f32],
+        mut observe: impl FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<&[f32]> {
         let sample = self.plan.input_shape().numel();
         let n = x.len() / sample;
         if x.len() % sample != 0 {
@@ -393,6 +409,14 @@ impl<'a, const CAP: usize> Network<'a, CAP> {
                 &mut self.state,
                 self.arena,
             )?;
+            let node = &self.plan.nodes()[i];
+            if node.fuse != crate::plan::Fuse::Into {
+                let r = node::prefix(node.out, n * node.out_shape.numel());
+                let y = self.arena.get(r).ok_or(Error::Structure {
+                    what: "a node's buffer lies outside the arena",
+                })?;
+                observe(i, y)?;
+            }
         }
         self.last_n = n;
         self.last_training = self.training;

@@ -18,6 +18,9 @@
 //!   padding, dilation, groups, depthwise), [`linear`], [`pool`] (max, average, adaptive
 //!   average with a fixed window), [`merge`] (residual add with rescale, concatenation,
 //!   flatten).
+//! - [`network`]: the int8 executor, a quantised model run over an inference
+//!   [`Plan`](crate::Plan) with caller-owned buffers ([`QuantNetwork`], [`layout`]);
+//!   [`fused`]: the plan's fused conv->pool in int8.
 //!
 //! Conventions, for every kernel here:
 //! - tensors are contiguous `i8` slices in NCHW; weights `i8` symmetric (zero point 0); biases
@@ -32,8 +35,11 @@
 //! The kernels are portable Rust (Cortex-M0 and the host alike). See `docs/int8.md`.
 
 pub mod conv;
+mod exec;
+pub mod fused;
 pub mod linear;
 pub mod merge;
+pub mod network;
 pub mod pool;
 pub mod scheme;
 pub mod tensor;
@@ -41,6 +47,7 @@ pub mod tensor;
 pub use conv::{conv_s8, conv_s8_scratch_len};
 pub use linear::linear_s8;
 pub use merge::{add_s8, concat_s8, flatten_s8, AddParams, Rescale};
+pub use network::{layout, Layout, NodeQuant, QuantNetwork, QuantWeights, Role};
 pub use pool::{adaptive_avg_pool_s8, avg_pool_s8, max_pool_s8};
 pub use scheme::{
     doubling_high_mul, quantize_multiplier, requantize, rounding_divide_by_pot, ActRange, FusedActivation, OutputStage,

@@ -34,6 +34,7 @@ pub mod model;
 pub mod onnx;
 pub mod print;
 pub mod pytorch;
+pub mod quant;
 pub mod scratch;
 pub mod train;
 pub mod zoo;

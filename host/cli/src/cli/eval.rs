@@ -337,6 +337,60 @@ fn write_png(path: &Path, confusion: &[Vec<u64>], classes: &[String]) -> Result<
     })
 }
 
+/// The images `torchlet eval` scores for `model` with `args` (`split` overriding `--split`):
+/// the scope, the data with labels in the model's class order, and its length.
+///
+/// # Errors
+/// A data set that cannot be read or does not fit the model.
+pub(crate) fn scored_data(
+    args: &EvalArgs,
+    model: &Model,
+    split: Option<Split>,
+) -> Result<ScoredData, Box<dyn std::error::Error>> {
+    let mut scope = Scope::of(args, model)?;
+    if let Some(s) = split {
+        scope.split = s;
+    }
+    let data = load_data(
+        scope.dataset,
+        scope.data_dir.as_deref(),
+        model.input,
+        false,
+        scope.val_split,
+        scope.seed,
+        scope.skip_bad,
+    )?;
+    let _ = data.left_out.print(&mut std::io::stderr());
+    let map = class_map(model, &args.model, &data.classes)?;
+    let part = match scope.split {
+        Split::Test => data.test,
+        Split::Train => data.train,
+        Split::All => Box::new(data.train.concat(data.test)),
+    };
+    super::dataset::check_fit(model, &*part, 0)?;
+    let n = part.len();
+    let mapped = Transformed::new(part).target_transform(move |l| map.get(l as usize).copied().unwrap_or(l));
+    let info = ScopeInfo {
+        dataset: scope.dataset,
+        split: scope.split,
+        describe: scope.describe(),
+    };
+    Ok((info, Box::new(mapped), n))
+}
+
+/// What [`scored_data`] returns: the scope, the data, its length.
+pub(crate) type ScoredData = (ScopeInfo, Box<dyn Dataset>, usize);
+
+/// Which images were scored, for reports.
+pub(crate) struct ScopeInfo {
+    /// The data set.
+    pub dataset: DatasetKind,
+    /// The part of it.
+    pub split: Split,
+    /// In words.
+    pub describe: String,
+}
+
 /// Runs `torchlet eval`, printing the report (or one JSON object) to `out`.
 ///
 /// # Errors
@@ -348,38 +402,35 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
     if let Some(path) = &args.confusion_png {
         check_png_path(path)?;
     }
-    let model = Model::load(&args.model)?;
-    let scope = Scope::of(args, &model)?;
-    let data = load_data(
-        scope.dataset,
-        scope.data_dir.as_deref(),
-        model.input,
-        false,
-        scope.val_split,
-        scope.seed,
-        scope.skip_bad,
-    )?;
-    let _ = data.left_out.print(&mut std::io::stderr());
-    let map = class_map(&model, &args.model, &data.classes)?;
-    let part = match scope.split {
-        Split::Test => data.test,
-        Split::Train => data.train,
-        Split::All => Box::new(data.train.concat(data.test)),
+    let loaded = crate::quant::AnyModel::load(&args.model)?;
+    let (model, int8) = match loaded {
+        crate::quant::AnyModel::F32(m) => (*m, None),
+        crate::quant::AnyModel::Int8(q) => (q.meta_model()?, Some(q)),
     };
-    super::dataset::check_fit(&model, &*part, 0)?;
-    let n = part.len();
-    let mapped = Transformed::new(part).target_transform(move |l| map.get(l as usize).copied().unwrap_or(l));
-    let choice = choose(args.device, &model, None)?;
-    if let Some(warning) = choice.warning() {
-        eprintln!("{warning}");
-    }
-    let e = match &choice.compute {
-        Compute::Gpu(dev) => evaluate_gpu(&model, dev, Box::new(mapped), args.batch_size)?,
-        Compute::Cpu => evaluate(&model, Box::new(mapped), args.batch_size)?,
-    };
-    let device = match &choice.compute {
-        Compute::Gpu(_) => "gpu",
-        Compute::Cpu => "cpu",
+    let (scope, mapped, n) = scored_data(args, &model, args.split)?;
+    let (e, device, choice_line, adapter) = match &int8 {
+        Some(q) => (
+            super::quantize::evaluate_int8(q, mapped, args.batch_size)?,
+            "cpu",
+            "cpu (int8 executor)".to_string(),
+            None,
+        ),
+        None => {
+            let choice = choose(args.device, &model, None)?;
+            if let Some(warning) = choice.warning() {
+                eprintln!("{warning}");
+            }
+            let e = match &choice.compute {
+                Compute::Gpu(dev) => evaluate_gpu(&model, dev, mapped, args.batch_size)?,
+                Compute::Cpu => evaluate(&model, mapped, args.batch_size)?,
+            };
+            let device = match &choice.compute {
+                Compute::Gpu(_) => "gpu",
+                Compute::Cpu => "cpu",
+            };
+            let adapter = choice.compute.gpu().map(|d| d.adapter().to_string());
+            (e, device, choice.to_string(), adapter)
+        }
     };
     let name = |k: usize| model.classes.get(k).cloned().unwrap_or_else(|| k.to_string());
     let per_class: Vec<(String, f64, u64, u64)> = e
@@ -401,10 +452,11 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
             "model": args.model.display().to_string(),
             "dataset": scope.dataset.name(),
             "split": scope.split.name(),
-            "images": scope.describe(),
+            "images": scope.describe,
             "samples": n,
             "device": device,
-            "adapter": choice.compute.gpu().map(|d| d.adapter().to_string()),
+            "adapter": adapter,
+            "dtype": if int8.is_some() { "int8" } else { "f32" },
             "loss": e.loss,
             "accuracy": e.accuracy,
             "per_class": per,
@@ -416,13 +468,14 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::erro
     }
     writeln!(
         out,
-        "model: {} ({}); data: {}, {} images; device {choice}",
+        "model: {} ({}{}); data: {}, {} images; device {choice_line}",
         args.model.display(),
         model.name,
+        if int8.is_some() { ", int8" } else { "" },
         scope.dataset.name(),
         n
     )?;
-    writeln!(out, "images: {}", scope.describe())?;
+    writeln!(out, "images: {}", scope.describe)?;
     writeln!(out, "loss {:.4}  accuracy {:.2}%", e.loss, 100.0 * e.accuracy)?;
     writeln!(out, "per class:")?;
     for (c, a, ok, t) in &per_class {

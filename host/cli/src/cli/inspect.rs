@@ -145,6 +145,10 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         }
         return state_dict(path, size, &file, out);
     }
+    if file.is_int8() {
+        let q = crate::quant::QuantizedModel::from_bytes(&bytes, path)?;
+        return int8(&q, path, (size, crc, version), args, out);
+    }
     let kind = if file.train_state().is_some() {
         "checkpoint"
     } else {
@@ -172,6 +176,56 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
         training_state(&t, opt_len, out)?;
     }
     arenas(&model, args.batch_size, out)
+}
+
+/// `inspect` of an int8 model file (`file`: its size, CRC and format version): the layers as
+/// for an `f32` model, then the int8 sizes (weights, per-channel parameters, arena at batch 1).
+fn int8(
+    q: &crate::quant::QuantizedModel,
+    path: &Path,
+    (size, crc, version): (usize, u32, u16),
+    args: &InspectArgs,
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let model = q.meta_model()?;
+    let lay = q.layout(1)?;
+    if args.json {
+        let mut v = summary(&model, &path.display().to_string(), size, args.batch_size)?;
+        v["kind"] = serde_json::json!("int8 model");
+        v["dtype"] = serde_json::json!("int8");
+        v["crc32"] = serde_json::json!(crc);
+        v["int8_weight_bytes"] = serde_json::json!(lay.weights);
+        v["int8_param_bytes"] = serde_json::json!(lay.param_bytes());
+        v["int8_arena_bytes"] = serde_json::json!(lay.ram_bytes());
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "model: {} (int8 model, {})", model.name, path.display())?;
+    describe(&model, out)?;
+    writeln!(
+        out,
+        "file: {} ({} bytes, format version {version}, int8 model)",
+        path.display(),
+        group(size)
+    )?;
+    writeln!(out, "checksum: ok (crc32 {crc:#010x})")?;
+    writeln!(
+        out,
+        "int8 parameters: {} bytes ({} bytes of weights + {} channels × 12 bytes of bias, multiplier, shift; f32: {})",
+        group(lay.param_bytes()),
+        group(lay.weights),
+        group(lay.channels),
+        bytes_human(4 * model.param_count())
+    )?;
+    writeln!(
+        out,
+        "int8 arena (inference, batch 1): {} bytes ({} bytes i8 + {} bytes i16 scratch; f32: {})",
+        group(lay.ram_bytes()),
+        group(lay.arena),
+        group(2 * lay.scratch),
+        bytes_human(model.plan(1, Mode::Inference)?.arena_bytes())
+    )?;
+    Ok(())
 }
 
 /// Input, classes, `print(model)`, the layer table and the totals.

@@ -14,6 +14,7 @@ pub mod import_onnx;
 pub mod inspect;
 pub mod left_out;
 pub mod predict;
+pub mod quantize;
 pub mod run_dir;
 pub mod run_record;
 pub mod size_report;
@@ -50,6 +51,8 @@ pub enum Command {
     /// writes it), or PyTorch weights (a torch.save state dict or .safetensors) into a zoo
     /// architecture.
     Import(import::ImportArgs),
+    /// Quantise a trained model to int8 (post-training, calibrated on training images).
+    Quantize(quantize::QuantizeArgs),
     /// Run a model on the Cortex-M firmware under qemu-system-arm and compare with the host.
     Emulate(emulate::EmulateArgs),
     /// Measure training and inference speed (images/s) and batch-1 latency on this CPU.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Erro
         Command::Predict(args) => predict::run(&args, out),
         Command::Export(args) => export::run(&args, out),
         Command::Import(args) => import::run(&args, out),
+        Command::Quantize(args) => quantize::run(&args, out),
         Command::Emulate(args) => emulate::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
     }

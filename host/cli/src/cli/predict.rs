@@ -137,15 +137,24 @@ fn load(model: &Model, path: &Path) -> Result<Vec<f32>, Box<dyn std::error::Erro
 /// A message naming the model that cannot be read; or, after the other images are classified,
 /// one counting the images and folders that could not be read (each named on stderr already).
 pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
-    let model = Model::load(&args.model)?;
-    let choice = choose(args.device, &model, None)?;
-    if let Some(warning) = choice.warning() {
+    let (model, int8) = match crate::quant::AnyModel::load(&args.model)? {
+        crate::quant::AnyModel::F32(m) => (*m, None),
+        crate::quant::AnyModel::Int8(q) => (q.meta_model()?, Some(q)),
+    };
+    let choice = match &int8 {
+        Some(_) => None,
+        None => Some(choose(args.device, &model, None)?),
+    };
+    if let Some(warning) = choice.as_ref().and_then(|c| c.warning()) {
         eprintln!("{warning}");
     }
-    eprintln!("predict: device {choice}");
-    let device = match choice.compute {
-        Compute::Gpu(_) => "gpu",
-        Compute::Cpu => "cpu",
+    match &choice {
+        Some(c) => eprintln!("predict: device {c}"),
+        None => eprintln!("predict: device cpu (int8 executor)"),
+    }
+    let device = match choice.as_ref().map(|c| &c.compute) {
+        Some(Compute::Gpu(_)) => "gpu",
+        _ => "cpu",
     };
     // One unreadable image gets its own error line; the others are still classified, and the
     // exit status says something failed.
@@ -163,11 +172,13 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
             }
         }
     }
-    let logits = match &choice.compute {
-        Compute::Cpu => inputs.iter().map(|x| model.forward(x)).collect::<Result<Vec<_>, _>>()?,
-        Compute::Gpu(dev) => forward_gpu(&model, dev, &inputs)?,
+    let logits = match (&int8, choice.as_ref().map(|c| &c.compute)) {
+        (Some(q), _) => inputs.iter().map(|x| q.forward(x)).collect::<Result<Vec<_>, _>>()?,
+        (None, Some(Compute::Gpu(dev))) => forward_gpu(&model, dev, &inputs)?,
+        (None, _) => inputs.iter().map(|x| model.forward(x)).collect::<Result<Vec<_>, _>>()?,
     };
-    print_predictions(args, &model, device, &paths, &logits, out)?;
+    let dtype = if int8.is_some() { "int8" } else { "f32" };
+    print_predictions(args, &model, (device, dtype), &paths, &logits, out)?;
     let mut problems = Vec::new();
     if failed > 0 {
         problems.push(format!("{failed} of {} images could not be read", files.len()));
@@ -186,7 +197,7 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<(), Box<dyn std::e
 fn print_predictions(
     args: &PredictArgs,
     model: &Model,
-    device: &str,
+    (device, dtype): (&str, &str),
     paths: &[&PathBuf],
     logits: &[Vec<f32>],
     out: &mut dyn Write,
@@ -208,6 +219,7 @@ fn print_predictions(
                 "probability": probs[order[0]],
                 "top_k": top,
                 "device": device,
+                "dtype": dtype,
             });
             writeln!(out, "{v}")?;
         } else {

@@ -266,6 +266,13 @@ impl Model {
     pub(crate) fn decode(bytes: Vec<u8>, path: &Path) -> Result<(Model, Option<Training>), ModelError> {
         let fail = |e| ModelError::file(path, e);
         let file = ModelFile::parse(&bytes).map_err(fail)?;
+        if file.is_int8() {
+            return Err(ModelError::Kind {
+                path: path.to_path_buf(),
+                expected: "an f32 model",
+                found: "an int8 model (written by `torchlet quantize`: eval, predict and inspect read it)",
+            });
+        }
         if file.is_state_dict() {
             return Err(ModelError::Kind {
                 path: path.to_path_buf(),
