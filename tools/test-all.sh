@@ -57,7 +57,7 @@ step "micromath approximations stay within their documented error"
 cargo test -p torchlet --lib --features micromath --quiet micromath
 
 step "python tools the tests use: TensorBoard reads our event files back; onnx and onnxruntime check exported models"
-python3 -m pip install --quiet tensorboard onnx onnxruntime numpy 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+python3 -m pip install --quiet tensorboard onnx onnxruntime numpy pillow 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
 
 step "software Vulkan (lavapipe): torchlet-gpu's tests run for real, not skipped"
 tools/install-vulkan.sh

@@ -108,4 +108,72 @@ fn tutorial_cnn_learns_a_slice_of_the_shared_cifar10_images() {
         "held-out accuracy stayed near chance: {accuracies:?}\n{stdout}"
     );
     assert!(out.join("best.tlm").is_file() && out.join("last.tlm").is_file());
+    trained_model_gives_its_probabilities_in_onnxruntime(&out.join("best.tlm"), &data);
+}
+
+/// The course's last step on the trained network: `torchlet export --target onnx`, then
+/// onnxruntime on 30 of the CIFAR-10 images (as PNGs) gives `torchlet predict`'s probabilities
+/// (`tools/onnx_predict_check.py`, within 1e-5). Skipped, saying so, without onnxruntime
+/// outside CI (CI installs it).
+fn trained_model_gives_its_probabilities_in_onnxruntime(model: &Path, data: &Path) {
+    let have = Command::new("python3")
+        .args(["-c", "import onnx, onnxruntime, numpy, PIL"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs onnx, onnxruntime, numpy and pillow"
+        );
+        eprintln!("skipped the onnxruntime check: `python3 -m pip install onnx onnxruntime numpy pillow`");
+        return;
+    }
+    let torchlet = env!("CARGO_BIN_EXE_torchlet");
+    let onnx = model.with_extension("onnx");
+    let o = Command::new(torchlet)
+        .args(["export", "--target", "onnx", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(&onnx)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut images: Vec<PathBuf> = Vec::new();
+    for class in CLASSES {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("train").join(class))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        // As lossless PNGs: two JPEG decoders (the image crate's, PIL's) differ by a few
+        // levels per pixel, which is not what this compares.
+        for f in files.into_iter().take(10) {
+            let png = data.join(format!("{class}-{}.png", f.file_stem().unwrap().to_string_lossy()));
+            image::open(&f).unwrap().to_rgb8().save(&png).unwrap();
+            images.push(png);
+        }
+    }
+    let o = Command::new(torchlet)
+        .args(["predict", "--json", "--top-k", "10", "--model"])
+        .arg(model)
+        .args(&images)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/onnx_predict_check.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(&onnx)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+    let r = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&r.stdout);
+    eprintln!("onnxruntime vs torchlet predict: {report}");
+    assert!(r.status.success(), "{report}{}", String::from_utf8_lossy(&r.stderr));
+    assert!(report.contains("\"images\": 30"), "{report}");
 }

@@ -365,10 +365,16 @@ fn cli_needs_arch_for_state_dicts_and_refuses_it_for_onnx() {
     let o = torchlet(dir.path(), &["import", file.to_str().unwrap(), "--out", "m.tlm"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--arch ZOO-NAME"), "{o:?}");
     // An ONNX file carries its architecture: --arch is refused, naming the flag and the file.
-    let o = torchlet(dir.path(), &["import", "m.onnx", "--arch", "digits-cnn", "--out", "m.tlm"]);
+    let o = torchlet(
+        dir.path(),
+        &["import", "m.onnx", "--arch", "digits-cnn", "--out", "m.tlm"],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("--arch applies to state dicts") && err.contains("m.onnx is an ONNX file"), "{err}");
+    assert!(
+        err.contains("--arch applies to state dicts") && err.contains("m.onnx is an ONNX file"),
+        "{err}"
+    );
     assert!(!dir.path().join("m.tlm").exists());
 }
 
