@@ -39,6 +39,32 @@ const KC: usize = 128;
 /// Row-major `A` and `B` with `m >= MR` take the register-blocked path; anything else is
 /// passed to [`gemm::gemm`].
 pub fn gemm(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, c: &mut [f32], ldc: usize, accumulate: bool) {
+    if m < MR && n >= MR && k > 0 && a.cs == 1 && b.rs == 1 && b.cs >= k {
+        // A few rows times a transposed `B` (`nn.Linear` on one sample: `x · W^T`): each row
+        // of `C` is `B^T · a_i`, `n` rows of `B^T` (row-major, `b.cs` apart) times one column,
+        // the in-place strip of width 1 with `MR` dot products in registers.
+        let bt = MatRef {
+            data: b.data,
+            rs: b.cs,
+            cs: 1,
+        };
+        for i in 0..m {
+            let ci = &mut c[i * ldc..];
+            if !accumulate {
+                ci[..n].fill(0.0);
+            }
+            let s = Strip {
+                a: bt,
+                b: bt,
+                p0: 0,
+                kc: k,
+                j0: 0,
+                m: n,
+            };
+            s.multiply::<1>(&a.data[i * a.rs..][..k], ci, 1);
+        }
+        return;
+    }
     let row_major = a.cs == 1 && b.cs == 1 && a.rs >= k && b.rs >= n;
     if !row_major || m < MR || n == 0 || k == 0 {
         gemm::gemm(m, n, k, a, b, c, ldc, accumulate);
@@ -285,6 +311,18 @@ mod tests {
         for n in 1..=NR {
             for (m, k) in [(4, 1), (9, 7), (32, 800), (33, KC + 3)] {
                 check(m, n, k, 0, 1, 0, k % 2 == 0, (m + n * k) as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn a_few_rows_times_a_transposed_b_match_the_naive_product() {
+        // `nn.Linear` on 1..3 samples: `B` transposed (`rs == 1`), with and without row gaps.
+        for m in 1..MR {
+            for (n, k) in [(4, 1), (10, 128), (5, 7), (13, 2 * KC + 3), (6, 2)] {
+                for accumulate in [false, true] {
+                    check(m, n, k, 0, 1, 2, accumulate, (m * n + k) as u32);
+                }
             }
         }
     }
