@@ -226,6 +226,32 @@ fn gather_strip<const W: usize>(g: &ConvGeom, x: &[f32], panel: &mut [f32], q0: 
     let taps = g.kernel[1] * kw;
     let in_sp = g.in_spatial();
     let cin = g.c_in / g.groups;
+    let (y0, x0) = (q0 / ow, q0 % ow);
+    if x0 + W <= ow && g.stride[2] == 1 {
+        // The strip lies in one output row: under each tap it reads one run of an input row
+        // (or nothing), the same for every input channel.
+        let iy0 = (y0 * g.stride[1]) as isize - g.pad[1] as isize;
+        let ix0 = x0 as isize - g.pad[2] as isize;
+        for t in 0..taps {
+            let iy = iy0 + (t / kw * g.dilation[1]) as isize;
+            let ix = ix0 + (t % kw * g.dilation[2]) as isize;
+            let (lo, hi) = if iy >= 0 && (iy as usize) < ih {
+                unit_interior(W, ix, iw)
+            } else {
+                (0, 0)
+            };
+            let start = (iy.max(0) as usize * iw) as isize + ix + lo as isize;
+            let rows = panel[t * W..].chunks_mut(taps * W).zip(x.chunks(in_sp)).take(cin);
+            match hi - lo {
+                0 => rows.for_each(|(dst, _)| dst[..W].fill(0.0)),
+                1 => copy_runs::<W, 1>(rows, lo, start as usize),
+                2 => copy_runs::<W, 2>(rows, lo, start as usize),
+                3 => copy_runs::<W, 3>(rows, lo, start as usize),
+                _ => copy_runs::<W, W>(rows, lo, start as usize),
+            }
+        }
+        return;
+    }
     // Padded input coordinates of each position's kernel window origin.
     let origin: [(isize, isize); W] = core::array::from_fn(|j| {
         let q = q0 + j;
@@ -251,6 +277,23 @@ fn gather_strip<const W: usize>(g: &ConvGeom, x: &[f32], panel: &mut [f32], q0: 
                 *d = xc.get(i).copied().unwrap_or(0.0);
             }
         }
+    }
+}
+
+/// The rows of one tap of a panel `W` wide, each `dst[..W]` (one per input channel `src`):
+/// `dst[lo .. lo + N] = src[start .. start + N]`, zeros around it.
+#[inline(always)]
+fn copy_runs<'a, const W: usize, const N: usize>(
+    rows: impl Iterator<Item = (&'a mut [f32], &'a [f32])>,
+    lo: usize,
+    start: usize,
+) {
+    for (dst, src) in rows {
+        let dst = &mut dst[..W];
+        if N < W {
+            dst.fill(0.0);
+        }
+        dst[lo..lo + N].copy_from_slice(&src[start..start + N]);
     }
 }
 
