@@ -232,22 +232,31 @@ fn gather_strip<const W: usize>(g: &ConvGeom, x: &[f32], panel: &mut [f32], q0: 
         // (or nothing), the same for every input channel.
         let iy0 = (y0 * g.stride[1]) as isize - g.pad[1] as isize;
         let ix0 = x0 as isize - g.pad[2] as isize;
-        for t in 0..taps {
-            let iy = iy0 + (t / kw * g.dilation[1]) as isize;
-            let ix = ix0 + (t % kw * g.dilation[2]) as isize;
-            let (lo, hi) = if iy >= 0 && (iy as usize) < ih {
-                unit_interior(W, ix, iw)
-            } else {
-                (0, 0)
-            };
-            let start = (iy.max(0) as usize * iw) as isize + ix + lo as isize;
-            let rows = panel[t * W..].chunks_mut(taps * W).zip(x.chunks(in_sp)).take(cin);
-            match hi - lo {
-                0 => rows.for_each(|(dst, _)| dst[..W].fill(0.0)),
-                1 => copy_runs::<W, 1>(rows, lo, start as usize),
-                2 => copy_runs::<W, 2>(rows, lo, start as usize),
-                3 => copy_runs::<W, 3>(rows, lo, start as usize),
-                _ => copy_runs::<W, W>(rows, lo, start as usize),
+        let gap = taps * W;
+        debug_assert!(panel.len() == cin * gap && x.len() >= cin * in_sp);
+        let mut first = 0;
+        for ky in 0..g.kernel[1] {
+            let iy = iy0 + (ky * g.dilation[1]) as isize;
+            let inside = iy >= 0 && (iy as usize) < ih;
+            for kx in 0..kw {
+                let ix = ix0 + (kx * g.dilation[2]) as isize;
+                let (lo, hi) = if inside { unit_interior(W, ix, iw) } else { (0, 0) };
+                let runs = Runs {
+                    first,
+                    gap,
+                    cin,
+                    in_sp,
+                    lo,
+                    start: (iy.max(0) * iw as isize + ix + lo as isize).max(0) as usize,
+                };
+                match hi - lo {
+                    0 => runs.copy::<W, 0>(panel, x),
+                    1 => runs.copy::<W, 1>(panel, x),
+                    2 => runs.copy::<W, 2>(panel, x),
+                    3 => runs.copy::<W, 3>(panel, x),
+                    _ => runs.copy::<W, W>(panel, x),
+                }
+                first += W;
             }
         }
         return;
@@ -280,20 +289,39 @@ fn gather_strip<const W: usize>(g: &ConvGeom, x: &[f32], panel: &mut [f32], q0: 
     }
 }
 
-/// The rows of one tap of a panel `W` wide, each `dst[..W]` (one per input channel `src`):
-/// `dst[lo .. lo + N] = src[start .. start + N]`, zeros around it.
-#[inline(always)]
-fn copy_runs<'a, const W: usize, const N: usize>(
-    rows: impl Iterator<Item = (&'a mut [f32], &'a [f32])>,
+/// The rows of one tap of a panel: for every input channel `c`, the row
+/// `panel[first + c · gap ..][..W]` is `x[start + c · in_sp ..][..N]` at `lo`, zeros around it.
+#[derive(Clone, Copy)]
+struct Runs {
+    first: usize,
+    gap: usize,
+    cin: usize,
+    in_sp: usize,
     lo: usize,
     start: usize,
-) {
-    for (dst, src) in rows {
-        let dst = &mut dst[..W];
-        if N < W {
-            dst.fill(0.0);
+}
+
+impl Runs {
+    #[inline(always)]
+    fn copy<const W: usize, const N: usize>(self, panel: &mut [f32], x: &[f32]) {
+        let Runs {
+            first,
+            gap,
+            cin,
+            in_sp,
+            lo,
+            start,
+        } = self;
+        for c in 0..cin {
+            let dst = &mut panel[first + c * gap..][..W];
+            if N < W {
+                dst.fill(0.0);
+            }
+            if N > 0 {
+                let src = &x[start + c * in_sp..][..N];
+                dst[lo..lo + N].copy_from_slice(src);
+            }
         }
-        dst[lo..lo + N].copy_from_slice(&src[start..start + N]);
     }
 }
 
