@@ -148,7 +148,24 @@ impl Strip<'_> {
     /// into `c` (`[m, ldc]` row-major).
     #[inline(always)]
     fn multiply<const W: usize>(self, bp: &[f32], c: &mut [f32], ldc: usize) {
-        for i0 in (0..self.m).step_by(MR) {
+        let (rs, p0, kc, j0) = (self.a.rs, self.p0, self.kc, self.j0);
+        let full = self.m - self.m % MR;
+        for i0 in (0..full).step_by(MR) {
+            // A whole block of MR rows: its rows of `A` and `C` sliced from one start each.
+            let a = &self.a.data[i0 * rs + p0..];
+            let rows: [&[f32]; MR] = core::array::from_fn(|r| &a[r * rs..][..kc]);
+            let cb = &mut c[i0 * ldc + j0..];
+            let acc: [[f32; W]; MR] = core::array::from_fn(|r| {
+                let mut t = [0.0; W];
+                t.copy_from_slice(&cb[r * ldc..][..W]);
+                t
+            });
+            let acc = tile::<W>(rows, bp, acc);
+            for (r, acc_r) in acc.iter().enumerate() {
+                cb[r * ldc..][..W].copy_from_slice(acc_r);
+            }
+        }
+        for i0 in (full..self.m).step_by(MR) {
             // The last block of a ragged `m` repeats row m - 1; its results are dropped.
             let rows: [usize; MR] = core::array::from_fn(|r| (i0 + r).min(self.m - 1));
             let a: [&[f32]; MR] = rows.map(|i| &self.a.data[i * self.a.rs + self.p0..][..self.kc]);
