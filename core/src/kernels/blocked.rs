@@ -4,8 +4,10 @@
 //! takes 1.75 instructions per multiply-accumulate (56 for 32, no spills, no bounds checks).
 //!
 //! It handles the layout of inference, `C += W · col` with both operands row-major (`a.cs == 1`,
-//! `b.cs == 1`: convolution after im2col, fused or not) and at least [`MR`] rows; every other
-//! call goes to [`gemm::gemm`](super::gemm::gemm). For each `KC`-deep block of `k` and each
+//! `b.cs == 1`: convolution after im2col, fused or not) and at least [`MR`] rows, and
+//! `nn.Linear` on fewer than [`MR`] rows (`A` row-major, `B` transposed: `x · W^T`), which it
+//! runs as `W · x` for each row, [`MR`] dot products in registers; every other call goes to
+//! [`gemm::gemm`](super::gemm::gemm). For each `KC`-deep block of `k` and each
 //! strip of [`NR`] columns, the strip of `B` is packed once into a stack panel (`KC × NR`
 //! floats, 4 KiB) whose rows the micro-kernel reads in order; then every block of `MR` rows of
 //! `A` is multiplied by it with the `MR × NR` tile of `C` held in 16 registers: per `k`, one
@@ -36,8 +38,9 @@ const KC: usize = 128;
 /// - `c`: `[m, n]` row-major with leading dimension `ldc >= n` (columns `n..ldc` and rows
 ///   `m..` untouched).
 ///
-/// Row-major `A` and `B` with `m >= MR` take the register-blocked path; anything else is
-/// passed to [`gemm::gemm`].
+/// Row-major `A` and `B` with `m >= MR`, and row-major `A` times a transposed `B` (`b.rs ==
+/// 1`) with `m < MR <= n`, take the register-blocked paths; anything else is passed to
+/// [`gemm::gemm`].
 pub fn gemm(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, c: &mut [f32], ldc: usize, accumulate: bool) {
     if m < MR && n >= MR && k > 0 && a.cs == 1 && b.rs == 1 && b.cs >= k {
         // A few rows times a transposed `B` (`nn.Linear` on one sample: `x · W^T`): each row

@@ -10,8 +10,8 @@
 
 use super::epilogue::pool_rows;
 use super::im2col::{im2col, im2col_panels, panels_fit};
-use crate::kernels::blocked::NR;
 use super::{col_rows, ConvGeom};
+use crate::kernels::blocked::NR;
 use crate::kernels::{Gemm, MatRef};
 use crate::ops::batchnorm::{eval_affine, BnGeom};
 use crate::ops::geom::PoolGeom;

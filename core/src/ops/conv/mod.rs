@@ -556,9 +556,8 @@ mod tests {
         const MAX: usize = 1280;
         let x: [f32; MAX] = core::array::from_fn(|i| i as f32 + 1.0);
         for (c_in, input, kernel, pad, stride, dilation) in cases {
-            let output: [usize; 3] = core::array::from_fn(|d| {
-                (input[d] + 2 * pad[d] - dilation[d] * (kernel[d] - 1) - 1) / stride[d] + 1
-            });
+            let output: [usize; 3] =
+                core::array::from_fn(|d| (input[d] + 2 * pad[d] - dilation[d] * (kernel[d] - 1) - 1) / stride[d] + 1);
             let g = ConvGeom {
                 n: 1,
                 c_in,
