@@ -4,8 +4,10 @@
 //! takes 1.75 instructions per multiply-accumulate (56 for 32, no spills, no bounds checks).
 //!
 //! It handles the layout of inference, `C += W · col` with both operands row-major (`a.cs == 1`,
-//! `b.cs == 1`: convolution after im2col, fused or not) and at least [`MR`] rows; every other
-//! call goes to [`gemm::gemm`](super::gemm::gemm). For each `KC`-deep block of `k` and each
+//! `b.cs == 1`: convolution after im2col, fused or not) and at least [`MR`] rows, and
+//! `nn.Linear` on fewer than [`MR`] rows (`A` row-major, `B` transposed: `x · W^T`), which it
+//! runs as `W · x` for each row, [`MR`] dot products in registers; every other call goes to
+//! [`gemm::gemm`](super::gemm::gemm). For each `KC`-deep block of `k` and each
 //! strip of [`NR`] columns, the strip of `B` is packed once into a stack panel (`KC × NR`
 //! floats, 4 KiB) whose rows the micro-kernel reads in order; then every block of `MR` rows of
 //! `A` is multiplied by it with the `MR × NR` tile of `C` held in 16 registers: per `k`, one
@@ -36,9 +38,36 @@ const KC: usize = 128;
 /// - `c`: `[m, n]` row-major with leading dimension `ldc >= n` (columns `n..ldc` and rows
 ///   `m..` untouched).
 ///
-/// Row-major `A` and `B` with `m >= MR` take the register-blocked path; anything else is
-/// passed to [`gemm::gemm`].
+/// Row-major `A` and `B` with `m >= MR`, and row-major `A` times a transposed `B` (`b.rs ==
+/// 1`) with `m < MR <= n`, take the register-blocked paths; anything else is passed to
+/// [`gemm::gemm`].
 pub fn gemm(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, c: &mut [f32], ldc: usize, accumulate: bool) {
+    if m < MR && n >= MR && k > 0 && a.cs == 1 && b.rs == 1 && b.cs >= k {
+        // A few rows times a transposed `B` (`nn.Linear` on one sample: `x · W^T`): each row
+        // of `C` is `B^T · a_i`, `n` rows of `B^T` (row-major, `b.cs` apart) times one column,
+        // the in-place strip of width 1 with `MR` dot products in registers.
+        let bt = MatRef {
+            data: b.data,
+            rs: b.cs,
+            cs: 1,
+        };
+        for i in 0..m {
+            let ci = &mut c[i * ldc..];
+            if !accumulate {
+                ci[..n].fill(0.0);
+            }
+            let s = Strip {
+                a: bt,
+                b: bt,
+                p0: 0,
+                kc: k,
+                j0: 0,
+                m: n,
+            };
+            s.multiply::<1>(&a.data[i * a.rs..][..k], ci, 1);
+        }
+        return;
+    }
     let row_major = a.cs == 1 && b.cs == 1 && a.rs >= k && b.rs >= n;
     if !row_major || m < MR || n == 0 || k == 0 {
         gemm::gemm(m, n, k, a, b, c, ldc, accumulate);
@@ -122,7 +151,24 @@ impl Strip<'_> {
     /// into `c` (`[m, ldc]` row-major).
     #[inline(always)]
     fn multiply<const W: usize>(self, bp: &[f32], c: &mut [f32], ldc: usize) {
-        for i0 in (0..self.m).step_by(MR) {
+        let (rs, p0, kc, j0) = (self.a.rs, self.p0, self.kc, self.j0);
+        let full = self.m - self.m % MR;
+        for i0 in (0..full).step_by(MR) {
+            // A whole block of MR rows: its rows of `A` and `C` sliced from one start each.
+            let a = &self.a.data[i0 * rs + p0..];
+            let rows: [&[f32]; MR] = core::array::from_fn(|r| &a[r * rs..][..kc]);
+            let cb = &mut c[i0 * ldc + j0..];
+            let acc: [[f32; W]; MR] = core::array::from_fn(|r| {
+                let mut t = [0.0; W];
+                t.copy_from_slice(&cb[r * ldc..][..W]);
+                t
+            });
+            let acc = tile::<W>(rows, bp, acc);
+            for (r, acc_r) in acc.iter().enumerate() {
+                cb[r * ldc..][..W].copy_from_slice(acc_r);
+            }
+        }
+        for i0 in (full..self.m).step_by(MR) {
             // The last block of a ragged `m` repeats row m - 1; its results are dropped.
             let rows: [usize; MR] = core::array::from_fn(|r| (i0 + r).min(self.m - 1));
             let a: [&[f32]; MR] = rows.map(|i| &self.a.data[i * self.a.rs + self.p0..][..self.kc]);
@@ -285,6 +331,18 @@ mod tests {
         for n in 1..=NR {
             for (m, k) in [(4, 1), (9, 7), (32, 800), (33, KC + 3)] {
                 check(m, n, k, 0, 1, 0, k % 2 == 0, (m + n * k) as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn a_few_rows_times_a_transposed_b_match_the_naive_product() {
+        // `nn.Linear` on 1..3 samples: `B` transposed (`rs == 1`), with and without row gaps.
+        for m in 1..MR {
+            for (n, k) in [(4, 1), (10, 128), (5, 7), (13, 2 * KC + 3), (6, 2)] {
+                for accumulate in [false, true] {
+                    check(m, n, k, 0, 1, 2, accumulate, (m * n + k) as u32);
+                }
             }
         }
     }

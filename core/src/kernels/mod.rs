@@ -55,6 +55,14 @@ pub trait Gemm: Sync {
 
     /// A short name for logs and benchmarks (`"portable"`, `"avx2+fma"`).
     fn name(&self) -> &'static str;
+
+    /// The width of the column panels the kernel multiplies in place, without packing
+    /// ([`blocked::NR`] for [`Blocked`]), or 0 for none: a fused convolution then builds its
+    /// column matrix as panels of that many positions (`[rows, width]` each, one after the
+    /// other) and multiplies each one by itself.
+    fn panel_width(&self) -> usize {
+        0
+    }
 }
 
 /// The portable kernel, safe Rust chosen at compile time for the build target:
@@ -96,6 +104,14 @@ impl Gemm for Portable {
     fn name(&self) -> &'static str {
         "portable"
     }
+
+    fn panel_width(&self) -> usize {
+        if USE_BLOCKED {
+            blocked::NR
+        } else {
+            0
+        }
+    }
 }
 
 /// The [`Portable`] provider as a `'static` trait object, for [`Network::set_gemm`](crate::Network::set_gemm).
@@ -124,6 +140,10 @@ impl Gemm for Blocked {
 
     fn name(&self) -> &'static str {
         "blocked"
+    }
+
+    fn panel_width(&self) -> usize {
+        blocked::NR
     }
 }
 

@@ -22,19 +22,21 @@ pub(super) fn pool_rows(act: FusedAct, pool: PoolKind, p: &PoolGeom, plane: &mut
         } else {
             fold(PoolKind::Max, p, plane, cw, out);
         }
-        if act != FusedAct::Identity {
-            for v in out.iter_mut() {
-                *v = act.apply(*v);
-            }
-        }
+        activate(act, out);
         return;
     }
-    if act != FusedAct::Identity {
-        for v in plane.iter_mut() {
-            *v = act.apply(*v);
-        }
-    }
+    activate(act, plane);
     fold(pool, p, plane, cw, out);
+}
+
+/// `v = act(v)` for every value, with the match on `act` taken once rather than per value.
+fn activate(act: FusedAct, values: &mut [f32]) {
+    match act {
+        FusedAct::Identity => {}
+        FusedAct::ReLU => values.iter_mut().for_each(|v| *v = FusedAct::ReLU.apply(*v)),
+        FusedAct::ReLU6 => values.iter_mut().for_each(|v| *v = FusedAct::ReLU6.apply(*v)),
+        FusedAct::LeakyReLU(s) => values.iter_mut().for_each(|v| *v = FusedAct::LeakyReLU(s).apply(*v)),
+    }
 }
 
 /// Whether `act` never decreases (`x <= y` ⇒ `act(x) <= act(y)`) and keeps NaN: then it commutes

@@ -9,8 +9,9 @@
 //! with a scratch of a few KiB.
 
 use super::epilogue::pool_rows;
-use super::im2col::im2col;
+use super::im2col::{im2col, im2col_panels, panels_fit};
 use super::{col_rows, ConvGeom};
+use crate::kernels::blocked::NR;
 use crate::kernels::{Gemm, MatRef};
 use crate::ops::batchnorm::{eval_affine, BnGeom};
 use crate::ops::geom::PoolGeom;
@@ -47,7 +48,6 @@ pub enum PoolKind {
 /// [`crate::kernels::blocked::NR`], which then multiplies each chunk in place with no narrow
 /// remainder).
 const fn chunk(c: &ConvGeom, pool_rows: usize) -> usize {
-    const NR: usize = crate::kernels::blocked::NR;
     let positions = pool_rows * c.output[2];
     let fit = FUSED_COL_BUDGET / col_rows(c);
     let fit = if fit == 0 {
@@ -101,6 +101,7 @@ pub fn conv_pool_forward(
     let lc = chunk(c, pkh);
     let (col, conv) = work.split_at_mut(lc * rows);
     let conv = &mut conv[..cout_g * positions];
+    let panels = gemm.panel_width() == NR && panels_fit(c);
     for n in 0..c.n {
         for grp in 0..c.groups {
             let xg = &x[(n * c.c_in + grp * cin_g) * in_sp..][..cin_g * in_sp];
@@ -114,6 +115,25 @@ pub fn conv_pool_forward(
                 for l0 in (0..positions).step_by(lc) {
                     let len = lc.min(positions - l0);
                     let col = &mut col[..rows * len];
+                    if panels {
+                        // Columns gathered straight into the kernel's panels, each multiplied
+                        // in place over the whole depth.
+                        im2col_panels(c, xg, col, p0 + l0);
+                        for (s, panel) in col.chunks_mut(rows * NR).enumerate() {
+                            let w = panel.len() / rows;
+                            gemm.gemm(
+                                cout_g,
+                                w,
+                                rows,
+                                wg,
+                                MatRef::row_major(panel, w),
+                                &mut conv[l0 + s * NR..],
+                                positions,
+                                true,
+                            );
+                        }
+                        continue;
+                    }
                     im2col(c, xg, col, p0 + l0);
                     gemm.gemm(
                         cout_g,

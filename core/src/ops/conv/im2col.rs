@@ -5,6 +5,7 @@
 
 use super::super::geom::{ConvGeom, PaddingMode};
 use super::col_rows;
+use crate::kernels::blocked::NR;
 
 /// The column matrix's rows in order, as `(input channel, [kD, kH, kW] offsets)`.
 fn kernel_offsets(g: &ConvGeom) -> impl Iterator<Item = (usize, [usize; 3])> {
@@ -183,6 +184,142 @@ pub(super) fn im2col_unit_zeros(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: us
                     copy_run(mid, &src[start..start + mid.len()]);
                 }
                 zero_run(tail);
+            }
+        }
+    }
+}
+
+/// Whether [`im2col_panels`] handles `g`: a 1-d or 2-d convolution (`D == kD == 1`, no depth
+/// padding) with zero padding; any stride and dilation.
+pub(super) fn panels_fit(g: &ConvGeom) -> bool {
+    g.mode == PaddingMode::Zeros && g.input[0] == 1 && g.output[0] == 1 && g.kernel[0] == 1 && g.pad[0] == 0
+}
+
+/// A chunk of the column matrix for the flattened output positions `l0 .. l0 + len` (`len =
+/// col.len() / rows`) as the panels of [`crate::kernels::blocked`]: `[rows, NR]` for each
+/// `NR` positions, one after the other (the last one `[rows, len % NR]` when `NR` does not
+/// divide `len`), from one sample-group `x[C_in/g, 1, H, W]` ([`panels_fit`] geometry).
+///
+/// Each strip works out, per kernel tap, the input offsets of its positions (or none, for
+/// padding) once, then gathers them from every input channel.
+pub(super) fn im2col_panels(g: &ConvGeom, x: &[f32], col: &mut [f32], l0: usize) {
+    debug_assert!(panels_fit(g));
+    let rows = col_rows(g);
+    for (s, panel) in col.chunks_mut(rows * NR).enumerate() {
+        let q0 = l0 + s * NR;
+        match panel.len() / rows {
+            1 => gather_strip::<1>(g, x, panel, q0),
+            2 => gather_strip::<2>(g, x, panel, q0),
+            3 => gather_strip::<3>(g, x, panel, q0),
+            _ => gather_strip::<NR>(g, x, panel, q0),
+        }
+    }
+}
+
+/// One panel of [`im2col_panels`]: `panel[(c · taps + t) · W + j]` is input channel `c` under
+/// tap `t` at output position `q0 + j`.
+#[inline(always)]
+fn gather_strip<const W: usize>(g: &ConvGeom, x: &[f32], panel: &mut [f32], q0: usize) {
+    let [_, ih, iw] = g.input;
+    let ow = g.output[2];
+    let kw = g.kernel[2];
+    let taps = g.kernel[1] * kw;
+    let in_sp = g.in_spatial();
+    let cin = g.c_in / g.groups;
+    let (y0, x0) = (q0 / ow, q0 % ow);
+    if x0 + W <= ow && g.stride[2] == 1 {
+        // The strip lies in one output row: under each tap it reads one run of an input row
+        // (or nothing), the same for every input channel.
+        let iy0 = (y0 * g.stride[1]) as isize - g.pad[1] as isize;
+        let ix0 = x0 as isize - g.pad[2] as isize;
+        let gap = taps * W;
+        debug_assert!(panel.len() == cin * gap && x.len() >= cin * in_sp);
+        let mut first = 0;
+        for ky in 0..g.kernel[1] {
+            let iy = iy0 + (ky * g.dilation[1]) as isize;
+            let inside = iy >= 0 && (iy as usize) < ih;
+            for kx in 0..kw {
+                let ix = ix0 + (kx * g.dilation[2]) as isize;
+                let (lo, hi) = if inside { unit_interior(W, ix, iw) } else { (0, 0) };
+                let runs = Runs {
+                    first,
+                    gap,
+                    cin,
+                    in_sp,
+                    lo,
+                    start: (iy.max(0) * iw as isize + ix + lo as isize).max(0) as usize,
+                };
+                match hi - lo {
+                    0 => runs.copy::<W, 0>(panel, x),
+                    1 => runs.copy::<W, 1>(panel, x),
+                    2 => runs.copy::<W, 2>(panel, x),
+                    3 => runs.copy::<W, 3>(panel, x),
+                    _ => runs.copy::<W, W>(panel, x),
+                }
+                first += W;
+            }
+        }
+        return;
+    }
+    // Padded input coordinates of each position's kernel window origin.
+    let origin: [(isize, isize); W] = core::array::from_fn(|j| {
+        let q = q0 + j;
+        (
+            (q / ow * g.stride[1]) as isize - g.pad[1] as isize,
+            (q % ow * g.stride[2]) as isize - g.pad[2] as isize,
+        )
+    });
+    for t in 0..taps {
+        let (dy, dx) = ((t / kw * g.dilation[1]) as isize, (t % kw * g.dilation[2]) as isize);
+        // usize::MAX (never a valid index) for padding.
+        let idx: [usize; W] = origin.map(|(y, x)| {
+            let (y, x) = (y + dy, x + dx);
+            if y >= 0 && (y as usize) < ih && x >= 0 && (x as usize) < iw {
+                y as usize * iw + x as usize
+            } else {
+                usize::MAX
+            }
+        });
+        for (c, dst) in panel[t * W..].chunks_mut(taps * W).take(cin).enumerate() {
+            let xc = &x[c * in_sp..][..in_sp];
+            for (d, &i) in dst[..W].iter_mut().zip(&idx) {
+                *d = xc.get(i).copied().unwrap_or(0.0);
+            }
+        }
+    }
+}
+
+/// The rows of one tap of a panel: for every input channel `c`, the row
+/// `panel[first + c · gap ..][..W]` is `x[start + c · in_sp ..][..N]` at `lo`, zeros around it.
+#[derive(Clone, Copy)]
+struct Runs {
+    first: usize,
+    gap: usize,
+    cin: usize,
+    in_sp: usize,
+    lo: usize,
+    start: usize,
+}
+
+impl Runs {
+    #[inline(always)]
+    fn copy<const W: usize, const N: usize>(self, panel: &mut [f32], x: &[f32]) {
+        let Runs {
+            first,
+            gap,
+            cin,
+            in_sp,
+            lo,
+            start,
+        } = self;
+        for c in 0..cin {
+            let dst = &mut panel[first + c * gap..][..W];
+            if N < W {
+                dst.fill(0.0);
+            }
+            if N > 0 {
+                let src = &x[start + c * in_sp..][..N];
+                dst[lo..lo + N].copy_from_slice(src);
             }
         }
     }

@@ -541,6 +541,66 @@ mod tests {
     }
 
     #[test]
+    fn panels_hold_the_column_matrix_strip_by_strip() {
+        // (C_in, input, kernel, pad, stride, dilation): 1-d and 2-d, padding wider than the
+        // input, strides and dilations; chunks that start mid-row and end in a narrow strip.
+        let cases = [
+            (2, [1, 6, 7], [1, 3, 3], [0, 1, 1], [1, 1, 1], [1, 1, 1]),
+            (2, [1, 8, 8], [1, 3, 3], [0, 1, 1], [1, 1, 1], [1, 1, 1]),
+            (1, [1, 8, 8], [1, 3, 3], [0, 1, 1], [1, 1, 1], [1, 2, 3]),
+            (2, [1, 7, 9], [1, 3, 2], [0, 2, 1], [1, 2, 3], [1, 2, 1]),
+            (1, [1, 3, 3], [1, 2, 4], [0, 3, 3], [1, 1, 1], [1, 1, 1]),
+            (2, [1, 1, 11], [1, 1, 3], [0, 0, 2], [1, 1, 2], [1, 1, 2]),
+            (1, [1, 4, 4], [1, 1, 1], [0, 0, 0], [1, 1, 1], [1, 1, 1]),
+        ];
+        const MAX: usize = 1280;
+        let x: [f32; MAX] = core::array::from_fn(|i| i as f32 + 1.0);
+        for (c_in, input, kernel, pad, stride, dilation) in cases {
+            let output: [usize; 3] =
+                core::array::from_fn(|d| (input[d] + 2 * pad[d] - dilation[d] * (kernel[d] - 1) - 1) / stride[d] + 1);
+            let g = ConvGeom {
+                n: 1,
+                c_in,
+                c_out: 1,
+                groups: 1,
+                input,
+                output,
+                kernel,
+                stride,
+                dilation,
+                pad,
+                mode: PaddingMode::Zeros,
+                bias: false,
+            };
+            assert!(im2col::panels_fit(&g));
+            let (rows, out_sp, in_sp) = (col_rows(&g), g.out_spatial(), g.in_spatial());
+            assert!(rows * out_sp <= MAX);
+            for chunk in [out_sp, 12, 8, 5, 1] {
+                for l0 in (0..out_sp).step_by(chunk) {
+                    let len = chunk.min(out_sp - l0);
+                    let n = rows * len;
+                    let (mut panels, mut plain) = ([f32::NAN; MAX], [f32::NAN; MAX]);
+                    im2col::im2col_panels(&g, &x[..c_in * in_sp], &mut panels[..n], l0);
+                    im2col_mode::<true>(&g, &x[..c_in * in_sp], &mut plain[..n], l0);
+                    for (s, panel) in panels[..n].chunks(rows * 4).enumerate() {
+                        let w = panel.len() / rows;
+                        for r in 0..rows {
+                            for j in 0..w {
+                                let (a, b) = (panel[r * w + j], plain[r * len + s * 4 + j]);
+                                assert!(
+                                    a.to_bits() == b.to_bits(),
+                                    "{input:?} {kernel:?} {pad:?} {stride:?} {dilation:?} chunk {chunk} at {l0}: row {r} position {}: {a} vs {b}",
+                                    s * 4 + j
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn box_filter_with_replicate_padding() {
         // A 3x3 box filter of ones over a 2x2 image with replicate padding 1: every output sees
         // the edge-extended 4x4 image; the corner output [0, 0] reads a a b / a a b / c c d.
