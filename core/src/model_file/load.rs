@@ -6,7 +6,7 @@ use super::names::{for_each_node, TensorName};
 use super::reader::{err, ModelFile, Records};
 use super::tensors::{node_tensors, Role};
 use super::tree;
-use super::wire::{KindRecord, LayerRecord, Mode, Sink, StrEq, EMPTY};
+use super::wire::{KindRecord, Mode, Sink, StrEq, EMPTY};
 use crate::error::{Buffer, Error, Result};
 use crate::layer::{Kind, Layer};
 use crate::plan::{Mode as PlanMode, Plan};
@@ -179,7 +179,7 @@ impl<'a> ModelFile<'a> {
         };
         let mut root: &'s [Layer<'s>] = &[];
         for k in 0..self.blocks as usize {
-            let count = r.take::<u32>(part::BLOCK, Some(k))? as usize;
+            let count = r.u32(part::BLOCK, Some(k))? as usize;
             if count > rest.len() {
                 return Err(err(
                     part::BLOCK,
@@ -191,7 +191,7 @@ impl<'a> ModelFile<'a> {
             let (block, tail) = core::mem::take(&mut rest).split_at_mut(count);
             rest = tail;
             for slot in block.iter_mut() {
-                let l: LayerRecord<'a> = r.take(part::LAYER, None)?;
+                let l = r.layer(None)?;
                 let get = |x: u32| -> Result<&'s [Layer<'s>]> {
                     if x == EMPTY {
                         return Ok(&[]);

@@ -42,6 +42,7 @@
 //! ```
 
 mod crc;
+mod decode;
 mod error;
 mod int8;
 mod load;

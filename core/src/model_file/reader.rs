@@ -17,9 +17,8 @@
 //! Nothing is copied and nothing panics, whatever the bytes. What a parsed file holds is in
 //! `view.rs`; checking it against a plan and rebuilding its layers in `load.rs`.
 
-use serde::Deserialize;
-
 use super::crc::{crc32, crc32_parts};
+use super::decode::{Bad, Cur, R};
 use super::error::{part, FileError};
 use super::int8::FLAG_INT8;
 use super::names::MAX_DEPTH;
@@ -65,7 +64,7 @@ pub struct ModelFile<'a> {
     pub(super) int8: Option<super::int8::Int8Info>,
 }
 
-/// Postcard records between `pos` and `end` of the file.
+/// Postcard records (decoded by `super::decode`) between `pos` and `end` of the file.
 pub(super) struct Records<'a> {
     pub bytes: &'a [u8],
     pub pos: usize,
@@ -73,20 +72,58 @@ pub(super) struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    /// The next record; `part`/`index` name it in the error.
-    pub fn take<T: Deserialize<'a>>(&mut self, part: &'static str, index: Option<usize>) -> Result<T> {
-        let mut err = FileError::at_byte(
-            part,
-            "is not a valid record (malformed postcard, or past the header's end)",
-            self.pos,
-        );
-        if let Some(i) = index {
-            err = err.with_index(i);
+    /// The next record, decoded by `f` (`super::decode`); `part`/`index` name it in the error.
+    /// A layer whose op family is not compiled in is refused with [`Error::NotCompiled`]
+    /// (`layer`: the record's index in the file).
+    pub fn decode<T>(
+        &mut self,
+        part: &'static str,
+        index: Option<usize>,
+        f: impl FnOnce(&mut Cur<'a>) -> R<T>,
+    ) -> Result<T> {
+        let mut c = Cur {
+            b: self.bytes.get(self.pos..self.end).unwrap_or(&[]),
+        };
+        match f(&mut c) {
+            Ok(v) => {
+                self.pos = self.end - c.b.len();
+                Ok(v)
+            }
+            Err(Bad::NotCompiled(op, feature)) => {
+                Err(crate::ops::family::not_compiled(index.unwrap_or(0), op, feature))
+            }
+            Err(Bad::Malformed) => {
+                let mut err = FileError::at_byte(
+                    part,
+                    "is not a valid record (malformed postcard, or past the header's end)",
+                    self.pos,
+                );
+                if let Some(i) = index {
+                    err = err.with_index(i);
+                }
+                Err(err.into())
+            }
         }
-        let slice = self.bytes.get(self.pos..self.end).ok_or(err)?;
-        let (v, rest) = postcard::take_from_bytes::<T>(slice).map_err(|_| err)?;
-        self.pos = self.end - rest.len();
-        Ok(v)
+    }
+
+    /// The next record, a layer record.
+    pub fn layer(&mut self, index: Option<usize>) -> Result<LayerRecord<'a>> {
+        self.decode(part::LAYER, index, Cur::layer)
+    }
+
+    /// The next record, a `u32`.
+    pub fn u32(&mut self, part: &'static str, index: Option<usize>) -> Result<u32> {
+        self.decode(part, index, Cur::u32)
+    }
+
+    /// The next record, a string.
+    pub fn str(&mut self, part: &'static str, index: Option<usize>) -> Result<&'a str> {
+        self.decode(part, index, Cur::str)
+    }
+
+    /// The next record, a tensor record.
+    pub fn tensor(&mut self, index: Option<usize>) -> Result<TensorRecord<'a>> {
+        self.decode(part::TENSOR, index, Cur::tensor)
     }
 }
 
@@ -264,7 +301,7 @@ impl<'a> ModelFile<'a> {
         f.read_meta(&mut r)?;
         f.classes_at = r.pos;
         for i in 0..f.classes as usize {
-            r.take::<&str>(part::CLASS_NAME, Some(i))?;
+            r.str(part::CLASS_NAME, Some(i))?;
         }
         f.blocks_at = r.pos;
         f.read_blocks(&mut r)?;
@@ -299,10 +336,10 @@ impl<'a> ModelFile<'a> {
     /// The records after the tensors: the training state (flags bit 0), the run record (bit 2).
     fn read_trailing(&mut self, r: &mut Records<'a>) -> Result<()> {
         if self.flags & FLAG_TRAIN != 0 {
-            self.train = Some(r.take(part::TRAINING_STATE, None)?);
+            self.train = Some(r.decode(part::TRAINING_STATE, None, Cur::train)?);
         }
         if self.flags & FLAG_RUN != 0 {
-            let run: &'a str = r.take(part::RUN_RECORD, None)?;
+            let run: &'a str = r.str(part::RUN_RECORD, None)?;
             if run.len() > MAX_RUN_RECORD {
                 return Err(err(part::RUN_RECORD, "too long", MAX_RUN_RECORD, run.len()));
             }
@@ -312,7 +349,7 @@ impl<'a> ModelFile<'a> {
     }
 
     fn read_meta(&mut self, r: &mut Records<'a>) -> Result<()> {
-        let meta: Meta<'a> = r.take(part::META, None)?;
+        let meta: Meta<'a> = r.decode(part::META, None, Cur::meta)?;
         let dims = meta.input.as_slice();
         if dims.is_empty() || dims.len() > 4 {
             return Err(err(part::INPUT_SHAPE, "rank must be 1 to 4", 4u64, dims.len()));
@@ -360,10 +397,10 @@ impl<'a> ModelFile<'a> {
         let mut next_ref = 0u32;
         let mut index = 0usize;
         for k in 0..self.blocks {
-            let count: u32 = r.take(part::BLOCK, Some(k as usize))?;
+            let count: u32 = r.u32(part::BLOCK, Some(k as usize))?;
             for _ in 0..count {
                 let at = r.pos;
-                let l: LayerRecord<'a> = r.take(part::LAYER, Some(index))?;
+                let l = r.layer(Some(index))?;
                 if l.name.contains('.') {
                     return Err(FileError::at_byte(part::LAYER_NAME, "must not contain '.'", at)
                         .with_index(index)
@@ -448,9 +485,9 @@ impl<'a> ModelFile<'a> {
             if k == a {
                 at_a = refs;
             }
-            let count: u32 = r.take(part::BLOCK, Some(k as usize))?;
+            let count: u32 = r.u32(part::BLOCK, Some(k as usize))?;
             for _ in 0..count {
-                let l: LayerRecord<'a> = r.take(part::LAYER, None)?;
+                let l = r.layer(None)?;
                 let n = |x: u32| (x != EMPTY) as u32;
                 refs += match l.kind {
                     KindRecord::Op(_) => 0,
@@ -467,7 +504,7 @@ impl<'a> ModelFile<'a> {
         let mut prev_role = 0u8;
         for t in 0..self.tensors as usize {
             let at = r.pos;
-            let rec: TensorRecord<'a> = r.take(part::TENSOR, Some(t))?;
+            let rec: TensorRecord<'a> = r.tensor(Some(t))?;
             let fail = |part, what, expected: u64, found: u64| -> Error {
                 FileError::new(part, what, expected, found).with_index(t).into()
             };

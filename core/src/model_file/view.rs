@@ -45,7 +45,7 @@ impl<'a> ModelFile<'a> {
             pos: self.classes_at,
             end: self.header_end,
         };
-        (0..self.classes).map_while(move |_| r.take::<&str>(part::CLASS_NAME, None).ok())
+        (0..self.classes).map_while(move |_| r.str(part::CLASS_NAME, None).ok())
     }
     /// The number of [`Layer`](crate::layer::Layer) slots [`ModelFile::layers`] needs: one per layer record plus
     /// one per block.
@@ -173,7 +173,7 @@ impl<'a> Iterator for Tensors<'a> {
             pos: self.pos,
             end: self.end,
         };
-        let rec: TensorRecord<'a> = match r.take(part::TENSOR, None) {
+        let rec: TensorRecord<'a> = match r.tensor(None) {
             Ok(rec) => rec,
             Err(_) => {
                 self.left = 0;

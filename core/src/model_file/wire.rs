@@ -142,7 +142,7 @@ pub(crate) struct Meta<'a> {
 }
 
 /// What a layer record is: an operation, or a container referencing earlier blocks.
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum KindRecord {
     /// A computing layer.
     Op(Op),
