@@ -7,7 +7,7 @@
 //! `b.cs == 1`: convolution after im2col, fused or not) and at least [`MR`] rows, and
 //! `nn.Linear` on fewer than [`MR`] rows (`A` row-major, `B` transposed: `x · W^T`), which it
 //! runs as `W · x` for each row, [`MR`] dot products in registers; every other call goes to
-//! [`gemm::gemm`](super::gemm::gemm). For each `KC`-deep block of `k` and each
+//! [`gemm::gemm`]. For each `KC`-deep block of `k` and each
 //! strip of [`NR`] columns, the strip of `B` is packed once into a stack panel (`KC × NR`
 //! floats, 4 KiB) whose rows the micro-kernel reads in order; then every block of `MR` rows of
 //! `A` is multiplied by it with the `MR × NR` tile of `C` held in 16 registers: per `k`, one

@@ -96,6 +96,38 @@ impl<'a> Cur<'a> {
         Dims::new(&d[..rank]).ok_or(Bad::Malformed)
     }
 
+    /// A postcard `i32`: a zigzag varint.
+    fn i32(&mut self) -> R<i32> {
+        let z = self.varint(32)? as u32;
+        Ok((z >> 1) as i32 ^ -((z & 1) as i32))
+    }
+
+    /// A postcard `i8`: one byte.
+    fn i8(&mut self) -> R<i8> {
+        Ok(self.byte()? as i8)
+    }
+
+    /// An int8 file's [`Int8Meta`](super::int8::Int8Meta) record.
+    pub fn int8_meta(&mut self) -> R<super::int8::Int8Meta> {
+        Ok(super::int8::Int8Meta {
+            input_scale: self.f32()?,
+            input_zero_point: self.i32()?,
+            nodes: self.u32()?,
+            weights: self.u32()?,
+            channels: self.u32()?,
+        })
+    }
+
+    /// An int8 file's [`Int8Node`](super::int8::Int8Node) record.
+    pub fn int8_node(&mut self) -> R<super::int8::Int8Node> {
+        Ok(super::int8::Int8Node {
+            scale: self.f32()?,
+            zero_point: self.i32()?,
+            act_min: self.i8()?,
+            act_max: self.i8()?,
+        })
+    }
+
     /// A [`Meta`] record.
     pub fn meta(&mut self) -> R<Meta<'a>> {
         Ok(Meta {

@@ -72,7 +72,7 @@ fn params(part: &'static str, i: Option<usize>, scale: f32, zp: i32) -> Result<Q
 impl<'a> ModelFile<'a> {
     /// Reads and checks the int8 records (flags bit 3) and the int8 data of `data_len` bytes.
     pub(super) fn read_int8(&mut self, r: &mut Records<'a>, data_len: usize) -> Result<()> {
-        let m: Int8Meta = r.take(part::INT8, None)?;
+        let m = r.decode(part::INT8, None, |c| c.int8_meta())?;
         let input = params(part::INT8, None, m.input_scale, m.input_zero_point)?;
         if m.nodes != self.nodes {
             return Err(err(
@@ -84,7 +84,7 @@ impl<'a> ModelFile<'a> {
         }
         let nodes_at = r.pos;
         for i in 0..m.nodes as usize {
-            let n: Int8Node = r.take(part::INT8_NODE, Some(i))?;
+            let n = r.decode(part::INT8_NODE, Some(i), |c| c.int8_node())?;
             params(part::INT8_NODE, Some(i), n.scale, n.zero_point)?;
             if n.act_min > n.act_max {
                 return Err(FileError::new(
@@ -162,7 +162,7 @@ impl<'a> ModelFile<'a> {
             end: self.header_end,
         };
         for (i, o) in out.iter_mut().enumerate() {
-            let n: Int8Node = r.take(part::INT8_NODE, Some(i))?;
+            let n = r.decode(part::INT8_NODE, Some(i), |c| c.int8_node())?;
             *o = NodeQuant {
                 out: params(part::INT8_NODE, Some(i), n.scale, n.zero_point)?,
                 act: ActRange {

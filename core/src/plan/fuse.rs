@@ -43,13 +43,13 @@ pub enum Fuse {
     /// Computed inside a later node's pass: no output buffer, no pass of its own.
     Into,
     /// A pooling node that computes node `conv` (a convolution), the BatchNorm node `bn` (if
-    /// not [`INPUT`](super::INPUT)), the activation `act` and itself in one pass, reading the
+    /// not [`INPUT`]), the activation `act` and itself in one pass, reading the
     /// convolution's input.
     ConvPool {
         /// The convolution node.
         conv: u16,
         /// The BatchNorm node between the convolution and the activation, or
-        /// [`INPUT`](super::INPUT) for none.
+        /// [`INPUT`] for none.
         bn: u16,
         /// The activation between them.
         act: FusedAct,

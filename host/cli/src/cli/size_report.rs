@@ -26,10 +26,11 @@ use super::export::region_image;
 use crate::model::Model;
 
 /// Most `.text` bytes the `classify` firmware built for digits-cnn (its op families only) may
-/// have: the budget CI holds it to, a ratchet just above the size reached (120,568 bytes, after
-/// the faster kernels and the int8 core grew it past the former 100 KiB budget), to be lowered as
-/// the firmware shrinks; the goal is 48 KiB (issue 14).
-pub const DIGITS_TEXT_LIMIT: u64 = 118 * 1024;
+/// have: the budget CI holds it to, a ratchet just above the size reached (141,372 bytes: the
+/// register-blocked Cortex-M4 kernels and their panel-building convolution, 2.75 instructions per
+/// MAC, grew it from 120,568), to be lowered as the firmware shrinks; the goal is 48 KiB
+/// (issue 14).
+pub const DIGITS_TEXT_LIMIT: u64 = 140 * 1024;
 
 /// One row of the size report.
 struct SizeRow {
