@@ -181,7 +181,7 @@ pub struct SourceTensor {
     pub role: Option<Role>,
 }
 
-/// Where [`Model::load_from_source`] reads a state dict from: a table of named tensors whose
+/// Where `Model::load_from_source` reads a state dict from: a table of named tensors whose
 /// values are read (as `f32`) only once names and shapes matched.
 pub trait TensorSource {
     /// The file, for errors.

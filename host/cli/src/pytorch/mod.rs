@@ -10,10 +10,10 @@
 //! - [`safetensors`]: through the `safetensors` crate (its header and offsets checked).
 //!
 //! Both become a [`TensorSource`] for the matcher every state-dict load shares
-//! ([`Model::load_from_source`]): strict names and shapes by default with the messages of
+//! (`Model::load_from_source`): strict names and shapes by default with the messages of
 //! [`Model::load_state_dict`], a [`LoadReport`] without `strict`. A tensor of a residual
 //! block's body is also found under PyTorch's name for it, without the `body` segment
-//! ([`residual_alias`]: `layer1.0.conv1.weight` for torchlet's `layer1.0.body.conv1.weight`). Tensors of `float32` load as
+//! (`residual_alias`: `layer1.0.conv1.weight` for torchlet's `layer1.0.body.conv1.weight`). Tensors of `float32` load as
 //! they are; `float64`, `float16`, `bfloat16` and the integer types (`num_batches_tracked` is
 //! `int64`) are converted to `f32`.
 

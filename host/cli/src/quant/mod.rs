@@ -3,7 +3,7 @@
 //!
 //! | PyTorch (`torch.ao.quantization`) | torchlet |
 //! |---|---|
-//! | `fuse_modules([conv, bn, relu])` | BatchNorm folded into the conv, ReLU/ReLU6 into its output range ([`build`]) |
+//! | `fuse_modules([conv, bn, relu])` | BatchNorm folded into the conv, ReLU/ReLU6 into its output range (`build.rs`) |
 //! | `prepare` + running calibration batches (`MinMaxObserver`, `HistogramObserver`) | [`calibrate`] with [`Observer::MinMax`] or [`Observer::Percentile`] |
 //! | `convert` with `per_channel_symmetric` weights | [`quantize`] |
 //!

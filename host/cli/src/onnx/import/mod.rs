@@ -10,12 +10,12 @@
 //! `Squeeze` to `[batch, features]`, `Gemm`, `MatMul` + `Add` (a Linear), residual `Add`,
 //! `Concat` of two branches, `Pad`, `Softmax`, `LogSoftmax`, and `Dropout` / `Identity`
 //! (dropped). Shape subgraphs (`Shape`, `Gather`, `Unsqueeze`, `Concat`, `Constant`, ...)
-//! are folded ([`fold`]). Weights come from the initializers (and `Constant` nodes).
+//! are folded (`fold.rs`). Weights come from the initializers (and `Constant` nodes).
 //!
 //! Bad input is refused with an error naming the file and what is wrong, before anything
 //! large is allocated: bytes that are not an ONNX protobuf, tensors declaring more bytes than
-//! the file has ([`weights::check_declared_sizes`]), external data, a cycle or a dangling
-//! input ([`graph`]); the first unsupported node is named with its op type, its name and why.
+//! the file has (`weights::check_declared_sizes`), external data, a cycle or a dangling
+//! input (`graph.rs`); the first unsupported node is named with its op type, its name and why.
 //!
 //! Classes are named `0..N-1` unless given ([`ImportOptions::classes`]) or written by
 //! torchlet's exporter (the `classes` metadata entry, one per line).
