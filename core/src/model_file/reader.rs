@@ -193,6 +193,15 @@ impl<'a> ModelFile<'a> {
         if flags & !known != 0 {
             return Err(err(part::FLAGS, "unknown flag bits are set", flags & known, flags));
         }
+        // Version 2 is the int8 format; f32 files are written as version 1.
+        if version >= 2 && flags & FLAG_INT8 == 0 {
+            return Err(err(
+                part::VERSION,
+                "version 2 is the int8 format, and the int8 flag (bit 3) is not set",
+                u64::from(super::VERSION_F32),
+                version,
+            ));
+        }
         let h = u32_at(bytes, 12) as usize;
         let d = u32_at(bytes, 16) as usize;
         let l = u32_at(bytes, 20) as usize;
